@@ -1,0 +1,38 @@
+// execa@9 and its dependency tree are ESM-only. Jest's CommonJS runtime cannot require(esm) on
+// Node 20, so every ESM-only package in node_modules is transpiled to CommonJS by ts-jest, like
+// our own sources. The list is read from node_modules so a dependency bump cannot break it.
+const fs = require('node:fs');
+const path = require('node:path');
+
+function esmPackages(nodeModules, prefix = '') {
+  // Returns paths relative to the top node_modules, nested copies included
+  // (e.g. "npm-run-path/node_modules/path-key").
+  const found = [];
+  const visit = (dir, rel) => {
+    for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+      if (name.startsWith('.')) continue;
+      const full = path.join(dir, name);
+      if (name.startsWith('@')) { visit(full, `${rel}${name}/`); continue; }
+      try {
+        const pkg = JSON.parse(fs.readFileSync(path.join(full, 'package.json'), 'utf8'));
+        if (pkg.type === 'module' && pkg.name !== '@openai/codex') found.push(`${rel}${name}`);
+      } catch { /* not a package */ }
+      visit(path.join(full, 'node_modules'), `${rel}${name}/node_modules/`);
+    }
+  };
+  visit(nodeModules, prefix);
+  return found;
+}
+
+const esm = esmPackages(path.join(__dirname, 'node_modules'));
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+module.exports = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] },
+  transformIgnorePatterns: [`^${escape(__dirname)}/node_modules/(?!(${esm.map(escape).join('|')})/)`],
+  // unicorn-magic only exports an "import" condition.
+  moduleNameMapper: { '^unicorn-magic$': '<rootDir>/node_modules/unicorn-magic/node.js' },
+  testMatch: ['<rootDir>/{apps,libs,test}/**/*.spec.ts'],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+};

@@ -1,0 +1,87 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+/**
+ * The whole environment of the service as one zod schema: coerced, defaulted, validated at boot.
+ * A bad value stops the process with a message naming the variable (formatConfigError).
+ * docs/en/configuration.md is generated from the `describe()` texts below.
+ */
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const bool = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+export const configSchema = z.object({
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379').describe('Redis for the queue, event streams, cancel flags and thread ids'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/)
+    .default('wegent-codex')
+    .describe('prefix of every Redis key the service writes (BullMQ queues included); one per deployment or test run'),
+  HOST: z.string().default('127.0.0.1').describe('HTTP listen address'),
+  PORT: int(10001, 0).pipe(z.number().max(65535)).describe('HTTP port (10001 is the Wegent executor port)'),
+  CALLBACK_URL: optionalString
+    .pipe(z.string().url().optional())
+    .describe("executor_manager callback endpoint; empty: events stay in Redis and the relay idles"),
+  EXECUTOR_NAME: z.string().default(hostname()).describe('echoed in every callback'),
+  EXECUTOR_NAMESPACE: z.string().default('').describe('echoed in callbacks when non-empty'),
+  WORKSPACE_ROOT: z.string().default('./.data/workspace').describe('one folder per task: clone, attachments, CODEX_HOME'),
+  WORKER_CONCURRENCY: int(2, 1).describe('jobs one worker process runs at once'),
+  GLOBAL_CONCURRENCY: z.coerce.number().int().min(1).optional().describe('cap on running jobs across all workers'),
+  API_TOKEN: optionalString.describe('when set, /api and /v1 need "Authorization: Bearer <token>"'),
+  BOARD_USER: optionalString.describe('Basic auth user for Bull Board'),
+  BOARD_PASSWORD: optionalString.describe('Basic auth password for Bull Board'),
+  TASK_API_DOMAIN: z.string().url().default('http://wegent-backend:8000').describe('Wegent backend, for skills and attachments'),
+  GIT_TOKEN_AES_KEY: z.string().default('12345678901234567890123456789012').describe('AES-256 key for user.git_token'),
+  GIT_TOKEN_AES_IV: z.string().default('1234567890123456').describe('AES IV for user.git_token'),
+  CODEX_BIN: optionalString.describe('override the Codex CLI binary (default: the native binary of @openai/codex)'),
+  OPENAI_API_KEY: optionalString.describe('default model api key (tasks whose agent_config has no model)'),
+  CODEX_MODEL: optionalString.describe('default model id'),
+  OPENAI_BASE_URL: z.string().url().default('https://api.openai.com/v1').describe('default model endpoint (Responses API)'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level'),
+  SECRETS_KEY: optionalString.describe('key that encrypts payload secrets at rest in Redis; unset: stored in the clear (warned at boot)'),
+  MAX_PAYLOAD_BYTES: int(5 * 1024 * 1024, 1024).describe('largest accepted task payload (413 above)'),
+  CALLBACK_COALESCE_MS: int(300).describe('at most one text-only RUNNING callback per subtask in this interval'),
+  CALLBACK_TIMEOUT_MS: int(30_000, 100).describe('timeout of one callback POST'),
+  CALLBACK_RETRY_BASE_MS: int(1_000, 1).describe('first retry delay of a failed callback (doubles, with jitter)'),
+  CALLBACK_RETRY_MAX_MS: int(60_000, 1).describe('longest delay between two callback retries'),
+  CALLBACK_RETRY_FOR_MS: int(24 * 3_600_000, 1_000).describe('how long a callback is retried before it is given up (and logged)'),
+  RELAY_CLAIM_IDLE_MS: int(30_000, 100).describe('pending relay entries idle this long are claimed by another relay'),
+  CODEX_IDLE_TIMEOUT_MS: int(10 * 60_000, 100).describe('a run with no Codex notification for this long fails'),
+  MAX_RUN_MS: int(2 * 3_600_000, 1_000).describe('longest run of one job'),
+  CANCEL_GRACE_MS: int(3_000, 0).describe('after turn/interrupt, how long Codex gets before its process tree is killed'),
+  SHUTDOWN_GRACE_MS: int(30_000, 0).describe('on SIGTERM, how long running jobs may finish'),
+  JOB_LOCK_MS: int(60_000, 5_000).describe('BullMQ lock duration; a job whose worker is gone is stalled after it'),
+  CODEX_REQUEST_MAX_RETRIES: int(4).describe('Codex provider request_max_retries'),
+  CODEX_STREAM_MAX_RETRIES: int(5).describe('Codex provider stream_max_retries'),
+  CODEX_STREAM_IDLE_TIMEOUT_MS: int(300_000, 100).describe('Codex provider stream_idle_timeout_ms'),
+  ALLOW_FILE_GIT_URLS: bool(false).describe('allow file:// and local-path git_url (tests only)'),
+  CUSTOM_INSTRUCTION_FILES: z.string().default('.cursorrules,.windsurfrules').describe('repository files appended to the developer instructions'),
+  REPO_PROXY_CONFIG: optionalString.describe('JSON: per git domain http.proxy / https.proxy'),
+  EMBEDDED_REDIS: z.enum(['auto', 'never']).default('auto').describe('npm start: start redis-server from PATH when REDIS_URL is unset and nothing answers'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly issues: { variable: string; message: string }[]) {
+    super(issues.map((i) => `${i.variable}: ${i.message}`).join('; '));
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parse the environment; throws ConfigError naming each bad variable (never its value). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const known = Object.fromEntries(Object.keys(configSchema.shape).map((k) => [k, env[k]]));
+  const parsed = configSchema.safeParse(known);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => ({ variable: String(i.path[0] ?? '?'), message: i.message })));
+  }
+  return parsed.data;
+}

@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import { thinkingStepSchema } from './thinking.schema';
+import { gitSnapshotSchema } from './workbench.schema';
+
+/**
+ * The event log of one subtask: a Redis stream, the source of truth. Every callback is a fold of
+ * these events (libs/event-log). Events never carry secrets: the worker masks them before they
+ * are appended.
+ */
+const envelope = {
+  task_id: z.number().int(),
+  subtask_id: z.number().int(),
+  /** BullMQ attempt that produced the event (1-based; 0 for events written by the API). */
+  attempt: z.number().int().nonnegative(),
+  /** Position in the subtask's log, 1-based, assigned atomically on append. */
+  seq: z.number().int().positive(),
+  /** ISO-8601 time of the append. */
+  timestamp: z.string(),
+};
+
+/**
+ * What the callbacks echo and the workbench shows, fixed when the run starts, so that the log
+ * alone is enough to rebuild every callback.
+ */
+export const runContextSchema = z.object({
+  task_title: z.string(),
+  subtask_title: z.string(),
+  /** Payload `type` ("online", "offline", "validation"); "" when absent. */
+  task_type: z.string(),
+  git_repo: z.string(),
+  git_domain: z.string(),
+  branch_name: z.string(),
+  /** The prompt as received, before attachment rewriting and the suffix. */
+  prompt: z.string(),
+});
+export type RunContext = z.infer<typeof runContextSchema>;
+
+/**
+ * Lifecycle milestones.
+ * - `started`   → RUNNING/50 "Task execution started" (first event of every run; has `context`)
+ * - `prepared`  → RUNNING/55 (workspace ready; first callback with the workbench)
+ * - `agent-started` → RUNNING/60 (Codex thread and turn started)
+ * - `workbench` → no callback; refreshes the git part of the workbench
+ * - `validation` → a validation-task callback (image validation, wegent-protocol.md §12)
+ */
+export const statusEventSchema = z.object({
+  ...envelope,
+  type: z.literal('status'),
+  phase: z.enum(['started', 'prepared', 'agent-started', 'workbench', 'validation']),
+  context: runContextSchema.optional(),
+  git: gitSnapshotSchema.optional(),
+  /** Only for phase "validation": the callback's progress, message and result. */
+  validation: z
+    .object({
+      status: z.enum(['RUNNING', 'COMPLETED', 'FAILED']),
+      progress: z.number().int().min(0).max(100),
+      message: z.string(),
+      result: z.record(z.string(), z.unknown()).optional(),
+    })
+    .optional(),
+});
+
+/**
+ * One thinking step. `report: true` sends a RUNNING callback at once (75, or the current progress
+ * before 55); `report: false` rides on the next callback.
+ */
+export const thinkingStepEventSchema = z.object({
+  ...envelope,
+  type: z.literal('thinking-step'),
+  step: thinkingStepSchema,
+  report: z.boolean(),
+});
+
+/** A piece of streamed answer text of one agent message item. */
+export const chunkEventSchema = z.object({
+  ...envelope,
+  type: z.literal('chunk'),
+  item_id: z.string(),
+  text: z.string(),
+});
+
+/** Terminal: the turn completed. `value` is the final answer (absent: "No result"). */
+export const doneEventSchema = z.object({
+  ...envelope,
+  type: z.literal('done'),
+  value: z.string().optional(),
+});
+
+/**
+ * Terminal: the run failed. `message` is the callback's exact `error_message`; `kind` decides the
+ * shape of `result` (wegent-protocol.md §5.3–5.7):
+ * - `agent`       the turn failed            → {thinking, workbench: failed, error}
+ * - `stream`      the run broke mid-way      → {error, thinking, workbench: failed}
+ * - `exception`   the runner could not start → {thinking}
+ * - `pre-execute` preparation failed         → no result
+ * - `init`        no agent for this payload  → no result
+ */
+export const errorEventSchema = z.object({
+  ...envelope,
+  type: z.literal('error'),
+  kind: z.enum(['agent', 'stream', 'exception', 'pre-execute', 'init']),
+  message: z.string(),
+  /** Human text for `result.error` (kinds agent and stream). */
+  error: z.string().optional(),
+});
+
+/** Terminal: cancelled by the user. CANCELLED/100, no result. */
+export const cancelledEventSchema = z.object({
+  ...envelope,
+  type: z.literal('cancelled'),
+  /** Where the cancel was honoured: still queued, or interrupted while running. */
+  stage: z.enum(['queued', 'running']),
+});
+
+export const taskEventSchema = z.discriminatedUnion('type', [
+  statusEventSchema,
+  thinkingStepEventSchema,
+  chunkEventSchema,
+  doneEventSchema,
+  errorEventSchema,
+  cancelledEventSchema,
+]);
+
+export type TaskEvent = z.infer<typeof taskEventSchema>;
+export type StatusEvent = z.infer<typeof statusEventSchema>;
+export type ThinkingStepEvent = z.infer<typeof thinkingStepEventSchema>;
+export type ChunkEvent = z.infer<typeof chunkEventSchema>;
+export type DoneEvent = z.infer<typeof doneEventSchema>;
+export type ErrorEvent = z.infer<typeof errorEventSchema>;
+export type CancelledEvent = z.infer<typeof cancelledEventSchema>;
+export type TaskEventType = TaskEvent['type'];
+
+/** An event before the log assigns `seq` and `timestamp`. */
+type Unstamped<T> = T extends unknown ? Omit<T, 'seq' | 'timestamp'> : never;
+export type NewTaskEvent = Unstamped<TaskEvent>;
+
+/** An event as read back from its stream, with the stream entry id. */
+export interface StoredEvent {
+  id: string;
+  event: TaskEvent;
+}
+
+export const TERMINAL_EVENT_TYPES: ReadonlySet<TaskEventType> = new Set(['done', 'error', 'cancelled']);
+export const isTerminalEvent = (event: Pick<TaskEvent, 'type'>): boolean => TERMINAL_EVENT_TYPES.has(event.type);

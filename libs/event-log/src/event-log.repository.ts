@@ -1,0 +1,111 @@
+import type { Redis } from 'ioredis';
+import { isTerminalEvent, taskEventSchema, type NewTaskEvent, type StoredEvent, type TaskEventType } from '../../contracts/src';
+import { RedisKeys } from './redis-keys';
+
+/**
+ * Appends the event, stamps its seq, and announces it in the relay outbox — atomically, and never
+ * after a terminal event: the first terminal event wins, later appends are refused. This is what
+ * makes "exactly one terminal callback, and nothing after it" hold across processes.
+ *
+ * KEYS: stream, meta, outbox. ARGV: type, body, isTerminal, timestamp, taskId, subtaskId, retentionSeconds.
+ */
+const APPEND_SCRIPT = `
+local terminal = redis.call('HGET', KEYS[2], 'terminal')
+if terminal then return {0, terminal} end
+local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
+local id = redis.call('XADD', KEYS[1], '*', 'seq', seq, 'type', ARGV[1], 'ts', ARGV[4], 'body', ARGV[2])
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[2], 'terminal', ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[7])
+  redis.call('EXPIRE', KEYS[2], ARGV[7])
+end
+redis.call('XADD', KEYS[3], '*', 'task', ARGV[5], 'subtask', ARGV[6], 'id', id)
+return {1, id, seq}
+`;
+
+export type AppendResult =
+  | { appended: true; id: string; seq: number }
+  | { appended: false; terminal: TaskEventType };
+
+export interface EventLogOptions {
+  /** How long a finished subtask's log is kept (seconds). */
+  retentionSeconds?: number;
+}
+
+type RedisWithAppend = Redis & {
+  wegentAppendEvent(stream: string, meta: string, outbox: string, ...argv: (string | number)[]): Promise<[number, string, number?]>;
+};
+
+export class EventLogRepository {
+  private readonly retentionSeconds: number;
+
+  constructor(
+    private readonly redis: Redis,
+    readonly keys: RedisKeys,
+    options: EventLogOptions = {},
+  ) {
+    this.retentionSeconds = options.retentionSeconds ?? 7 * 24 * 3600;
+    if (!(redis as unknown as Partial<RedisWithAppend>).wegentAppendEvent) {
+      redis.defineCommand('wegentAppendEvent', { numberOfKeys: 3, lua: APPEND_SCRIPT });
+    }
+  }
+
+  async append(event: NewTaskEvent, now: Date = new Date()): Promise<AppendResult> {
+    const { task_id: taskId, subtask_id: subtaskId } = event;
+    const body = JSON.stringify(event);
+    const reply = await (this.redis as unknown as RedisWithAppend).wegentAppendEvent(
+      this.keys.events(taskId, subtaskId),
+      this.keys.eventsMeta(taskId, subtaskId),
+      this.keys.outbox,
+      event.type,
+      body,
+      isTerminalEvent(event) ? '1' : '0',
+      now.toISOString(),
+      taskId,
+      subtaskId,
+      this.retentionSeconds,
+    );
+    if (Number(reply[0]) === 1) return { appended: true, id: String(reply[1]), seq: Number(reply[2]) };
+    return { appended: false, terminal: String(reply[1]) as TaskEventType };
+  }
+
+  /** Events after `afterId` (exclusive; "0" or omitted = from the start), oldest first. */
+  async read(taskId: number, subtaskId: number, afterId = '0', count?: number): Promise<StoredEvent[]> {
+    const start = afterId === '0' || afterId === '-' ? '-' : `(${afterId}`;
+    const key = this.keys.events(taskId, subtaskId);
+    const entries = count
+      ? await this.redis.xrange(key, start, '+', 'COUNT', count)
+      : await this.redis.xrange(key, start, '+');
+    return entries.map(([id, fields]) => decodeEntry(id, fields));
+  }
+
+  /**
+   * Waits up to `blockMs` for events after `afterId`. Blocks the connection it is given, so pass a
+   * dedicated one (e.g. `redis.duplicate()`), never the shared command connection.
+   */
+  async waitFor(blocking: Redis, taskId: number, subtaskId: number, afterId: string, blockMs: number): Promise<StoredEvent[]> {
+    const from = afterId === '-' ? '0' : afterId;
+    const reply = await blocking.xread('COUNT', 500, 'BLOCK', blockMs, 'STREAMS', this.keys.events(taskId, subtaskId), from);
+    if (!reply) return [];
+    return reply.flatMap(([, entries]) => entries.map(([id, fields]) => decodeEntry(id, fields)));
+  }
+
+  /** The type of the subtask's terminal event, or null while it is not finished. */
+  async terminalOf(taskId: number, subtaskId: number): Promise<TaskEventType | null> {
+    const value = await this.redis.hget(this.keys.eventsMeta(taskId, subtaskId), 'terminal');
+    return (value as TaskEventType | null) ?? null;
+  }
+
+  /** Number of events appended so far (0 for a subtask that never started). */
+  async lastSeq(taskId: number, subtaskId: number): Promise<number> {
+    return Number((await this.redis.hget(this.keys.eventsMeta(taskId, subtaskId), 'seq')) ?? 0);
+  }
+}
+
+export function decodeEntry(id: string, fields: string[]): StoredEvent {
+  const map: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) map[fields[i]] = fields[i + 1];
+  const body = JSON.parse(map.body ?? '{}') as Record<string, unknown>;
+  const event = taskEventSchema.parse({ ...body, seq: Number(map.seq), timestamp: map.ts });
+  return { id, event };
+}
