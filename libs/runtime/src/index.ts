@@ -1,0 +1,4 @@
+export * from './tokens';
+export * from './logger';
+export * from './redis';
+export * from './runtime.module';
