@@ -1,0 +1,124 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { jobIdFor, TASK_QUEUE_NAME, type Config, type TaskJobData, type TaskPayload } from '../../contracts/src';
+import { EventLogRepository, RedisKeys } from '../../event-log/src';
+import { CONFIG, LOGGER, REDIS, type Logger } from '../../runtime/src';
+import { CancelRegistry } from './cancel-registry';
+import { PARK_DELAY_MS, TASK_JOB_OPTIONS } from './job-options';
+import { PayloadVault } from './payload-vault';
+import { TaskLane } from './task-lane';
+import type { CancelOutcome, EnqueueResult, TaskQueuePort } from './task-queue.types';
+
+const QUEUED_STATES = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children', 'paused']);
+
+/** Enqueue and cancel, as queue semantics. Used by the HTTP intake and the operator CLI. */
+@Injectable()
+export class TaskQueueService implements TaskQueuePort {
+  readonly vault: PayloadVault;
+  readonly lane: TaskLane;
+  readonly cancels: CancelRegistry;
+
+  constructor(
+    @InjectQueue(TASK_QUEUE_NAME) private readonly queue: Queue<TaskJobData>,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(CONFIG) config: Config,
+    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly keys: RedisKeys,
+    private readonly events: EventLogRepository,
+  ) {
+    this.vault = new PayloadVault(redis, keys, config.SECRETS_KEY);
+    this.lane = new TaskLane(redis, keys);
+    this.cancels = new CancelRegistry(redis, keys);
+  }
+
+  async enqueue(payload: TaskPayload, options: { traceparent?: string } = {}): Promise<EnqueueResult> {
+    const { task_id, subtask_id } = payload;
+    const jobId = jobIdFor(task_id, subtask_id);
+    const base = { jobId, task_id, subtask_id };
+
+    const existing = await this.queue.getJob(jobId);
+    if (existing) return { ...base, state: await existing.getState(), created: false };
+    // The job may be gone (removed after completion) while its log remains: still the same run.
+    if ((await this.events.lastSeq(task_id, subtask_id)) > 0) {
+      return { ...base, state: (await this.events.terminalOf(task_id, subtask_id)) ? 'completed' : 'active', created: false };
+    }
+
+    const payloadRef = await this.vault.store(payload);
+    const position = await this.lane.join(task_id, jobId);
+    const data: TaskJobData = {
+      task_id,
+      subtask_id,
+      title: payload.subtask_title ?? payload.task_title ?? undefined,
+      payloadRef,
+      enqueuedAt: new Date().toISOString(),
+      ...(options.traceparent ? { traceparent: options.traceparent } : {}),
+    };
+    const job = await this.queue.add(jobId, data, {
+      ...TASK_JOB_OPTIONS,
+      jobId,
+      ...(position > 0 ? { delay: PARK_DELAY_MS } : {}),
+    });
+    // The head may have left between our join and add: if we are head now, do not stay parked.
+    if (position > 0 && (await this.lane.head(task_id)) === jobId) await job.promote().catch(() => undefined);
+    this.logger.info({ task_id, subtask_id, job_id: jobId, parked: position > 0 }, 'task enqueued');
+    return { ...base, state: await job.getState(), created: true };
+  }
+
+  async cancelTask(taskId: number): Promise<CancelOutcome> {
+    const outcome: CancelOutcome = { task_id: taskId, cancelled: [] };
+    for (const jobId of await this.lane.members(taskId)) {
+      const job = await this.queue.getJob(jobId);
+      if (!job) {
+        await this.lane.leave(taskId, jobId);
+        continue;
+      }
+      const subtaskId = job.data.subtask_id;
+      if (await this.events.terminalOf(taskId, subtaskId)) continue;
+      if (QUEUED_STATES.has(await job.getState())) {
+        outcome.cancelled.push({ subtask_id: subtaskId, stage: await this.removeQueued(job) });
+        continue;
+      }
+      if (await this.cancels.isRequested(taskId, subtaskId)) continue; // already being cancelled
+      await this.cancels.request(taskId, subtaskId);
+      outcome.cancelled.push({ subtask_id: subtaskId, stage: 'running' });
+    }
+    if (outcome.cancelled.length) this.logger.info({ task_id: taskId, cancelled: outcome.cancelled }, 'cancel requested');
+    return outcome;
+  }
+
+  /** Removes a job that has not started; "running" when a worker took it meanwhile (locked). */
+  private async removeQueued(job: Job<TaskJobData>): Promise<'queued' | 'running'> {
+    const { task_id, subtask_id } = job.data;
+    // The durable flag first: should a worker take the job between our check and the removal,
+    // it sees the flag before doing anything and ends the job as cancelled.
+    await this.cancels.request(task_id, subtask_id);
+    try {
+      await job.remove();
+    } catch {
+      return 'running';
+    }
+    await this.events.append({ type: 'cancelled', stage: 'queued', task_id, subtask_id, attempt: 0 });
+    const next = await this.lane.leave(task_id, job.id!);
+    if (job.data.payloadRef) await this.vault.drop(job.data.payloadRef);
+    if (next) await this.promote(next);
+    return 'queued';
+  }
+
+  /** Lets the next job of a task's lane run now instead of at the end of its park delay. */
+  async promote(jobId: string): Promise<void> {
+    const job = await this.queue.getJob(jobId);
+    if (job && (await job.getState()) === 'delayed') await job.promote().catch(() => undefined);
+  }
+
+  async health(): Promise<{ redis: boolean; workers: number; counts: Record<string, number> }> {
+    const pong = await this.redis.ping().catch(() => null);
+    if (pong !== 'PONG') return { redis: false, workers: 0, counts: {} };
+    const [counts, workers] = await Promise.all([
+      this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'),
+      this.queue.getWorkersCount(),
+    ]);
+    return { redis: true, workers, counts };
+  }
+}
