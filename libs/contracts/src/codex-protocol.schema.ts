@@ -118,23 +118,23 @@ export const codexNotificationParams = {
   'thread/started': z.looseObject({ thread: z.looseObject({ id: z.string() }) }),
   'turn/started': z.looseObject({ threadId: z.string(), turn: turnSchema }),
   'turn/completed': z.looseObject({ threadId: z.string(), turn: turnSchema }),
-  'item/started': z.looseObject({ threadId: z.string().optional(), turnId: z.string().optional(), item: codexItemSchema }),
-  'item/completed': z.looseObject({ threadId: z.string().optional(), turnId: z.string().optional(), item: codexItemSchema }),
-  'item/agentMessage/delta': z.looseObject({ threadId: z.string().optional(), turnId: z.string().optional(), itemId: z.string(), delta: z.string() }),
+  'item/started': z.looseObject({ threadId: z.string().nullish(), turnId: z.string().nullish(), item: codexItemSchema }),
+  'item/completed': z.looseObject({ threadId: z.string().nullish(), turnId: z.string().nullish(), item: codexItemSchema }),
+  'item/agentMessage/delta': z.looseObject({ threadId: z.string().nullish(), turnId: z.string().nullish(), itemId: z.string(), delta: z.string() }),
   'turn/plan/updated': z.looseObject({
-    threadId: z.string().optional(),
-    turnId: z.string().optional(),
+    threadId: z.string().nullish(),
+    turnId: z.string().nullish(),
     explanation: z.string().nullish(),
     plan: z.array(z.looseObject({ step: z.string(), status: z.string() })),
   }),
-  'turn/diff/updated': z.looseObject({ threadId: z.string().optional(), turnId: z.string().optional(), diff: z.string() }),
+  'turn/diff/updated': z.looseObject({ threadId: z.string().nullish(), turnId: z.string().nullish(), diff: z.string() }),
   'thread/tokenUsage/updated': z.looseObject({
-    threadId: z.string().optional(),
+    threadId: z.string().nullish(),
     turnId: z.string().nullish(),
     tokenUsage: z.looseObject({ total: tokenUsageBreakdownSchema, last: tokenUsageBreakdownSchema.optional() }),
   }),
   'mcpServer/startupStatus/updated': z.looseObject({
-    threadId: z.string().optional(),
+    threadId: z.string().nullish(),
     name: z.string(),
     status: z.string(),
     error: z.unknown().optional(),
@@ -142,10 +142,10 @@ export const codexNotificationParams = {
   error: z.looseObject({
     error: z.looseObject({ message: z.string(), additionalDetails: z.unknown().optional(), codexErrorInfo: z.unknown().optional() }),
     willRetry: z.boolean(),
-    threadId: z.string().optional(),
-    turnId: z.string().optional(),
+    threadId: z.string().nullish(),
+    turnId: z.string().nullish(),
   }),
-  warning: z.looseObject({ threadId: z.string().optional(), message: z.string() }),
+  warning: z.looseObject({ threadId: z.string().nullish(), message: z.string() }),
 } as const;
 export type CodexNotificationMethod = keyof typeof codexNotificationParams;
 export type CodexNotificationParams<M extends CodexNotificationMethod> = z.infer<(typeof codexNotificationParams)[M]>;

@@ -1,2 +1,3 @@
 export * from './redis-keys';
 export * from './event-log.repository';
+export * from './callback-fold';
