@@ -470,7 +470,7 @@ export class NotificationMapper {
   }
 
   /** Absent thread ids count as ours (server-wide notifications); other ids are sub-agents. */
-  private isOwnThread(threadId: string | undefined): boolean {
+  private isOwnThread(threadId: string | null | undefined): boolean {
     return threadId === undefined || threadId === this.options.threadId;
   }
 
@@ -479,7 +479,7 @@ export class NotificationMapper {
     return turnId == null || this.currentTurnId === undefined || turnId === this.currentTurnId;
   }
 
-  private isOwnTurn(threadId: string | undefined, turnId: string | null | undefined): boolean {
+  private isOwnTurn(threadId: string | null | undefined, turnId: string | null | undefined): boolean {
     return this.isOwnThread(threadId) && this.isCurrentTurn(turnId);
   }
 }

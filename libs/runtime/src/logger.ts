@@ -15,11 +15,12 @@ const REDACTED_PATHS = [
   'env', '*.env', 'payload', '*.payload',
 ];
 
-export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, base: Record<string, unknown> = {}): Logger {
-  return pino({
+export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, base: Record<string, unknown> = {}, destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     level: config.LOG_LEVEL,
     base: { service: 'wegent-codex', pid: process.pid, ...base },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -1,0 +1,37 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { QueueModule } from '../../../libs/queue/src';
+import { API_DEFAULTS, API_OPTIONS, RESOLVED_API_OPTIONS, type ApiModuleOptions } from './api-options';
+import { EventStreamService } from './event-stream.service';
+import { ExecutorController } from './executor.controller';
+import { HealthController } from './health.controller';
+import { ApiExceptionFilter } from './http/api-exception.filter';
+import { SubtaskQueryService } from './subtask-query.service';
+import { TaskIntakeService } from './task-intake.service';
+import { TasksController } from './tasks.controller';
+
+/**
+ * HTTP intake: the executor-compatible routes, the native /v1 routes and the probes. Needs
+ * RuntimeModule.forRoot(config) in the root, and the app set up with configureHttpApp().
+ * Import `ApiModule` for the defaults or `ApiModule.forRoot(options)` to tune it.
+ */
+@Module({
+  imports: [QueueModule],
+  controllers: [ExecutorController, TasksController, HealthController],
+  providers: [
+    {
+      provide: RESOLVED_API_OPTIONS,
+      inject: [{ token: API_OPTIONS, optional: true }],
+      useFactory: (options?: ApiModuleOptions) => ({ ...API_DEFAULTS, ...options }),
+    },
+    { provide: APP_FILTER, useClass: ApiExceptionFilter },
+    TaskIntakeService,
+    SubtaskQueryService,
+    EventStreamService,
+  ],
+})
+export class ApiModule {
+  static forRoot(options: ApiModuleOptions = {}): DynamicModule {
+    return { module: ApiModule, providers: [{ provide: API_OPTIONS, useValue: options }] };
+  }
+}

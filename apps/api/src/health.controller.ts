@@ -1,0 +1,49 @@
+import { Controller, Get, HttpCode, Inject } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { TASK_QUEUE_NAME } from '../../../libs/contracts/src';
+import { TaskQueueService } from '../../../libs/queue/src';
+import { REDIS } from '../../../libs/runtime/src';
+import { Deadline, RESOLVED_API_OPTIONS, type ResolvedApiOptions } from './api-options';
+import { ApiError, withDeadline } from './http/api-error';
+
+/** Probes. Both stay open when API_TOKEN is set. */
+@Controller()
+export class HealthController {
+  constructor(
+    private readonly queue: TaskQueueService,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(RESOLVED_API_OPTIONS) private readonly options: ResolvedApiOptions,
+  ) {}
+
+  /** Liveness: the process answers. Touches nothing else, so a Redis outage never restarts pods. */
+  @Get('healthz')
+  @HttpCode(200)
+  healthz() {
+    return { status: 'ok' };
+  }
+
+  /** Readiness: Redis answers (and, in a process that runs workers, at least one is registered). */
+  @Get('readyz')
+  async readyz() {
+    const reasons: string[] = [];
+    let workers: number | undefined;
+    let counts: Record<string, number> | undefined;
+    // While the connection is down ioredis would queue the probe's commands until it is back.
+    if (this.redis.status !== 'ready') {
+      reasons.push(`redis is not connected (connection ${this.redis.status}); check REDIS_URL`);
+    } else {
+      try {
+        const health = await withDeadline(this.queue.health(), Deadline.readinessMs, 'readiness');
+        if (!health.redis) reasons.push('redis did not answer PING');
+        workers = health.workers;
+        counts = health.counts;
+      } catch (error) {
+        reasons.push(error instanceof Error ? error.message : String(error));
+      }
+    }
+    if (this.options.requireWorkers && workers === 0) reasons.push(`no worker is registered on queue ${TASK_QUEUE_NAME}`);
+
+    if (reasons.length) throw new ApiError(503, { status: 'unavailable', reasons, ...(workers === undefined ? {} : { workers }) });
+    return { status: 'ok', workers, counts };
+  }
+}

@@ -1,0 +1,138 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Config } from '../../../libs/contracts/src';
+import type { PlannedCallback } from '../../../libs/event-log/src/callback-fold';
+import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
+import { fullJitterDelay, sleep } from './backoff';
+import { RELAY_METRICS, type RelayMetrics } from './relay-metrics';
+
+/** How one callback ended. Never an exception: the caller moves on or stops accordingly. */
+export type SendOutcome =
+  | { result: 'delivered'; status: number; attempts: number }
+  /** A 4xx (other than 408/429) or 3xx: retrying cannot help. Logged as an error. */
+  | { result: 'rejected'; status: number; attempts: number }
+  /** Still failing after CALLBACK_RETRY_FOR_MS. Logged as an error. */
+  | { result: 'expired'; attempts: number; lastFailure: string }
+  /** The signal aborted (shutdown or lost lock): unknown whether EM got it; it will be resent. */
+  | { result: 'aborted'; attempts: number };
+
+type Attempt = { ok: true; status: number } | { ok: false; retry: boolean; reason: string; status?: number; detail?: string; retryAfterMs?: number };
+
+/** Response text kept in logs: enough to diagnose a 4xx, never a whole echoed body. */
+const LOGGED_RESPONSE_CHARS = 200;
+const RETRYABLE_STATUS = new Set([408, 429]);
+
+export const idempotencyKey = (callback: PlannedCallback): string =>
+  `wegent-codex:${callback.body.task_id}:${callback.body.subtask_id}:${callback.eventId}`;
+
+/**
+ * POSTs one callback to CALLBACK_URL until executor_manager takes it (wegent-protocol.md §4.1).
+ * Each attempt has its own timeout; 5xx, 408, 429, timeouts and network errors are retried with
+ * full-jitter exponential back-off for up to CALLBACK_RETRY_FOR_MS, so an EM outage of minutes
+ * loses nothing. The `Idempotency-Key` is the same on every attempt and in every relay.
+ */
+@Injectable()
+export class CallbackSender {
+  private readonly url: string | undefined;
+  private readonly logger: Logger;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(LOGGER) logger: Logger,
+    @Inject(RELAY_METRICS) private readonly metrics: RelayMetrics,
+  ) {
+    this.url = config.CALLBACK_URL;
+    this.logger = logger.child({ component: 'relay' });
+  }
+
+  async send(callback: PlannedCallback, signal: AbortSignal): Promise<SendOutcome> {
+    const url = this.url;
+    if (!url) throw new Error('CallbackSender.send needs CALLBACK_URL');
+    const { CALLBACK_RETRY_BASE_MS: base, CALLBACK_RETRY_MAX_MS: max, CALLBACK_RETRY_FOR_MS: retryFor } = this.config;
+    const payload = JSON.stringify(callback.body);
+    const key = idempotencyKey(callback);
+    const deadline = Date.now() + retryFor;
+    const log = this.logger.child({
+      task_id: callback.body.task_id,
+      subtask_id: callback.body.subtask_id,
+      event_id: callback.eventId,
+      kind: callback.kind,
+      progress: callback.body.progress,
+      status: callback.body.status,
+    });
+
+    for (let attempts = 1; ; attempts += 1) {
+      if (signal.aborted) return { result: 'aborted', attempts: attempts - 1 };
+      const attempt = await this.attempt(url, payload, key, signal);
+      if (signal.aborted && !attempt.ok) return { result: 'aborted', attempts };
+      if (attempt.ok) {
+        log.debug({ attempts, http_status: attempt.status }, 'callback delivered');
+        return { result: 'delivered', status: attempt.status, attempts };
+      }
+      if (!attempt.retry) {
+        this.metrics.failed('rejected');
+        log.error(
+          { attempts, http_status: attempt.status, response: attempt.detail },
+          `callback rejected with ${attempt.reason}; not retried, moving on to the next one`,
+        );
+        return { result: 'rejected', status: attempt.status ?? 0, attempts };
+      }
+      const delay = Math.min(max, Math.max(fullJitterDelay(attempts - 1, base, max), attempt.retryAfterMs ?? 0));
+      if (Date.now() + delay > deadline) {
+        this.metrics.failed('expired');
+        log.error(
+          { attempts, last_failure: attempt.reason, retry_for_ms: retryFor },
+          'callback still failing after CALLBACK_RETRY_FOR_MS; given up, moving on to the next one',
+        );
+        return { result: 'expired', attempts, lastFailure: attempt.reason };
+      }
+      this.metrics.retried(attempt.status !== undefined ? String(attempt.status) : attempt.reason);
+      // The first failure and every tenth are worth a line; an outage would flood the log otherwise.
+      const level = attempts === 1 || attempts % 10 === 0 ? 'warn' : 'debug';
+      log[level]({ attempts, failure: attempt.reason, response: attempt.detail, retry_in_ms: delay }, 'callback failed; retrying');
+      if (!(await sleep(delay, signal))) return { result: 'aborted', attempts };
+    }
+  }
+
+  private async attempt(url: string, payload: string, key: string, signal: AbortSignal): Promise<Attempt> {
+    const timeout = AbortSignal.timeout(this.config.CALLBACK_TIMEOUT_MS);
+    try {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Idempotency-Key': key },
+        body: payload,
+        // A 301/302 would turn the POST into a GET; a moved endpoint is a configuration error.
+        redirect: 'manual',
+        signal: AbortSignal.any([signal, timeout]),
+      });
+      // Always drain the body: it frees the keep-alive connection.
+      const text = await response.text().catch(() => '');
+      const status = response.status;
+      if (status >= 200 && status < 300) return { ok: true, status };
+      const detail = truncate(text);
+      const retry = status >= 500 || RETRYABLE_STATUS.has(status);
+      return { ok: false, retry, reason: `HTTP ${status}`, status, detail, retryAfterMs: retryAfter(response.headers.get('retry-after')) };
+    } catch (error) {
+      if (timeout.aborted && !signal.aborted) return { ok: false, retry: true, reason: 'timeout' };
+      return { ok: false, retry: true, reason: 'network', detail: networkError(error) };
+    }
+  }
+}
+
+function truncate(text: string): string | undefined {
+  if (text === '') return undefined;
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > LOGGED_RESPONSE_CHARS ? `${flat.slice(0, LOGGED_RESPONSE_CHARS)}…` : flat;
+}
+
+/** Retry-After in seconds (HTTP dates are rare from EM and ignored). */
+function retryAfter(header: string | null): number | undefined {
+  const seconds = header === null ? NaN : Number(header);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+}
+
+/** fetch wraps the interesting part ("ECONNREFUSED …") in `cause`. */
+function networkError(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
+  if (cause?.code) return cause.code;
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,187 @@
+import type { Logger } from '../../../libs/runtime/src';
+import { fullJitterDelay } from './backoff';
+import type { OutboxEntry, OutboxRepository } from './outbox.repository';
+import type { PassResult, SubtaskDelivery } from './subtask-delivery';
+import { newestStreamId } from './stream-id';
+
+export interface DeliverySchedulerOptions {
+  maxInFlight: number;
+  /** Back-off after a pass failed unexpectedly (Redis error, undecodable event). */
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
+/**
+ * The outbox entries of one subtask this relay is responsible for. Entries stay pending in Redis
+ * until a pass that started after they arrived has finished — then that pass has seen their events.
+ * One (the newest) is kept pending for as long as the run goes on: should this process die, it is
+ * what another relay claims to resume the subtask from its cursor.
+ */
+interface SubtaskRun {
+  key: string;
+  taskId: number;
+  subtaskId: number;
+  /** Received, not yet covered by a started pass. */
+  fresh: Set<string>;
+  /** Covered by a started pass; acknowledged when it completes (all but the newest, until the end). */
+  covered: Set<string>;
+  state: 'queued' | 'active' | 'waiting';
+  timer?: NodeJS.Timeout;
+  failures: number;
+}
+
+/**
+ * Runs delivery passes: different subtasks concurrently (up to `maxInFlight`), one subtask strictly
+ * one pass after another, and decides when outbox entries may be acknowledged.
+ */
+export class DeliveryScheduler {
+  private readonly runs = new Map<string, SubtaskRun>();
+  private readonly ready: SubtaskRun[] = [];
+  private readonly active = new Set<Promise<void>>();
+  private stopped = false;
+
+  constructor(
+    private readonly delivery: SubtaskDelivery,
+    private readonly outbox: OutboxRepository,
+    private readonly logger: Logger,
+    private readonly options: DeliverySchedulerOptions,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  /** Subtasks this relay currently tracks. */
+  get size(): number {
+    return this.runs.size;
+  }
+
+  /** Every outbox entry this relay still owns (their idle time is reset periodically). */
+  entryIds(): string[] {
+    const ids: string[] = [];
+    for (const run of this.runs.values()) ids.push(...run.fresh, ...run.covered);
+    return ids;
+  }
+
+  add(entry: OutboxEntry): void {
+    if (this.stopped) return;
+    const key = `${entry.taskId}:${entry.subtaskId}`;
+    let run = this.runs.get(key);
+    if (!run) {
+      run = { key, taskId: entry.taskId, subtaskId: entry.subtaskId, fresh: new Set(), covered: new Set(), state: 'waiting', failures: 0 };
+      this.runs.set(key, run);
+    }
+    if (run.covered.has(entry.entryId)) return; // claimed back after a touch: already covered
+    run.fresh.add(entry.entryId);
+    // New events end a coalescing wait: a step must go out at once (a text is re-planned).
+    if (run.state === 'waiting' && run.failures === 0) this.enqueue(run);
+  }
+
+  /** Stops starting passes and cancels timers; `drain()` then waits for the running ones. */
+  stop(): void {
+    this.stopped = true;
+    for (const run of this.runs.values()) clearTimeout(run.timer);
+    this.ready.length = 0;
+  }
+
+  async drain(): Promise<void> {
+    while (this.active.size > 0) await Promise.allSettled([...this.active]);
+  }
+
+  private enqueue(run: SubtaskRun): void {
+    if (this.stopped) return;
+    clearTimeout(run.timer);
+    run.timer = undefined;
+    run.state = 'queued';
+    this.ready.push(run);
+    this.pump();
+  }
+
+  private later(run: SubtaskRun, ms: number): void {
+    if (this.stopped) return;
+    run.state = 'waiting';
+    run.timer = setTimeout(() => this.enqueue(run), ms);
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.active.size < this.options.maxInFlight && this.ready.length > 0) {
+      const run = this.ready.shift()!;
+      const task = this.execute(run).finally(() => {
+        this.active.delete(task);
+        this.pump();
+      });
+      this.active.add(task);
+    }
+  }
+
+  private async execute(run: SubtaskRun): Promise<void> {
+    run.state = 'active';
+    for (const id of run.fresh) run.covered.add(id);
+    run.fresh.clear();
+    const log = this.logger.child({ task_id: run.taskId, subtask_id: run.subtaskId });
+
+    let result: PassResult;
+    try {
+      result = await this.delivery.pass(run.taskId, run.subtaskId, this.signal);
+      run.failures = 0;
+    } catch (error) {
+      if (this.signal.aborted) return;
+      run.failures += 1;
+      const delay = Math.max(1, fullJitterDelay(run.failures, this.options.retryBaseMs, this.options.retryMaxMs));
+      log.error({ err: error, failures: run.failures, retry_in_ms: delay }, 'relay: delivery pass failed; retrying');
+      this.later(run, delay);
+      return;
+    }
+
+    if (result.outcome === 'lock-lost') log.warn('relay: lost the subtask lock mid-pass (stalled longer than its TTL?); trying again');
+    else log.debug({ ...result, entries: run.covered.size }, 'relay: delivery pass ended');
+    try {
+      await this.settle(run, result);
+    } catch (error) {
+      // Acknowledging failed: the entries stay pending and are claimed and re-checked later.
+      log.warn({ err: error }, 'relay: could not acknowledge outbox entries');
+      if (!this.signal.aborted) this.later(run, this.options.retryBaseMs);
+    }
+  }
+
+  private async settle(run: SubtaskRun, result: PassResult): Promise<void> {
+    switch (result.outcome) {
+      case 'aborted':
+        return;
+      case 'locked-elsewhere':
+        // The holder re-checks the log after releasing its lock, which covers these entries.
+        await this.ack(run, [...run.covered]);
+        return this.next(run);
+      case 'lock-lost':
+        return this.enqueue(run);
+      case 'delivered': {
+        if (result.finished) {
+          // Nothing is appended after a terminal event: every entry of this subtask is done.
+          await this.ack(run, [...run.covered, ...run.fresh]);
+          run.fresh.clear();
+          this.runs.delete(run.key);
+          return;
+        }
+        const guard = newestStreamId(run.covered);
+        await this.ack(run, [...run.covered].filter((id) => id !== guard));
+        if (result.holdMs !== undefined) return run.fresh.size > 0 ? this.enqueue(run) : this.later(run, result.holdMs);
+        // No lost wake-up: events appended while we held the lock may have had their entries
+        // acknowledged by a relay that found the lock taken.
+        if (run.fresh.size > 0 || (await this.delivery.hasEventsAfter(run.taskId, run.subtaskId, result.foldedUpTo))) {
+          return this.enqueue(run);
+        }
+        await this.ack(run, [...run.covered]);
+        return this.next(run);
+      }
+    }
+  }
+
+  /** After a run's entries are acknowledged: go on if new ones came in, else forget the subtask. */
+  private next(run: SubtaskRun): void {
+    if (run.fresh.size > 0) return this.enqueue(run);
+    this.runs.delete(run.key);
+  }
+
+  private async ack(run: SubtaskRun, ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.outbox.ack(ids);
+    for (const id of ids) run.covered.delete(id);
+  }
+}

@@ -1,0 +1,4 @@
+export * from './relay.module';
+export * from './relay.service';
+export * from './relay-metrics';
+export * from './callback-sender';

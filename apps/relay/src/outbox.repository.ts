@@ -1,0 +1,169 @@
+import type { Redis } from 'ioredis';
+import type { RedisKeys } from '../../../libs/event-log/src';
+
+/** One outbox entry: "subtask <task>/<subtask> has a new event <eventId>". */
+export interface OutboxEntry {
+  entryId: string;
+  taskId: number;
+  subtaskId: number;
+  eventId: string;
+}
+
+export interface OutboxBatch {
+  entries: OutboxEntry[];
+  /** Entries without usable fields: nothing to deliver, acknowledge them. */
+  malformed: string[];
+}
+
+export const RELAY_GROUP = 'relay';
+
+/**
+ * KEYS: outbox. ARGV: group, consumer to keep, min idle ms ("" = remove only ARGV[2] itself).
+ * Deletes consumers that own no pending entry — atomically, so an entry cannot slip into a
+ * consumer between the check and XGROUP DELCONSUMER (which would make it unclaimable).
+ */
+const PRUNE_CONSUMERS = `
+local removed = 0
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #consumer, 2 do info[consumer[i]] = consumer[i + 1] end
+  local idle = tonumber(info['idle'])
+  local pending = tonumber(info['pending'])
+  local selfOnly = ARGV[3] == ''
+  local match
+  if selfOnly then match = info['name'] == ARGV[2] else match = info['name'] ~= ARGV[2] and idle > tonumber(ARGV[3]) end
+  if match and pending == 0 then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    removed = removed + 1
+  end
+end
+return removed
+`;
+
+type RedisWithPrune = Redis & {
+  wegentRelayPruneConsumers(outbox: string, group: string, consumer: string, minIdleMs: string): Promise<number>;
+};
+
+type StreamEntries = [id: string, fields: string[]][];
+
+/**
+ * The relay outbox (keys.outbox) read through the consumer group "relay": each entry stays pending
+ * for its consumer until the subtask's delivery covering it has finished, so a dead relay's work is
+ * claimed (XAUTOCLAIM) by another after RELAY_CLAIM_IDLE_MS.
+ */
+export class OutboxRepository {
+  private readonly redis: RedisWithPrune;
+
+  constructor(
+    redis: Redis,
+    private readonly keys: RedisKeys,
+    readonly group = RELAY_GROUP,
+  ) {
+    this.redis = redis as RedisWithPrune;
+    if (!this.redis.wegentRelayPruneConsumers) {
+      redis.defineCommand('wegentRelayPruneConsumers', { numberOfKeys: 1, lua: PRUNE_CONSUMERS });
+    }
+  }
+
+  /** Creates the group from the start of the outbox (entries written before any relay ran count). */
+  async ensureGroup(): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', this.keys.outbox, this.group, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
+    }
+  }
+
+  /**
+   * New entries for `consumer`, waiting up to `blockMs`. Blocks its connection: pass a dedicated
+   * one. Recreates the group when the outbox was deleted under it (NOGROUP).
+   */
+  async readNew(blocking: Redis, consumer: string, count: number, blockMs: number): Promise<OutboxBatch> {
+    let reply: [string, StreamEntries][] | null;
+    try {
+      reply = (await blocking.xreadgroup(
+        'GROUP', this.group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.keys.outbox, '>',
+      )) as [string, StreamEntries][] | null;
+    } catch (error) {
+      if (!String((error as Error).message).includes('NOGROUP')) throw error;
+      await this.ensureGroup();
+      return { entries: [], malformed: [] };
+    }
+    return parseEntries(reply?.[0]?.[1] ?? []);
+  }
+
+  /**
+   * Takes over entries pending for longer than `minIdleMs` in any consumer (a dead relay's, or a
+   * stalled one's), up to `limit` per call. Entries whose data is gone are dropped by Redis.
+   */
+  async claimIdle(consumer: string, minIdleMs: number, limit: number): Promise<OutboxBatch> {
+    const claimed: StreamEntries = [];
+    let start = '0-0';
+    do {
+      const reply = (await this.redis.xautoclaim(this.keys.outbox, this.group, consumer, minIdleMs, start, 'COUNT', 100)) as [
+        string,
+        StreamEntries,
+        string[]?,
+      ];
+      start = reply[0];
+      claimed.push(...reply[1].filter((entry): entry is [string, string[]] => Array.isArray(entry?.[1])));
+    } while (start !== '0-0' && claimed.length < limit);
+    return parseEntries(claimed);
+  }
+
+  /**
+   * Resets the idle time of entries this consumer is still working on (XCLAIM … JUSTID), so no
+   * other relay claims them while this one is alive. Returns the ids still pending.
+   */
+  async touch(consumer: string, entryIds: string[]): Promise<string[]> {
+    const alive: string[] = [];
+    for (let i = 0; i < entryIds.length; i += 500) {
+      const chunk = entryIds.slice(i, i + 500);
+      alive.push(...((await this.redis.xclaim(this.keys.outbox, this.group, consumer, 0, ...chunk, 'JUSTID')) as string[]));
+    }
+    return alive;
+  }
+
+  /** XACK and XDEL: the entries are done and leave the outbox. */
+  async ack(entryIds: string[]): Promise<void> {
+    for (let i = 0; i < entryIds.length; i += 500) {
+      const chunk = entryIds.slice(i, i + 500);
+      await this.redis.multi().xack(this.keys.outbox, this.group, ...chunk).xdel(this.keys.outbox, ...chunk).exec();
+    }
+  }
+
+  /** Number of entries pending for `consumer`. */
+  async pendingCount(consumer: string): Promise<number> {
+    const reply = (await this.redis.xpending(this.keys.outbox, this.group, '-', '+', 1, consumer)) as unknown[];
+    return reply.length;
+  }
+
+  /** Removes `consumer` from the group if it owns nothing (clean shutdown). */
+  async removeConsumerIfIdle(consumer: string): Promise<boolean> {
+    return Number(await this.redis.wegentRelayPruneConsumers(this.keys.outbox, this.group, consumer, '')) > 0;
+  }
+
+  /**
+   * Removes other consumers that own nothing and were not seen for `minIdleMs`: every relay
+   * process adds one (its name is unique), so without this the group grows with every restart.
+   */
+  async pruneConsumers(keep: string, minIdleMs: number): Promise<number> {
+    return Number(await this.redis.wegentRelayPruneConsumers(this.keys.outbox, this.group, keep, String(minIdleMs)));
+  }
+}
+
+function parseEntries(raw: StreamEntries): OutboxBatch {
+  const batch: OutboxBatch = { entries: [], malformed: [] };
+  for (const [entryId, fields] of raw) {
+    const map: Record<string, string> = {};
+    for (let i = 0; i + 1 < fields.length; i += 2) map[fields[i]] = fields[i + 1];
+    const taskId = Number(map.task);
+    const subtaskId = Number(map.subtask);
+    if (Number.isInteger(taskId) && Number.isInteger(subtaskId) && map.task !== '' && map.subtask !== '' && map.id) {
+      batch.entries.push({ entryId, taskId, subtaskId, eventId: map.id });
+    } else {
+      batch.malformed.push(entryId);
+    }
+  }
+  return batch;
+}

@@ -1,0 +1,20 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { CallbackSender } from './callback-sender';
+import { RELAY_METRICS, noopRelayMetrics, type RelayMetrics } from './relay-metrics';
+import { RelayService } from './relay.service';
+
+/**
+ * The relay role. Needs RuntimeModule.forRoot (CONFIG, LOGGER, REDIS, RedisKeys,
+ * EventLogRepository). Import `RelayModule` as is (metrics go nowhere), or
+ * `RelayModule.register({ metrics })` to plug a RelayMetrics implementation in.
+ */
+@Module({
+  providers: [CallbackSender, RelayService, { provide: RELAY_METRICS, useValue: noopRelayMetrics }],
+  exports: [RelayService, RELAY_METRICS],
+})
+export class RelayModule {
+  static register(options: { metrics?: RelayMetrics } = {}): DynamicModule {
+    // Dynamic providers are added after the decorator's, so this one replaces the no-op default.
+    return { module: RelayModule, providers: options.metrics ? [{ provide: RELAY_METRICS, useValue: options.metrics }] : [] };
+  }
+}

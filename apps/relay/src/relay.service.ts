@@ -1,0 +1,192 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../../libs/contracts/src';
+import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
+import { CONFIG, LOGGER, REDIS, createRedis, type Logger } from '../../../libs/runtime/src';
+import { sleep } from './backoff';
+import { CallbackSender } from './callback-sender';
+import { DeliveryScheduler } from './delivery-scheduler';
+import { OutboxRepository, type OutboxBatch } from './outbox.repository';
+import { RelayLockRepository } from './relay-lock.repository';
+import { RELAY_METRICS, type RelayMetrics } from './relay-metrics';
+import { relayTimings, type RelayTimings } from './relay-timings';
+import { SubtaskDelivery } from './subtask-delivery';
+
+export type RelayState = 'created' | 'idle' | 'running' | 'stopped';
+
+interface Running {
+  blocking: Redis;
+  scheduler: DeliveryScheduler;
+  abort: AbortController;
+  loops: Promise<void>[];
+}
+
+/**
+ * Turns the event log into executor_manager callbacks: reads the outbox through the consumer group
+ * "relay", delivers each subtask's callbacks in order under a per-subtask lock, claims the entries
+ * of relays that died, and acknowledges entries once their events are delivered. At least once:
+ * a callback whose answer was not seen is sent again, with the same Idempotency-Key.
+ */
+@Injectable()
+export class RelayService implements OnApplicationBootstrap, OnApplicationShutdown {
+  /** Unique per process (and per instance, so two relays can share a test process). */
+  readonly consumer = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  private readonly logger: Logger;
+  private readonly timings: RelayTimings;
+  private readonly outbox: OutboxRepository;
+  private running?: Running;
+  private status: RelayState = 'created';
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(LOGGER) logger: Logger,
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly events: EventLogRepository,
+    private readonly sender: CallbackSender,
+    @Inject(RELAY_METRICS) private readonly metrics: RelayMetrics,
+  ) {
+    this.logger = logger.child({ component: 'relay', consumer: this.consumer });
+    this.timings = relayTimings(config);
+    this.outbox = new OutboxRepository(redis, keys);
+  }
+
+  get state(): RelayState {
+    return this.status;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.stop();
+  }
+
+  async start(): Promise<void> {
+    if (this.status !== 'created') return;
+    if (!this.config.CALLBACK_URL) {
+      this.status = 'idle';
+      this.logger.warn('CALLBACK_URL is not set: the relay idles and events stay in Redis until a relay with CALLBACK_URL runs');
+      return;
+    }
+    await this.outbox.ensureGroup();
+    const abort = new AbortController();
+    const { timings } = this;
+    const delivery = new SubtaskDelivery(this.events, new RelayLockRepository(this.redis, this.keys), this.sender, this.metrics, this.logger, {
+      owner: this.consumer,
+      coalesceMs: this.config.CALLBACK_COALESCE_MS,
+      lockTtlMs: timings.lockTtlMs,
+      lockRefreshMs: timings.lockRefreshMs,
+      pageSize: timings.pageSize,
+      maxCachedFolds: timings.maxCachedFolds,
+      fold: { executorName: this.config.EXECUTOR_NAME, executorNamespace: this.config.EXECUTOR_NAMESPACE },
+    });
+    const scheduler = new DeliveryScheduler(
+      delivery,
+      this.outbox,
+      this.logger,
+      { maxInFlight: timings.maxInFlight, retryBaseMs: this.config.CALLBACK_RETRY_BASE_MS, retryMaxMs: this.config.CALLBACK_RETRY_MAX_MS },
+      abort.signal,
+    );
+    const blocking = createRedis(this.config, 'relay-outbox');
+    const running: Running = { blocking, scheduler, abort, loops: [] };
+    this.running = running;
+    this.status = 'running';
+    running.loops = [
+      this.readLoop(running),
+      this.every(timings.claimEveryMs, abort.signal, 'claiming idle outbox entries', () => this.claimIdle(running)),
+      this.every(timings.entryTouchMs, abort.signal, 'touching own outbox entries', () => this.touchOwn(running)),
+      this.every(timings.consumerPruneEveryMs, abort.signal, 'pruning consumers', () => this.pruneConsumers(), true),
+    ];
+    this.logger.info({ callback_url: redactUrl(this.config.CALLBACK_URL) }, 'relay started');
+  }
+
+  /**
+   * Stops promptly: aborts back-off waits and requests in flight (their callbacks stay after the
+   * cursor and their entries pending, so they are sent again later), releases locks, and leaves
+   * the consumer group if it owns nothing.
+   */
+  async stop(): Promise<void> {
+    const running = this.running;
+    this.running = undefined;
+    if (this.status === 'created' || this.status === 'idle') this.status = 'stopped';
+    if (!running) return;
+    this.status = 'stopped';
+    running.abort.abort();
+    running.scheduler.stop();
+    running.blocking.disconnect(); // ends a blocked XREADGROUP at once
+    await Promise.allSettled(running.loops);
+    await running.scheduler.drain();
+    await this.outbox.removeConsumerIfIdle(this.consumer).catch(() => false);
+    this.logger.info('relay stopped');
+  }
+
+  private async readLoop(running: Running): Promise<void> {
+    const { abort, scheduler, blocking } = running;
+    const { blockMs, readCount, maxTracked } = this.timings;
+    while (!abort.signal.aborted) {
+      if (scheduler.size >= maxTracked) {
+        await sleep(100, abort.signal); // backpressure: deliveries catch up before more is read
+        continue;
+      }
+      try {
+        this.dispatch(running, await this.outbox.readNew(blocking, this.consumer, readCount, blockMs));
+      } catch (error) {
+        if (abort.signal.aborted) return;
+        this.logger.warn({ err: error }, 'relay: reading the outbox failed; retrying in 1 s');
+        await sleep(1_000, abort.signal);
+      }
+    }
+  }
+
+  private async claimIdle(running: Running): Promise<void> {
+    const batch = await this.outbox.claimIdle(this.consumer, this.config.RELAY_CLAIM_IDLE_MS, this.timings.readCount);
+    if (batch.entries.length > 0) this.logger.info({ claimed: batch.entries.length }, 'relay: claimed idle outbox entries of another relay');
+    this.dispatch(running, batch);
+  }
+
+  private async touchOwn(running: Running): Promise<void> {
+    const ids = running.scheduler.entryIds();
+    if (ids.length > 0) await this.outbox.touch(this.consumer, ids);
+  }
+
+  private async pruneConsumers(): Promise<void> {
+    const removed = await this.outbox.pruneConsumers(this.consumer, this.timings.consumerPruneIdleMs);
+    if (removed > 0) this.logger.info({ removed }, 'relay: removed idle consumers that owned no entries');
+  }
+
+  private dispatch(running: Running, batch: OutboxBatch): void {
+    if (batch.malformed.length > 0) {
+      this.logger.warn({ entries: batch.malformed }, 'relay: malformed outbox entries dropped');
+      this.outbox.ack(batch.malformed).catch(() => undefined);
+    }
+    for (const entry of batch.entries) running.scheduler.add(entry);
+  }
+
+  /** Runs `work` every `ms` until `signal` aborts; never two at once; errors are logged. */
+  private async every(ms: number, signal: AbortSignal, what: string, work: () => Promise<void>, immediately = false): Promise<void> {
+    if (!immediately && !(await sleep(ms, signal))) return;
+    while (!signal.aborted) {
+      try {
+        await work();
+      } catch (error) {
+        if (signal.aborted) return;
+        this.logger.warn({ err: error }, `relay: ${what} failed`);
+      }
+      if (!(await sleep(ms, signal))) return;
+    }
+  }
+}
+
+/** The callback URL for logs, without credentials or query. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+  } catch {
+    return '[invalid url]';
+  }
+}

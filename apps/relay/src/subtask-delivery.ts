@@ -1,0 +1,174 @@
+import { randomUUID } from 'node:crypto';
+import type { StoredEvent } from '../../../libs/contracts/src';
+import type { EventLogRepository } from '../../../libs/event-log/src';
+import { CallbackFolder, isSupersededBy, type FoldOptions, type PlannedCallback } from '../../../libs/event-log/src/callback-fold';
+import type { Logger } from '../../../libs/runtime/src';
+import type { CallbackSender } from './callback-sender';
+import { planSends } from './coalesce';
+import type { RelayLockRepository } from './relay-lock.repository';
+import type { RelayMetrics } from './relay-metrics';
+import { isAfter } from './stream-id';
+
+export type PassResult =
+  /** Every callback that can go now went out; `holdMs`: a text snapshot waits that long. */
+  | { outcome: 'delivered'; finished: boolean; foldedUpTo: string; holdMs?: number }
+  /** Another relay delivers this subtask right now; its final re-check covers our entries. */
+  | { outcome: 'locked-elsewhere' }
+  /** The lock expired under us (another relay may have taken over): stop, try again. */
+  | { outcome: 'lock-lost' }
+  /** Shutdown. Undelivered callbacks stay after the cursor and are sent again later. */
+  | { outcome: 'aborted' };
+
+export interface SubtaskDeliveryOptions {
+  /** Prefix of lock tokens: the relay's consumer name (visible in Redis when debugging). */
+  owner: string;
+  coalesceMs: number;
+  lockTtlMs: number;
+  lockRefreshMs: number;
+  pageSize: number;
+  maxCachedFolds: number;
+  fold: FoldOptions;
+}
+
+type PendingCallback = PlannedCallback & { eventTime: number };
+
+/** A subtask's fold between passes, so a long stream is not refolded from its start each time. */
+interface FoldState {
+  folder: CallbackFolder;
+  /** Id of the last event folded. */
+  foldedUpTo: string;
+  /** Callbacks after the cursor, not sent yet, superseded text already removed. */
+  pending: PendingCallback[];
+  lastSentAt?: number;
+}
+
+/**
+ * One delivery pass of one subtask: under its lock, fold the events after the cursor into
+ * callbacks and POST them in order, moving the cursor after each answer.
+ */
+export class SubtaskDelivery {
+  private readonly folds = new Map<string, FoldState>();
+
+  constructor(
+    private readonly events: EventLogRepository,
+    private readonly locks: RelayLockRepository,
+    private readonly sender: CallbackSender,
+    private readonly metrics: RelayMetrics,
+    private readonly logger: Logger,
+    private readonly options: SubtaskDeliveryOptions,
+  ) {}
+
+  async pass(taskId: number, subtaskId: number, signal: AbortSignal): Promise<PassResult> {
+    const { lockTtlMs, lockRefreshMs } = this.options;
+    const token = `${this.options.owner}:${randomUUID()}`;
+    if (!(await this.locks.tryLock(taskId, subtaskId, token, lockTtlMs))) return { outcome: 'locked-elsewhere' };
+
+    const lost = new AbortController();
+    const refresher = setInterval(() => {
+      this.locks.refresh(taskId, subtaskId, token, lockTtlMs).then(
+        (held) => held || lost.abort(),
+        () => undefined, // a Redis error: the next tick tries again, the lock outlives a few
+      );
+    }, lockRefreshMs);
+    try {
+      const result = await this.deliver(taskId, subtaskId, token, AbortSignal.any([signal, lost.signal]));
+      if (result === 'aborted') return { outcome: signal.aborted ? 'aborted' : 'lock-lost' };
+      return result;
+    } catch (error) {
+      // The fold may be half-applied: rebuild it from the log next time.
+      this.folds.delete(key(taskId, subtaskId));
+      throw error;
+    } finally {
+      clearInterval(refresher);
+      await this.locks.unlock(taskId, subtaskId, token).catch(() => undefined);
+    }
+  }
+
+  /** True when the subtask's log holds events after `id` (the no-lost-wake-up re-check). */
+  async hasEventsAfter(taskId: number, subtaskId: number, id: string): Promise<boolean> {
+    return (await this.events.read(taskId, subtaskId, id, 1)).length > 0;
+  }
+
+  private async deliver(
+    taskId: number,
+    subtaskId: number,
+    token: string,
+    signal: AbortSignal,
+  ): Promise<Extract<PassResult, { outcome: 'delivered' }> | 'aborted'> {
+    const { pageSize, coalesceMs } = this.options;
+    const stateKey = key(taskId, subtaskId);
+    let cursor = await this.locks.cursor(taskId, subtaskId);
+    let state = this.folds.get(stateKey);
+    if (!state) {
+      // Nothing after the cursor: no need to rebuild the fold from the start of the log.
+      if (!(await this.hasEventsAfter(taskId, subtaskId, cursor))) return { outcome: 'delivered', finished: false, foldedUpTo: cursor };
+      this.logger.debug({ task_id: taskId, subtask_id: subtaskId, cursor }, 'relay: folding the subtask log from its start');
+      state = { folder: new CallbackFolder(taskId, subtaskId, this.options.fold), foldedUpTo: '0', pending: [] };
+    }
+    this.folds.delete(stateKey);
+    this.folds.set(stateKey, state); // most recently used last
+    this.evictOldFolds();
+    // Another relay may have delivered beyond what this process remembers.
+    state.pending = state.pending.filter((c) => isAfter(c.eventId, cursor));
+
+    for (;;) {
+      const page = await this.events.read(taskId, subtaskId, state.foldedUpTo, pageSize);
+      for (const stored of page) this.fold(state, stored, cursor);
+      const moreToRead = page.length === pageSize;
+
+      const plan = planSends(state.pending, { lastSentAt: state.lastSentAt, now: Date.now(), coalesceMs, moreToRead });
+      if (plan.superseded.length > 0) {
+        this.metrics.coalesced(plan.superseded.length);
+        const dropped = new Set(plan.superseded);
+        state.pending = state.pending.filter((c) => !dropped.has(c));
+      }
+      for (const callback of plan.send) {
+        const outcome = await this.sender.send(callback, signal);
+        if (outcome.result === 'aborted') return 'aborted';
+        state.pending.shift();
+        state.lastSentAt = Date.now();
+        if (outcome.result === 'delivered') this.metrics.delivered(callback.kind, Math.max(0, state.lastSentAt - callback.eventTime));
+        if (!(await this.locks.advance(taskId, subtaskId, token, callback.eventId))) return 'aborted';
+        cursor = callback.eventId;
+        if (callback.kind === 'terminal') {
+          this.folds.delete(stateKey);
+          return { outcome: 'delivered', finished: true, foldedUpTo: state.foldedUpTo };
+        }
+      }
+      if (moreToRead) continue;
+
+      if (plan.held) return { outcome: 'delivered', finished: false, foldedUpTo: state.foldedUpTo, holdMs: plan.held.waitMs };
+      // Events that produce no callback (workbench refresh, silent step) are covered as well.
+      if (isAfter(state.foldedUpTo, cursor) && !(await this.locks.advance(taskId, subtaskId, token, state.foldedUpTo))) return 'aborted';
+      const finished = state.folder.finished;
+      if (finished) this.folds.delete(stateKey);
+      return { outcome: 'delivered', finished, foldedUpTo: state.foldedUpTo };
+    }
+  }
+
+  /** Folds one event; keeps its callback if it is after the cursor, dropping text it supersedes. */
+  private fold(state: FoldState, stored: StoredEvent, cursor: string): void {
+    const planned = state.folder.apply(stored);
+    state.foldedUpTo = stored.id;
+    if (!planned || !isAfter(planned.eventId, cursor)) return;
+    // Dropping superseded text as we go keeps a rebuild of a long stream from holding one full
+    // snapshot per chunk in memory.
+    let dropped = 0;
+    while (state.pending.length > 0 && isSupersededBy(state.pending[state.pending.length - 1], planned)) {
+      state.pending.pop();
+      dropped += 1;
+    }
+    if (dropped > 0) this.metrics.coalesced(dropped);
+    const eventTime = Date.parse(stored.event.timestamp);
+    state.pending.push({ ...planned, eventTime: Number.isFinite(eventTime) ? eventTime : Date.now() });
+  }
+
+  private evictOldFolds(): void {
+    for (const oldest of this.folds.keys()) {
+      if (this.folds.size <= this.options.maxCachedFolds) return;
+      this.folds.delete(oldest);
+    }
+  }
+}
+
+const key = (taskId: number, subtaskId: number): string => `${taskId}:${subtaskId}`;

@@ -1,0 +1,67 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { ConfigError, loadConfig, type Config } from '../../../libs/contracts/src';
+import { createLogger, type Logger } from '../../../libs/runtime/src';
+import { configureHttpApp } from '../../api/src/http-app';
+import { AppModule } from './app.module';
+import { NestPinoLogger } from './nest-pino-logger';
+import { onPath, redisAnswers, startEmbeddedRedis, type EmbeddedRedis } from './redis-bootstrap';
+import { parseRoles, type Role } from './roles';
+
+/** One clear line on stderr and a non-zero exit: what an operator sees for a fatal start-up problem. */
+function die(line: string): never {
+  process.stderr.write(`wegent-codex: ${line}\n`);
+  process.exit(1);
+}
+
+async function ensureRedis(config: Config, logger: Logger): Promise<EmbeddedRedis | null> {
+  if (await redisAnswers(config.REDIS_URL)) return null;
+  const explicit = Boolean(process.env.REDIS_URL?.trim());
+  const binary = onPath('redis-server');
+  if (explicit || config.EMBEDDED_REDIS === 'never' || !binary) {
+    die(
+      `cannot reach Redis at ${new URL(config.REDIS_URL).host} — set REDIS_URL to a reachable Redis (6.2+)` +
+        (explicit ? '' : ', or install redis-server (e.g. `apt-get install redis-server`) and npm start runs one for you'),
+    );
+  }
+  const embedded = await startEmbeddedRedis(binary, config.REDIS_URL);
+  logger.warn({ redis_url: config.REDIS_URL, data_dir: embedded.dataDir }, 'no Redis answered: started an embedded redis-server (append-only file on)');
+  return embedded;
+}
+
+export async function bootstrap(roles: Role[], config: Config): Promise<void> {
+  const logger = createLogger(config, { roles: roles.join(',') });
+  const embedded = await ensureRedis(config, logger);
+  if (!config.SECRETS_KEY && roles.includes('api')) {
+    logger.warn('SECRETS_KEY is not set: task payloads (api keys, git tokens) are stored in Redis unencrypted');
+  }
+  const module = AppModule.forRoles(config, roles, logger);
+  const nestLogger = new NestPinoLogger(logger);
+  const app = roles.includes('api')
+    ? await NestFactory.create<NestExpressApplication>(module, { bodyParser: false, logger: nestLogger })
+    : await NestFactory.createApplicationContext(module, { logger: nestLogger });
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  if (embedded) process.once('exit', () => embedded.process.kill('SIGTERM'));
+  if ('listen' in app) {
+    configureHttpApp(app as NestExpressApplication, config);
+    await (app as NestExpressApplication).listen(config.PORT, config.HOST);
+    logger.info({ host: config.HOST, port: config.PORT }, 'HTTP API listening');
+  } else {
+    await app.init();
+  }
+  logger.info({ roles, redis_prefix: config.REDIS_PREFIX }, 'wegent-codex started');
+}
+
+if (require.main === module) {
+  let roles: Role[];
+  let config: Config;
+  try {
+    roles = parseRoles(process.argv.slice(2));
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) die(`invalid configuration: ${error.message}`);
+    die(error instanceof Error ? error.message : String(error));
+  }
+  bootstrap(roles, config).catch((error: unknown) => die(`failed to start: ${error instanceof Error ? error.message : String(error)}`));
+}

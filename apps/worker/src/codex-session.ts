@@ -1,0 +1,265 @@
+import type { Redis } from 'ioredis';
+import type { Config, RpcNotification, TaskPayload } from '../../../libs/contracts/src';
+import { AppServerClient, AppServerRpcError, NotificationMapper, textInput } from '../../../libs/codex/src';
+import { isTerminalEvent, type NewTaskEvent } from '../../../libs/contracts/src';
+import type { RedisKeys } from '../../../libs/event-log/src';
+import { createSecretMasker } from '../../../libs/workspace/src';
+import type { Logger } from '../../../libs/runtime/src';
+import type { RunEvent } from './event-emitter';
+import type { PreparedWorkspace } from './workspace-preparer';
+
+/** How a Codex session ended, before the runner turns it into terminal events. */
+export type SessionEnd =
+  | { kind: 'finished' }
+  | { kind: 'cancelled' }
+  | { kind: 'exception'; error: string }
+  | { kind: 'broken'; error: string };
+
+export interface SessionHooks {
+  emit(events: RunEvent[]): Promise<unknown>;
+  /** Called before a terminal event from Codex is emitted (last workbench refresh). */
+  beforeTerminal(): Promise<void>;
+  /** Called once, right before `turn/start` (the 60 callback). */
+  agentStarted(): Promise<unknown>;
+  cancelRequested(): Promise<boolean>;
+  cancel: AbortSignal;
+  shutdown: AbortSignal;
+}
+
+/** Codex's tools as the Wegent frontend names them (system step). */
+const TOOLS = ['Bash', 'Edit', 'Write', 'TodoWrite'];
+const THREAD_TTL_SECONDS = 30 * 24 * 3600;
+const NO_ROLLOUT = /no rollout found/i;
+
+const strip = (event: NewTaskEvent): RunEvent => {
+  const { task_id: _t, subtask_id: _s, attempt: _a, ...rest } = event;
+  return rest as RunEvent;
+};
+
+/**
+ * One `codex app-server` process for one job: start or resume the task's thread, run one turn,
+ * forward every notification through the mapper, and end it — by Codex finishing, a cancel, a
+ * watchdog or the process dying. The process tree is always gone when run() returns.
+ */
+export class CodexSession {
+  private readonly mask: ReturnType<typeof createSecretMasker>;
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Logger,
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly workspace: PreparedWorkspace,
+    private readonly payload: TaskPayload,
+  ) {
+    this.mask = createSecretMasker(workspace.secrets);
+  }
+
+  async run(hooks: SessionHooks): Promise<SessionEnd> {
+    const taskId = this.payload.task_id;
+    let mapper: NotificationMapper | null = null;
+    const early: RpcNotification[] = [];
+    let forwarding = false;
+    let stopped = false;
+    let pipe: Promise<unknown> = Promise.resolve();
+    let terminalEmitted = false;
+    let resolveTerminal!: () => void;
+    const terminal = new Promise<void>((r) => (resolveTerminal = r));
+    let resolveInterrupted!: () => void;
+    const interrupted = new Promise<void>((r) => (resolveInterrupted = r));
+
+    const forward = (events: NewTaskEvent[]) => {
+      if (!events.length) return;
+      pipe = pipe.then(async () => {
+        if (stopped) return;
+        for (const event of events) {
+          if (stopped) return;
+          const clean = this.scrub(strip(event));
+          if (isTerminalEvent(event)) {
+            await hooks.beforeTerminal().catch((e: unknown) => this.log.warn({ err: String(e) }, 'workbench refresh failed'));
+            await hooks.emit([clean]);
+            terminalEmitted = true;
+            resolveTerminal();
+            return;
+          }
+          await hooks.emit([clean]);
+        }
+      });
+    };
+    const onNotification = (n: RpcNotification) => {
+      if (!mapper || !forwarding) {
+        early.push(n);
+        return;
+      }
+      forward(mapper.handle(n.method, n.params));
+      if (mapper.outcome === 'interrupted') resolveInterrupted();
+    };
+
+    let client: AppServerClient;
+    try {
+      client = await AppServerClient.start({
+        bin: this.workspace.codexBin,
+        cwd: this.workspace.workDir,
+        env: this.workspace.env,
+        onNotification,
+        onStderr: (line) => this.log.debug({ stderr: this.mask.maskText(line) }, 'codex stderr'),
+        onDiagnostic: (message, details) => this.log.debug({ details: this.mask.maskDeep(details ?? {}) }, message),
+      });
+    } catch (error) {
+      return { kind: 'exception', error: this.mask.maskText((error as Error).message) };
+    }
+    const exitedEarly = client.exited.then((exit) => exit);
+
+    try {
+      // ---- thread ----
+      let threadId: string;
+      let resumedFresh = false;
+      try {
+        const stored = await this.redis.get(this.keys.thread(taskId));
+        if (stored) {
+          try {
+            threadId = (await client.threadResume({ threadId: stored, cwd: this.workspace.workDir, model: this.workspace.model })).thread.id;
+          } catch (error) {
+            if (!(error instanceof AppServerRpcError && NO_ROLLOUT.test(error.rpcMessage))) throw error;
+            this.log.warn({ thread_id: stored }, 'thread could not be resumed (rollout missing): starting a fresh thread');
+            resumedFresh = true;
+            threadId = (await client.threadStart(this.threadStartOptions())).thread.id;
+          }
+        } else {
+          threadId = (await client.threadStart(this.threadStartOptions())).thread.id;
+        }
+        await this.redis.set(this.keys.thread(taskId), threadId, 'EX', THREAD_TTL_SECONDS);
+      } catch (error) {
+        return { kind: 'exception', error: this.mask.maskText((error as Error).message) };
+      }
+
+      mapper = new NotificationMapper({
+        taskId,
+        subtaskId: this.payload.subtask_id,
+        attempt: 0,
+        threadId,
+        model: this.workspace.model,
+        cwd: this.workspace.workDir,
+        permissionMode: 'danger-full-access',
+        tools: TOOLS,
+        mcpServers: Object.keys(this.workspace.mcp.supported),
+        unsupportedMcpServers: this.workspace.mcp.unsupported,
+        resumedFresh,
+        mask: (value) => this.mask.maskDeep(value),
+      });
+
+      if (await hooks.cancelRequested()) return { kind: 'cancelled' };
+      await hooks.agentStarted();
+      forwarding = true;
+      for (const n of early.splice(0)) forward(mapper.handle(n.method, n.params));
+
+      // ---- turn ----
+      let turnId: string;
+      try {
+        const input: Record<string, unknown>[] = [textInput(this.workspace.prompt), ...this.workspace.images.map((path) => ({ type: 'localImage', path }))];
+        turnId = (await client.turnStart({ threadId, input })).turn.id;
+      } catch (error) {
+        return { kind: 'exception', error: this.mask.maskText((error as Error).message) };
+      }
+
+      let end = await this.watch(client, hooks, terminal, interrupted, exitedEarly);
+      if (end.kind === 'broken') {
+        // The process may have exited right after its last notifications: let them land first.
+        await pipe;
+        if (terminalEmitted) end = { kind: 'finished' };
+      }
+      if (end.kind === 'cancelled' || end.kind === 'broken') {
+        stopped = true; // a late turn/completed racing the cancel or the failure loses
+        if (end.kind === 'cancelled' && !client.hasExited) {
+          await client.turnInterrupt(threadId, mapper.turnId ?? turnId).catch(() => undefined);
+          await client
+            .waitForNotification((n) => n.method === 'turn/completed', { timeoutMs: this.config.CANCEL_GRACE_MS })
+            .catch(() => undefined);
+        }
+      }
+      await pipe;
+      return end;
+    } finally {
+      stopped = true;
+      const exit = await client.shutdown({ graceMs: this.config.CANCEL_GRACE_MS });
+      if (exit.survivors.length) this.log.error({ survivors: exit.survivors }, 'Codex processes survived the shutdown');
+      await pipe.catch(() => undefined);
+    }
+  }
+
+  /** Waits for the first of: Codex finished, cancel, shutdown, idle watchdog, run limit, process exit. */
+  private async watch(
+    client: AppServerClient,
+    hooks: SessionHooks,
+    terminal: Promise<void>,
+    interrupted: Promise<void>,
+    exited: Promise<{ code: number | null; signal: string | null }>,
+  ): Promise<SessionEnd> {
+    const timers: NodeJS.Timeout[] = [];
+    const listeners: (() => void)[] = [];
+    const abortOf = (signal: AbortSignal, end: SessionEnd) =>
+      new Promise<SessionEnd>((resolve) => {
+        if (signal.aborted) return resolve(end);
+        const on = () => resolve(end);
+        signal.addEventListener('abort', on, { once: true });
+        listeners.push(() => signal.removeEventListener('abort', on));
+      });
+    const idle = new Promise<SessionEnd>((resolve) => {
+      const limit = this.config.CODEX_IDLE_TIMEOUT_MS;
+      const tick = setInterval(() => {
+        if (Date.now() - client.lastActivityAt > limit) resolve({ kind: 'broken', error: `no activity from Codex for ${Math.round(limit / 1000)} s (idle timeout)` });
+      }, Math.min(1_000, Math.max(50, Math.floor(limit / 4))));
+      timers.push(tick);
+    });
+    const maxRun = new Promise<SessionEnd>((resolve) => {
+      timers.push(setTimeout(() => resolve({ kind: 'broken', error: `the run exceeded the maximum run time of ${Math.round(this.config.MAX_RUN_MS / 1000)} s` }), this.config.MAX_RUN_MS));
+    });
+    // The durable cancel flag, polled: a broadcast missed during a Redis reconnect still lands.
+    const polledCancel = new Promise<SessionEnd>((resolve) => {
+      const poll = setInterval(() => {
+        void hooks.cancelRequested().then((yes) => yes && resolve({ kind: 'cancelled' }), () => undefined);
+      }, 2_000);
+      timers.push(poll);
+    });
+    try {
+      return await Promise.race<SessionEnd>([
+        terminal.then(() => ({ kind: 'finished' }) as const),
+        // Interrupted although nobody here asked for it: Codex stopped the turn by itself.
+        interrupted.then(() => ({ kind: 'broken', error: 'the turn was interrupted' }) as const),
+        abortOf(hooks.cancel, { kind: 'cancelled' }),
+        polledCancel,
+        abortOf(hooks.shutdown, { kind: 'broken', error: 'the service shut down while the task was running' }),
+        idle,
+        maxRun,
+        exited.then(
+          (exit) =>
+            ({
+              kind: 'broken',
+              error: `codex app-server exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`}) before the turn completed`,
+            }) as const,
+        ),
+      ]);
+    } finally {
+      timers.forEach((t) => clearInterval(t));
+      listeners.forEach((off) => off());
+    }
+  }
+
+  private threadStartOptions() {
+    return { model: this.workspace.model, cwd: this.workspace.workDir, developerInstructions: this.workspace.developerInstructions || undefined };
+  }
+
+  /** Events never carry secrets: exact secret values are scrubbed from free text too. */
+  private scrub(event: RunEvent): RunEvent {
+    switch (event.type) {
+      case 'chunk':
+        return { ...event, text: this.mask.scrub(event.text) };
+      case 'done':
+        return event.value === undefined ? event : { ...event, value: this.mask.scrub(event.value) };
+      case 'error':
+        return { ...event, message: this.mask.scrub(event.message), ...(event.error ? { error: this.mask.scrub(event.error) } : {}) };
+      default:
+        return event;
+    }
+  }
+}

@@ -1,0 +1,148 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { shellTypeOf, StepTitle, type Config, type RunContext, type TaskPayload } from '../../../libs/contracts/src';
+import { RedisKeys } from '../../../libs/event-log/src';
+import { CancelRegistry } from '../../../libs/queue/src';
+import { CONFIG, LOGGER, REDIS, type Logger } from '../../../libs/runtime/src';
+import { CodexSession, type SessionEnd } from './codex-session';
+import { runImageValidation } from './image-validation';
+import type { RunEvent, RunEventEmitter } from './event-emitter';
+import { WorkspacePreparer, type PreparedWorkspace } from './workspace-preparer';
+
+export interface RunRequest {
+  payload: TaskPayload;
+  emitter: RunEventEmitter;
+  attempt: number;
+  jobId: string;
+  /** Aborted by a user cancel. */
+  cancel: AbortSignal;
+  /** Aborted when the worker shuts down and the run must end. */
+  shutdown: AbortSignal;
+}
+
+export function runContextOf(payload: TaskPayload): RunContext {
+  return {
+    task_title: payload.task_title ?? '',
+    subtask_title: payload.subtask_title ?? '',
+    task_type: payload.type ?? '',
+    git_repo: payload.git_repo ?? '',
+    git_domain: payload.git_domain ?? '',
+    branch_name: payload.branch_name ?? '',
+    prompt: payload.prompt ?? '',
+  };
+}
+
+const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/**
+ * One run of one subtask: prepare the workspace, drive Codex, and turn everything that happens
+ * into events — including every way it can end (wegent-protocol.md §5). Whatever happens, the run
+ * appends exactly one terminal event (the log refuses any second one).
+ */
+@Injectable()
+export class TaskRunner {
+  private readonly cancels: CancelRegistry;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly workspace: WorkspacePreparer,
+  ) {
+    this.cancels = new CancelRegistry(redis, keys);
+  }
+
+  async run(request: RunRequest): Promise<string> {
+    const { payload, emitter } = request;
+    const { task_id: taskId, subtask_id: subtaskId } = payload;
+    const log = this.logger.child({ task_id: taskId, subtask_id: subtaskId, job_id: request.jobId, attempt: request.attempt });
+    await emitter.emit({ type: 'status', phase: 'started', context: runContextOf(payload) });
+
+    if (shellTypeOf(payload) !== 'codex' && payload.type !== 'validation') {
+      await emitter.emit({ type: 'error', kind: 'init', message: `[task_id: ${taskId}.${subtaskId}] Unable to get or create agent` });
+      return 'unsupported shell type';
+    }
+    if (payload.type === 'validation') {
+      return runImageValidation(payload, emitter, { codexBin: this.workspace.codexBin, workspaceRoot: this.workspace.root });
+    }
+
+    let prepared: PreparedWorkspace;
+    try {
+      prepared = await this.workspace.prepare(payload, { signal: request.cancel });
+    } catch (error) {
+      const text = this.workspace.maskText(message(error), payload);
+      log.warn({ err: text }, 'workspace preparation failed');
+      await emitter.emit({ type: 'thinking-step', report: true, step: { title: StepTitle.preExecutionFailed, next_action: 'continue', details: { error: text } } });
+      await emitter.emit({ type: 'error', kind: 'pre-execute', message: `Agent[Codex][${taskId}] handle: pre_execute failed.`, error: text });
+      return 'pre-execute failed';
+    }
+    if (await this.cancelled(request)) return this.endCancelled(emitter, 'queued');
+
+    await emitter.emit({ type: 'thinking-step', report: false, step: { title: StepTitle.initializeAgent, next_action: 'continue' } });
+    if (prepared.attachmentsDownloaded > 0) {
+      await emitter.emit({
+        type: 'thinking-step',
+        report: false,
+        step: { title: StepTitle.attachmentsDownloaded, next_action: 'continue', details: { count: prepared.attachmentsDownloaded } },
+      });
+    }
+    await emitter.emit({ type: 'status', phase: 'prepared', ...(prepared.git ? { git: await prepared.git() } : {}) });
+
+    const session = new CodexSession(this.config, log, this.redis, this.keys, prepared, payload);
+    let end: SessionEnd;
+    try {
+      end = await session.run({
+        emit: (events: RunEvent[]) => emitter.emitAll(events),
+        beforeTerminal: async () => {
+          if (prepared.git) await emitter.emit({ type: 'status', phase: 'workbench', git: await prepared.git() });
+        },
+        agentStarted: () => emitter.emit({ type: 'status', phase: 'agent-started' }),
+        cancelRequested: () => this.cancelled(request),
+        cancel: request.cancel,
+        shutdown: request.shutdown,
+      });
+    } catch (error) {
+      end = { kind: 'exception', error: message(error) };
+    }
+    return this.finish(end, emitter, prepared, payload, log);
+  }
+
+  private async finish(end: SessionEnd, emitter: RunEventEmitter, prepared: PreparedWorkspace, payload: TaskPayload, log: Logger): Promise<string> {
+    const mask = (text: string) => this.workspace.maskText(text, payload);
+    switch (end.kind) {
+      case 'finished':
+        return 'finished';
+      case 'cancelled':
+        return this.endCancelled(emitter, 'running');
+      case 'exception': {
+        const text = mask(end.error);
+        log.warn({ err: text }, 'Codex could not be started');
+        await emitter.emit({
+          type: 'thinking-step',
+          report: false,
+          step: { title: StepTitle.executionFailed, next_action: 'continue', details: { execution_type: 'Codex Agent execution', error_message: text } },
+        });
+        await emitter.emit({ type: 'error', kind: 'exception', message: `\${thinking.execution_failed} Codex Agent execution: ${text}`, error: text });
+        return 'exception';
+      }
+      case 'broken': {
+        const text = mask(end.error);
+        log.warn({ err: text }, 'run ended without a turn result');
+        if (prepared.git) await emitter.emit({ type: 'status', phase: 'workbench', git: await prepared.git() }).catch(() => null);
+        await emitter.emit({ type: 'thinking-step', report: false, step: { title: StepTitle.responseProcessingError, next_action: 'continue' } });
+        await emitter.emit({ type: 'error', kind: 'stream', message: `Error processing response: ${text}`, error: text });
+        return 'broken';
+      }
+    }
+  }
+
+  private async endCancelled(emitter: RunEventEmitter, stage: 'queued' | 'running'): Promise<string> {
+    await emitter.emit({ type: 'cancelled', stage });
+    return 'cancelled';
+  }
+
+  private async cancelled(request: RunRequest): Promise<boolean> {
+    return request.cancel.aborted || (await this.cancels.isRequested(request.payload.task_id, request.payload.subtask_id));
+  }
+}

@@ -1,0 +1,99 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { Worker, type Job, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { TASK_QUEUE_NAME, type Config, type TaskJobData } from '../../../libs/contracts/src';
+import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
+import { CancelRegistry } from '../../../libs/queue/src';
+import { CONFIG, createRedis, LOGGER, REDIS, redisOptionsFromUrl, type Logger } from '../../../libs/runtime/src';
+import { CodexRunProcessor } from './codex-run.processor';
+import { RunRegistry } from './run-registry';
+
+/**
+ * Owns this process's BullMQ worker: concurrency, the global cap, cancel broadcasts, and a bounded
+ * graceful shutdown (running jobs get SHUTDOWN_GRACE_MS, then end with a FAILED that says so).
+ */
+@Injectable()
+export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private worker?: Worker<TaskJobData>;
+  private subscriber?: Redis;
+  private unsubscribe?: () => Promise<void>;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(REDIS) private readonly redis: Redis,
+    @InjectQueue(TASK_QUEUE_NAME) private readonly queue: Queue<TaskJobData>,
+    private readonly keys: RedisKeys,
+    private readonly events: EventLogRepository,
+    private readonly processor: CodexRunProcessor,
+    private readonly registry: RunRegistry,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.config.GLOBAL_CONCURRENCY) await this.queue.setGlobalConcurrency(this.config.GLOBAL_CONCURRENCY);
+    else await this.queue.removeGlobalConcurrency();
+
+    this.subscriber = createRedis(this.config, 'cancel-subscriber');
+    this.unsubscribe = await new CancelRegistry(this.redis, this.keys).subscribe(this.subscriber, (notice) => {
+      const run = this.registry.get(notice.task_id, notice.subtask_id);
+      if (run && !run.cancel.signal.aborted) {
+        this.logger.info({ task_id: notice.task_id, subtask_id: notice.subtask_id, job_id: run.jobId }, 'cancelling running job');
+        run.cancel.abort();
+      }
+    });
+
+    this.worker = new Worker<TaskJobData>(TASK_QUEUE_NAME, (job: Job<TaskJobData>, token?: string) => this.processor.process(job, token), {
+      connection: redisOptionsFromUrl(this.config.REDIS_URL),
+      prefix: this.config.REDIS_PREFIX,
+      concurrency: this.config.WORKER_CONCURRENCY,
+      lockDuration: this.config.JOB_LOCK_MS,
+      stalledInterval: Math.max(5_000, Math.floor(this.config.JOB_LOCK_MS / 2)),
+      maxStalledCount: 1,
+    });
+    this.worker.on('failed', (job, error) => void this.onFailed(job, error));
+    this.worker.on('error', (error) => this.logger.error({ err: error.message }, 'worker error'));
+    this.logger.info({ concurrency: this.config.WORKER_CONCURRENCY, global_concurrency: this.config.GLOBAL_CONCURRENCY ?? null }, 'worker started');
+  }
+
+  /**
+   * Safety net: a job BullMQ failed without our processor ending it (stalled too often, a crash in
+   * the processor) still gets exactly one terminal event.
+   */
+  private async onFailed(job: Job<TaskJobData> | undefined, error: Error): Promise<void> {
+    if (!job) return;
+    const { task_id, subtask_id } = job.data;
+    try {
+      if (await this.events.terminalOf(task_id, subtask_id)) return;
+      await this.events.append({
+        type: 'error',
+        kind: 'stream',
+        task_id,
+        subtask_id,
+        attempt: job.attemptsStarted,
+        message: `Error processing response: the job failed in the queue (${error.message})`,
+        error: error.message,
+      });
+      await this.processor.release(task_id, job.id!, job.data.payloadRef);
+    } catch (e) {
+      this.logger.error({ task_id, subtask_id, err: String(e) }, 'could not record the failure of a job');
+    }
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    if (!this.worker) return;
+    const closing = this.worker.close();
+    const grace = this.config.SHUTDOWN_GRACE_MS;
+    const allDone = Promise.allSettled(this.registry.all().map((r) => r.done));
+    const timedOut = await Promise.race([allDone.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), grace).unref())]);
+    if (timedOut) {
+      const left = this.registry.all();
+      this.logger.warn({ running: left.length, grace_ms: grace }, 'shutdown grace period over: ending running jobs');
+      for (const run of left) run.shutdown.abort();
+      await Promise.race([Promise.allSettled(left.map((r) => r.done)), new Promise((r) => setTimeout(r, this.config.CANCEL_GRACE_MS + 5_000).unref())]);
+    }
+    await Promise.race([closing, new Promise((r) => setTimeout(r, 5_000).unref())]);
+    await this.unsubscribe?.().catch(() => undefined);
+    this.subscriber?.disconnect();
+  }
+}

@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { QueueModule } from '../../../libs/queue/src';
+import { CodexRunProcessor } from './codex-run.processor';
+import { RunRegistry } from './run-registry';
+import { TaskRunner } from './task-runner';
+import { TaskWorkerService } from './task-worker.service';
+import { WorkspacePreparer } from './workspace-preparer';
+
+/** The worker role: takes Codex jobs from BullMQ and runs them. Needs RuntimeModule. */
+@Module({
+  imports: [QueueModule],
+  providers: [TaskWorkerService, CodexRunProcessor, TaskRunner, WorkspacePreparer, RunRegistry],
+  exports: [RunRegistry],
+})
+export class WorkerModule {}

@@ -1,0 +1,168 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Config, GitSnapshot, TaskPayload } from '../../../libs/contracts/src';
+import { codexProcessEnv, DEFAULT_API_KEY_ENV, resolveCodexBinary, writeCodexHome, type McpServerOptions } from '../../../libs/codex/src';
+import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
+import {
+  appendPromptSuffix,
+  collectSecrets,
+  composeDeveloperInstructions,
+  createSecretMasker,
+  decryptGitToken,
+  normalizeMcpServers,
+  resolveModel,
+  substitutePlaceholders,
+  toCodexMcpServers,
+} from '../../../libs/workspace/src';
+
+export interface PreparedWorkspace {
+  codexBin: string;
+  taskDir: string;
+  /** Codex's working directory: the clone, or the task directory when there is no repository. */
+  workDir: string;
+  codexHome: string;
+  /** A clean HOME for Codex and the commands it runs (no login profile we don't control). */
+  homeDir: string;
+  /** The whole environment of the Codex process; holds the api key — never log it. */
+  env: Record<string, string>;
+  model: string;
+  developerInstructions: string;
+  prompt: string;
+  images: string[];
+  attachmentsDownloaded: number;
+  mcp: ReturnType<typeof toCodexMcpServers>;
+  /** Secret values of this task, for masking. */
+  secrets: string[];
+  /** Reads the workbench's git data (undefined when there is no repository). */
+  git?: () => Promise<GitSnapshot>;
+}
+
+/** Variables of the service's own environment that Codex and its commands may see (nothing else). */
+const PASSED_ENV = ['LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'NODE_EXTRA_CA_CERTS', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
+const CONTEXT_WINDOW_FOR_CUSTOM_MODELS = 262_144;
+
+/**
+ * Prepares WORKSPACE_ROOT/<task_id>/ for a run: directories, a clean HOME, the task's CODEX_HOME
+ * with its config (provider, MCP servers, offline flags), the instructions and the prompt.
+ */
+@Injectable()
+export class WorkspacePreparer {
+  readonly root: string;
+  private bin?: string;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    this.root = resolve(config.WORKSPACE_ROOT);
+  }
+
+  get codexBin(): string {
+    this.bin ??= resolveCodexBinary({ override: this.config.CODEX_BIN });
+    return this.bin;
+  }
+
+  taskDir(taskId: number): string {
+    return join(this.root, String(taskId));
+  }
+
+  /** Text with every secret value of the payload masked out. */
+  maskText(text: string, payload: TaskPayload): string {
+    return createSecretMasker(this.secretsOf(payload)).maskText(text);
+  }
+
+  secretsOf(payload: TaskPayload): string[] {
+    const token = payload.user?.git_token ?? null;
+    const decrypted = token ? decryptGitToken(token, this.config.GIT_TOKEN_AES_KEY, this.config.GIT_TOKEN_AES_IV) : null;
+    const secrets = collectSecrets(payload, decrypted);
+    if (this.config.OPENAI_API_KEY) secrets.push(this.config.OPENAI_API_KEY);
+    if (this.config.API_TOKEN) secrets.push(this.config.API_TOKEN);
+    return secrets;
+  }
+
+  async prepare(payload: TaskPayload, _options: { signal?: AbortSignal } = {}): Promise<PreparedWorkspace> {
+    const taskDir = this.taskDir(payload.task_id);
+    const codexHome = join(taskDir, 'codex-home');
+    const homeDir = join(taskDir, 'home');
+    await mkdir(homeDir, { recursive: true, mode: 0o700 });
+    // Codex runs every command through `bash -lc`: empty profiles keep the login shell fast and
+    // free of anything installed for the service user.
+    for (const file of ['.profile', '.bashrc', '.bash_profile']) await writeFile(join(homeDir, file), '');
+    const workDir = taskDir;
+
+    const model = resolveModel(payload, { apiKey: this.config.OPENAI_API_KEY, model: this.config.CODEX_MODEL, baseUrl: this.config.OPENAI_BASE_URL });
+    if (!model.ok) throw new Error(model.error);
+    for (const warning of model.warnings) this.logger.warn({ task_id: payload.task_id }, warning);
+
+    // Secret header values travel as environment variables named in env_http_headers.
+    const headerEnv: Record<string, string> = {};
+    const envHttpHeaders: Record<string, string> = {};
+    Object.entries(model.secretHeaders).forEach(([name, value], i) => {
+      const variable = `WEGENT_CODEX_HEADER_${i + 1}_KEY`;
+      headerEnv[variable] = value;
+      envHttpHeaders[name] = variable;
+    });
+
+    const mcp = toCodexMcpServers(substitutePlaceholders(normalizeMcpServers(payload.bot[0]), payload));
+    const mcpServers: Record<string, McpServerOptions> = {};
+    for (const [name, server] of Object.entries(mcp.supported)) {
+      mcpServers[name] = server.kind === 'stdio' ? { type: 'stdio', command: server.command, args: server.args, env: server.env } : { type: 'http', url: server.url, httpHeaders: server.headers };
+    }
+
+    const files = await writeCodexHome({
+      codexHome,
+      bin: this.codexBin,
+      model: model.modelId,
+      modelContextWindow: CONTEXT_WINDOW_FOR_CUSTOM_MODELS,
+      provider: {
+        baseUrl: model.baseUrl,
+        envKey: DEFAULT_API_KEY_ENV,
+        httpHeaders: model.staticHeaders,
+        envHttpHeaders,
+        requestMaxRetries: this.config.CODEX_REQUEST_MAX_RETRIES,
+        streamMaxRetries: this.config.CODEX_STREAM_MAX_RETRIES,
+        streamIdleTimeoutMs: this.config.CODEX_STREAM_IDLE_TIMEOUT_MS,
+      },
+      mcpServers,
+    });
+    this.logger.debug({ task_id: payload.task_id, known_model: files.knownModel }, 'CODEX_HOME written');
+
+    const passed: Record<string, string> = {};
+    for (const name of PASSED_ENV) if (process.env[name] !== undefined) passed[name] = process.env[name]!;
+    const p = payload;
+    const env = codexProcessEnv({
+      home: homeDir,
+      codexHome,
+      apiKey: model.apiKey,
+      envKey: DEFAULT_API_KEY_ENV,
+      extra: {
+        ...passed,
+        ...model.extraEnv,
+        ...headerEnv,
+        // wegent-protocol.md §11.6: the repository coordinates, for the agent's commands.
+        GIT_DOMAIN: p.git_domain ?? '',
+        GIT_REPO: p.git_repo ?? '',
+        GIT_REPO_ID: p.git_repo_id === null || p.git_repo_id === undefined ? '' : String(p.git_repo_id),
+        BRANCH_NAME: p.branch_name ?? '',
+        GIT_URL: p.git_url ?? '',
+      },
+    });
+
+    return {
+      codexBin: this.codexBin,
+      taskDir,
+      workDir,
+      codexHome,
+      homeDir,
+      env,
+      model: model.modelId,
+      developerInstructions: composeDeveloperInstructions(payload.bot[0]?.system_prompt ?? '', []),
+      prompt: appendPromptSuffix(payload.prompt ?? '', workDir, payload.git_url ?? ''),
+      images: [],
+      attachmentsDownloaded: 0,
+      mcp,
+      secrets: this.secretsOf(payload),
+    };
+  }
+}

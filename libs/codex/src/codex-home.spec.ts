@@ -1,0 +1,150 @@
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { resolveCodexBinary } from './codex-binary';
+import {
+  CATALOG_TEMPLATE_SLUG,
+  catalogEntryFor,
+  codexProcessEnv,
+  loadBundledModelCatalog,
+  renderCodexConfig,
+  writeCodexHome,
+} from './codex-home';
+
+const DATA_ROOT = resolve(__dirname, '../../../.data/test-codex');
+
+describe('renderCodexConfig', () => {
+  it('writes the provider, offline flags, environment policy and MCP servers', () => {
+    const text = renderCodexConfig({
+      model: 'my-model',
+      provider: {
+        baseUrl: 'https://llm-gateway.example.com/v1',
+        httpHeaders: { 'X-Team': 'platform' },
+        envHttpHeaders: { 'X-Secret-Header': 'WEGENT_HDR_1' },
+        requestMaxRetries: 4,
+        streamMaxRetries: 5,
+        streamIdleTimeoutMs: 300_000,
+      },
+      reasoningEffort: 'high',
+      modelContextWindow: 262_144,
+      modelCatalogPath: '/data/ws/305/codex-home/model-catalog.json',
+      mcpServers: {
+        github: { type: 'stdio', command: 'docker', args: ['run', '-i'], env: { GITHUB_PERSONAL_ACCESS_TOKEN: 'ghp_x' } },
+        docs: { type: 'http', url: 'https://mcp.example.com/mcp', httpHeaders: { 'X-User': 'alice' } },
+      },
+    });
+    expect(text).toBe(`model = "my-model"
+model_provider = "wegent"
+model_reasoning_summary = "auto"
+model_reasoning_effort = "high"
+model_context_window = 262144
+model_catalog_json = "/data/ws/305/codex-home/model-catalog.json"
+web_search = "disabled"
+
+[analytics]
+enabled = false
+
+[features]
+plugins = false
+tool_call_mcp_elicitation = false
+
+[tools.update_plan]
+enabled = true
+
+[shell_environment_policy]
+ignore_default_excludes = false
+exclude = ["WEGENT_CODEX_API_KEY", "WEGENT_HDR_1"]
+
+[model_providers.wegent]
+name = "Wegent"
+base_url = "https://llm-gateway.example.com/v1"
+wire_api = "responses"
+env_key = "WEGENT_CODEX_API_KEY"
+request_max_retries = 4
+stream_max_retries = 5
+stream_idle_timeout_ms = 300000
+
+[model_providers.wegent.http_headers]
+X-Team = "platform"
+
+[model_providers.wegent.env_http_headers]
+X-Secret-Header = "WEGENT_HDR_1"
+
+[mcp_servers.github]
+command = "docker"
+args = ["run", "-i"]
+
+[mcp_servers.github.env]
+GITHUB_PERSONAL_ACCESS_TOKEN = "ghp_x"
+
+[mcp_servers.docs]
+url = "https://mcp.example.com/mcp"
+
+[mcp_servers.docs.http_headers]
+X-User = "alice"
+`);
+  });
+
+  it('hides a custom key variable from commands even when its name has no KEY/TOKEN/SECRET', () => {
+    const text = renderCodexConfig({ model: 'gpt-5.5', provider: { baseUrl: 'http://x/v1', envKey: 'LLM_CREDENTIAL' } });
+    expect(text).toContain('env_key = "LLM_CREDENTIAL"');
+    expect(text).toContain('exclude = ["LLM_CREDENTIAL"]');
+    expect(text).not.toContain('model_catalog_json');
+  });
+});
+
+describe('model catalog and writeCodexHome (real binary)', () => {
+  const bin = resolveCodexBinary();
+  let home: string;
+
+  beforeEach(async () => {
+    await mkdir(DATA_ROOT, { recursive: true });
+    home = await mkdtemp(join(DATA_ROOT, 'home-'));
+  });
+  afterEach(async () => {
+    await rm(home, { recursive: true, force: true });
+  });
+
+  it('reads the bundled catalog from the binary', async () => {
+    const catalog = await loadBundledModelCatalog(bin, home);
+    expect(catalog.models.map((m) => m.slug)).toContain(CATALOG_TEMPLATE_SLUG);
+  });
+
+  it('copies the gpt-5.5 entry for an unknown slug', async () => {
+    const catalog = await loadBundledModelCatalog(bin, home);
+    const entry = catalogEntryFor(catalog, 'my-gateway-model', { contextWindow: 131_072, overrides: { supports_search_tool: false } });
+    expect(entry).toMatchObject({
+      slug: 'my-gateway-model',
+      display_name: 'my-gateway-model',
+      apply_patch_tool_type: 'freeform',
+      context_window: 131_072,
+      max_context_window: 131_072,
+      supports_search_tool: false,
+      upgrade: null,
+    });
+    const template = catalog.models.find((m) => m.slug === CATALOG_TEMPLATE_SLUG)!;
+    expect(entry.shell_type).toBe(template.shell_type);
+    expect(template.slug).toBe(CATALOG_TEMPLATE_SLUG); // the cached catalog is not modified
+  });
+
+  it('writes config.toml and, only for unknown models, a catalog; both private', async () => {
+    const provider = { baseUrl: 'http://127.0.0.1:1/v1' };
+    const known = await writeCodexHome({ codexHome: join(home, 'known'), bin, model: 'gpt-5.5', provider });
+    expect(known).toEqual({ configPath: join(home, 'known', 'config.toml'), catalogPath: undefined, knownModel: true });
+    expect((await stat(known.configPath)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(home, 'known'))).mode & 0o777).toBe(0o700);
+
+    const unknown = await writeCodexHome({ codexHome: join(home, 'unknown'), bin, model: 'acme-coder', provider });
+    expect(unknown.knownModel).toBe(false);
+    expect((await stat(unknown.catalogPath!)).mode & 0o777).toBe(0o600);
+    const catalog = JSON.parse(await readFile(unknown.catalogPath!, 'utf8'));
+    expect(catalog.models.map((m: { slug: string }) => m.slug)).toEqual(['acme-coder']);
+    expect(await readFile(unknown.configPath, 'utf8')).toContain(`model_catalog_json = "${unknown.catalogPath}"`);
+  });
+});
+
+describe('codexProcessEnv', () => {
+  it('builds the whole environment, the key only in its variable', () => {
+    const env = codexProcessEnv({ home: '/h', codexHome: '/c', apiKey: 'sk-1', path: '/usr/bin', extra: { GIT_CONFIG_GLOBAL: '/g' } });
+    expect(env).toEqual({ PATH: '/usr/bin', HOME: '/h', CODEX_HOME: '/c', LANG: expect.any(String), GIT_CONFIG_GLOBAL: '/g', WEGENT_CODEX_API_KEY: 'sk-1' });
+  });
+});

@@ -1,0 +1,246 @@
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { z } from 'zod';
+import { tomlDocument, type TomlTable } from './toml';
+
+/**
+ * A task's CODEX_HOME: its `config.toml` (codex-cli-notes.md §8, §9, §12) and, for model ids
+ * the binary does not know, a one-entry model catalog (§8.3).
+ */
+
+/** The custom provider id; the built-in `openai` cannot be redefined (§8.2). */
+export const WEGENT_PROVIDER_ID = 'wegent';
+/** Contains "KEY", so Codex's default environment excludes hide it from model commands (§9). */
+export const DEFAULT_API_KEY_ENV = 'WEGENT_CODEX_API_KEY';
+/** The bundled entry copied for unknown model ids: it has the shell and freeform apply_patch tools. */
+export const CATALOG_TEMPLATE_SLUG = 'gpt-5.5';
+export const CONFIG_FILE = 'config.toml';
+export const MODEL_CATALOG_FILE = 'model-catalog.json';
+
+export interface CodexProviderOptions {
+  /** Responses API root; Codex POSTs `<baseUrl>/responses`. */
+  baseUrl: string;
+  /** Environment variable holding the API key (sent as `Authorization: Bearer`). */
+  envKey?: string;
+  name?: string;
+  /** Static, non-secret headers. */
+  httpHeaders?: Record<string, string>;
+  /** Header name → environment variable holding its (secret) value. */
+  envHttpHeaders?: Record<string, string>;
+  requestMaxRetries?: number;
+  streamMaxRetries?: number;
+  streamIdleTimeoutMs?: number;
+}
+
+export type McpServerOptions =
+  | {
+      type: 'stdio';
+      command: string;
+      args?: string[];
+      env?: Record<string, string>;
+      cwd?: string;
+      startupTimeoutSec?: number;
+      toolTimeoutSec?: number;
+    }
+  | {
+      type: 'http';
+      url: string;
+      httpHeaders?: Record<string, string>;
+      /** Environment variable whose value is sent as a bearer token. */
+      bearerTokenEnvVar?: string;
+      startupTimeoutSec?: number;
+      toolTimeoutSec?: number;
+    };
+
+export interface CodexConfigOptions {
+  model: string;
+  provider: CodexProviderOptions;
+  reasoningEffort?: 'minimal' | 'low' | 'medium' | 'high' | 'xhigh' | 'max';
+  /** Default `auto`: OpenAI models only return reasoning summaries when asked (§8.6). */
+  reasoningSummary?: 'auto' | 'concise' | 'detailed' | 'none';
+  /** Context window of a custom model (Codex caps unknown models at its default otherwise). */
+  modelContextWindow?: number;
+  /** Absolute path of a model catalog (`model_catalog_json`); it replaces the bundled catalog. */
+  modelCatalogPath?: string;
+  mcpServers?: Record<string, McpServerOptions>;
+  /** Extra variables for model commands, and more names (globs) to hide from them. */
+  shellEnvironment?: { set?: Record<string, string>; exclude?: string[] };
+}
+
+/** The config.toml text. Secrets never appear in it except MCP `env` values the caller puts there. */
+export function renderCodexConfig(options: CodexConfigOptions): string {
+  const { provider } = options;
+  const envKey = provider.envKey ?? DEFAULT_API_KEY_ENV;
+  // Commands must never see the key variables, whatever their names (§9).
+  const exclude = [...new Set([envKey, ...Object.values(provider.envHttpHeaders ?? {}), ...(options.shellEnvironment?.exclude ?? [])])];
+  const config: TomlTable = {
+    model: options.model,
+    model_provider: WEGENT_PROVIDER_ID,
+    model_reasoning_summary: options.reasoningSummary ?? 'auto',
+    model_reasoning_effort: options.reasoningEffort,
+    model_context_window: options.modelContextWindow,
+    model_catalog_json: options.modelCatalogPath,
+    web_search: 'disabled',
+    analytics: { enabled: false },
+    features: { plugins: false, tool_call_mcp_elicitation: false },
+    tools: { update_plan: { enabled: true } },
+    shell_environment_policy: {
+      ignore_default_excludes: false,
+      exclude,
+      set: options.shellEnvironment?.set,
+    },
+    model_providers: {
+      [WEGENT_PROVIDER_ID]: {
+        name: provider.name ?? 'Wegent',
+        base_url: provider.baseUrl,
+        wire_api: 'responses',
+        env_key: envKey,
+        request_max_retries: provider.requestMaxRetries,
+        stream_max_retries: provider.streamMaxRetries,
+        stream_idle_timeout_ms: provider.streamIdleTimeoutMs,
+        http_headers: provider.httpHeaders,
+        env_http_headers: provider.envHttpHeaders,
+      },
+    },
+    mcp_servers: options.mcpServers ? mcpServersTable(options.mcpServers) : undefined,
+  };
+  return tomlDocument(config);
+}
+
+function mcpServersTable(servers: Record<string, McpServerOptions>): TomlTable {
+  const table: TomlTable = {};
+  for (const [name, server] of Object.entries(servers)) {
+    const timeouts = { startup_timeout_sec: server.startupTimeoutSec, tool_timeout_sec: server.toolTimeoutSec };
+    table[name] =
+      server.type === 'stdio'
+        ? { command: server.command, args: server.args, cwd: server.cwd, ...timeouts, env: server.env }
+        : {
+            url: server.url,
+            bearer_token_env_var: server.bearerTokenEnvVar,
+            ...timeouts,
+            http_headers: server.httpHeaders,
+          };
+  }
+  return table;
+}
+
+// ---- model catalog ----
+
+const modelCatalogSchema = z.object({ models: z.array(z.looseObject({ slug: z.string() })) });
+export type ModelCatalog = z.infer<typeof modelCatalogSchema>;
+export type ModelCatalogEntry = ModelCatalog['models'][number];
+
+const bundledCatalogs = new Map<string, Promise<ModelCatalog>>();
+
+/**
+ * The catalog compiled into the binary (`codex debug models --bundled`, no network), cached per
+ * binary path. `scratchHome` is an existing directory used as CODEX_HOME/HOME for that call.
+ */
+export function loadBundledModelCatalog(bin: string, scratchHome: string): Promise<ModelCatalog> {
+  let pending = bundledCatalogs.get(bin);
+  if (!pending) {
+    pending = execa(bin, ['debug', 'models', '--bundled'], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: scratchHome, CODEX_HOME: scratchHome },
+      extendEnv: false,
+      stdin: 'ignore',
+      timeout: 30_000,
+      maxBuffer: 64 * 1024 * 1024,
+    }).then(
+      (result) => modelCatalogSchema.parse(JSON.parse(result.stdout)),
+      (err: unknown) => {
+        bundledCatalogs.delete(bin);
+        throw new Error(`could not read the bundled model catalog of ${bin}: ${(err as Error).message}`);
+      },
+    );
+    bundledCatalogs.set(bin, pending);
+  }
+  return pending;
+}
+
+/**
+ * A catalog entry for `slug`: a copy of the bundled `gpt-5.5` entry (shell_type, freeform
+ * apply_patch, reasoning summaries, …) renamed to `slug`, without its upgrade prompt.
+ */
+export function catalogEntryFor(
+  bundled: ModelCatalog,
+  slug: string,
+  options: { contextWindow?: number; overrides?: Record<string, unknown> } = {},
+): ModelCatalogEntry {
+  const template = bundled.models.find((m) => m.slug === CATALOG_TEMPLATE_SLUG);
+  if (!template) throw new Error(`the bundled model catalog has no ${CATALOG_TEMPLATE_SLUG} entry to copy`);
+  const entry: ModelCatalogEntry = { ...structuredClone(template), slug, display_name: slug, upgrade: null };
+  if (options.contextWindow) {
+    entry.context_window = options.contextWindow;
+    entry.max_context_window = options.contextWindow;
+  }
+  return { ...entry, ...options.overrides, slug };
+}
+
+// ---- the whole home ----
+
+export interface WriteCodexHomeOptions extends Omit<CodexConfigOptions, 'modelCatalogPath'> {
+  /** Absolute CODEX_HOME; keep it at the same path for the task's whole life (resume, §10). */
+  codexHome: string;
+  /** The Codex binary, to read its bundled catalog. */
+  bin: string;
+  /** Fields merged into the catalog entry of an unknown model (e.g. `supports_search_tool`). */
+  catalogOverrides?: Record<string, unknown>;
+}
+
+export interface CodexHomeFiles {
+  configPath: string;
+  /** Set when the model is unknown to the binary and got its own catalog. */
+  catalogPath?: string;
+  /** The model id is in the binary's bundled catalog. */
+  knownModel: boolean;
+}
+
+/** Creates CODEX_HOME (0700) and writes config.toml (0600) and, for unknown models, the catalog (0600). */
+export async function writeCodexHome(options: WriteCodexHomeOptions): Promise<CodexHomeFiles> {
+  const { codexHome, bin, catalogOverrides, ...config } = options;
+  await mkdir(codexHome, { recursive: true, mode: 0o700 });
+  const bundled = await loadBundledModelCatalog(bin, codexHome);
+  const knownModel = bundled.models.some((m) => m.slug === config.model);
+  let catalogPath: string | undefined;
+  if (!knownModel) {
+    catalogPath = join(codexHome, MODEL_CATALOG_FILE);
+    const entry = catalogEntryFor(bundled, config.model, {
+      contextWindow: config.modelContextWindow,
+      overrides: catalogOverrides,
+    });
+    await writePrivateFile(catalogPath, `${JSON.stringify({ models: [entry] })}\n`);
+  }
+  const configPath = join(codexHome, CONFIG_FILE);
+  await writePrivateFile(configPath, renderCodexConfig({ ...config, modelCatalogPath: catalogPath }));
+  return { configPath, catalogPath, knownModel };
+}
+
+async function writePrivateFile(path: string, content: string): Promise<void> {
+  await writeFile(path, content, { mode: 0o600 });
+  await chmod(path, 0o600); // an existing file keeps its old mode on writeFile
+}
+
+/**
+ * The complete environment of a Codex process: nothing inherited from the service, the API key
+ * only in its `env_key` variable, `HOME` pointing at a clean per-task directory (commands run
+ * through a login shell, §9).
+ */
+export function codexProcessEnv(options: {
+  home: string;
+  codexHome: string;
+  apiKey?: string;
+  envKey?: string;
+  path?: string;
+  extra?: Record<string, string>;
+}): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: options.path ?? process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: options.home,
+    CODEX_HOME: options.codexHome,
+    LANG: process.env.LANG ?? 'C.UTF-8',
+    ...options.extra,
+  };
+  if (options.apiKey !== undefined) env[options.envKey ?? DEFAULT_API_KEY_ENV] = options.apiKey;
+  return env;
+}

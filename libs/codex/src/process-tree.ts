@@ -1,0 +1,206 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * Process trees read from /proc (Linux). Codex runs every command in its own session (`setsid`),
+ * so killing a process group misses them, and once the app-server dies its orphans are
+ * re-parented to PID 1 and lose the link (codex-cli-notes.md §15). Hence: walk parent links,
+ * remember what was seen while the parent was alive, and recognise late members by session id.
+ */
+
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  /** Executable name as the kernel reports it (at most 15 characters). */
+  comm: string;
+  /** R, S, D, Z, T, … — `Z` (zombie) counts as dead. */
+  state: string;
+  /** Start time in clock ticks since boot; together with pid it identifies a process despite pid reuse. */
+  startTime: number;
+}
+
+/** Parses /proc/<pid>/stat; undefined when the process is gone (or /proc is unavailable). */
+export function readProcStat(pid: number): ProcInfo | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) state ppid pgrp session …": comm may contain spaces and parentheses.
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return undefined;
+  const fields = text.slice(close + 2).split(' ');
+  return {
+    pid,
+    comm: text.slice(open + 1, close),
+    state: fields[0] ?? '?',
+    ppid: Number(fields[1]),
+    pgid: Number(fields[2]),
+    sid: Number(fields[3]),
+    startTime: Number(fields[19]),
+  };
+}
+
+export function listProcesses(): ProcInfo[] {
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const out: ProcInfo[] = [];
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const info = readProcStat(Number(name));
+    if (info) out.push(info);
+  }
+  return out;
+}
+
+/** The command line of a process (arguments joined by spaces), '' when gone or a zombie. */
+export function readCmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+  } catch {
+    return '';
+  }
+}
+
+/** All live descendants of `pid` (children, grandchildren, … in any session), parents before children. */
+export function listDescendants(pid: number, processes: ProcInfo[] = listProcesses()): ProcInfo[] {
+  const byParent = new Map<number, ProcInfo[]>();
+  for (const p of processes) {
+    if (p.state === 'Z') continue;
+    const siblings = byParent.get(p.ppid);
+    if (siblings) siblings.push(p);
+    else byParent.set(p.ppid, [p]);
+  }
+  const out: ProcInfo[] = [];
+  const queue = [pid];
+  const seen = new Set<number>([pid]);
+  while (queue.length) {
+    for (const child of byParent.get(queue.shift()!) ?? []) {
+      if (seen.has(child.pid)) continue;
+      seen.add(child.pid);
+      out.push(child);
+      queue.push(child.pid);
+    }
+  }
+  return out;
+}
+
+/** Alive and not a zombie; with `startTime`, also still the same process (not a reused pid). */
+export function isAlive(pid: number, startTime?: number): boolean {
+  const info = readProcStat(pid);
+  if (!info || info.state === 'Z') return false;
+  return startTime === undefined || info.startTime === startTime;
+}
+
+/** Sends `signal`, ignoring processes that are already gone. Returns true when it was delivered. */
+export function signalPid(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const ownSid = readProcStat(process.pid)?.sid;
+
+/**
+ * Remembers every process seen below a root while the root lives, so the whole tree can still be
+ * found after the root has died: known pids (checked against their start time), plus any process
+ * in a session led by a known descendant (a command's later children), never our own session.
+ */
+export class ProcessTreeTracker {
+  private readonly known = new Map<number, number>();
+  private readonly sessions = new Set<number>();
+  private readonly rootStartTime: number | undefined;
+
+  constructor(readonly rootPid: number) {
+    this.rootStartTime = readProcStat(rootPid)?.startTime;
+  }
+
+  /** Adds the root's current descendants; returns how many are known in total. */
+  scan(processes: ProcInfo[] = listProcesses()): number {
+    for (const p of listDescendants(this.rootPid, processes)) this.remember(p);
+    return this.known.size;
+  }
+
+  /** Known members still alive, plus live processes in their sessions. Excludes the root itself. */
+  members(processes: ProcInfo[] = listProcesses()): ProcInfo[] {
+    for (const p of listDescendants(this.rootPid, processes)) this.remember(p);
+    return processes.filter(
+      (p) =>
+        p.pid !== this.rootPid &&
+        p.pid !== process.pid &&
+        p.state !== 'Z' &&
+        (this.known.get(p.pid) === p.startTime ||
+          (this.sessions.has(p.sid) && (this.rootStartTime === undefined || p.startTime >= this.rootStartTime))),
+    );
+  }
+
+  /**
+   * SIGKILLs every member until none is left or `timeoutMs` passes (members may fork while they
+   * are being killed). Returns the pids that were signalled and any that still survive.
+   */
+  async killAll(timeoutMs = 2_000): Promise<{ killed: number[]; survivors: number[] }> {
+    const killed = new Set<number>();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const alive = this.members();
+      if (!alive.length) return { killed: [...killed], survivors: [] };
+      if (Date.now() >= deadline) return { killed: [...killed], survivors: alive.map((p) => p.pid) };
+      for (const p of alive) {
+        if (signalPid(p.pid, 'SIGKILL')) killed.add(p.pid);
+      }
+      await delay(20);
+    }
+  }
+
+  private remember(p: ProcInfo): void {
+    if (p.state === 'Z') return;
+    this.known.set(p.pid, p.startTime);
+    if (p.sid === p.pid && p.sid !== ownSid) this.sessions.add(p.sid);
+  }
+}
+
+/** Snapshot of a root's descendants, taken before it dies, to kill them after it is gone. */
+export function snapshotTree(rootPid: number): ProcessTreeTracker {
+  const tracker = new ProcessTreeTracker(rootPid);
+  tracker.scan();
+  return tracker;
+}
+
+/**
+ * Sends `signal` to `pid` and all its descendants (found before signalling, so the links still
+ * exist); with SIGKILL also waits, bounded, until they are gone. Returns the pids signalled.
+ */
+export async function killTree(pid: number, signal: NodeJS.Signals = 'SIGKILL', timeoutMs = 2_000): Promise<number[]> {
+  const tracker = snapshotTree(pid);
+  const members = tracker.members().map((p) => p.pid);
+  const signalled = [pid, ...members].filter((p) => signalPid(p, signal));
+  if (signal === 'SIGKILL') {
+    await tracker.killAll(timeoutMs);
+    await waitForExit([pid], timeoutMs);
+  }
+  return signalled;
+}
+
+/** Waits until none of `pids` is alive (zombies count as dead) or `timeoutMs` passes; returns the survivors. */
+export async function waitForExit(pids: number[], timeoutMs: number, pollMs = 20): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const alive = pids.filter((p) => isAlive(p));
+    if (!alive.length || Date.now() >= deadline) return alive;
+    await delay(pollMs);
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

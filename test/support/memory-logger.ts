@@ -1,0 +1,14 @@
+import { Writable } from 'node:stream';
+import { createLogger, type Logger } from '../../libs/runtime/src';
+
+/** The production logger (same redaction) writing into memory, for assertions on log lines. */
+export function memoryLogger(level: 'debug' | 'info' | 'trace' = 'debug'): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
+  return { logger: createLogger({ LOG_LEVEL: level }, {}, stream), lines };
+}
