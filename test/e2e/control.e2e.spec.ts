@@ -1,0 +1,438 @@
+import { readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { configureHttpApp } from '../../apps/api/src';
+import { AppModule } from '../../apps/service/src/app.module';
+import type { CallbackBody, Config } from '../../libs/contracts/src';
+import { FakeExecutorManager } from '../fixtures/fake-executor-manager';
+import {
+  closeEarly,
+  exec,
+  hang,
+  httpError,
+  message,
+  pause,
+  startFakeResponses,
+  toTurn,
+  turn,
+  type FakeResponses,
+  type RecordedRequest,
+  type Turn,
+} from '../fixtures/fake-responses';
+import { memoryLogger } from '../support/memory-logger';
+import { dropPrefix, eventually, testConfig } from '../support/test-config';
+
+/**
+ * The worker's control paths end to end — cancel (running and waiting), model errors, a broken
+ * stream, the idle watchdog, follow-ups resuming the thread, per-task serialisation, an unsupported
+ * shell type and image validation — with real Redis, the real Codex binary and a scripted model.
+ * One app for the whole file; every test has its own task ids, and the fake model routes each
+ * request to that task's script by a marker in the prompt.
+ */
+const API_KEY = 'sk-control-SECRET-0a1b2c3d4e5f60718293';
+type Callback = CallbackBody & Record<string, any>;
+type Entry = Turn | ((request: RecordedRequest) => Turn);
+
+const marker = (taskId: number) => `[ctl-${taskId}]`;
+
+/** The fake model answers every request from the queue of the task whose marker the input carries last. */
+class ModelRouter {
+  private readonly queues = new Map<number, Entry[]>();
+  constructor(private readonly fake: FakeResponses) {
+    fake.setDefaultTurn((request) => {
+      const taskId = ModelRouter.taskOf(request);
+      const entry = taskId === undefined ? undefined : this.queues.get(taskId)?.shift();
+      if (!entry) return toTurn([message('Done.', { phase: 'final_answer' })]);
+      return typeof entry === 'function' ? entry(request) : entry;
+    });
+  }
+  static taskOf(request: RecordedRequest): number | undefined {
+    const text = JSON.stringify(request.body?.input ?? '');
+    const all = [...text.matchAll(/\[ctl-(\d+)\]/g)];
+    return all.length ? Number(all[all.length - 1][1]) : undefined;
+  }
+  script(taskId: number, ...entries: Entry[]): void {
+    this.queues.set(taskId, entries);
+  }
+  requestsOf(taskId: number): RecordedRequest[] {
+    return this.fake.modelRequests().filter((r) => ModelRouter.taskOf(r) === taskId);
+  }
+}
+
+interface Harness {
+  fake: FakeResponses;
+  em: FakeExecutorManager;
+  app: NestExpressApplication;
+  baseUrl: string;
+  config: Config;
+  router: ModelRouter;
+  workspaceRoot: string;
+  close(): Promise<void>;
+}
+
+async function startHarness(name: string, env: Record<string, string> = {}): Promise<Harness> {
+  const workspaceRoot = resolve(__dirname, '../../.data/test-e2e', `${name}-${randomBytes(4).toString('hex')}`);
+  const fake = await startFakeResponses();
+  const router = new ModelRouter(fake);
+  const em = await FakeExecutorManager.start();
+  const config = testConfig(name, {
+    WORKSPACE_ROOT: workspaceRoot,
+    CALLBACK_URL: em.url,
+    CALLBACK_COALESCE_MS: '100',
+    CALLBACK_RETRY_BASE_MS: '50',
+    CODEX_REQUEST_MAX_RETRIES: '0',
+    CODEX_STREAM_MAX_RETRIES: '0',
+    CODEX_STREAM_IDLE_TIMEOUT_MS: '120000',
+    CODEX_IDLE_TIMEOUT_MS: '120000',
+    CANCEL_GRACE_MS: '1000',
+    WORKER_CONCURRENCY: '4',
+    ...env,
+  });
+  const logs = memoryLogger('info');
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoles(config, ['api', 'worker', 'relay'], logs.logger), { bodyParser: false, logger: false });
+  configureHttpApp(app, config);
+  await app.listen(0, '127.0.0.1');
+  const baseUrl = await app.getUrl();
+  return {
+    fake,
+    em,
+    app,
+    baseUrl,
+    config,
+    router,
+    workspaceRoot,
+    async close() {
+      await app.close();
+      await em.close();
+      await fake.close();
+      await dropPrefix(config);
+      await rm(workspaceRoot, { recursive: true, force: true });
+    },
+  };
+}
+
+function payload(h: Harness, taskId: number, subtaskId: number, prompt: string, overrides: Record<string, unknown> = {}) {
+  return {
+    task_id: taskId,
+    subtask_id: subtaskId,
+    type: 'online',
+    executor_name: '',
+    task_title: `Control ${taskId}`,
+    subtask_title: `Control ${taskId}.${subtaskId}`,
+    user: { id: 7, name: 'alice', git_token: null },
+    bot: [{ id: 41, name: 'codex-dev', shell_type: 'Codex', agent_config: { env: { model: 'openai', model_id: 'wegent-control-model', api_key: API_KEY, base_url: h.fake.baseUrl } }, system_prompt: 'Be brief.', mcp_servers: {}, skills: [] }],
+    git_url: '',
+    prompt: `${marker(taskId)} ${prompt}`,
+    auth_token: null,
+    attachments: [],
+    ...overrides,
+  };
+}
+
+async function execute(h: Harness, body: Record<string, unknown>): Promise<void> {
+  const answer = await fetch(`${h.baseUrl}/api/tasks/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  expect(answer.status).toBe(200);
+  expect(await answer.json()).toMatchObject({ task_id: body.task_id, subtask_id: body.subtask_id, status: 'RUNNING', progress: 50 });
+}
+
+async function cancel(h: Harness, taskId: number): Promise<{ status: number; text: string }> {
+  const res = await fetch(`${h.baseUrl}/api/tasks/cancel?task_id=${taskId}`, { method: 'POST' });
+  return { status: res.status, text: await res.text() };
+}
+
+const callbacksOf = (h: Harness, taskId: number, subtaskId: number): Callback[] =>
+  (h.em.bySubtask().get(`${taskId}:${subtaskId}`) ?? []).map((c) => c.body as unknown as Callback);
+
+/** Index (arrival order among all delivered callbacks) of the first callback matching `predicate`. */
+const indexOf = (h: Harness, predicate: (c: Callback) => boolean): number => h.em.delivered().findIndex((c) => predicate(c.body as unknown as Callback));
+
+async function waitTerminal(h: Harness, taskId: number, subtaskId: number, timeoutMs = 90_000): Promise<Callback> {
+  await h.em.waitFor(() => callbacksOf(h, taskId, subtaskId).some((c) => c.progress === 100), timeoutMs, `terminal callback of ${taskId}.${subtaskId}`);
+  return callbacksOf(h, taskId, subtaskId).find((c) => c.progress === 100)!;
+}
+
+/** Exactly one terminal callback and it is the last one — also after a further second of quiet. */
+async function expectSingleTerminalLast(h: Harness, taskId: number, subtaskId: number): Promise<Callback[]> {
+  await new Promise((r) => setTimeout(r, 1_000));
+  const callbacks = callbacksOf(h, taskId, subtaskId);
+  expect(callbacks.filter((c) => c.progress === 100)).toHaveLength(1);
+  expect(callbacks[callbacks.length - 1].progress).toBe(100);
+  const progress = callbacks.map((c) => c.progress);
+  expect(progress).toEqual([...progress].sort((a, b) => a - b));
+  return callbacks;
+}
+
+/** PIDs of processes whose command line contains `needle` and whose cwd is under `dir`. */
+async function processesOf(needle: string, dir: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0').join(' ').trim();
+      if (!cmdline.includes(needle)) continue;
+      const cwd = await readlink(`/proc/${entry}/cwd`);
+      if (cwd === dir || cwd.startsWith(`${dir}/`)) found.push(Number(entry));
+    } catch {
+      // the process ended meanwhile, or is not ours to read
+    }
+  }
+  return found;
+}
+
+const steps = (c: Callback) => (c.result?.thinking ?? []) as { title: string; details?: Record<string, any> }[];
+
+describe('e2e: worker control paths (real Codex, real Redis)', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness('control');
+  }, 60_000);
+
+  afterAll(async () => {
+    await h?.close();
+  }, 60_000);
+
+  it('cancels a run while a command is running: one CANCELLED, nothing after, the command is gone', async () => {
+    const taskId = 9101;
+    const taskDir = join(h.workspaceRoot, String(taskId));
+    h.router.script(taskId, turn([exec('sleep 300', { yieldTimeMs: 600_000 })]));
+    await execute(h, payload(h, taskId, 1, 'Sleep for a while.'));
+
+    const sleeping = await eventually(async () => {
+      const pids = await processesOf('sleep 300', taskDir);
+      return pids.length > 0 && pids;
+    }, 60_000, 100);
+    expect(callbacksOf(h, taskId, 1).some((c) => c.progress === 100)).toBe(false);
+
+    const first = await cancel(h, taskId);
+    expect(first).toEqual({ status: 200, text: `{"message":"[task_id: ${taskId}.-1] Task cancelled"}` });
+
+    const terminal = await waitTerminal(h, taskId, 1, 30_000);
+    expect(terminal).toEqual({
+      task_id: taskId,
+      subtask_id: 1,
+      task_title: `Control ${taskId}`,
+      subtask_title: `Control ${taskId}.1`,
+      executor_name: 'codex-test',
+      status: 'CANCELLED',
+      progress: 100,
+      error_message: '${{tasks.cancel_task}}',
+    });
+    expect('result' in terminal).toBe(false);
+    expect('task_type' in terminal).toBe(false);
+    const all = await expectSingleTerminalLast(h, taskId, 1);
+    expect(all.some((c) => c.status === 'COMPLETED' || c.status === 'FAILED')).toBe(false);
+
+    await eventually(async () => (await processesOf('sleep 300', taskDir)).length === 0, 15_000, 100);
+    // The very processes seen before the cancel are gone (not merely moved out of the workspace).
+    for (const pid of sleeping) {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      expect(cmdline.split('\0').join(' ')).not.toContain('sleep 300');
+    }
+
+    const second = await cancel(h, taskId);
+    expect(second).toEqual({ status: 400, text: `{"detail":"[task_id: ${taskId}.-1] No session found"}` });
+  }, 120_000);
+
+  it('cancels a task with a running and a waiting subtask: both CANCELLED once, the waiting one never starts', async () => {
+    const taskId = 9102;
+    h.router.script(taskId, hang([message('Thinking about it', { phase: 'commentary' })]));
+    await execute(h, payload(h, taskId, 1, 'Hang on.'));
+    await eventually(() => h.router.requestsOf(taskId).length >= 1, 60_000);
+    await execute(h, payload(h, taskId, 2, 'The follow-up.'));
+    // The follow-up is parked behind the running subtask.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(callbacksOf(h, taskId, 2)).toEqual([]);
+
+    expect(await cancel(h, taskId)).toEqual({ status: 200, text: `{"message":"[task_id: ${taskId}.-1] Task cancelled"}` });
+    await waitTerminal(h, taskId, 1, 30_000);
+    await waitTerminal(h, taskId, 2, 30_000);
+    for (const sub of [1, 2]) {
+      const callbacks = await expectSingleTerminalLast(h, taskId, sub);
+      const last = callbacks[callbacks.length - 1];
+      expect(last).toMatchObject({ status: 'CANCELLED', progress: 100, error_message: '${{tasks.cancel_task}}' });
+      expect('result' in last).toBe(false);
+    }
+    // The follow-up never ran: only its CANCELLED, and the model never saw its prompt.
+    expect(callbacksOf(h, taskId, 2).map((c) => [c.status, c.progress])).toEqual([['CANCELLED', 100]]);
+    expect(h.fake.modelRequests().some((r) => JSON.stringify(r.body?.input ?? '').includes('The follow-up.'))).toBe(false);
+    expect((await cancel(h, taskId)).status).toBe(400);
+  }, 120_000);
+
+  it('reports a model error (HTTP 400) as FAILED with the error text, thinking, workbench and error', async () => {
+    const taskId = 9103;
+    h.router.script(taskId, httpError(400, { error: { message: 'bad input', type: 'invalid_request_error' } }));
+    await execute(h, payload(h, taskId, 1, 'Trigger an error.'));
+    const terminal = await waitTerminal(h, taskId, 1);
+    await expectSingleTerminalLast(h, taskId, 1);
+    expect(terminal).toMatchObject({ status: 'FAILED', progress: 100, task_type: 'online' });
+    expect(terminal.error_message).toContain('bad input');
+    expect(terminal.result).toBeDefined();
+    expect(terminal.result!.value).toBeUndefined();
+    expect(String(terminal.result!.error)).toContain('bad input');
+    const thinking = steps(terminal);
+    expect(thinking[0].title).toBe('thinking.initialize_agent');
+    expect(thinking[thinking.length - 1].title).toBe('thinking.task_execution_failed');
+    expect(terminal.result!.workbench).toMatchObject({ status: 'failed' });
+  }, 120_000);
+
+  it('reports a stream that closes early (no retries) as FAILED', async () => {
+    const taskId = 9104;
+    h.router.script(taskId, closeEarly([message('Partial answ', { phase: 'final_answer' })]));
+    await execute(h, payload(h, taskId, 1, 'Break the stream.'));
+    const terminal = await waitTerminal(h, taskId, 1);
+    await expectSingleTerminalLast(h, taskId, 1);
+    expect(terminal).toMatchObject({ status: 'FAILED', progress: 100 });
+    expect(typeof terminal.error_message).toBe('string');
+    expect((terminal.error_message as string).length).toBeGreaterThan(0);
+    expect(terminal.result?.error).toBeDefined();
+    expect(terminal.result?.workbench).toMatchObject({ status: 'failed' });
+  }, 120_000);
+
+  it('resumes the thread for a follow-up subtask: same session, same workspace, the conversation continues', async () => {
+    const taskId = 9105;
+    h.router.script(taskId, turn([message('first answer', { phase: 'final_answer' })]), turn([message('second answer', { phase: 'final_answer' })]));
+    await execute(h, payload(h, taskId, 1, 'What is the first thing?'));
+    const one = await waitTerminal(h, taskId, 1);
+    expect(one).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: 'first answer' });
+
+    await execute(h, payload(h, taskId, 2, 'And the second thing?'));
+    const two = await waitTerminal(h, taskId, 2);
+    expect(two).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: 'second answer' });
+    await expectSingleTerminalLast(h, taskId, 2);
+
+    const requests = h.router.requestsOf(taskId);
+    expect(requests.length).toBeGreaterThanOrEqual(2);
+    const input = JSON.stringify(requests[requests.length - 1].body.input);
+    expect(input).toContain('What is the first thing?');
+    expect(input).toContain('first answer');
+    expect(input).toContain('And the second thing?');
+
+    const systemOf = (c: Callback) => steps(c).find((s) => s.title === 'thinking.system_message_received')!.details!;
+    const s1 = systemOf(one);
+    const s2 = systemOf(two);
+    expect(s1.session_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(s2.session_id).toBe(s1.session_id);
+    const taskDir = join(h.workspaceRoot, String(taskId));
+    expect(s1.cwd).toBe(taskDir);
+    expect(s2.cwd).toBe(taskDir);
+  }, 180_000);
+
+  it('runs two subtasks of one task one after the other, while another task runs in parallel', async () => {
+    const taskA = 9106;
+    const taskC = 9107;
+    h.router.script(
+      taskA,
+      turn([message('Working on A1', { phase: 'commentary' }), pause(2_500), message('A1 done', { phase: 'final_answer' })]),
+      turn([message('A2 done', { phase: 'final_answer' })]),
+    );
+    h.router.script(taskC, turn([message('Working on C', { phase: 'commentary' }), pause(1_500), message('C done', { phase: 'final_answer' })]));
+    await execute(h, payload(h, taskA, 1, 'Subtask A1.'));
+    await execute(h, payload(h, taskA, 2, 'Subtask A2.'));
+    await execute(h, payload(h, taskC, 1, 'Task C.'));
+
+    await waitTerminal(h, taskA, 1);
+    await waitTerminal(h, taskA, 2);
+    await waitTerminal(h, taskC, 1);
+    for (const [t, s] of [[taskA, 1], [taskA, 2], [taskC, 1]]) {
+      const callbacks = await expectSingleTerminalLast(h, t, s);
+      expect(callbacks[callbacks.length - 1].status).toBe('COMPLETED');
+    }
+    const a1End = indexOf(h, (c) => c.task_id === taskA && c.subtask_id === 1 && c.progress === 100);
+    const a2Start = indexOf(h, (c) => c.task_id === taskA && c.subtask_id === 2 && c.status === 'RUNNING' && c.progress === 50);
+    const cStart = indexOf(h, (c) => c.task_id === taskC && c.progress === 50);
+    expect(a1End).toBeGreaterThanOrEqual(0);
+    expect(a2Start).toBeGreaterThan(a1End);
+    // Task C did not wait for task A.
+    expect(cStart).toBeGreaterThanOrEqual(0);
+    expect(cStart).toBeLessThan(a1End);
+  }, 180_000);
+
+  it('refuses an unsupported shell type: RUNNING/50 then FAILED "Unable to get or create agent", no result', async () => {
+    const taskId = 9108;
+    const body = payload(h, taskId, 3, 'Use Claude.');
+    body.bot = [{ ...body.bot[0], shell_type: 'ClaudeCode' }];
+    await execute(h, body);
+    await waitTerminal(h, taskId, 3);
+    const callbacks = await expectSingleTerminalLast(h, taskId, 3);
+    expect(callbacks.map((c) => [c.status, c.progress, c.error_message])).toEqual([
+      ['RUNNING', 50, 'Task execution started'],
+      ['FAILED', 100, `[task_id: ${taskId}.3] Unable to get or create agent`],
+    ]);
+    expect('result' in callbacks[1]).toBe(false);
+    expect(h.router.requestsOf(taskId)).toHaveLength(0);
+  }, 60_000);
+
+  it('runs an image validation and answers with the validation callback sequence', async () => {
+    const taskId = 734512;
+    const validationId = '5f0c-control';
+    await execute(h, {
+      task_id: taskId,
+      subtask_id: 1,
+      task_title: 'Image Validation: my-codex-shell',
+      subtask_title: 'Validating Codex dependencies',
+      type: 'validation',
+      bot: [{ agent_name: 'ImageValidator', base_image: 'registry.example.com/wegent-codex:1.0' }],
+      user: { name: 'alice' },
+      validation_params: { shell_type: 'Codex', image: 'registry.example.com/wegent-codex:1.0', shell_name: 'my-codex-shell', validation_id: validationId },
+      executor_image: 'registry.example.com/wegent-codex:1.0',
+    });
+    await h.em.waitFor(() => callbacksOf(h, taskId, 1).some((c) => c.error_message === 'Image validation completed'), 90_000, 'validation completed');
+    await new Promise((r) => setTimeout(r, 1_000));
+    const callbacks = callbacksOf(h, taskId, 1);
+    for (const c of callbacks) expect(c.task_type).toBe('validation');
+
+    expect(callbacks[0]).toMatchObject({ status: 'RUNNING', progress: 50, error_message: 'Task execution started', result: { validation_id: validationId, stage: 'running' } });
+    expect(callbacks[1]).toMatchObject({ status: 'RUNNING', progress: 70, error_message: 'Running dependency checks', result: { stage: 'running_checks', validation_id: validationId, current_check: null } });
+    const messages = callbacks.map((c) => c.error_message);
+    for (const name of ['node', 'codex', 'git']) {
+      const c = callbacks.find((x) => x.error_message === `Checking ${name}`);
+      expect(c).toMatchObject({ status: 'RUNNING', result: { stage: 'running_checks', validation_id: validationId, current_check: name } });
+      expect(c!.progress).toBeGreaterThanOrEqual(70);
+      expect(c!.progress).toBeLessThan(100);
+    }
+    // Check i of n reports 70 + floor(i / n × 25).
+    const checking = callbacks.filter((c) => String(c.error_message).startsWith('Checking '));
+    checking.forEach((c, i) => expect(c.progress).toBe(70 + Math.floor((i / checking.length) * 25)));
+    const done = callbacks.find((c) => c.error_message === 'Image validation completed')!;
+    expect(messages.indexOf('Image validation completed')).toBeGreaterThan(messages.indexOf('Checking git'));
+    expect(done).toMatchObject({ status: 'COMPLETED', progress: 100, result: { stage: 'completed', validation_id: validationId, validation_result: { valid: true, errors: [], shell_type: 'Codex', shell_name: 'my-codex-shell', image: 'registry.example.com/wegent-codex:1.0' } } });
+    const checks = (done.result!.validation_result as { checks: { name: string; status: string }[] }).checks;
+    expect(checks.map((c) => c.name).sort()).toEqual(['codex', 'git', 'node', 'workspace']);
+    for (const c of checks) expect(c.status).toBe('pass');
+    expect(checks.find((c) => c.name === 'codex')).toMatchObject({ version: '0.169.0' });
+    // Nothing but COMPLETED after the validation result (EM skips an optional trailing "Task executed successfully").
+    const after = callbacks.slice(callbacks.indexOf(done) + 1);
+    for (const c of after) expect(c.status).toBe('COMPLETED');
+    expect(callbacks.some((c) => c.status === 'FAILED' || c.status === 'CANCELLED')).toBe(false);
+  }, 120_000);
+
+  describe('with a short idle watchdog', () => {
+    let w: Harness;
+
+    beforeAll(async () => {
+      w = await startHarness('control-idle', { CODEX_IDLE_TIMEOUT_MS: '3000' });
+    }, 60_000);
+
+    afterAll(async () => {
+      await w?.close();
+    }, 60_000);
+
+    it('fails a run whose model stream goes silent with "Error processing response:" and the idle text', async () => {
+      const taskId = 9109;
+      w.router.script(taskId, hang());
+      await execute(w, payload(w, taskId, 1, 'Go quiet.'));
+      const terminal = await waitTerminal(w, taskId, 1, 60_000);
+      await expectSingleTerminalLast(w, taskId, 1);
+      expect(terminal).toMatchObject({ status: 'FAILED', progress: 100 });
+      expect(terminal.error_message).toMatch(/^Error processing response: /);
+      expect(terminal.error_message).toContain('idle timeout');
+      expect(terminal.result?.error).toContain('idle timeout');
+      const thinking = steps(terminal);
+      expect(thinking[thinking.length - 1].title).toBe('thinking.response_processing_error');
+      expect(terminal.result?.workbench).toMatchObject({ status: 'failed' });
+    }, 90_000);
+  });
+});
