@@ -74,6 +74,15 @@ describe('CallbackSender', () => {
     expect(idempotencyKey(callback)).toBe('wegent-codex:305:812:1700000000000-3');
   });
 
+  it('sends user:password of CALLBACK_URL as Basic auth (fetch refuses them in the URL)', async () => {
+    const url = em.url.replace('http://', 'http://relay:s%3Acret@');
+
+    const outcome = await sender({ CALLBACK_URL: url }).send(callback, abort.signal);
+
+    expect(outcome.result).toBe('delivered');
+    expect(em.requests[0].headers.authorization).toBe(`Basic ${Buffer.from('relay:s:cret').toString('base64')}`);
+  });
+
   it.each([503, 500, 502, 408, 429])('retries %d with the same key until it is accepted', async (status) => {
     em.failNext(3, status);
 

@@ -32,7 +32,7 @@ export const idempotencyKey = (callback: PlannedCallback): string =>
  */
 @Injectable()
 export class CallbackSender {
-  private readonly url: string | undefined;
+  private readonly target?: { url: string; authorization?: string };
   private readonly logger: Logger;
 
   constructor(
@@ -40,13 +40,13 @@ export class CallbackSender {
     @Inject(LOGGER) logger: Logger,
     @Inject(RELAY_METRICS) private readonly metrics: RelayMetrics,
   ) {
-    this.url = config.CALLBACK_URL;
+    this.target = config.CALLBACK_URL ? splitCredentials(config.CALLBACK_URL) : undefined;
     this.logger = logger.child({ component: 'relay' });
   }
 
   async send(callback: PlannedCallback, signal: AbortSignal): Promise<SendOutcome> {
-    const url = this.url;
-    if (!url) throw new Error('CallbackSender.send needs CALLBACK_URL');
+    const target = this.target;
+    if (!target) throw new Error('CallbackSender.send needs CALLBACK_URL');
     const { CALLBACK_RETRY_BASE_MS: base, CALLBACK_RETRY_MAX_MS: max, CALLBACK_RETRY_FOR_MS: retryFor } = this.config;
     const payload = JSON.stringify(callback.body);
     const key = idempotencyKey(callback);
@@ -62,7 +62,7 @@ export class CallbackSender {
 
     for (let attempts = 1; ; attempts += 1) {
       if (signal.aborted) return { result: 'aborted', attempts: attempts - 1 };
-      const attempt = await this.attempt(url, payload, key, signal);
+      const attempt = await this.attempt(target, payload, key, signal);
       if (signal.aborted && !attempt.ok) return { result: 'aborted', attempts };
       if (attempt.ok) {
         log.debug({ attempts, http_status: attempt.status }, 'callback delivered');
@@ -93,12 +93,14 @@ export class CallbackSender {
     }
   }
 
-  private async attempt(url: string, payload: string, key: string, signal: AbortSignal): Promise<Attempt> {
+  private async attempt(target: { url: string; authorization?: string }, payload: string, key: string, signal: AbortSignal): Promise<Attempt> {
     const timeout = AbortSignal.timeout(this.config.CALLBACK_TIMEOUT_MS);
+    const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Idempotency-Key': key };
+    if (target.authorization) headers.Authorization = target.authorization;
     try {
-      const response = await fetch(url, {
+      const response = await fetch(target.url, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'Idempotency-Key': key },
+        headers,
         body: payload,
         // A 301/302 would turn the POST into a GET; a moved endpoint is a configuration error.
         redirect: 'manual',
@@ -116,6 +118,19 @@ export class CallbackSender {
       return { ok: false, retry: true, reason: 'network', detail: networkError(error) };
     }
   }
+}
+
+/**
+ * fetch refuses URLs with user:password (it would fail every attempt, and be retried for hours):
+ * they become a Basic Authorization header.
+ */
+function splitCredentials(raw: string): { url: string; authorization?: string } {
+  const url = new URL(raw);
+  if (!url.username && !url.password) return { url: raw };
+  const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  url.username = '';
+  url.password = '';
+  return { url: url.toString(), authorization: `Basic ${Buffer.from(credentials).toString('base64')}` };
 }
 
 function truncate(text: string): string | undefined {

@@ -25,6 +25,11 @@ interface SubtaskRun {
   fresh: Set<string>;
   /** Covered by a started pass; acknowledged when it completes (all but the newest, until the end). */
   covered: Set<string>;
+  /**
+   * Claimed from another consumer (XAUTOCLAIM): a dead relay's guard. Acknowledged only after a
+   * pass of this relay — never because the lock is taken, which may still be the dead relay's.
+   */
+  recovered: Set<string>;
   state: 'queued' | 'active' | 'waiting';
   timer?: NodeJS.Timeout;
   failures: number;
@@ -60,14 +65,25 @@ export class DeliveryScheduler {
     return ids;
   }
 
-  add(entry: OutboxEntry): void {
+  /** `recovered`: the entry was claimed from another (presumably dead) relay. */
+  add(entry: OutboxEntry, recovered = false): void {
     if (this.stopped) return;
     const key = `${entry.taskId}:${entry.subtaskId}`;
     let run = this.runs.get(key);
     if (!run) {
-      run = { key, taskId: entry.taskId, subtaskId: entry.subtaskId, fresh: new Set(), covered: new Set(), state: 'waiting', failures: 0 };
+      run = {
+        key,
+        taskId: entry.taskId,
+        subtaskId: entry.subtaskId,
+        fresh: new Set(),
+        covered: new Set(),
+        recovered: new Set(),
+        state: 'waiting',
+        failures: 0,
+      };
       this.runs.set(key, run);
     }
+    if (recovered) run.recovered.add(entry.entryId);
     if (run.covered.has(entry.entryId)) return; // claimed back after a touch: already covered
     run.fresh.add(entry.entryId);
     // New events end a coalescing wait: a step must go out at once (a text is re-planned).
@@ -125,18 +141,18 @@ export class DeliveryScheduler {
       if (this.signal.aborted) return;
       run.failures += 1;
       const delay = Math.max(1, fullJitterDelay(run.failures, this.options.retryBaseMs, this.options.retryMaxMs));
-      log.error({ err: error, failures: run.failures, retry_in_ms: delay }, 'relay: delivery pass failed; retrying');
+      log.error({ err: error, failures: run.failures, retry_in_ms: delay }, 'delivery pass failed; retrying');
       this.later(run, delay);
       return;
     }
 
-    if (result.outcome === 'lock-lost') log.warn('relay: lost the subtask lock mid-pass (stalled longer than its TTL?); trying again');
-    else log.debug({ ...result, entries: run.covered.size }, 'relay: delivery pass ended');
+    if (result.outcome === 'lock-lost') log.warn('lost the subtask lock mid-pass (stalled longer than its TTL?); trying again');
+    else log.debug({ ...result, entries: run.covered.size }, 'delivery pass ended');
     try {
       await this.settle(run, result);
     } catch (error) {
-      // Acknowledging failed: the entries stay pending and are claimed and re-checked later.
-      log.warn({ err: error }, 'relay: could not acknowledge outbox entries');
+      // A Redis error: the entries stay pending; the run is tried again.
+      log.warn({ err: error }, 'could not acknowledge or re-check after a delivery pass; retrying');
       if (!this.signal.aborted) this.later(run, this.options.retryBaseMs);
     }
   }
@@ -145,10 +161,14 @@ export class DeliveryScheduler {
     switch (result.outcome) {
       case 'aborted':
         return;
-      case 'locked-elsewhere':
-        // The holder re-checks the log after releasing its lock, which covers these entries.
-        await this.ack(run, [...run.covered]);
+      case 'locked-elsewhere': {
+        // A live holder re-checks the log after releasing its lock, which covers our entries; a
+        // dead one still has its own entries pending — except those we recovered: they wait for
+        // the lock.
+        await this.ack(run, [...run.covered].filter((id) => !run.recovered.has(id)));
+        if (run.covered.size > 0) return this.later(run, result.retryInMs);
         return this.next(run);
+      }
       case 'lock-lost':
         return this.enqueue(run);
       case 'delivered': {
@@ -182,6 +202,9 @@ export class DeliveryScheduler {
   private async ack(run: SubtaskRun, ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     await this.outbox.ack(ids);
-    for (const id of ids) run.covered.delete(id);
+    for (const id of ids) {
+      run.covered.delete(id);
+      run.recovered.delete(id);
+    }
   }
 }

@@ -134,8 +134,8 @@ export class OutboxRepository {
 
   /** Number of entries pending for `consumer`. */
   async pendingCount(consumer: string): Promise<number> {
-    const reply = (await this.redis.xpending(this.keys.outbox, this.group, '-', '+', 1, consumer)) as unknown[];
-    return reply.length;
+    const [, , , owners] = (await this.redis.xpending(this.keys.outbox, this.group)) as [number, unknown, unknown, [string, string][] | null];
+    return Number(owners?.find(([name]) => name === consumer)?.[1] ?? 0);
   }
 
   /** Removes `consumer` from the group if it owns nothing (clean shutdown). */

@@ -78,6 +78,11 @@ export class RelayLockRepository {
     return (await this.redis.set(this.keys.relayLock(taskId, subtaskId), token, 'PX', ttlMs, 'NX')) === 'OK';
   }
 
+  /** Milliseconds the lock still lives (-2: free). */
+  async ttl(taskId: number, subtaskId: number): Promise<number> {
+    return this.redis.pttl(this.keys.relayLock(taskId, subtaskId));
+  }
+
   /** Extends the lock; false when it expired or another relay holds it now. */
   async refresh(taskId: number, subtaskId: number, token: string, ttlMs: number): Promise<boolean> {
     return Number(await this.redis.wegentRelayRefresh(this.keys.relayLock(taskId, subtaskId), token, ttlMs)) === 1;

@@ -316,20 +316,23 @@ describe('RelayService (real Redis)', () => {
     expect(second.relay.state).toBe('running');
   });
 
-  it('recovers a subtask whose relay died holding its lock: the entries are claimed after the lock expired', async () => {
+  it.each([
+    ['its lock expires before the entries are claimable (same timings)', (config: Config) => relayTimings(config).lockTtlMs],
+    ['its lock outlives the claim idle time (claimed entries wait for the lock)', (config: Config) => config.RELAY_CLAIM_IDLE_MS * 3],
+  ])('recovers a subtask whose relay died holding its lock: %s', async (_, lockTtl) => {
     await setUp({ RELAY_CLAIM_IDLE_MS: '400' });
     await append(successRun(ids(5, 1)));
     // A relay that read every entry and took the lock, then died (no release, no acknowledgement).
     await h.redis.xgroup('CREATE', h.keys.outbox, 'relay', '0', 'MKSTREAM');
     await h.redis.xreadgroup('GROUP', 'relay', 'dead-relay', 'COUNT', 1000, 'STREAMS', h.keys.outbox, '>');
-    const { lockTtlMs } = relayTimings(h.config);
-    await h.redis.set(h.keys.relayLock(5, 1), 'dead-relay:token', 'PX', lockTtlMs);
+    await h.redis.set(h.keys.relayLock(5, 1), 'dead-relay:token', 'PX', lockTtl(h.config));
 
     await startRelay();
 
     await waitTerminals([[5, 1]]);
     await expectFaithful(5, 1);
     await eventually(outboxDrained, 10_000);
+    expect(await pendingOf('dead-relay')).toBe(0);
   });
 
   it('two relays at once on many subtasks: each subtask in order, exactly one terminal and it is last', async () => {

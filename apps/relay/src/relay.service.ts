@@ -136,7 +136,7 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
         this.dispatch(running, await this.outbox.readNew(blocking, this.consumer, readCount, blockMs));
       } catch (error) {
         if (abort.signal.aborted) return;
-        this.logger.warn({ err: error }, 'relay: reading the outbox failed; retrying in 1 s');
+        this.logger.warn({ err: error }, 'reading the outbox failed; retrying in 1 s');
         await sleep(1_000, abort.signal);
       }
     }
@@ -144,8 +144,8 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
 
   private async claimIdle(running: Running): Promise<void> {
     const batch = await this.outbox.claimIdle(this.consumer, this.config.RELAY_CLAIM_IDLE_MS, this.timings.readCount);
-    if (batch.entries.length > 0) this.logger.info({ claimed: batch.entries.length }, 'relay: claimed idle outbox entries of another relay');
-    this.dispatch(running, batch);
+    if (batch.entries.length > 0) this.logger.info({ claimed: batch.entries.length }, 'claimed idle outbox entries of another relay');
+    this.dispatch(running, batch, true);
   }
 
   private async touchOwn(running: Running): Promise<void> {
@@ -155,15 +155,15 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
 
   private async pruneConsumers(): Promise<void> {
     const removed = await this.outbox.pruneConsumers(this.consumer, this.timings.consumerPruneIdleMs);
-    if (removed > 0) this.logger.info({ removed }, 'relay: removed idle consumers that owned no entries');
+    if (removed > 0) this.logger.info({ removed }, 'removed idle consumers that owned no entries');
   }
 
-  private dispatch(running: Running, batch: OutboxBatch): void {
+  private dispatch(running: Running, batch: OutboxBatch, recovered = false): void {
     if (batch.malformed.length > 0) {
-      this.logger.warn({ entries: batch.malformed }, 'relay: malformed outbox entries dropped');
+      this.logger.warn({ entries: batch.malformed }, 'malformed outbox entries dropped');
       this.outbox.ack(batch.malformed).catch(() => undefined);
     }
-    for (const entry of batch.entries) running.scheduler.add(entry);
+    for (const entry of batch.entries) running.scheduler.add(entry, recovered);
   }
 
   /** Runs `work` every `ms` until `signal` aborts; never two at once; errors are logged. */
@@ -174,7 +174,7 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
         await work();
       } catch (error) {
         if (signal.aborted) return;
-        this.logger.warn({ err: error }, `relay: ${what} failed`);
+        this.logger.warn({ err: error }, `${what} failed`);
       }
       if (!(await sleep(ms, signal))) return;
     }

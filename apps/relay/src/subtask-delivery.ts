@@ -12,8 +12,8 @@ import { isAfter } from './stream-id';
 export type PassResult =
   /** Every callback that can go now went out; `holdMs`: a text snapshot waits that long. */
   | { outcome: 'delivered'; finished: boolean; foldedUpTo: string; holdMs?: number }
-  /** Another relay delivers this subtask right now; its final re-check covers our entries. */
-  | { outcome: 'locked-elsewhere' }
+  /** Another relay holds the subtask's lock, for `retryInMs` more at most. */
+  | { outcome: 'locked-elsewhere'; retryInMs: number }
   /** The lock expired under us (another relay may have taken over): stop, try again. */
   | { outcome: 'lock-lost' }
   /** Shutdown. Undelivered callbacks stay after the cursor and are sent again later. */
@@ -61,7 +61,10 @@ export class SubtaskDelivery {
   async pass(taskId: number, subtaskId: number, signal: AbortSignal): Promise<PassResult> {
     const { lockTtlMs, lockRefreshMs } = this.options;
     const token = `${this.options.owner}:${randomUUID()}`;
-    if (!(await this.locks.tryLock(taskId, subtaskId, token, lockTtlMs))) return { outcome: 'locked-elsewhere' };
+    if (!(await this.locks.tryLock(taskId, subtaskId, token, lockTtlMs))) {
+      const ttl = await this.locks.ttl(taskId, subtaskId);
+      return { outcome: 'locked-elsewhere', retryInMs: Math.min(lockTtlMs, Math.max(10, ttl + 10)) };
+    }
 
     const lost = new AbortController();
     const refresher = setInterval(() => {
@@ -102,7 +105,7 @@ export class SubtaskDelivery {
     if (!state) {
       // Nothing after the cursor: no need to rebuild the fold from the start of the log.
       if (!(await this.hasEventsAfter(taskId, subtaskId, cursor))) return { outcome: 'delivered', finished: false, foldedUpTo: cursor };
-      this.logger.debug({ task_id: taskId, subtask_id: subtaskId, cursor }, 'relay: folding the subtask log from its start');
+      this.logger.debug({ task_id: taskId, subtask_id: subtaskId, cursor }, 'folding the subtask log from its start');
       state = { folder: new CallbackFolder(taskId, subtaskId, this.options.fold), foldedUpTo: '0', pending: [] };
     }
     this.folds.delete(stateKey);
