@@ -1,6 +1,6 @@
 import { EventLogRepository } from '../../../libs/event-log/src';
 import { EventStreamService } from './event-stream.service';
-import { eventually, examplePayload, exampleRun, openEventStream, postJson, startApi, type ApiHarness } from './testing/api-harness';
+import { eventually, examplePayload, exampleRun, openEventStream, postJson, startApi, type ApiHarness } from '../../../test/support/api-harness';
 
 const eventsPath = (taskId: number, subtaskId: number) => `/v1/tasks/${taskId}/subtasks/${subtaskId}/events`;
 

@@ -2,7 +2,7 @@ import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
 import { jobIdFor, TASK_QUEUE_NAME } from '../../../libs/contracts/src';
 import { EventLogRepository } from '../../../libs/event-log/src';
-import { EXAMPLE_SECRETS, examplePayload, postJson, startApi, type ApiHarness } from './testing/api-harness';
+import { EXAMPLE_SECRETS, examplePayload, postJson, startApi, type ApiHarness } from '../../../test/support/api-harness';
 
 /** The Wegent executor drop-in: what executor_manager posts, byte for byte what it gets back. */
 describe('executor-compatible API (/api/tasks)', () => {

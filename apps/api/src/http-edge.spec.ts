@@ -2,7 +2,7 @@ import { getQueueToken } from '@nestjs/bullmq';
 import { Worker, type Queue } from 'bullmq';
 import { TASK_QUEUE_NAME } from '../../../libs/contracts/src';
 import { redisOptionsFromUrl } from '../../../libs/runtime/src';
-import { EXAMPLE_SECRETS, eventually, examplePayload, postJson, startApi, type ApiHarness } from './testing/api-harness';
+import { EXAMPLE_SECRETS, eventually, examplePayload, postJson, startApi, type ApiHarness } from '../../../test/support/api-harness';
 
 /** Keys under the prefix other than the queue's meta, which BullMQ writes when the app starts. */
 const writtenBy = async (api: ApiHarness) => (await api.keys()).filter((key) => key !== `${api.prefix}:${TASK_QUEUE_NAME}:meta`);

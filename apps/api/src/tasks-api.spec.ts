@@ -3,7 +3,7 @@ import type { Queue } from 'bullmq';
 import { jobIdFor, TASK_QUEUE_NAME, type TaskJobData, type TaskPayload } from '../../../libs/contracts/src';
 import { EventLogRepository } from '../../../libs/event-log/src';
 import { TASK_JOB_OPTIONS } from '../../../libs/queue/src';
-import { examplePayload, exampleRun, postJson, startApi, type ApiHarness } from './testing/api-harness';
+import { examplePayload, exampleRun, postJson, startApi, type ApiHarness } from '../../../test/support/api-harness';
 
 /** A parsed JSON answer, read field by field in the assertions. */
 type Json = any;

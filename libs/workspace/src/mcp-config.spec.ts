@@ -1,35 +1,9 @@
 import { taskPayloadSchema, type Bot, type TaskPayload } from '../../contracts/src';
+import { examplePayload } from '../../../test/support/wegent-payload';
 import { normalizeMcpServers, substitutePlaceholders, toCodexMcpServers } from './mcp-config';
 
-/** The full example of wegent-protocol.md §2.9 (trimmed to what matters here). */
-const payload: TaskPayload = taskPayloadSchema.parse({
-  task_id: 305,
-  subtask_id: 812,
-  user: { id: 7, name: 'alice', git_token: 'q3ZxK1u0b9cM2l5eH0vW8A==', git_email: null, git_login: 'alice-gh' },
-  bot: [
-    {
-      name: 'codex-developer',
-      shell_type: 'Codex',
-      agent_config: { env: { model: 'openai', model_id: 'gpt-5.5', api_key: 'sk-proj-EXAMPLEONLY', base_url: 'https://llm-gateway.example.com/v1' } },
-      mcp_servers: {
-        mcpServers: {
-          github: {
-            command: 'docker',
-            args: ['run', '-i', '--rm', '-e', 'GITHUB_PERSONAL_ACCESS_TOKEN', 'ghcr.io/github/github-mcp-server'],
-            env: { GITHUB_PERSONAL_ACCESS_TOKEN: '${{user.git_token}}' },
-          },
-          docs: { type: 'streamable-http', url: 'https://mcp.example.com/mcp', headers: { 'X-User': '${{user.name}}' } },
-        },
-      },
-    },
-  ],
-  git_repo: 'alice/app',
-  git_repo_id: 998877,
-  branch_name: 'main',
-  git_url: 'https://github.com/alice/app.git',
-  prompt: 'Please fix the login bug',
-  flags: { on: true, off: false, ratio: 1.5, list: [1, 'two'] },
-});
+/** The example of wegent-protocol.md §2.9, plus values of every JSON type for the substitution rules. */
+const payload: TaskPayload = taskPayloadSchema.parse({ ...examplePayload(), flags: { on: true, off: false, ratio: 1.5, list: [1, 'two'] } });
 
 describe('normalizeMcpServers', () => {
   const A = { a: { command: 'a' } };

@@ -1,7 +1,7 @@
 import type { ArgumentsHost } from '@nestjs/common';
 import { loadConfig } from '../../../../libs/contracts/src';
 import type { Logger } from '../../../../libs/runtime/src';
-import { EXAMPLE_SECRETS, examplePayload, startApi } from '../testing/api-harness';
+import { EXAMPLE_SECRETS, examplePayload, startApi } from '../../../../test/support/api-harness';
 import { ApiExceptionFilter } from './api-exception.filter';
 
 describe('ApiExceptionFilter', () => {
