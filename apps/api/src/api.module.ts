@@ -6,18 +6,21 @@ import { EventStreamService } from './event-stream.service';
 import { ExecutorController } from './executor.controller';
 import { HealthController } from './health.controller';
 import { ApiExceptionFilter } from './http/api-exception.filter';
+import { MetricsController } from './metrics.controller';
+import { QueueBoardModule } from './queue-board/queue-board.module';
 import { SubtaskQueryService } from './subtask-query.service';
 import { TaskIntakeService } from './task-intake.service';
 import { TasksController } from './tasks.controller';
 
 /**
- * HTTP intake: the executor-compatible routes, the native /v1 routes and the probes. Needs
+ * HTTP intake: the executor-compatible routes, the native /v1 routes, the probes, GET /metrics
+ * (of MetricsModule, when the root imports it) and Bull Board at /admin/queues. Needs
  * RuntimeModule.forRoot(config) in the root, and the app set up with configureHttpApp().
  * Import `ApiModule` for the defaults or `ApiModule.forRoot(options)` to tune it.
  */
 @Module({
-  imports: [QueueModule],
-  controllers: [ExecutorController, TasksController, HealthController],
+  imports: [QueueModule, QueueBoardModule],
+  controllers: [ExecutorController, TasksController, HealthController, MetricsController],
   providers: [
     {
       provide: RESOLVED_API_OPTIONS,

@@ -1,12 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { taskPayloadSchema, type TaskPayload } from '../../../libs/contracts/src';
+import { isTraceparent, taskPayloadSchema, type TaskPayload } from '../../../libs/contracts/src';
 import { TaskQueueService, type CancelOutcome, type EnqueueResult } from '../../../libs/queue/src';
 import { LOGGER, type Logger } from '../../../libs/runtime/src';
 import { Deadline } from './api-options';
 import { ApiError, issuesOf, withDeadline } from './http/api-error';
-
-/** W3C trace context; anything else in the header is ignored rather than stored. */
-const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
 
 /**
  * The intake shared by the executor-compatible and the native routes: validate the whole payload
@@ -37,8 +34,8 @@ export class TaskIntakeService {
 
   async submit(body: unknown, requestId: string, traceparent?: string): Promise<EnqueueResult> {
     const payload = this.parse(body, requestId);
-    const trace = traceparent && TRACEPARENT.test(traceparent) ? traceparent : undefined;
-    return withDeadline(this.queue.enqueue(payload, trace ? { traceparent: trace } : {}), Deadline.enqueueMs, 'enqueue');
+    // A malformed trace context is ignored rather than stored (and later sent with callbacks).
+    return withDeadline(this.queue.enqueue(payload, isTraceparent(traceparent) ? { traceparent } : {}), Deadline.enqueueMs, 'enqueue');
   }
 
   async cancel(taskId: number): Promise<CancelOutcome> {

@@ -74,6 +74,16 @@ describe('CallbackSender', () => {
     expect(idempotencyKey(callback)).toBe('wegent-codex:305:812:1700000000000-3');
   });
 
+  it('sends the W3C traceparent of the run as a header, and never a malformed one', async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    await sender().send({ ...callback, traceparent }, abort.signal);
+    await sender().send({ ...callback, traceparent: 'not-a-trace\r\nX-Injected: 1' }, abort.signal);
+    await sender().send({ ...callback, traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01' }, abort.signal);
+
+    expect(em.requests.map((r) => r.headers.traceparent)).toEqual([traceparent, undefined, undefined]);
+    expect(em.requests[1].headers).not.toHaveProperty('x-injected');
+  });
+
   it('sends user:password of CALLBACK_URL as Basic auth (fetch refuses them in the URL)', async () => {
     const url = em.url.replace('http://', 'http://relay:s%3Acret@');
 

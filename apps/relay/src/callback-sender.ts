@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Config } from '../../../libs/contracts/src';
+import { isTraceparent, jobIdFor, type Config } from '../../../libs/contracts/src';
 import type { PlannedCallback } from '../../../libs/event-log/src/callback-fold';
 import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
 import { fullJitterDelay, sleep } from './backoff';
@@ -28,7 +28,8 @@ export const idempotencyKey = (callback: PlannedCallback): string =>
  * POSTs one callback to CALLBACK_URL until executor_manager takes it (wegent-protocol.md §4.1).
  * Each attempt has its own timeout; 5xx, 408, 429, timeouts and network errors are retried with
  * full-jitter exponential back-off for up to CALLBACK_RETRY_FOR_MS, so an EM outage of minutes
- * loses nothing. The `Idempotency-Key` is the same on every attempt and in every relay.
+ * loses nothing. The `Idempotency-Key` is the same on every attempt and in every relay; the
+ * run's W3C `traceparent` (from the task's submission) goes with every callback of the subtask.
  */
 @Injectable()
 export class CallbackSender {
@@ -49,11 +50,14 @@ export class CallbackSender {
     if (!target) throw new Error('CallbackSender.send needs CALLBACK_URL');
     const { CALLBACK_RETRY_BASE_MS: base, CALLBACK_RETRY_MAX_MS: max, CALLBACK_RETRY_FOR_MS: retryFor } = this.config;
     const payload = JSON.stringify(callback.body);
-    const key = idempotencyKey(callback);
+    const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey(callback) };
+    if (target.authorization) headers.Authorization = target.authorization;
+    if (isTraceparent(callback.traceparent)) headers.traceparent = callback.traceparent;
     const deadline = Date.now() + retryFor;
     const log = this.logger.child({
       task_id: callback.body.task_id,
       subtask_id: callback.body.subtask_id,
+      job_id: jobIdFor(callback.body.task_id, callback.body.subtask_id),
       event_id: callback.eventId,
       kind: callback.kind,
       progress: callback.body.progress,
@@ -62,7 +66,7 @@ export class CallbackSender {
 
     for (let attempts = 1; ; attempts += 1) {
       if (signal.aborted) return { result: 'aborted', attempts: attempts - 1 };
-      const attempt = await this.attempt(target, payload, key, signal);
+      const attempt = await this.attempt(target.url, headers, payload, signal);
       if (signal.aborted && !attempt.ok) return { result: 'aborted', attempts };
       if (attempt.ok) {
         log.debug({ attempts, http_status: attempt.status }, 'callback delivered');
@@ -93,12 +97,10 @@ export class CallbackSender {
     }
   }
 
-  private async attempt(target: { url: string; authorization?: string }, payload: string, key: string, signal: AbortSignal): Promise<Attempt> {
+  private async attempt(url: string, headers: Record<string, string>, payload: string, signal: AbortSignal): Promise<Attempt> {
     const timeout = AbortSignal.timeout(this.config.CALLBACK_TIMEOUT_MS);
-    const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Idempotency-Key': key };
-    if (target.authorization) headers.Authorization = target.authorization;
     try {
-      const response = await fetch(target.url, {
+      const response = await fetch(url, {
         method: 'POST',
         headers,
         body: payload,

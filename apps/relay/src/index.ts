@@ -2,3 +2,4 @@ export * from './relay.module';
 export * from './relay.service';
 export * from './relay-metrics';
 export * from './callback-sender';
+export * from './prometheus-relay-metrics';

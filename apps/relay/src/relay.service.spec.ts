@@ -229,6 +229,23 @@ afterAll(async () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('RelayService (real Redis)', () => {
+  it("sends the run's W3C traceparent with every callback of the subtask, and none for a run without one", async () => {
+    await setUp();
+    await startRelay();
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const traced = successRun(ids(306, 1)).map((event) =>
+      event.type === 'status' && event.phase === 'started' ? { ...event, context: { ...context(306), traceparent } } : event,
+    );
+    await append(traced);
+    await append(successRun(ids(306, 2)));
+
+    await waitTerminals([[306, 1], [306, 2]]);
+    expect(delivered(306, 1).length).toBeGreaterThan(3);
+    for (const callback of delivered(306, 1)) expect(callback.headers.traceparent).toBe(traceparent);
+    for (const callback of delivered(306, 2)) expect(callback.headers).not.toHaveProperty('traceparent');
+    await expectFaithful(306, 1);
+  });
+
   it('delivers a run in order: the progress ladder, exact bodies, Idempotency-Keys; then acknowledges and leaves cleanly', async () => {
     await setUp();
     const { relay, app } = await startRelay();

@@ -36,7 +36,17 @@ export const configSchema = z.object({
   GLOBAL_CONCURRENCY: z.coerce.number().int().min(1).optional().describe('cap on running jobs across all workers'),
   API_TOKEN: optionalString.describe('when set, /api and /v1 need "Authorization: Bearer <token>"'),
   BOARD_USER: optionalString.describe('Basic auth user for Bull Board'),
-  BOARD_PASSWORD: optionalString.describe('Basic auth password for Bull Board'),
+  BOARD_PASSWORD: optionalString.describe('Basic auth password for Bull Board (set together with BOARD_USER)'),
+  METRICS_PORT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .optional()
+    .describe('when set, a listener on HOST:METRICS_PORT serves GET /metrics only (for worker/relay processes, which have no HTTP API); unset: off'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalString
+    .pipe(z.string().url().optional())
+    .describe('OpenTelemetry collector; when set, the BullMQ queue and worker emit spans (bullmq-otel) through the OTel SDK preloaded into the process'),
   TASK_API_DOMAIN: z.string().url().default('http://wegent-backend:8000').describe('Wegent backend, for skills and attachments'),
   GIT_TOKEN_AES_KEY: z.string().default('12345678901234567890123456789012').describe('AES-256 key for user.git_token'),
   GIT_TOKEN_AES_IV: z.string().default('1234567890123456').describe('AES IV for user.git_token'),
@@ -65,6 +75,13 @@ export const configSchema = z.object({
   CUSTOM_INSTRUCTION_FILES: z.string().default('.cursorrules,.windsurfrules').describe('repository files appended to the developer instructions'),
   REPO_PROXY_CONFIG: optionalString.describe('JSON: per git domain http.proxy / https.proxy'),
   EMBEDDED_REDIS: z.enum(['auto', 'never']).default('auto').describe('npm start: start redis-server from PATH when REDIS_URL is unset and nothing answers'),
+}).superRefine((config, ctx) => {
+  // One of the two alone is a slip, not a choice: the board would stay loopback-only while the
+  // operator believes it takes a password.
+  if (Boolean(config.BOARD_USER) !== Boolean(config.BOARD_PASSWORD)) {
+    const missing = config.BOARD_USER ? 'BOARD_PASSWORD' : 'BOARD_USER';
+    ctx.addIssue({ code: 'custom', path: [missing], message: 'BOARD_USER and BOARD_PASSWORD must be set together' });
+  }
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -32,6 +32,11 @@ export const runContextSchema = z.object({
   branch_name: z.string(),
   /** The prompt as received, before attachment rewriting and the suffix. */
   prompt: z.string(),
+  /**
+   * W3C `traceparent` the task was submitted with (job data); the relay sends it as a header with
+   * every callback of the subtask. Not validated here: a bad value must not make the log unreadable.
+   */
+  traceparent: z.string().optional(),
 });
 export type RunContext = z.infer<typeof runContextSchema>;
 

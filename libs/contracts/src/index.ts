@@ -6,3 +6,4 @@ export * from './callback.schema';
 export * from './codex-protocol.schema';
 export * from './config.schema';
 export * from './job.schema';
+export * from './trace-context';

@@ -647,6 +647,25 @@ describe('callback fold: cancel (§9) and the end of a log', () => {
   });
 });
 
+describe('callback fold: trace context', () => {
+  const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+  it("every callback of a run carries the traceparent of its started context, never in the body", () => {
+    const callbacks = fold(log(started({ ...CONTEXT, traceparent: TRACEPARENT }), prepared(), step(SYSTEM), chunk('m', 'hi'), done('hi')));
+    expect(callbacks.length).toBeGreaterThan(3);
+    for (const callback of callbacks) {
+      expect(callback.traceparent).toBe(TRACEPARENT);
+      expect(JSON.stringify(callback.body)).not.toContain(TRACEPARENT);
+    }
+  });
+
+  it('a run without one (or a cancel while queued) has none', () => {
+    for (const callback of [...fold(log(started(), prepared(), done('hi'))), ...fold(log(cancelled('queued')))]) {
+      expect(callback).not.toHaveProperty('traceparent');
+    }
+  });
+});
+
 describe('callback fold: empty fields are left out (§4.2)', () => {
   it('omits executor_name and executor_namespace when not configured', () => {
     const [body] = bodies(fold(log(started()), {}));

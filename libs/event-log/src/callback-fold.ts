@@ -79,6 +79,8 @@ export interface PlannedCallback {
   seq: number;
   kind: CallbackKind;
   body: CallbackBody;
+  /** W3C `traceparent` of the run (its `started` context): sent as a header, never in the body. */
+  traceparent?: string;
 }
 
 /** The subtask as rebuilt from its events (GET /v1/tasks/{t}/subtasks/{s}). */
@@ -147,7 +149,8 @@ export class CallbackFolder {
     const callback = this.fold(event);
     if (!callback) return null;
     this.lastBody = callback.body;
-    return { eventId: stored.id, seq: event.seq, ...callback };
+    const traceparent = this.context?.traceparent;
+    return { eventId: stored.id, seq: event.seq, ...callback, ...(traceparent !== undefined && { traceparent }) };
   }
 
   /** Current projection. */

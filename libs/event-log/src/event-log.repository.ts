@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { isTerminalEvent, taskEventSchema, type NewTaskEvent, type StoredEvent, type TaskEventType } from '../../contracts/src';
+import { isTerminalEvent, taskEventSchema, type NewTaskEvent, type StoredEvent, type TaskEvent, type TaskEventType } from '../../contracts/src';
 import { RedisKeys } from './redis-keys';
 
 /**
@@ -32,12 +32,22 @@ export interface EventLogOptions {
   retentionSeconds?: number;
 }
 
+/**
+ * Told about every event this repository appended, after the append succeeded (metrics). Called
+ * synchronously on the appending path, so it must be cheap and start any I/O of its own without
+ * awaiting it; whatever it throws is ignored.
+ */
+export interface EventLogObserver {
+  appended(stored: StoredEvent): void;
+}
+
 type RedisWithAppend = Redis & {
   wegentAppendEvent(stream: string, meta: string, outbox: string, ...argv: (string | number)[]): Promise<[number, string, number?]>;
 };
 
 export class EventLogRepository {
   private readonly retentionSeconds: number;
+  private readonly observers = new Set<EventLogObserver>();
 
   constructor(
     private readonly redis: Redis,
@@ -53,6 +63,7 @@ export class EventLogRepository {
   async append(event: NewTaskEvent, now: Date = new Date()): Promise<AppendResult> {
     const { task_id: taskId, subtask_id: subtaskId } = event;
     const body = JSON.stringify(event);
+    const timestamp = now.toISOString();
     const reply = await (this.redis as unknown as RedisWithAppend).wegentAppendEvent(
       this.keys.events(taskId, subtaskId),
       this.keys.eventsMeta(taskId, subtaskId),
@@ -60,13 +71,31 @@ export class EventLogRepository {
       event.type,
       body,
       isTerminalEvent(event) ? '1' : '0',
-      now.toISOString(),
+      timestamp,
       taskId,
       subtaskId,
       this.retentionSeconds,
     );
-    if (Number(reply[0]) === 1) return { appended: true, id: String(reply[1]), seq: Number(reply[2]) };
-    return { appended: false, terminal: String(reply[1]) as TaskEventType };
+    if (Number(reply[0]) !== 1) return { appended: false, terminal: String(reply[1]) as TaskEventType };
+    const appended = { appended: true as const, id: String(reply[1]), seq: Number(reply[2]) };
+    if (this.observers.size > 0) this.notify({ id: appended.id, event: { ...event, seq: appended.seq, timestamp } as TaskEvent });
+    return appended;
+  }
+
+  /** Adds an observer of this repository's appends; returns a function that removes it. */
+  observe(observer: EventLogObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  private notify(stored: StoredEvent): void {
+    for (const observer of this.observers) {
+      try {
+        observer.appended(stored);
+      } catch {
+        // An observer never fails an append that has already happened.
+      }
+    }
   }
 
   /** Events after `afterId` (exclusive; "0" or omitted = from the start), oldest first. */

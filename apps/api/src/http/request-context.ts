@@ -4,7 +4,10 @@ import type { HttpRequest, HttpResponse, NextFunction } from './http-types';
 
 /** An incoming X-Request-ID is echoed only when it is a plain token (it lands in headers and logs). */
 const ACCEPTED_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const PROBES = new Set(['/healthz', '/readyz']);
+/** Polled paths (probes, Prometheus, Bull Board's own refresh): logged at debug, not info. */
+const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
+const isPolling = (method: string | undefined, path: string): boolean =>
+  PROBES.has(path) || (method === 'GET' && (path === '/admin/queues' || path.startsWith('/admin/queues/')));
 
 export function requestIdOf(res: HttpResponse): string {
   return String(res.locals.requestId ?? '');
@@ -33,7 +36,7 @@ export function requestContext(logger: Logger) {
         ms: Number((process.hrtime.bigint() - started) / 1_000_000n),
         ...(res.writableFinished ? {} : { aborted: true }),
       };
-      if (PROBES.has(path)) logger.debug(line, 'http request');
+      if (isPolling(req.method, path)) logger.debug(line, 'http request');
       else logger.info(line, 'http request');
     });
     next();

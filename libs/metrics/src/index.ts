@@ -1,0 +1,6 @@
+export * from './metrics.module';
+export * from './metrics-registry';
+export { ProcessMetricsService, type MetricsModuleOptions } from './process-metrics.service';
+export { EventMetrics, type EventTimeSources } from './event-metrics';
+export { MetricsServer } from './metrics-server';
+export { bullmqTelemetry } from './bullmq-telemetry';
