@@ -33,6 +33,7 @@ module.exports = {
   transformIgnorePatterns: [`^${escape(__dirname)}/node_modules/(?!(${esm.map(escape).join('|')})/)`],
   // unicorn-magic only exports an "import" condition.
   moduleNameMapper: { '^unicorn-magic$': '<rootDir>/node_modules/unicorn-magic/node.js' },
-  testMatch: ['<rootDir>/{apps,libs,test}/**/*.spec.ts'],
+  testMatch: ['<rootDir>/{apps,libs,test,bench}/**/*.spec.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
 };

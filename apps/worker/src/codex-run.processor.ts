@@ -74,7 +74,15 @@ export class CodexRunProcessor {
   private async runTracked(job: Job<TaskJobData>, payload: TaskPayload, emitter: RunEventEmitter): Promise<string> {
     const cancel = new AbortController();
     const shutdown = new AbortController();
-    const run = this.runner.run({ payload, emitter, attempt: job.attemptsStarted, jobId: job.id!, cancel: cancel.signal, shutdown: shutdown.signal });
+    const run = this.runner.run({
+      payload,
+      emitter,
+      attempt: job.attemptsStarted,
+      jobId: job.id!,
+      cancel: cancel.signal,
+      shutdown: shutdown.signal,
+      traceparent: job.data.traceparent,
+    });
     this.registry.add({ taskId: payload.task_id, subtaskId: payload.subtask_id, jobId: job.id!, cancel, shutdown, done: run });
     try {
       return await run;

@@ -5,6 +5,7 @@ import { isTerminalEvent, type NewTaskEvent } from '../../../libs/contracts/src'
 import type { RedisKeys } from '../../../libs/event-log/src';
 import { createSecretMasker } from '../../../libs/workspace/src';
 import type { Logger } from '../../../libs/runtime/src';
+import { CodexProcessRegistry } from './codex-process-registry';
 import type { RunEvent } from './event-emitter';
 import type { PreparedWorkspace } from './workspace-preparer';
 
@@ -109,6 +110,10 @@ export class CodexSession {
       return { kind: 'exception', error: this.mask.maskText((error as Error).message) };
     }
     const exitedEarly = client.exited.then((exit) => exit);
+    // Recorded on disk so that, should this worker die without a shutdown, the next one kills the tree.
+    const tracked = await new CodexProcessRegistry(this.config.WORKSPACE_ROOT).track(client.pid, { taskId, subtaskId: this.payload.subtask_id }, (error) =>
+      this.log.warn({ err: String(error) }, 'could not record the Codex process for orphan clean-up'),
+    );
 
     try {
       // ---- thread ----
@@ -183,6 +188,7 @@ export class CodexSession {
       stopped = true;
       const exit = await client.shutdown({ graceMs: this.config.CANCEL_GRACE_MS });
       if (exit.survivors.length) this.log.error({ survivors: exit.survivors }, 'Codex processes survived the shutdown');
+      await tracked.release(exit.survivors.length === 0);
       await pipe.catch(() => undefined);
     }
   }

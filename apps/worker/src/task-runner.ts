@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { shellTypeOf, StepTitle, type Config, type RunContext, type TaskPayload } from '../../../libs/contracts/src';
+import { shellTypeOf, StepTitle, type Config, type GitSnapshot, type RunContext, type TaskPayload } from '../../../libs/contracts/src';
 import { RedisKeys } from '../../../libs/event-log/src';
 import { CancelRegistry } from '../../../libs/queue/src';
 import { CONFIG, LOGGER, REDIS, type Logger } from '../../../libs/runtime/src';
@@ -18,6 +18,8 @@ export interface RunRequest {
   cancel: AbortSignal;
   /** Aborted when the worker shuts down and the run must end. */
   shutdown: AbortSignal;
+  /** W3C trace context the task was submitted with (job data); the relay sends it with every callback. */
+  traceparent?: string;
 }
 
 export function runContextOf(payload: TaskPayload): RunContext {
@@ -57,7 +59,7 @@ export class TaskRunner {
     const { payload, emitter } = request;
     const { task_id: taskId, subtask_id: subtaskId } = payload;
     const log = this.logger.child({ task_id: taskId, subtask_id: subtaskId, job_id: request.jobId, attempt: request.attempt });
-    await emitter.emit({ type: 'status', phase: 'started', context: runContextOf(payload) });
+    await emitter.emit({ type: 'status', phase: 'started', context: { ...runContextOf(payload), ...(request.traceparent ? { traceparent: request.traceparent } : {}) } });
 
     if (shellTypeOf(payload) !== 'codex' && payload.type !== 'validation') {
       await emitter.emit({ type: 'error', kind: 'init', message: `[task_id: ${taskId}.${subtaskId}] Unable to get or create agent` });
@@ -67,6 +69,8 @@ export class TaskRunner {
       return runImageValidation(payload, emitter, { codexBin: this.workspace.codexBin, workspaceRoot: this.workspace.root });
     }
 
+    // The first step of every subtask, also when preparation then fails (wegent-protocol.md §5.5).
+    await emitter.emit({ type: 'thinking-step', report: false, step: { title: StepTitle.initializeAgent, next_action: 'continue' } });
     let prepared: PreparedWorkspace;
     try {
       prepared = await this.workspace.prepare(payload, { signal: request.cancel });
@@ -79,7 +83,6 @@ export class TaskRunner {
     }
     if (await this.cancelled(request)) return this.endCancelled(emitter, 'queued');
 
-    await emitter.emit({ type: 'thinking-step', report: false, step: { title: StepTitle.initializeAgent, next_action: 'continue' } });
     if (prepared.attachmentsDownloaded > 0) {
       await emitter.emit({
         type: 'thinking-step',
@@ -87,16 +90,16 @@ export class TaskRunner {
         step: { title: StepTitle.attachmentsDownloaded, next_action: 'continue', details: { count: prepared.attachmentsDownloaded } },
       });
     }
-    await emitter.emit({ type: 'status', phase: 'prepared', ...(prepared.git ? { git: await prepared.git() } : {}) });
+    const workbench = new WorkbenchRefresher(prepared, emitter, log);
+    await emitter.emit({ type: 'status', phase: 'prepared', ...(prepared.git ? { git: await workbench.first() } : {}) });
+    workbench.start();
 
     const session = new CodexSession(this.config, log, this.redis, this.keys, prepared, payload);
     let end: SessionEnd;
     try {
       end = await session.run({
         emit: (events: RunEvent[]) => emitter.emitAll(events),
-        beforeTerminal: async () => {
-          if (prepared.git) await emitter.emit({ type: 'status', phase: 'workbench', git: await prepared.git() });
-        },
+        beforeTerminal: () => workbench.finalRefresh(),
         agentStarted: () => emitter.emit({ type: 'status', phase: 'agent-started' }),
         cancelRequested: () => this.cancelled(request),
         cancel: request.cancel,
@@ -104,11 +107,13 @@ export class TaskRunner {
       });
     } catch (error) {
       end = { kind: 'exception', error: message(error) };
+    } finally {
+      workbench.stop();
     }
-    return this.finish(end, emitter, prepared, payload, log);
+    return this.finish(end, emitter, workbench, payload, log);
   }
 
-  private async finish(end: SessionEnd, emitter: RunEventEmitter, prepared: PreparedWorkspace, payload: TaskPayload, log: Logger): Promise<string> {
+  private async finish(end: SessionEnd, emitter: RunEventEmitter, workbench: WorkbenchRefresher, payload: TaskPayload, log: Logger): Promise<string> {
     const mask = (text: string) => this.workspace.maskText(text, payload);
     switch (end.kind) {
       case 'finished':
@@ -129,7 +134,7 @@ export class TaskRunner {
       case 'broken': {
         const text = mask(end.error);
         log.warn({ err: text }, 'run ended without a turn result');
-        if (prepared.git) await emitter.emit({ type: 'status', phase: 'workbench', git: await prepared.git() }).catch(() => null);
+        await workbench.finalRefresh();
         await emitter.emit({ type: 'thinking-step', report: false, step: { title: StepTitle.responseProcessingError, next_action: 'continue' } });
         await emitter.emit({ type: 'error', kind: 'stream', message: `Error processing response: ${text}`, error: text });
         return 'broken';
@@ -144,5 +149,72 @@ export class TaskRunner {
 
   private async cancelled(request: RunRequest): Promise<boolean> {
     return request.cancel.aborted || (await this.cancels.isRequested(request.payload.task_id, request.payload.subtask_id));
+  }
+}
+
+/** How often the workbench's git data is re-read while Codex runs (it rides on the next callback). */
+const WORKBENCH_REFRESH_MS = 5_000;
+
+/**
+ * Keeps the workbench's git part current: read at 55, every few seconds while the run goes (an
+ * event only when something changed), and once more right before the terminal event, so the last
+ * changes are never missed (wegent-protocol.md §7.4).
+ */
+class WorkbenchRefresher {
+  private last = '';
+  private timer?: NodeJS.Timeout;
+  private busy = false;
+
+  constructor(
+    private readonly prepared: PreparedWorkspace,
+    private readonly emitter: RunEventEmitter,
+    private readonly log: Logger,
+  ) {}
+
+  async first(): Promise<GitSnapshot | undefined> {
+    const snapshot = await this.read();
+    if (snapshot) this.last = JSON.stringify(snapshot);
+    return snapshot;
+  }
+
+  start(): void {
+    if (!this.prepared.git) return;
+    this.timer = setInterval(() => void this.refresh(), WORKBENCH_REFRESH_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  async finalRefresh(): Promise<void> {
+    this.stop();
+    await this.refresh(true);
+  }
+
+  private async refresh(force = false): Promise<void> {
+    if (this.busy && !force) return;
+    this.busy = true;
+    try {
+      const snapshot = await this.read();
+      if (!snapshot) return;
+      const text = JSON.stringify(snapshot);
+      if (text === this.last) return;
+      this.last = text;
+      await this.emitter.emit({ type: 'status', phase: 'workbench', git: snapshot });
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async read(): Promise<GitSnapshot | undefined> {
+    if (!this.prepared.git) return undefined;
+    try {
+      return await this.prepared.git();
+    } catch (error) {
+      this.log.warn({ err: String(error) }, 'could not read the workbench git data');
+      return undefined;
+    }
   }
 }

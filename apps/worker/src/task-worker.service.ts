@@ -7,6 +7,7 @@ import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
 import { CancelRegistry } from '../../../libs/queue/src';
 import { CONFIG, createRedis, LOGGER, REDIS, redisOptionsFromUrl, type Logger } from '../../../libs/runtime/src';
 import { CodexRunProcessor } from './codex-run.processor';
+import { OrphanReaper } from './orphan-reaper';
 import { RunRegistry } from './run-registry';
 
 /**
@@ -28,9 +29,12 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
     private readonly events: EventLogRepository,
     private readonly processor: CodexRunProcessor,
     private readonly registry: RunRegistry,
+    private readonly reaper: OrphanReaper,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    // Before taking jobs: Codex processes of a worker of this machine that died without a shutdown.
+    await this.reaper.reap().catch((error: unknown) => this.logger.error({ err: String(error) }, 'reaping orphaned Codex processes failed'));
     if (this.config.GLOBAL_CONCURRENCY) await this.queue.setGlobalConcurrency(this.config.GLOBAL_CONCURRENCY);
     else await this.queue.removeGlobalConcurrency();
 

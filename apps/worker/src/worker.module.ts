@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { QueueModule } from '../../../libs/queue/src';
 import { CodexRunProcessor } from './codex-run.processor';
+import { OrphanReaper } from './orphan-reaper';
 import { RunRegistry } from './run-registry';
 import { TaskRunner } from './task-runner';
 import { TaskWorkerService } from './task-worker.service';
@@ -9,7 +10,7 @@ import { WorkspacePreparer } from './workspace-preparer';
 /** The worker role: takes Codex jobs from BullMQ and runs them. Needs RuntimeModule. */
 @Module({
   imports: [QueueModule],
-  providers: [TaskWorkerService, CodexRunProcessor, TaskRunner, WorkspacePreparer, RunRegistry],
+  providers: [TaskWorkerService, CodexRunProcessor, TaskRunner, WorkspacePreparer, RunRegistry, OrphanReaper],
   exports: [RunRegistry],
 })
 export class WorkerModule {}

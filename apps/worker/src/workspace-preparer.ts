@@ -10,8 +10,17 @@ import {
   composeDeveloperInstructions,
   createSecretMasker,
   decryptGitToken,
+  downloadAttachments,
+  imageInputs,
+  initialCommitOf,
+  installSkills,
+  loadCustomInstructions,
   normalizeMcpServers,
+  prepareRepository,
+  readGitSnapshot,
+  repositoryConfigFrom,
   resolveModel,
+  rewriteAttachments,
   substitutePlaceholders,
   toCodexMcpServers,
 } from '../../../libs/workspace/src';
@@ -81,19 +90,28 @@ export class WorkspacePreparer {
     return secrets;
   }
 
-  async prepare(payload: TaskPayload, _options: { signal?: AbortSignal } = {}): Promise<PreparedWorkspace> {
+  async prepare(payload: TaskPayload, options: { signal?: AbortSignal } = {}): Promise<PreparedWorkspace> {
+    const { signal } = options;
+    const log = this.logger.child({ task_id: payload.task_id, subtask_id: payload.subtask_id });
     const taskDir = this.taskDir(payload.task_id);
-    const codexHome = join(taskDir, 'codex-home');
-    const homeDir = join(taskDir, 'home');
+    // The service's own folders live under `.wegent/`, a name no clone may take.
+    const codexHome = join(taskDir, '.wegent', 'codex-home');
+    const homeDir = join(taskDir, '.wegent', 'home');
     await mkdir(homeDir, { recursive: true, mode: 0o700 });
     // Codex runs every command through `bash -lc`: empty profiles keep the login shell fast and
     // free of anything installed for the service user.
     for (const file of ['.profile', '.bashrc', '.bash_profile']) await writeFile(join(homeDir, file), '');
-    const workDir = taskDir;
+
+    // The repository: cloned once per task (follow-ups find it), credentials never in argv or .git/config.
+    const repo = await prepareRepository({ payload, taskDir, config: repositoryConfigFrom(this.config), logger: log, signal });
+    const workDir = repo.workDir;
+    const initialCommit = repo.repoDir ? await initialCommitOf(repo.repoDir, { signal }).catch(() => ({ id: '', message: '' })) : null;
+    const custom = repo.repoDir ? await loadCustomInstructions(repo.repoDir, this.config.CUSTOM_INSTRUCTION_FILES) : { files: [], skipped: [] };
+    for (const skipped of custom.skipped) log.warn({ file: skipped.entry, reason: skipped.reason }, 'custom instruction file skipped');
 
     const model = resolveModel(payload, { apiKey: this.config.OPENAI_API_KEY, model: this.config.CODEX_MODEL, baseUrl: this.config.OPENAI_BASE_URL });
     if (!model.ok) throw new Error(model.error);
-    for (const warning of model.warnings) this.logger.warn({ task_id: payload.task_id }, warning);
+    for (const warning of model.warnings) log.warn(warning);
 
     // Secret header values travel as environment variables named in env_http_headers.
     const headerEnv: Record<string, string> = {};
@@ -105,6 +123,8 @@ export class WorkspacePreparer {
     });
 
     const mcp = toCodexMcpServers(substitutePlaceholders(normalizeMcpServers(payload.bot[0]), payload));
+    // The FE only shows such a server as failed; the reason names keys and types, never values.
+    for (const server of mcp.unsupported) log.warn({ mcp_server: server.name, reason: server.reason }, 'MCP server skipped');
     const mcpServers: Record<string, McpServerOptions> = {};
     for (const [name, server] of Object.entries(mcp.supported)) {
       mcpServers[name] = server.kind === 'stdio' ? { type: 'stdio', command: server.command, args: server.args, env: server.env } : { type: 'http', url: server.url, httpHeaders: server.headers };
@@ -126,7 +146,31 @@ export class WorkspacePreparer {
       },
       mcpServers,
     });
-    this.logger.debug({ task_id: payload.task_id, known_model: files.knownModel }, 'CODEX_HOME written');
+    log.debug({ known_model: files.knownModel }, 'CODEX_HOME written');
+
+    // Skills on every subtask (also for an empty agent_config: the service default model runs them).
+    const skills = await installSkills({
+      names: payload.bot[0]?.skills,
+      authToken: payload.auth_token,
+      apiDomain: this.config.TASK_API_DOMAIN,
+      skillsRoot: join(codexHome, 'skills'),
+      logger: log,
+      signal,
+    });
+    for (const failure of skills.failed) log.warn({ skill: failure.name, reason: failure.error }, 'skill not installed');
+
+    const attachments = await downloadAttachments({
+      attachments: payload.attachments,
+      authToken: payload.auth_token,
+      apiDomain: this.config.TASK_API_DOMAIN,
+      workDir,
+      taskId: payload.task_id,
+      subtaskId: payload.subtask_id,
+      logger: log,
+      signal,
+    });
+    const hadAttachments = attachments.downloaded.length + attachments.failed.length > 0;
+    const prompt = hadAttachments ? rewriteAttachments(payload.prompt ?? '', attachments) : (payload.prompt ?? '');
 
     const passed: Record<string, string> = {};
     for (const name of PASSED_ENV) if (process.env[name] !== undefined) passed[name] = process.env[name]!;
@@ -140,6 +184,7 @@ export class WorkspacePreparer {
         ...passed,
         ...model.extraEnv,
         ...headerEnv,
+        ...repo.gitEnv,
         // wegent-protocol.md §11.6: the repository coordinates, for the agent's commands.
         GIT_DOMAIN: p.git_domain ?? '',
         GIT_REPO: p.git_repo ?? '',
@@ -157,12 +202,15 @@ export class WorkspacePreparer {
       homeDir,
       env,
       model: model.modelId,
-      developerInstructions: composeDeveloperInstructions(payload.bot[0]?.system_prompt ?? '', []),
-      prompt: appendPromptSuffix(payload.prompt ?? '', workDir, payload.git_url ?? ''),
-      images: [],
-      attachmentsDownloaded: 0,
+      developerInstructions: composeDeveloperInstructions(payload.bot[0]?.system_prompt ?? '', custom.files),
+      prompt: appendPromptSuffix(prompt, workDir, payload.git_url ?? ''),
+      images: imageInputs(attachments.downloaded),
+      attachmentsDownloaded: attachments.downloaded.length,
       mcp,
-      secrets: this.secretsOf(payload),
+      secrets: [...this.secretsOf(payload), ...repo.secrets],
+      ...(repo.repoDir && initialCommit
+        ? { git: () => readGitSnapshot({ repoDir: repo.repoDir!, initialCommit, sourceBranch: payload.branch_name ?? '' }) }
+        : {}),
     };
   }
 }

@@ -112,36 +112,68 @@ export function signalPid(pid: number, signal: NodeJS.Signals): boolean {
 const ownSid = readProcStat(process.pid)?.sid;
 
 /**
+ * What a tracker knows about a tree, as plain data: written down by the process that owns the
+ * tree and restored by another one (the orphan reaper) after the owner died.
+ */
+export interface TreeSnapshot {
+  root: { pid: number; startTime?: number };
+  /** Descendants seen while the root lived; `sid === pid` marks a session leader. */
+  members: { pid: number; startTime: number; sid: number }[];
+}
+
+/**
  * Remembers every process seen below a root while the root lives, so the whole tree can still be
  * found after the root has died: known pids (checked against their start time), plus any process
  * in a session led by a known descendant (a command's later children), never our own session.
+ * Start times guard every pid and session id against reuse by an unrelated process.
  */
 export class ProcessTreeTracker {
-  private readonly known = new Map<number, number>();
-  private readonly sessions = new Set<number>();
+  private readonly known = new Map<number, ProcInfo>();
+  /** Session id → start time of its (known) leader. */
+  private readonly sessions = new Map<number, number>();
   private readonly rootStartTime: number | undefined;
 
-  constructor(readonly rootPid: number) {
-    this.rootStartTime = readProcStat(rootPid)?.startTime;
+  /** With `restored`, continues what another process knew about the tree (see snapshot()). */
+  constructor(
+    readonly rootPid: number,
+    restored?: TreeSnapshot,
+  ) {
+    this.rootStartTime = restored ? restored.root.startTime : readProcStat(rootPid)?.startTime;
+    for (const m of restored?.members ?? []) this.remember({ ...m, ppid: 0, pgid: 0, comm: '', state: 'S' });
   }
 
   /** Adds the root's current descendants; returns how many are known in total. */
   scan(processes: ProcInfo[] = listProcesses()): number {
-    for (const p of listDescendants(this.rootPid, processes)) this.remember(p);
+    for (const p of this.rootDescendants(processes)) this.remember(p);
     return this.known.size;
   }
 
   /** Known members still alive, plus live processes in their sessions. Excludes the root itself. */
   members(processes: ProcInfo[] = listProcesses()): ProcInfo[] {
-    for (const p of listDescendants(this.rootPid, processes)) this.remember(p);
+    for (const p of this.rootDescendants(processes)) this.remember(p);
+    const byPid = new Map(processes.map((p) => [p.pid, p]));
+    const inKnownSession = (p: ProcInfo): boolean => {
+      const leaderStart = this.sessions.get(p.sid);
+      if (leaderStart === undefined) return false;
+      const leader = byPid.get(p.sid);
+      // A live leader must be the recorded one; with the leader gone, only later-born members count.
+      return leader ? leader.startTime === leaderStart : p.startTime >= leaderStart;
+    };
     return processes.filter(
       (p) =>
         p.pid !== this.rootPid &&
         p.pid !== process.pid &&
         p.state !== 'Z' &&
-        (this.known.get(p.pid) === p.startTime ||
-          (this.sessions.has(p.sid) && (this.rootStartTime === undefined || p.startTime >= this.rootStartTime))),
+        (this.known.get(p.pid)?.startTime === p.startTime || inKnownSession(p)),
     );
+  }
+
+  /** The tree as plain data (known members, alive or not), for restoring it elsewhere. */
+  snapshot(): TreeSnapshot {
+    return {
+      root: { pid: this.rootPid, ...(this.rootStartTime === undefined ? {} : { startTime: this.rootStartTime }) },
+      members: [...this.known.values()].map(({ pid, startTime, sid }) => ({ pid, startTime, sid })),
+    };
   }
 
   /**
@@ -162,10 +194,17 @@ export class ProcessTreeTracker {
     }
   }
 
+  /** Descendants of the root — only while the root pid still is the tracked process (not reused). */
+  private rootDescendants(processes: ProcInfo[]): ProcInfo[] {
+    const root = processes.find((p) => p.pid === this.rootPid);
+    if (!root || (this.rootStartTime !== undefined && root.startTime !== this.rootStartTime)) return [];
+    return listDescendants(this.rootPid, processes);
+  }
+
   private remember(p: ProcInfo): void {
     if (p.state === 'Z') return;
-    this.known.set(p.pid, p.startTime);
-    if (p.sid === p.pid && p.sid !== ownSid) this.sessions.add(p.sid);
+    this.known.set(p.pid, p);
+    if (p.sid === p.pid && p.sid !== ownSid) this.sessions.set(p.sid, p.startTime);
   }
 }
 
@@ -203,4 +242,20 @@ export async function waitForExit(pids: number[], timeoutMs: number, pollMs = 20
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Kills a tree known only from a snapshot (its owner is gone): the root while it still is the
+ * recorded process (same start time), its descendants, every recorded member still alive, and
+ * later-born processes of recorded sessions. Bounded; returns the pids signalled and any survivors.
+ */
+export async function killSnapshot(snapshot: TreeSnapshot, timeoutMs = 2_000): Promise<{ killed: number[]; survivors: number[] }> {
+  const { pid, startTime } = snapshot.root;
+  const tracker = new ProcessTreeTracker(pid, snapshot);
+  tracker.scan(); // the root's current children, while it still links them
+  const rootAlive = startTime !== undefined && isAlive(pid, startTime);
+  const killedRoot = rootAlive && signalPid(pid, 'SIGKILL') ? [pid] : [];
+  const { killed, survivors } = await tracker.killAll(timeoutMs);
+  const rootLeft = rootAlive ? await waitForExit([pid], timeoutMs) : [];
+  return { killed: [...killedRoot, ...killed], survivors: [...rootLeft, ...survivors] };
 }
