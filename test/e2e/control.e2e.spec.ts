@@ -1,28 +1,8 @@
-import { readdir, readFile, readlink, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { configureHttpApp } from '../../apps/api/src';
-import { AppModule } from '../../apps/service/src/app.module';
-import type { CallbackBody, Config } from '../../libs/contracts/src';
-import { FakeExecutorManager } from '../fixtures/fake-executor-manager';
-import {
-  closeEarly,
-  exec,
-  hang,
-  httpError,
-  message,
-  pause,
-  startFakeResponses,
-  toTurn,
-  turn,
-  type FakeResponses,
-  type RecordedRequest,
-  type Turn,
-} from '../fixtures/fake-responses';
-import { memoryLogger } from '../support/memory-logger';
-import { dropPrefix, eventually, testConfig } from '../support/test-config';
+import { readdir, readFile, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { closeEarly, exec, hang, httpError, message, pause, turn } from '../fixtures/fake-responses';
+import { eventually } from '../support/test-config';
+import { expectSingleTerminalLast, startServiceApp, stepsOf as steps, taskPayload, type Callback, type ServiceApp, type TaskPayloadOptions } from '../support/service-app';
 
 /**
  * The worker's control paths end to end — cancel (running and waiting), model errors, a broken
@@ -32,137 +12,29 @@ import { dropPrefix, eventually, testConfig } from '../support/test-config';
  * request to that task's script by a marker in the prompt.
  */
 const API_KEY = 'sk-control-SECRET-0a1b2c3d4e5f60718293';
-type Callback = CallbackBody & Record<string, any>;
-type Entry = Turn | ((request: RecordedRequest) => Turn);
+const CONTROL_ENV = {
+  CODEX_STREAM_IDLE_TIMEOUT_MS: '120000',
+  CODEX_IDLE_TIMEOUT_MS: '120000',
+  CANCEL_GRACE_MS: '1000',
+  WORKER_CONCURRENCY: '4',
+};
 
-const marker = (taskId: number) => `[ctl-${taskId}]`;
+const payload = (h: ServiceApp, taskId: number, subtaskId: number, prompt: string, overrides: Partial<TaskPayloadOptions> = {}) =>
+  taskPayload(h, taskId, subtaskId, prompt, { apiKey: API_KEY, modelId: 'wegent-control-model', title: `Control ${taskId}`, ...overrides });
 
-/** The fake model answers every request from the queue of the task whose marker the input carries last. */
-class ModelRouter {
-  private readonly queues = new Map<number, Entry[]>();
-  constructor(private readonly fake: FakeResponses) {
-    fake.setDefaultTurn((request) => {
-      const taskId = ModelRouter.taskOf(request);
-      const entry = taskId === undefined ? undefined : this.queues.get(taskId)?.shift();
-      if (!entry) return toTurn([message('Done.', { phase: 'final_answer' })]);
-      return typeof entry === 'function' ? entry(request) : entry;
-    });
-  }
-  static taskOf(request: RecordedRequest): number | undefined {
-    const text = JSON.stringify(request.body?.input ?? '');
-    const all = [...text.matchAll(/\[ctl-(\d+)\]/g)];
-    return all.length ? Number(all[all.length - 1][1]) : undefined;
-  }
-  script(taskId: number, ...entries: Entry[]): void {
-    this.queues.set(taskId, entries);
-  }
-  requestsOf(taskId: number): RecordedRequest[] {
-    return this.fake.modelRequests().filter((r) => ModelRouter.taskOf(r) === taskId);
-  }
-}
-
-interface Harness {
-  fake: FakeResponses;
-  em: FakeExecutorManager;
-  app: NestExpressApplication;
-  baseUrl: string;
-  config: Config;
-  router: ModelRouter;
-  workspaceRoot: string;
-  close(): Promise<void>;
-}
-
-async function startHarness(name: string, env: Record<string, string> = {}): Promise<Harness> {
-  const workspaceRoot = resolve(__dirname, '../../.data/test-e2e', `${name}-${randomBytes(4).toString('hex')}`);
-  const fake = await startFakeResponses();
-  const router = new ModelRouter(fake);
-  const em = await FakeExecutorManager.start();
-  const config = testConfig(name, {
-    WORKSPACE_ROOT: workspaceRoot,
-    CALLBACK_URL: em.url,
-    CALLBACK_COALESCE_MS: '100',
-    CALLBACK_RETRY_BASE_MS: '50',
-    CODEX_REQUEST_MAX_RETRIES: '0',
-    CODEX_STREAM_MAX_RETRIES: '0',
-    CODEX_STREAM_IDLE_TIMEOUT_MS: '120000',
-    CODEX_IDLE_TIMEOUT_MS: '120000',
-    CANCEL_GRACE_MS: '1000',
-    WORKER_CONCURRENCY: '4',
-    ...env,
-  });
-  const logs = memoryLogger('info');
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoles(config, ['api', 'worker', 'relay'], logs.logger), { bodyParser: false, logger: false });
-  configureHttpApp(app, config);
-  await app.listen(0, '127.0.0.1');
-  const baseUrl = await app.getUrl();
-  return {
-    fake,
-    em,
-    app,
-    baseUrl,
-    config,
-    router,
-    workspaceRoot,
-    async close() {
-      await app.close();
-      await em.close();
-      await fake.close();
-      await dropPrefix(config);
-      await rm(workspaceRoot, { recursive: true, force: true });
-    },
-  };
-}
-
-function payload(h: Harness, taskId: number, subtaskId: number, prompt: string, overrides: Record<string, unknown> = {}) {
-  return {
-    task_id: taskId,
-    subtask_id: subtaskId,
-    type: 'online',
-    executor_name: '',
-    task_title: `Control ${taskId}`,
-    subtask_title: `Control ${taskId}.${subtaskId}`,
-    user: { id: 7, name: 'alice', git_token: null },
-    bot: [{ id: 41, name: 'codex-dev', shell_type: 'Codex', agent_config: { env: { model: 'openai', model_id: 'wegent-control-model', api_key: API_KEY, base_url: h.fake.baseUrl } }, system_prompt: 'Be brief.', mcp_servers: {}, skills: [] }],
-    git_url: '',
-    prompt: `${marker(taskId)} ${prompt}`,
-    auth_token: null,
-    attachments: [],
-    ...overrides,
-  };
-}
-
-async function execute(h: Harness, body: Record<string, unknown>): Promise<void> {
-  const answer = await fetch(`${h.baseUrl}/api/tasks/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+async function execute(h: ServiceApp, body: Record<string, unknown>): Promise<void> {
+  const answer = await h.execute(body);
   expect(answer.status).toBe(200);
-  expect(await answer.json()).toMatchObject({ task_id: body.task_id, subtask_id: body.subtask_id, status: 'RUNNING', progress: 50 });
+  expect(answer.body).toMatchObject({ task_id: body.task_id, subtask_id: body.subtask_id, status: 'RUNNING', progress: 50 });
 }
 
-async function cancel(h: Harness, taskId: number): Promise<{ status: number; text: string }> {
+async function cancel(h: ServiceApp, taskId: number): Promise<{ status: number; text: string }> {
   const res = await fetch(`${h.baseUrl}/api/tasks/cancel?task_id=${taskId}`, { method: 'POST' });
   return { status: res.status, text: await res.text() };
 }
 
-const callbacksOf = (h: Harness, taskId: number, subtaskId: number): Callback[] =>
-  (h.em.bySubtask().get(`${taskId}:${subtaskId}`) ?? []).map((c) => c.body as unknown as Callback);
-
 /** Index (arrival order among all delivered callbacks) of the first callback matching `predicate`. */
-const indexOf = (h: Harness, predicate: (c: Callback) => boolean): number => h.em.delivered().findIndex((c) => predicate(c.body as unknown as Callback));
-
-async function waitTerminal(h: Harness, taskId: number, subtaskId: number, timeoutMs = 90_000): Promise<Callback> {
-  await h.em.waitFor(() => callbacksOf(h, taskId, subtaskId).some((c) => c.progress === 100), timeoutMs, `terminal callback of ${taskId}.${subtaskId}`);
-  return callbacksOf(h, taskId, subtaskId).find((c) => c.progress === 100)!;
-}
-
-/** Exactly one terminal callback and it is the last one — also after a further second of quiet. */
-async function expectSingleTerminalLast(h: Harness, taskId: number, subtaskId: number): Promise<Callback[]> {
-  await new Promise((r) => setTimeout(r, 1_000));
-  const callbacks = callbacksOf(h, taskId, subtaskId);
-  expect(callbacks.filter((c) => c.progress === 100)).toHaveLength(1);
-  expect(callbacks[callbacks.length - 1].progress).toBe(100);
-  const progress = callbacks.map((c) => c.progress);
-  expect(progress).toEqual([...progress].sort((a, b) => a - b));
-  return callbacks;
-}
+const indexOf = (h: ServiceApp, predicate: (c: Callback) => boolean): number => h.em.delivered().findIndex((c) => predicate(c.body as unknown as Callback));
 
 /** PIDs of processes whose command line contains `needle` and whose cwd is under `dir`. */
 async function processesOf(needle: string, dir: string): Promise<number[]> {
@@ -181,13 +53,11 @@ async function processesOf(needle: string, dir: string): Promise<number[]> {
   return found;
 }
 
-const steps = (c: Callback) => (c.result?.thinking ?? []) as { title: string; details?: Record<string, any> }[];
-
 describe('e2e: worker control paths (real Codex, real Redis)', () => {
-  let h: Harness;
+  let h: ServiceApp;
 
   beforeAll(async () => {
-    h = await startHarness('control');
+    h = await startServiceApp('control', { env: CONTROL_ENV });
   }, 60_000);
 
   afterAll(async () => {
@@ -204,12 +74,12 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
       const pids = await processesOf('sleep 300', taskDir);
       return pids.length > 0 && pids;
     }, 60_000, 100);
-    expect(callbacksOf(h, taskId, 1).some((c) => c.progress === 100)).toBe(false);
+    expect(h.callbacksOf(taskId, 1).some((c) => c.progress === 100)).toBe(false);
 
     const first = await cancel(h, taskId);
     expect(first).toEqual({ status: 200, text: `{"message":"[task_id: ${taskId}.-1] Task cancelled"}` });
 
-    const terminal = await waitTerminal(h, taskId, 1, 30_000);
+    const terminal = await h.waitTerminal(taskId, 1, 30_000);
     expect(terminal).toEqual({
       task_id: taskId,
       subtask_id: 1,
@@ -244,11 +114,11 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
     await execute(h, payload(h, taskId, 2, 'The follow-up.'));
     // The follow-up is parked behind the running subtask.
     await new Promise((r) => setTimeout(r, 500));
-    expect(callbacksOf(h, taskId, 2)).toEqual([]);
+    expect(h.callbacksOf(taskId, 2)).toEqual([]);
 
     expect(await cancel(h, taskId)).toEqual({ status: 200, text: `{"message":"[task_id: ${taskId}.-1] Task cancelled"}` });
-    await waitTerminal(h, taskId, 1, 30_000);
-    await waitTerminal(h, taskId, 2, 30_000);
+    await h.waitTerminal(taskId, 1, 30_000);
+    await h.waitTerminal(taskId, 2, 30_000);
     for (const sub of [1, 2]) {
       const callbacks = await expectSingleTerminalLast(h, taskId, sub);
       const last = callbacks[callbacks.length - 1];
@@ -256,7 +126,7 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
       expect('result' in last).toBe(false);
     }
     // The follow-up never ran: only its CANCELLED, and the model never saw its prompt.
-    expect(callbacksOf(h, taskId, 2).map((c) => [c.status, c.progress])).toEqual([['CANCELLED', 100]]);
+    expect(h.callbacksOf(taskId, 2).map((c) => [c.status, c.progress])).toEqual([['CANCELLED', 100]]);
     expect(h.fake.modelRequests().some((r) => JSON.stringify(r.body?.input ?? '').includes('The follow-up.'))).toBe(false);
     expect((await cancel(h, taskId)).status).toBe(400);
   }, 120_000);
@@ -265,7 +135,7 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
     const taskId = 9103;
     h.router.script(taskId, httpError(400, { error: { message: 'bad input', type: 'invalid_request_error' } }));
     await execute(h, payload(h, taskId, 1, 'Trigger an error.'));
-    const terminal = await waitTerminal(h, taskId, 1);
+    const terminal = await h.waitTerminal(taskId, 1);
     await expectSingleTerminalLast(h, taskId, 1);
     expect(terminal).toMatchObject({ status: 'FAILED', progress: 100, task_type: 'online' });
     expect(terminal.error_message).toContain('bad input');
@@ -282,7 +152,7 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
     const taskId = 9104;
     h.router.script(taskId, closeEarly([message('Partial answ', { phase: 'final_answer' })]));
     await execute(h, payload(h, taskId, 1, 'Break the stream.'));
-    const terminal = await waitTerminal(h, taskId, 1);
+    const terminal = await h.waitTerminal(taskId, 1);
     await expectSingleTerminalLast(h, taskId, 1);
     expect(terminal).toMatchObject({ status: 'FAILED', progress: 100 });
     expect(typeof terminal.error_message).toBe('string');
@@ -295,11 +165,11 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
     const taskId = 9105;
     h.router.script(taskId, turn([message('first answer', { phase: 'final_answer' })]), turn([message('second answer', { phase: 'final_answer' })]));
     await execute(h, payload(h, taskId, 1, 'What is the first thing?'));
-    const one = await waitTerminal(h, taskId, 1);
+    const one = await h.waitTerminal(taskId, 1);
     expect(one).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: 'first answer' });
 
     await execute(h, payload(h, taskId, 2, 'And the second thing?'));
-    const two = await waitTerminal(h, taskId, 2);
+    const two = await h.waitTerminal(taskId, 2);
     expect(two).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: 'second answer' });
     await expectSingleTerminalLast(h, taskId, 2);
 
@@ -333,9 +203,9 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
     await execute(h, payload(h, taskA, 2, 'Subtask A2.'));
     await execute(h, payload(h, taskC, 1, 'Task C.'));
 
-    await waitTerminal(h, taskA, 1);
-    await waitTerminal(h, taskA, 2);
-    await waitTerminal(h, taskC, 1);
+    await h.waitTerminal(taskA, 1);
+    await h.waitTerminal(taskA, 2);
+    await h.waitTerminal(taskC, 1);
     for (const [t, s] of [[taskA, 1], [taskA, 2], [taskC, 1]]) {
       const callbacks = await expectSingleTerminalLast(h, t, s);
       expect(callbacks[callbacks.length - 1].status).toBe('COMPLETED');
@@ -352,10 +222,8 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
 
   it('refuses an unsupported shell type: RUNNING/50 then FAILED "Unable to get or create agent", no result', async () => {
     const taskId = 9108;
-    const body = payload(h, taskId, 3, 'Use Claude.');
-    body.bot = [{ ...body.bot[0], shell_type: 'ClaudeCode' }];
-    await execute(h, body);
-    await waitTerminal(h, taskId, 3);
+    await execute(h, payload(h, taskId, 3, 'Use Claude.', { bot: { shell_type: 'ClaudeCode' } }));
+    await h.waitTerminal(taskId, 3);
     const callbacks = await expectSingleTerminalLast(h, taskId, 3);
     expect(callbacks.map((c) => [c.status, c.progress, c.error_message])).toEqual([
       ['RUNNING', 50, 'Task execution started'],
@@ -379,9 +247,9 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
       validation_params: { shell_type: 'Codex', image: 'registry.example.com/wegent-codex:1.0', shell_name: 'my-codex-shell', validation_id: validationId },
       executor_image: 'registry.example.com/wegent-codex:1.0',
     });
-    await h.em.waitFor(() => callbacksOf(h, taskId, 1).some((c) => c.error_message === 'Image validation completed'), 90_000, 'validation completed');
+    await h.em.waitFor(() => h.callbacksOf(taskId, 1).some((c) => c.error_message === 'Image validation completed'), 90_000, 'validation completed');
     await new Promise((r) => setTimeout(r, 1_000));
-    const callbacks = callbacksOf(h, taskId, 1);
+    const callbacks = h.callbacksOf(taskId, 1);
     for (const c of callbacks) expect(c.task_type).toBe('validation');
 
     expect(callbacks[0]).toMatchObject({ status: 'RUNNING', progress: 50, error_message: 'Task execution started', result: { validation_id: validationId, stage: 'running' } });
@@ -410,10 +278,10 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
   }, 120_000);
 
   describe('with a short idle watchdog', () => {
-    let w: Harness;
+    let w: ServiceApp;
 
     beforeAll(async () => {
-      w = await startHarness('control-idle', { CODEX_IDLE_TIMEOUT_MS: '3000' });
+      w = await startServiceApp('control-idle', { env: { ...CONTROL_ENV, CODEX_IDLE_TIMEOUT_MS: '3000' } });
     }, 60_000);
 
     afterAll(async () => {
@@ -424,7 +292,7 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
       const taskId = 9109;
       w.router.script(taskId, hang());
       await execute(w, payload(w, taskId, 1, 'Go quiet.'));
-      const terminal = await waitTerminal(w, taskId, 1, 60_000);
+      const terminal = await w.waitTerminal(taskId, 1, 60_000);
       await expectSingleTerminalLast(w, taskId, 1);
       expect(terminal).toMatchObject({ status: 'FAILED', progress: 100 });
       expect(terminal.error_message).toMatch(/^Error processing response: /);

@@ -14,7 +14,7 @@ export function testConfig(name: string, env: Record<string, string> = {}): Conf
 }
 
 /** Deletes every key under the config's prefix (bounded SCAN). */
-export async function dropPrefix(config: Config): Promise<void> {
+export async function dropPrefix(config: Pick<Config, 'REDIS_URL' | 'REDIS_PREFIX'>): Promise<void> {
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
   try {
     let cursor = '0';

@@ -5,3 +5,5 @@ export * from './prompt';
 export * from './mcp-config';
 export * from './instructions';
 export * from './model-config';
+export * from './downloads';
+export * from './git';

@@ -1,0 +1,10 @@
+export { prepareRepository, repositoryConfigFrom, cloneFailureMessage, gitIdentityOf, CloneFailedError } from './prepare-repository';
+export type { PrepareRepositoryOptions, PreparedRepository, RepositoryConfig, RepositoryPayload } from './prepare-repository';
+export { readGitSnapshot, initialCommitOf } from './git-snapshot';
+export type { InitialCommit, ReadGitSnapshotOptions } from './git-snapshot';
+export { repoProxySettings } from './repo-proxy';
+export type { RepoProxyLookup } from './repo-proxy';
+export { taskGitPaths, taskGitEnv, TASK_GIT_DIR } from './task-git-home';
+export type { TaskGitPaths } from './task-git-home';
+export { DEFAULT_GIT_TIMEOUTS } from './git-command';
+export type { GitTimeouts } from './git-command';
