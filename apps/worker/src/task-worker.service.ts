@@ -6,6 +6,7 @@ import { TASK_QUEUE_NAME, type Config, type TaskJobData } from '../../../libs/co
 import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
 import { CancelRegistry } from '../../../libs/queue/src';
 import { CONFIG, createRedis, LOGGER, REDIS, redisOptionsFromUrl, type Logger } from '../../../libs/runtime/src';
+import { bullmqTelemetry } from '../../../libs/metrics/src';
 import { CodexRunProcessor } from './codex-run.processor';
 import { OrphanReaper } from './orphan-reaper';
 import { RunRegistry } from './run-registry';
@@ -47,6 +48,7 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
       }
     });
 
+    const telemetry = bullmqTelemetry(this.config);
     this.worker = new Worker<TaskJobData>(TASK_QUEUE_NAME, (job: Job<TaskJobData>, token?: string) => this.processor.process(job, token), {
       connection: redisOptionsFromUrl(this.config.REDIS_URL),
       prefix: this.config.REDIS_PREFIX,
@@ -54,6 +56,7 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
       lockDuration: this.config.JOB_LOCK_MS,
       stalledInterval: Math.max(5_000, Math.floor(this.config.JOB_LOCK_MS / 2)),
       maxStalledCount: 1,
+      ...(telemetry ? { telemetry } : {}),
     });
     this.worker.on('failed', (job, error) => void this.onFailed(job, error));
     this.worker.on('error', (error) => this.logger.error({ err: error.message }, 'worker error'));

@@ -1,6 +1,7 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
 import { TASK_QUEUE_NAME, type Config } from '../../contracts/src';
+import { bullmqTelemetry } from '../../metrics/src/bullmq-telemetry';
 import { CONFIG, redisOptionsFromUrl } from '../../runtime/src';
 import { TaskQueueService } from './task-queue.service';
 
@@ -9,7 +10,10 @@ import { TaskQueueService } from './task-queue.service';
   imports: [
     BullModule.forRootAsync({
       inject: [CONFIG],
-      useFactory: (config: Config) => ({ connection: redisOptionsFromUrl(config.REDIS_URL), prefix: config.REDIS_PREFIX }),
+      useFactory: (config: Config) => {
+        const telemetry = bullmqTelemetry(config);
+        return { connection: redisOptionsFromUrl(config.REDIS_URL), prefix: config.REDIS_PREFIX, ...(telemetry ? { telemetry } : {}) };
+      },
     }),
     BullModule.registerQueue({ name: TASK_QUEUE_NAME }),
   ],
