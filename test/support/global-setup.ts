@@ -1,18 +1,49 @@
 import { execFileSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { readdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 /**
- * Jest globalSetup: compiles the service into `dist/` once per run, so the suites that spawn
- * `node dist/apps/service/src/main.js` (test/reliability) never test a stale build.
- * Same compiler and options as `npm run build` (`tsc -p tsconfig.build.json`).
+ * Jest globalSetup: compiles the service once per run (same compiler and options as
+ * `npm run build`, `tsc -p tsconfig.build.json`), so the suites that spawn the built service
+ * (test/support/service-process.ts) never test a stale build.
+ *
+ * The output goes to a directory of this run, `.data/test-dist/<jest pid>/`, not to `dist/`:
+ * tsc rewrites every file, and a process loading `dist/` meanwhile — a service spawned by another
+ * Jest run, a benchmark, `npm start` — can read a half-written module. Builds of runs whose Jest
+ * process is gone are removed here.
  */
+const TEST_DIST_ROOT = resolve(__dirname, '../../.data/test-dist');
+
 export default function globalSetup(): void {
   const root = resolve(__dirname, '../..');
+  for (const name of safeReaddir(TEST_DIST_ROOT)) {
+    if (/^\d+$/.test(name) && !processExists(Number(name))) rmSync(join(TEST_DIST_ROOT, name), { recursive: true, force: true });
+  }
+  const outDir = join(TEST_DIST_ROOT, String(process.pid));
   const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
   try {
-    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 });
+    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', outDir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 });
   } catch (error) {
     const { stdout, stderr } = error as { stdout?: Buffer; stderr?: Buffer };
-    throw new Error(`globalSetup: \`tsc -p tsconfig.build.json\` failed, dist/ is not fresh:\n${String(stdout ?? '')}${String(stderr ?? '')}`);
+    throw new Error(`globalSetup: \`tsc -p tsconfig.build.json\` failed, the service cannot be built for the tests:\n${String(stdout ?? '')}${String(stderr ?? '')}`);
+  }
+  // Inherited by the test processes (and seen in-band): where service-process.ts finds main.js.
+  process.env.WEGENT_TEST_DIST = outDir;
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

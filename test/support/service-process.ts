@@ -4,11 +4,15 @@ import { resolve } from 'node:path';
 import { listDescendants, readProcStat, signalPid, waitForExit } from '../../libs/codex/src/process-tree';
 
 /**
- * The built service (`node dist/apps/service/src/main.js <roles>`) as a separate OS process, for
+ * The built service (`node <build>/apps/service/src/main.js <roles>`) as a separate OS process, for
  * tests that kill, stop and restart processes. Its pino lines are captured; every wait is bounded.
- * `dist` is rebuilt once per Jest run by test/support/global-setup.ts.
+ * The build is the one test/support/global-setup.ts made for this Jest run.
  */
-export const SERVICE_MAIN = resolve(__dirname, '../../dist/apps/service/src/main.js');
+function serviceMain(): string {
+  const build = process.env.WEGENT_TEST_DIST;
+  if (!build) throw new Error('WEGENT_TEST_DIST is not set: run Jest with jest.config.js, whose globalSetup builds the service for the run');
+  return resolve(build, 'apps/service/src/main.js');
+}
 
 /** Variables of the test runner's own environment a service process may see; nothing else leaks in. */
 const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'NODE_EXTRA_CA_CERTS'];
@@ -67,7 +71,7 @@ export class ServiceProcess {
   /** Spawns the service with exactly `env` (plus PATH, HOME and locale) and waits until it is ready. */
   static async start(name: string, roles: string[], env: Record<string, string>, options: ServiceProcessOptions = {}): Promise<ServiceProcess> {
     const inherited = Object.fromEntries(INHERITED_ENV.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]!]));
-    const child = spawn(process.execPath, [SERVICE_MAIN, ...roles], {
+    const child = spawn(process.execPath, [serviceMain(), ...roles], {
       cwd: resolve(__dirname, '../..'),
       env: { ...inherited, LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { ProcessTreeTracker, readProcStat } from '../../../libs/codex/src';
+import { listProcesses, ProcessTreeTracker, readProcStat } from '../../../libs/codex/src';
 
 /**
  * This machine's record of the Codex process trees its workers have spawned: one JSON file per
@@ -72,8 +72,9 @@ export class CodexProcessRegistry {
     const write = (): Promise<void> => {
       chain = chain.then(async () => {
         if (released) return;
-        tracker.scan();
-        const tree = tracker.snapshot();
+        const processes = listProcesses();
+        tracker.scan(processes);
+        const tree = tracker.snapshot(processes);
         const key = JSON.stringify(tree);
         if (key === written) return;
         const record: CodexProcessRecord = {

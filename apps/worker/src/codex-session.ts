@@ -186,9 +186,14 @@ export class CodexSession {
       return end;
     } finally {
       stopped = true;
-      const exit = await client.shutdown({ graceMs: this.config.CANCEL_GRACE_MS });
-      if (exit.survivors.length) this.log.error({ survivors: exit.survivors }, 'Codex processes survived the shutdown');
-      await tracked.release(exit.survivors.length === 0);
+      let treeGone = false;
+      try {
+        const exit = await client.shutdown({ graceMs: this.config.CANCEL_GRACE_MS });
+        if (exit.survivors.length) this.log.error({ survivors: exit.survivors }, 'Codex processes survived the shutdown');
+        treeGone = exit.survivors.length === 0;
+      } finally {
+        await tracked.release(treeGone); // a tree that is not gone stays recorded for the reaper
+      }
       await pipe.catch(() => undefined);
     }
   }

@@ -9,7 +9,7 @@ export interface ReapReport {
   reaped: { taskId: number; subtaskId: number; ownerPid: number; killed: number[] }[];
   /** Records of live workers, left alone. */
   live: number;
-  /** Records of an earlier boot or unreadable: removed without killing anything. */
+  /** Records with nothing left to kill, of an earlier boot, or unreadable: removed. */
   discarded: number;
   /** Pids that outlived SIGKILL (their record is kept for the next start). */
   survivors: number[];
@@ -51,7 +51,8 @@ export class OrphanReaper {
         continue;
       }
       const { killed, survivors } = await killSnapshot(record.tree);
-      report.reaped.push({ taskId: record.taskId, subtaskId: record.subtaskId, ownerPid: record.owner.pid, killed });
+      if (killed.length) report.reaped.push({ taskId: record.taskId, subtaskId: record.subtaskId, ownerPid: record.owner.pid, killed });
+      else if (!survivors.length) report.discarded += 1; // its tree ended with its owner (Codex saw stdin close)
       report.survivors.push(...survivors);
       if (!survivors.length) await this.registry.remove(file).catch(() => undefined);
     }

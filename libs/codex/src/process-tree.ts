@@ -168,11 +168,18 @@ export class ProcessTreeTracker {
     );
   }
 
-  /** The tree as plain data (known members, alive or not), for restoring it elsewhere. */
-  snapshot(): TreeSnapshot {
+  /**
+   * The tree as plain data, for restoring it elsewhere: the members still alive, and the leaders
+   * (alive or not) of sessions that still have a live process. Dead members could never be killed
+   * again, so a long run with many commands does not grow the snapshot.
+   */
+  snapshot(processes: ProcInfo[] = listProcesses()): TreeSnapshot {
+    const live = new Set(processes.filter((p) => p.state !== 'Z').map((p) => `${p.pid}:${p.startTime}`));
+    const liveSessions = new Set(processes.filter((p) => p.state !== 'Z').map((p) => p.sid));
+    const members = [...this.known.values()].filter((m) => live.has(`${m.pid}:${m.startTime}`) || (m.sid === m.pid && liveSessions.has(m.sid)));
     return {
       root: { pid: this.rootPid, ...(this.rootStartTime === undefined ? {} : { startTime: this.rootStartTime }) },
-      members: [...this.known.values()].map(({ pid, startTime, sid }) => ({ pid, startTime, sid })),
+      members: members.map(({ pid, startTime, sid }) => ({ pid, startTime, sid })),
     };
   }
 

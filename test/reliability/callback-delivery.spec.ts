@@ -1,0 +1,78 @@
+import { exec, message, reasoning, turn } from '../fixtures/fake-responses';
+import { eventually } from '../support/test-config';
+import { ReliabilityScene, sleep } from './reliability-scene';
+
+/**
+ * Callbacks survive what happens between the event log and executor_manager: a relay process
+ * killed while a callback is in flight, and the callback endpoint gone for 30 s during a run.
+ * Each subtask's callbacks are compared with its event log (ReliabilityScene.expectCompleteDelivery).
+ */
+
+/** A run with several callbacks: reasoning, commentary, two commands, a final answer. */
+function busyRun(s: ReliabilityScene, taskId: number, commandSeconds = 0): void {
+  s.router.script(
+    taskId,
+    turn([reasoning('Looking around'), message(`Checking task ${taskId} first.`, { phase: 'commentary' }), exec(`sleep ${commandSeconds}; echo one`)]),
+    turn([reasoning('Second step'), exec(`sleep ${commandSeconds}; echo two`)]),
+    turn([message(`Task ${taskId} is done: one, two.`, { phase: 'final_answer' })]),
+  );
+}
+
+describe('reliability: callback delivery', () => {
+  let s: ReliabilityScene;
+
+  afterEach(async () => {
+    await s?.close();
+  }, 30_000);
+
+  it('a relay killed mid-delivery while executor_manager stalls: a second relay delivers everything, in order, one terminal', async () => {
+    s = await ReliabilityScene.create('relay-kill');
+    await s.start(['api', 'worker']);
+    s.em.stall(120_000); // the first POST hangs: the relay dies with it in flight
+    const first = await s.start(['relay'], {}, 'relay-1');
+    busyRun(s, 701);
+    busyRun(s, 702);
+    await s.execute(701, 1, 'Work.');
+    await s.execute(702, 1, 'Work too.');
+    await eventually(async () => (await s.events.terminalOf(701, 1)) && (await s.events.terminalOf(702, 1)), 60_000, 100);
+    await eventually(() => s.em.requests.length >= 1, 10_000);
+    expect(s.em.delivered()).toEqual([]);
+
+    await first.killWithChildren();
+    s.em.stall(0);
+    // The new relay takes over what the dead one had claimed once it is idle (RELAY_CLAIM_IDLE_MS).
+    const second = await s.start(['relay'], {}, 'relay-2');
+    await s.waitTerminal(701, 1, 30_000);
+    await s.waitTerminal(702, 1, 30_000);
+    await sleep(1_500); // nothing may follow the terminal callbacks
+    expect((await s.expectCompleteDelivery(701, 1)).length).toBeGreaterThan(5);
+    await s.expectCompleteDelivery(702, 1);
+    expect(s.callbacksOf(701, 1).at(-1)).toMatchObject({ status: 'COMPLETED', error_message: 'Task 701 is done: one, two.' });
+    expect(s.callbacksOf(702, 1).at(-1)).toMatchObject({ status: 'COMPLETED', error_message: 'Task 702 is done: one, two.' });
+    expect(second.logs('claimed idle outbox entries of another relay').length).toBeGreaterThan(0);
+  }, 90_000);
+
+  it('the callback endpoint down for 30 s during a run: every callback arrives after it is back, in order, none lost', async () => {
+    s = await ReliabilityScene.create('em-down');
+    await s.start(['api', 'worker', 'relay'], { CALLBACK_RETRY_MAX_MS: '500' });
+    busyRun(s, 711, 1);
+    await s.execute(711, 1, 'Work while nobody listens.');
+    await s.em.waitFor(() => s.callbacksOf(711, 1).length >= 1, 30_000, 'first callback');
+    await s.em.goDown();
+    const downAt = Date.now();
+
+    // The run goes on and ends while executor_manager is away; its callbacks wait in Redis.
+    await eventually(() => s.events.terminalOf(711, 1), 60_000, 100);
+    const before = s.callbacksOf(711, 1).length;
+    await sleep(Math.max(0, 30_000 - (Date.now() - downAt)));
+    expect(s.callbacksOf(711, 1)).toHaveLength(before);
+    await s.em.comeBack();
+
+    await s.waitTerminal(711, 1, 15_000);
+    await sleep(1_500);
+    const planned = await s.expectCompleteDelivery(711, 1);
+    expect(planned.length).toBeGreaterThan(5);
+    expect(s.callbacksOf(711, 1).at(-1)).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: 'Task 711 is done: one, two.' });
+    expect(s.em.duplicates()).toBe(0);
+  }, 90_000);
+});
