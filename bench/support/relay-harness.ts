@@ -1,0 +1,70 @@
+import { Redis } from 'ioredis';
+import { EventLogRepository, RedisKeys } from '../../libs/event-log/src';
+import { FakeExecutorManager } from '../../test/fixtures/fake-executor-manager';
+import { sleep, type BenchContext } from './bench-context';
+import { cpuTimeMs, spawnBuiltService } from './processes';
+import { CallbackLog, EM_KEEP_ALIVE_MS } from './service-harness';
+import type { PacedEvent } from './synthetic-run';
+
+export interface RelayHarness {
+  log: EventLogRepository;
+  callbacks: CallbackLog;
+  em: FakeExecutorManager;
+  /** CPU time (user + system, ms) the relay process has used so far. */
+  relayCpuMs(): number;
+  /** Appends the events in order, waiting their delays; returns event id → Date.now() before each append. */
+  play(run: PacedEvent[]): Promise<Map<string, number>>;
+  close(): Promise<void>;
+}
+
+/**
+ * The relay role as its own process (`node dist/apps/service/src/main.js relay`, as deployed when
+ * scaled out), delivering to a fake executor_manager in this process. Appends and receipts are
+ * both timed here, on one clock; the relay gets an event loop (and a core) of its own.
+ */
+export async function startRelay(ctx: BenchContext, part: string, env: Record<string, string>): Promise<RelayHarness> {
+  const em = await FakeExecutorManager.start({ keepAliveTimeoutMs: EM_KEEP_ALIVE_MS });
+  const closeEm = ctx.defer(`fake executor_manager (${part})`, () => em.close());
+  const config = ctx.config(part, { CALLBACK_URL: em.url, ...env });
+  const relay = spawnBuiltService(['relay'], {
+    REDIS_URL: config.REDIS_URL,
+    REDIS_PREFIX: config.REDIS_PREFIX,
+    CALLBACK_URL: em.url,
+    EXECUTOR_NAME: config.EXECUTOR_NAME,
+    LOG_LEVEL: config.LOG_LEVEL,
+    EMBEDDED_REDIS: 'never',
+    ...env,
+  });
+  const stopRelay = ctx.defer(`relay process ${relay.pid} (${part})`, () => relay.stop());
+  await relay.waitForLog('relay started', 30_000);
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+  const closeRedis = ctx.defer(`appender Redis connection (${part})`, () => redis.disconnect());
+  const log = new EventLogRepository(redis, new RedisKeys(config.REDIS_PREFIX));
+  return {
+    log,
+    em,
+    callbacks: new CallbackLog(em),
+    relayCpuMs: () => cpuTimeMs(relay.pid) ?? NaN,
+    async play(run) {
+      const appendedAt = new Map<string, number>();
+      for (const { event, delayMs } of run) {
+        if (delayMs > 0) await sleep(delayMs);
+        const at = Date.now();
+        const result = await log.append(event);
+        if (!result.appended) throw new Error(`append refused for task ${event.task_id}: already ${result.terminal}`);
+        appendedAt.set(result.id, at);
+      }
+      return appendedAt;
+    },
+    async close() {
+      await stopRelay();
+      await closeRedis();
+      await closeEm();
+    },
+  };
+}
+
+/** The event id a callback was built from (its Idempotency-Key is `wegent-codex:<task>:<subtask>:<event id>`). */
+export function eventIdOf(idempotencyKey: string | undefined): string | undefined {
+  return idempotencyKey?.split(':').at(-1);
+}
