@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { listProcesses, ProcessTreeTracker, readProcStat } from '../../../libs/codex/src';
 
@@ -53,6 +53,42 @@ export class CodexProcessRegistry {
     readonly host: string = hostname(),
   ) {
     this.dir = join(resolve(workspaceRoot), '.run', host.replace(/[^A-Za-z0-9_.-]/g, '_'));
+  }
+
+  /**
+   * Removes the records of other hosts older than `maxAgeMs`, and their folders once empty. Pids
+   * of another machine can never be acted on from here; on shared storage (k8s, where pod names
+   * change) their records would otherwise pile up for ever. Returns how many were removed.
+   */
+  async pruneOtherHosts(maxAgeMs: number, now = Date.now()): Promise<number> {
+    const runDir = dirname(this.dir);
+    let removed = 0;
+    let hosts: string[] = [];
+    try {
+      hosts = await readdir(runDir);
+    } catch {
+      return 0;
+    }
+    for (const host of hosts) {
+      const hostDir = join(runDir, host);
+      if (hostDir === this.dir) continue;
+      let files: string[] = [];
+      try {
+        files = await readdir(hostDir);
+      } catch {
+        continue;
+      }
+      for (const file of files) {
+        const path = join(hostDir, file);
+        const info = await stat(path).catch(() => null);
+        if (info && now - info.mtimeMs > maxAgeMs) {
+          await rm(path, { force: true });
+          removed += 1;
+        }
+      }
+      await rmdir(hostDir).catch(() => undefined); // only succeeds when empty
+    }
+    return removed;
   }
 
   /**

@@ -1,12 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isAlive, listDescendants, listProcesses, readCmdline, readProcStat, signalPid } from '../../../libs/codex/src';
 import type { Config } from '../../../libs/contracts/src';
 import { memoryLogger } from '../../../test/support/memory-logger';
 import { CodexProcessRegistry, readBootId, type CodexProcessRecord } from './codex-process-registry';
-import { OrphanReaper } from './orphan-reaper';
+import { OrphanReaper, OTHER_HOST_RECORD_MAX_AGE_MS } from './orphan-reaper';
 
 /**
  * The registry and the reaper against real processes: a shell standing in for `codex app-server`,
@@ -146,5 +146,19 @@ describe('orphan reaper', () => {
     expect(running(app.sleep)).toEqual([app.sleepPid]);
     expect(await readdir(registry.dir)).toEqual([]);
     app.shell.kill('SIGKILL');
+  });
+
+  it('drops week-old records of other hosts (pods gone from shared storage) and keeps recent ones', async () => {
+    const otherOld = new CodexProcessRegistry(root, 'worker-pod-gone');
+    const otherNew = new CodexProcessRegistry(root, 'worker-pod-alive');
+    await mkdir(otherOld.dir, { recursive: true });
+    await mkdir(otherNew.dir, { recursive: true });
+    await writeFile(join(otherOld.dir, 'codex-1.json'), '{}');
+    await writeFile(join(otherNew.dir, 'codex-2.json'), '{}');
+    const weekAgo = new Date(Date.now() - OTHER_HOST_RECORD_MAX_AGE_MS - 60_000);
+    await utimes(join(otherOld.dir, 'codex-1.json'), weekAgo, weekAgo);
+    await reaper.reap();
+    await expect(readdir(otherOld.dir)).rejects.toThrow();
+    expect(await readdir(otherNew.dir)).toEqual(['codex-2.json']);
   });
 });

@@ -21,6 +21,9 @@ export interface ReapReport {
  * `codex app-server`, and the commands Codex started run in sessions of their own, so nothing else
  * ends them. Runs when a worker starts, before it takes jobs.
  */
+/** Records of other machines (e.g. pods long gone) older than this are dropped from shared storage. */
+export const OTHER_HOST_RECORD_MAX_AGE_MS = 7 * 24 * 3_600_000;
+
 @Injectable()
 export class OrphanReaper {
   private readonly registry: CodexProcessRegistry;
@@ -56,6 +59,8 @@ export class OrphanReaper {
       report.survivors.push(...survivors);
       if (!survivors.length) await this.registry.remove(file).catch(() => undefined);
     }
+
+    report.discarded += await this.registry.pruneOtherHosts(OTHER_HOST_RECORD_MAX_AGE_MS).catch(() => 0);
 
     if (report.reaped.length || report.survivors.length) {
       this.logger.warn(
