@@ -7,6 +7,7 @@ import type { Config } from '../../../libs/contracts/src';
 import { memoryLogger } from '../../../test/support/memory-logger';
 import { CodexProcessRegistry, readBootId, type CodexProcessRecord } from './codex-process-registry';
 import { OrphanReaper, OTHER_HOST_RECORD_MAX_AGE_MS } from './orphan-reaper';
+import { running, waitUntil } from '../../../test/support/processes';
 
 /**
  * The registry and the reaper against real processes: a shell standing in for `codex app-server`,
@@ -14,18 +15,6 @@ import { OrphanReaper, OTHER_HOST_RECORD_MAX_AGE_MS } from './orphan-reaper';
  */
 const root = resolve(__dirname, '../../../.data/test-unit', `reaper-${randomInt(1e9)}`);
 const marker = (): string => `302.${randomInt(1000, 9999)}`;
-const running = (cmdline: string): number[] =>
-  listProcesses()
-    .filter((p) => p.state !== 'Z' && readCmdline(p.pid) === cmdline)
-    .map((p) => p.pid);
-
-async function waitUntil(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A fake app-server: sh → setsid sh → sleep (the grandchild in its own session). */
 async function fakeAppServer() {

@@ -11,21 +11,10 @@ import {
   snapshotTree,
   waitForExit,
 } from './process-tree';
+import { running, waitUntil } from '../../../test/support/processes';
 
 /** Real processes; each test uses sleep durations nobody else runs so /proc can be searched. */
 const marker = (): string => `301.${randomInt(1000, 9999)}`;
-const running = (cmdline: string): number[] =>
-  listProcesses()
-    .filter((p) => p.state !== 'Z' && readCmdline(p.pid) === cmdline)
-    .map((p) => p.pid);
-
-async function waitUntil(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A shell with one child in its session and one in a new session (like Codex's commands). */
 function spawnTree(m: string) {
