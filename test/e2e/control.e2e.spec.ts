@@ -1,4 +1,4 @@
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { closeEarly, exec, hang, httpError, message, pause, turn } from '../fixtures/fake-responses';
 import { eventually } from '../support/test-config';
@@ -188,6 +188,24 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
     const taskDir = join(h.workspaceRoot, String(taskId));
     expect(s1.cwd).toBe(taskDir);
     expect(s2.cwd).toBe(taskDir);
+  }, 180_000);
+
+  it('starts a fresh thread, and says so, when the task\'s thread cannot be resumed (its files are gone)', async () => {
+    const taskId = 9111;
+    h.router.script(taskId, turn([message('first answer', { phase: 'final_answer' })]), turn([message('fresh answer', { phase: 'final_answer' })]));
+    await execute(h, payload(h, taskId, 1, 'Remember this.'));
+    const one = await h.waitTerminal(taskId, 1);
+    // The thread's rollout disappears (e.g. the volume was cleaned): resume is impossible.
+    await rm(join(h.workspaceRoot, String(taskId), '.wegent', 'codex-home', 'sessions'), { recursive: true, force: true });
+
+    await execute(h, payload(h, taskId, 2, 'Do you remember?'));
+    const two = await h.waitTerminal(taskId, 2);
+    expect(two).toMatchObject({ status: 'COMPLETED', error_message: 'fresh answer' });
+    const systemOf = (c: Callback) => steps(c).find((s) => s.title === 'thinking.system_message_received')!.details!;
+    expect(systemOf(two).session_id).not.toBe(systemOf(one).session_id);
+    expect(systemOf(two).resume_note).toEqual(expect.stringContaining('could not be resumed'));
+    const input = JSON.stringify(h.router.requestsOf(taskId).at(-1)!.body.input);
+    expect(input).not.toContain('Remember this.');
   }, 180_000);
 
   it('runs two subtasks of one task one after the other, while another task runs in parallel', async () => {
