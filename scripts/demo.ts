@@ -16,7 +16,7 @@ import { describeStep } from '../apps/cli/src/tail-renderer';
 import { clip, readableMessage } from '../apps/cli/src/text';
 import { ConfigError, loadConfig, type CallbackBody, type Config, type ThinkingStep } from '../libs/contracts/src';
 import { createLogger } from '../libs/runtime/src';
-import { exec, message, reasoning, startFakeResponses, turn, type FakeResponses } from '../test/fixtures/fake-responses';
+import { exec, message, pause, reasoning, startFakeResponses, turn, type FakeResponses } from '../test/fixtures/fake-responses';
 
 /**
  * `npm run demo`: the whole path on one machine, no API key. A scripted stand-in for the OpenAI
@@ -26,8 +26,10 @@ import { exec, message, reasoning, startFakeResponses, turn, type FakeResponses 
  * with the answer streaming in them. `--stay` keeps everything up afterwards (Bull Board, the
  * CLI) until Ctrl-C; `--task-id N` picks the task id (default: the current Unix time), so another
  * terminal can `wegent-codex tail --wait N 1` it (scripts/capture-tail.sh does).
+ * `--slow-second-task` then sends a second task (id N+1) whose model pauses SLOW_TURN_MS mid-turn,
+ * so Bull Board shows one finished and one running job (scripts/screenshot-board.sh uses it).
  */
-const { values: flags } = parseArgs({ options: { stay: { type: 'boolean' }, 'task-id': { type: 'string' } } });
+const { values: flags } = parseArgs({ options: { stay: { type: 'boolean' }, 'task-id': { type: 'string' }, 'slow-second-task': { type: 'boolean' } } });
 const STAY = flags.stay ?? false;
 const DEMO_DIR = resolve('.data/demo');
 const SINK_PATH = '/executor-manager/callback';
@@ -36,6 +38,7 @@ const FINAL_ANSWER =
   'The repository has a single commit, "Add a greeting", and its README says hello from a small local ' +
   'repository. Everything is in order: there is nothing to fix.';
 const RUN_TIMEOUT_MS = 120_000;
+const SLOW_TURN_MS = 120_000;
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -47,11 +50,13 @@ async function main(): Promise<number> {
   };
   let interrupted = false;
   const done = new Promise<void>((resolveDone) => {
-    process.once('SIGINT', () => {
+    // `on`, not `once`: signal-exit (a dependency) re-raises a signal nobody else listens to, which
+    // would end the process before the cleanup below.
+    process.on('SIGINT', () => {
       interrupted = true;
       resolveDone();
     });
-    process.once('SIGTERM', () => resolveDone());
+    process.on('SIGTERM', () => resolveDone());
   });
 
   try {
@@ -114,6 +119,23 @@ async function main(): Promise<number> {
     say(`Bull Board          ${baseUrl}/admin/queues`);
     say(`subtask view        ${baseUrl}/v1/tasks/${taskId}/subtasks/1`);
     say(`operator CLI        REDIS_PREFIX=${config.REDIS_PREFIX} node dist/apps/cli/src/main.js status ${taskId}`);
+    if (flags['slow-second-task']) {
+      const slowId = taskId + 1;
+      const slowRepository = await createRepository(slowId);
+      // unshift: removed last, once the service (still running this task) has stopped.
+      cleanup.unshift(() => rm(new URL(slowRepository).pathname, { recursive: true, force: true }));
+      cleanup.unshift(() => rm(join(resolve(config.WORKSPACE_ROOT), String(slowId)), { recursive: true, force: true }));
+      fake.appendScript([
+        turn([message('Let me look at the repository first.', { phase: 'commentary' }), pause(SLOW_TURN_MS), exec(COMMAND)]),
+        turn([message(FINAL_ANSWER, { phase: 'final_answer' })]),
+      ]);
+      const second = await fetch(`${baseUrl}/api/tasks/execute`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(service.API_TOKEN && { authorization: `Bearer ${service.API_TOKEN}` }) },
+        body: JSON.stringify(samplePayload(slowId, slowRepository, fake.baseUrl)),
+      });
+      say(`\nPOST /api/tasks/execute  task ${slowId} subtask 1  → ${second.status} ${await second.text()} (slow: its model pauses ${SLOW_TURN_MS / 1000} s)`);
+    }
     if (STAY) {
       say('\nstill running (--stay): press Ctrl-C to stop');
       await done;

@@ -30,6 +30,40 @@ async function ensureRedis(config: Config, logger: Logger): Promise<EmbeddedRedi
   return embedded;
 }
 
+/**
+ * SIGTERM/SIGINT: close the app (Nest's shutdown hooks: workers drain for SHUTDOWN_GRACE_MS,
+ * relays stop), then stop the embedded Redis, then exit 0 — bounded, so a stuck close still ends
+ * the process. (Nest's own enableShutdownHooks re-raises the signal after closing, which skips
+ * Node's 'exit' event and would leave the embedded redis-server running.)
+ */
+function handleShutdownSignals(config: Config, logger: Logger, close: () => Promise<void>, embedded: EmbeddedRedis | null): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const bound = config.SHUTDOWN_GRACE_MS + config.CANCEL_GRACE_MS + 15_000;
+    const timer = setTimeout(() => {
+      logger.error({ bound_ms: bound }, 'shutdown did not finish in time: exiting');
+      void embedded?.stop().finally(() => process.exit(1));
+    }, bound);
+    timer.unref();
+    void close()
+      .catch((error: unknown) => logger.error({ err: error instanceof Error ? error.message : String(error) }, 'error while shutting down'))
+      .then(() => embedded?.stop())
+      .then(() => {
+        logger.info('stopped');
+        process.exit(0);
+      });
+  };
+  // `on`, not `once`: signal-exit (loaded by execa) re-raises a signal that has no other listener.
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
 export async function bootstrap(roles: Role[], config: Config): Promise<void> {
   const logger = createLogger(config, { roles: roles.join(',') });
   const embedded = await ensureRedis(config, logger);
@@ -41,8 +75,7 @@ export async function bootstrap(roles: Role[], config: Config): Promise<void> {
   const app = roles.includes('api')
     ? await NestFactory.create<NestExpressApplication>(module, { bodyParser: false, logger: nestLogger })
     : await NestFactory.createApplicationContext(module, { logger: nestLogger });
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
-  if (embedded) process.once('exit', () => embedded.process.kill('SIGTERM'));
+  handleShutdownSignals(config, logger, () => app.close(), embedded);
   if ('listen' in app) {
     configureHttpApp(app as NestExpressApplication, config);
     await (app as NestExpressApplication).listen(config.PORT, config.HOST);
