@@ -31,6 +31,8 @@ export function runContextOf(payload: TaskPayload): RunContext {
     git_domain: payload.git_domain ?? '',
     branch_name: payload.branch_name ?? '',
     prompt: payload.prompt ?? '',
+    ...(payload.protocol ? { protocol: payload.protocol } : {}),
+    ...(payload.responses ? { responses: payload.responses } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { responsesRunSchema, wegentProtocolSchema } from './protocol.schema';
 import { thinkingStepSchema } from './thinking.schema';
 import { gitSnapshotSchema } from './workbench.schema';
 
@@ -37,6 +38,10 @@ export const runContextSchema = z.object({
    * every callback of the subtask. Not validated here: a bad value must not make the log unreadable.
    */
   traceparent: z.string().optional(),
+  /** Which fold the relay applies to this log; absent = 2025. */
+  protocol: wegentProtocolSchema.optional(),
+  /** 2026 only: the echo fields and model options of the Responses body. */
+  responses: responsesRunSchema.optional(),
 });
 export type RunContext = z.infer<typeof runContextSchema>;
 

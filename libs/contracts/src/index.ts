@@ -1,3 +1,4 @@
+export * from './protocol.schema';
 export * from './task-payload.schema';
 export * from './thinking.schema';
 export * from './workbench.schema';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { wegentProtocolSchema } from './protocol.schema';
 import { taskPayloadSchema } from './task-payload.schema';
 
 /** The BullMQ queue executor_manager (or the API) enqueues Codex tasks into. */
@@ -21,6 +22,8 @@ export const taskJobDataSchema = z
     payloadRef: z.string().optional(),
     enqueuedAt: z.string().optional(),
     traceparent: z.string().optional(),
+    /** Protocol generation (shown on the board; the payload's own field decides the run); absent = 2025. */
+    protocol: wegentProtocolSchema.optional(),
   })
   .refine((d) => d.payload !== undefined || d.payloadRef !== undefined, { message: 'payload or payloadRef is required' });
 export type TaskJobData = z.infer<typeof taskJobDataSchema>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { responsesRunSchema, wegentProtocolSchema } from './protocol.schema';
 
 /**
  * The task payload Wegent's backend dispatches (wegent-protocol.md §2). Strict on the fields the
@@ -83,6 +84,10 @@ export const taskPayloadSchema = z
     auth_token: nullableString,
     attachments: z.array(attachmentSchema).nullish(),
     validation_params: validationParamsSchema.nullish(),
+    /** Protocol generation of the route that took the task; absent = 2025. */
+    protocol: wegentProtocolSchema.optional(),
+    /** 2026 only: what the Responses body adds beyond the 2025 payload. */
+    responses: responsesRunSchema.optional(),
   })
   .superRefine((payload, ctx) => {
     if (payload.type === 'validation' && !payload.validation_params) {
