@@ -1,3 +1,4 @@
 export * from './redis-keys';
 export * from './event-log.repository';
 export * from './callback-fold';
+export * from './relay-backlog';

@@ -4,3 +4,5 @@ export { ProcessMetricsService, type MetricsModuleOptions } from './process-metr
 export { EventMetrics, type EventTimeSources } from './event-metrics';
 export { MetricsServer } from './metrics-server';
 export { bullmqTelemetry } from './bullmq-telemetry';
+export { RunSilenceMetrics, type RunningRuns } from './run-silence-metrics';
+export { registerRedisMetrics } from './redis-metrics';

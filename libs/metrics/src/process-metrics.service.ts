@@ -5,19 +5,22 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { jobIdFor, TASK_QUEUE_NAME, type Config } from '../../contracts/src';
-import { EventLogRepository, RedisKeys } from '../../event-log/src';
+import { EventLogRepository, RedisKeys, type EventLogObserver } from '../../event-log/src';
 import { CONFIG, LOGGER, REDIS, type Logger } from '../../runtime/src';
 import { EventMetrics } from './event-metrics';
 import { METRICS_REGISTRY } from './metrics-registry';
 import { MetricsServer } from './metrics-server';
 import { registerScrapeMetrics } from './queue-metrics';
+import { registerRedisMetrics } from './redis-metrics';
+import { RunSilenceMetrics, type RunningRuns } from './run-silence-metrics';
 
 export interface MetricsModuleOptions {
   /** The registry to fill; one is created (with the default Node.js series) when absent. */
   registry?: Registry;
   /**
-   * Provider whose `size` is the number of running Codex processes (the worker's RunRegistry).
-   * Looked up across the whole app (ModuleRef, strict: false); absent: the gauge is left out.
+   * Provider whose `size` is the number of running Codex processes (the worker's RunRegistry), and
+   * whose `all()` lists the runs (for the silence gauge). Looked up across the whole app
+   * (ModuleRef, strict: false); absent: these gauges and WORKER_CONCURRENCY's are left out.
    */
   runningProcesses?: InjectionToken;
 }
@@ -57,8 +60,17 @@ export class ProcessMetricsService implements OnModuleInit, OnApplicationBootstr
 
   onModuleInit(): void {
     const queue = this.find<Queue>(getQueueToken(TASK_QUEUE_NAME));
-    const running = this.options.runningProcesses ? this.find<{ size: number }>(this.options.runningProcesses) : undefined;
-    registerScrapeMetrics(this.registry, { queues: queue ? [queue] : [], runningProcesses: running });
+    const running = this.options.runningProcesses ? this.find<{ size: number } & Partial<RunningRuns>>(this.options.runningProcesses) : undefined;
+    registerScrapeMetrics(this.registry, {
+      queues: queue ? [queue] : [],
+      runningProcesses: running,
+      ...(running && { concurrency: this.config.WORKER_CONCURRENCY }),
+    });
+    const onError = (what: string, error: unknown) =>
+      this.logger.debug({ err: error instanceof Error ? error.message : String(error) }, `could not measure ${what}`);
+    registerRedisMetrics(this.registry, this.redis, this.keys, onError);
+    const observers: EventLogObserver[] = [];
+    if (running?.all) observers.push(new RunSilenceMetrics(this.registry, running as RunningRuns));
 
     const metrics = new EventMetrics(
       this.registry,
@@ -69,9 +81,11 @@ export class ProcessMetricsService implements OnModuleInit, OnApplicationBootstr
           return at > 0 ? at : undefined;
         },
       },
-      (what, error) => this.logger.debug({ err: error instanceof Error ? error.message : String(error) }, `could not measure ${what}`),
+      onError,
     );
-    this.stopObserving = this.events.observe(metrics);
+    observers.push(metrics);
+    const stops = observers.map((observer) => this.events.observe(observer));
+    this.stopObserving = () => stops.forEach((stop) => stop());
   }
 
   async onApplicationBootstrap(): Promise<void> {

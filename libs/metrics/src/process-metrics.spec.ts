@@ -1,11 +1,13 @@
 import { Test } from '@nestjs/testing';
 import type { INestApplication } from '@nestjs/common';
+import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
-import type { TaskPayload } from '../../contracts/src';
-import { EventLogRepository } from '../../event-log/src';
+import { TASK_QUEUE_NAME, type TaskPayload } from '../../contracts/src';
+import { EventLogRepository, RedisKeys } from '../../event-log/src';
 import { QueueModule, TaskQueueService } from '../../queue/src';
-import { RuntimeModule } from '../../runtime/src';
+import { REDIS, RuntimeModule } from '../../runtime/src';
 import { dropPrefix, eventually, testConfig } from '../../../test/support/test-config';
 import { EventMetrics } from './event-metrics';
 import { METRICS_REGISTRY } from './metrics-registry';
@@ -40,7 +42,8 @@ async function value(registry: Registry, name: string, labels: Record<string, st
 
 describe('process metrics (real Redis)', () => {
   const config = testConfig('metrics', { METRICS_PORT: '0' });
-  const runs = { size: 0 };
+  const running: { taskId: number; subtaskId: number }[] = [];
+  const runs = { size: 0, all: () => running };
   let app: INestApplication;
   let registry: Registry;
   let events: EventLogRepository;
@@ -104,6 +107,46 @@ describe('process metrics (real Redis)', () => {
     expect(await value(registry, 'wegent_codex_job_duration_seconds_sum', { outcome: 'cancelled' })).toBeCloseTo(6.5);
   });
 
+  it('reports the oldest waiting job, the registered workers, WORKER_CONCURRENCY and that Redis answers', async () => {
+    const queue = app.get<Queue>(getQueueToken(TASK_QUEUE_NAME));
+    // Enqueued two minutes ago (BullMQ takes the time from the job options).
+    await queue.add('old', { task_id: 5, subtask_id: 50 }, { jobId: 'old-one', timestamp: Date.now() - 120_000 });
+    const oldest = (await value(registry, 'wegent_codex_queue_oldest_waiting_seconds', { queue: 'codex-tasks' }))!;
+    expect(oldest).toBeGreaterThanOrEqual(120);
+    expect(oldest).toBeLessThan(130);
+    expect(await value(registry, 'wegent_codex_queue_workers', { queue: 'codex-tasks' })).toBe(0);
+    expect(await value(registry, 'wegent_codex_worker_concurrency')).toBe(2);
+    expect(await value(registry, 'wegent_codex_redis_up')).toBe(1);
+    await queue.remove('old-one');
+  });
+
+  it('reports the relay backlog from Redis: the oldest event with no delivered callback', async () => {
+    const keys = app.get(RedisKeys);
+    const redis = app.get<Redis>(REDIS);
+    await events.append({ type: 'chunk', item_id: 'm', text: 'x', task_id: 6, subtask_id: 60, attempt: 1 });
+    const [first] = await events.read(6, 60);
+    const backlog = await value(registry, 'wegent_codex_relay_oldest_undelivered_seconds');
+    expect(backlog).toBeGreaterThanOrEqual(0);
+    expect(await value(registry, 'wegent_codex_relay_outbox_entries')).toBe(Number(await redis.xlen(keys.outbox)));
+    // Every subtask of this file delivered up to its last event: no backlog.
+    for (const [task, sub] of [[1, 10], [1, 11], [2, 20], [3, 30], [4, 40], [6, 60]]) {
+      const last = (await events.read(task, sub)).at(-1);
+      if (last) await redis.set(keys.relayCursor(task, sub), last.id);
+    }
+    expect(first.id).toMatch(/^\d+-\d+$/);
+    expect(await value(registry, 'wegent_codex_relay_oldest_undelivered_seconds')).toBe(0);
+  });
+
+  it("reports the longest silence among this worker's running runs", async () => {
+    running.push({ taskId: 7, subtaskId: 70 });
+    await events.append({ type: 'chunk', item_id: 'm', text: 'x', task_id: 7, subtask_id: 70, attempt: 1 });
+    const silence = (await value(registry, 'wegent_codex_run_longest_silence_seconds'))!;
+    expect(silence).toBeGreaterThanOrEqual(0);
+    expect(silence).toBeLessThan(5);
+    running.length = 0;
+    expect(await value(registry, 'wegent_codex_run_longest_silence_seconds')).toBe(0);
+  });
+
   it('serves GET /metrics on METRICS_PORT, and nothing else there', async () => {
     const port = app.get(ProcessMetricsService).port!;
     const res = await fetch(`http://127.0.0.1:${port}/metrics`);
@@ -120,10 +163,13 @@ describe('process metrics (real Redis)', () => {
 describe('scrape-time collectors', () => {
   it('leaves the queue series out and counts an error when the queue does not answer', async () => {
     const registry = new Registry();
-    const broken = { name: 'codex-tasks', getJobCounts: () => Promise.reject(new Error('Redis is away')) } as unknown as Queue;
+    const away = () => Promise.reject(new Error('Redis is away'));
+    const broken = { name: 'codex-tasks', getJobCounts: away, getJobs: away, getWorkersCount: away } as unknown as Queue;
     registerScrapeMetrics(registry, { queues: [broken] });
     const snapshot = await scrape(registry);
     expect(samplesOf(snapshot, 'wegent_codex_queue_jobs')).toEqual([]);
+    expect(samplesOf(snapshot, 'wegent_codex_queue_oldest_waiting_seconds')).toEqual([]);
+    expect(samplesOf(snapshot, 'wegent_codex_queue_workers')).toEqual([]);
     expect(samplesOf(snapshot, 'wegent_codex_metrics_collect_errors_total', { collector: 'queue' })[0].value).toBe(1);
     expect(samplesOf(snapshot, 'wegent_codex_codex_processes_running')).toEqual([]);
   });
