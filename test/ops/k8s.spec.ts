@@ -36,7 +36,7 @@ for (const file of files) {
     return d.toJS() as Doc;
   }).filter(Boolean));
 }
-const manifests = [...docsByFile.entries()].filter(([file]) => file !== 'kustomization.yaml').flatMap(([, docs]) => docs);
+const manifests = [...docsByFile.entries()].filter(([file]) => !file.endsWith('kustomization.yaml')).flatMap(([, docs]) => docs);
 const byKind = (kind: string) => manifests.filter((m) => m.kind === kind);
 const one = (kind: string, name: string) => {
   const found = manifests.filter((m) => m.kind === kind && m.metadata.name === name);
@@ -73,9 +73,9 @@ describe('k8s manifests', () => {
     expect(new Set(keys).size).toBe(keys.length);
   });
 
-  it('kustomization lists every base manifest (autoscaling is opt-in)', () => {
+  it('kustomization lists every base manifest (autoscaling and monitoring are opt-in)', () => {
     const kustomization = parse(readFileSync(join(k8sDir, 'kustomization.yaml'), 'utf8'));
-    const base = [...docsByFile.keys()].filter((f) => f !== 'kustomization.yaml' && !f.startsWith('autoscaling/')).sort();
+    const base = [...docsByFile.keys()].filter((f) => f !== 'kustomization.yaml' && !/^(autoscaling|monitoring)\//.test(f)).sort();
     expect([...kustomization.resources].sort()).toEqual(base);
     expect(kustomization.images).toEqual([{ name: 'wegent-codex', newTag: pkg.version }]);
   });
