@@ -28,7 +28,7 @@ const PROMQL_WORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', '
  * Metric names in a PromQL expression: identifiers that are not functions (followed by "("), not
  * keywords, not label names or values ({…}, by/on/without lists), not durations ([…]).
  */
-export function metricNames(expr: string): string[] {
+function metricNames(expr: string): string[] {
   const bare = expr
     .replace(/"(?:[^"\\]|\\.)*"/g, '""')
     .replace(/\{[^}]*\}/g, ' ')
