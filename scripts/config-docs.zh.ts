@@ -18,7 +18,7 @@ export const ZH_DESCRIPTIONS: Readonly<Record<string, string>> = {
   BOARD_PASSWORD: 'Bull Board 的 Basic 认证密码（与 BOARD_USER 一起设置）',
   METRICS_PORT: '设置后，在 HOST:METRICS_PORT 上启动一个只提供 GET /metrics 的监听器（用于没有 HTTP API 的 worker/relay 进程）；未设置则关闭',
   OTEL_EXPORTER_OTLP_ENDPOINT: 'OpenTelemetry 采集器；设置后，BullMQ 队列和 worker 通过预加载到进程中的 OTel SDK 发出 span（bullmq-otel）',
-  TASK_API_DOMAIN: 'Wegent 后端地址，用于下载技能和附件',
+  TASK_API_DOMAIN: 'Wegent 后端地址，用于下载技能和附件；未设置时用 2026 任务的 metadata.backend_url，再否则 http://wegent-backend:8000',
   GIT_TOKEN_AES_KEY: '解密 user.git_token 的 AES-256 密钥',
   GIT_TOKEN_AES_IV: '解密 user.git_token 的 AES IV',
   CODEX_BIN: '覆盖 Codex CLI 可执行文件（默认：@openai/codex 自带的原生二进制）',

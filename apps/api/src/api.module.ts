@@ -8,6 +8,8 @@ import { HealthController } from './health.controller';
 import { ApiExceptionFilter } from './http/api-exception.filter';
 import { MetricsController } from './metrics.controller';
 import { QueueBoardModule } from './queue-board/queue-board.module';
+import { AttachmentSyncService } from './responses/attachment-sync.service';
+import { ResponsesController } from './responses/responses.controller';
 import { SubtaskQueryService } from './subtask-query.service';
 import { TaskIntakeService } from './task-intake.service';
 import { TasksController } from './tasks.controller';
@@ -20,7 +22,7 @@ import { TasksController } from './tasks.controller';
  */
 @Module({
   imports: [QueueModule, QueueBoardModule],
-  controllers: [ExecutorController, TasksController, HealthController, MetricsController],
+  controllers: [ExecutorController, TasksController, ResponsesController, HealthController, MetricsController],
   providers: [
     {
       provide: RESOLVED_API_OPTIONS,
@@ -29,6 +31,7 @@ import { TasksController } from './tasks.controller';
     },
     { provide: APP_FILTER, useClass: ApiExceptionFilter },
     TaskIntakeService,
+    AttachmentSyncService,
     SubtaskQueryService,
     EventStreamService,
   ],

@@ -2,7 +2,7 @@ import { Body, Controller, Headers, HttpCode, Post, Query, Res } from '@nestjs/c
 import { ApiError } from './http/api-error';
 import type { HttpResponse } from './http/http-types';
 import { requestIdOf } from './http/request-context';
-import { parseParams, taskParamsSchema } from './request-params';
+import { cancelParamsSchema, parseParams } from './request-params';
 import { TaskIntakeService } from './task-intake.service';
 
 /**
@@ -26,12 +26,21 @@ export class ExecutorController {
     return { task_id, subtask_id, status: 'RUNNING', message: 'Task execution status  : RUNNING', progress: 50 };
   }
 
-  /** 200 when anything of the task was waiting or running (its CANCELLED callback follows); 400 otherwise. */
+  /**
+   * 2025 form (`?task_id=N`): 200 when anything of the task was waiting or running (its CANCELLED
+   * callback follows), 400 otherwise. 2026 form (`&subtask_id=M`, docs/protocol/wegent-protocol-2026.md
+   * §6.2): only that subtask; 200 `{status, task_id, subtask_id}`, 404 `{detail}` when it is not running.
+   */
   @Post('cancel')
   @HttpCode(200)
   async cancel(@Query() query: Record<string, unknown>) {
-    const { task_id } = parseParams(taskParamsSchema, { task_id: query.task_id }, 'query parameter');
-    const outcome = await this.intake.cancel(task_id);
+    const subtask = query.subtask_id === '' ? undefined : query.subtask_id;
+    const { task_id, subtask_id } = parseParams(cancelParamsSchema, { task_id: query.task_id, subtask_id: subtask }, 'query parameter');
+    const outcome = await this.intake.cancel(task_id, subtask_id);
+    if (subtask_id !== undefined) {
+      if (outcome.cancelled.length === 0) throw new ApiError(404, { detail: `task ${task_id} is not running` });
+      return { status: 'success', task_id: String(task_id), subtask_id: String(subtask_id) };
+    }
     if (outcome.cancelled.length === 0) throw new ApiError(400, { detail: `[task_id: ${task_id}.-1] No session found` });
     return { message: `[task_id: ${task_id}.-1] Task cancelled` };
   }

@@ -22,6 +22,22 @@ export class HealthController {
     return { status: 'ok' };
   }
 
+  /**
+   * executor_manager's readiness probe (docs/protocol/wegent-protocol-2026.md §0, §7.6): any
+   * status under 500 counts, so this answers like /readyz.
+   */
+  @Get('ready')
+  async ready() {
+    return this.readyz();
+  }
+
+  /** What Wegent's executor answers on `/` (§7.6); executor_manager probes it after /ready. */
+  @Get()
+  @HttpCode(200)
+  root() {
+    return { status: 'healthy', service: 'task_executor' };
+  }
+
   /** Readiness: Redis answers (and, in a process that runs workers, at least one is registered). */
   @Get('readyz')
   async readyz() {

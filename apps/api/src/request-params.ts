@@ -12,6 +12,7 @@ const streamIdParam = z.string().regex(/^\d{1,20}(-\d{1,20})?$/, 'must be an eve
 
 export const subtaskParamsSchema = z.object({ task_id: idParam, subtask_id: idParam });
 export const taskParamsSchema = z.object({ task_id: idParam });
+export const cancelParamsSchema = z.object({ task_id: idParam, subtask_id: idParam.optional() });
 export const eventsQuerySchema = z.object({
   after: streamIdParam.optional(),
   limit: z

@@ -161,8 +161,14 @@ export class CodexSession {
       // ---- turn ----
       let turnId: string;
       try {
-        const input: Record<string, unknown>[] = [textInput(this.workspace.prompt), ...this.workspace.images.map((path) => ({ type: 'localImage', path }))];
-        turnId = (await client.turnStart({ threadId, input })).turn.id;
+        const input: Record<string, unknown>[] = [
+          textInput(this.workspace.prompt),
+          ...this.workspace.images.map((path) => ({ type: 'localImage', path })),
+          ...this.workspace.imageUrls.map((url) => ({ type: 'image', url })),
+        ];
+        // 2026: the user's reasoning choice, per turn (wegent-protocol-2026.md §2.4).
+        const { reasoning_effort: effort, reasoning_summary: summary } = this.payload.responses ?? {};
+        turnId = (await client.turnStart({ threadId, input, ...(effort ? { effort } : {}), ...(summary ? { summary } : {}) })).turn.id;
       } catch (error) {
         return { kind: 'exception', error: this.mask.maskText((error as Error).message) };
       }

@@ -6,6 +6,7 @@ import { codexProcessEnv, DEFAULT_API_KEY_ENV, resolveCodexBinary, writeCodexHom
 import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
 import {
   appendPromptSuffix,
+  backendBaseUrl,
   collectSecrets,
   composeDeveloperInstructions,
   createSecretMasker,
@@ -15,12 +16,15 @@ import {
   initialCommitOf,
   installSkills,
   loadCustomInstructions,
+  missingApiKey,
   normalizeMcpServers,
   prepareRepository,
   readGitSnapshot,
   repositoryConfigFrom,
   resolveModel,
   rewriteAttachments,
+  saveInputImages,
+  splitPresynced,
   substitutePlaceholders,
   toCodexMcpServers,
 } from '../../../libs/workspace/src';
@@ -39,6 +43,8 @@ export interface PreparedWorkspace {
   developerInstructions: string;
   prompt: string;
   images: string[];
+  /** http(s) image URLs of a 2026 input (Codex `image` items, after the local images). */
+  imageUrls: string[];
   attachmentsDownloaded: number;
   mcp: ReturnType<typeof toCodexMcpServers>;
   /** Secret values of this task, for masking. */
@@ -111,6 +117,8 @@ export class WorkspacePreparer {
 
     const model = resolveModel(payload, { apiKey: this.config.OPENAI_API_KEY, model: this.config.CODEX_MODEL, baseUrl: this.config.OPENAI_BASE_URL });
     if (!model.ok) throw new Error(model.error);
+    const noKey = missingApiKey(model);
+    if (noKey) throw new Error(noKey);
     for (const warning of model.warnings) log.warn(warning);
 
     // Secret header values travel as environment variables named in env_http_headers.
@@ -134,7 +142,8 @@ export class WorkspacePreparer {
       codexHome,
       bin: this.codexBin,
       model: model.modelId,
-      modelContextWindow: CONTEXT_WINDOW_FOR_CUSTOM_MODELS,
+      modelContextWindow: payload.responses?.context_window ?? CONTEXT_WINDOW_FOR_CUSTOM_MODELS,
+      serviceTier: payload.responses?.service_tier ?? undefined,
       provider: {
         baseUrl: model.baseUrl,
         envKey: DEFAULT_API_KEY_ENV,
@@ -149,20 +158,25 @@ export class WorkspacePreparer {
     log.debug({ known_model: files.knownModel }, 'CODEX_HOME written');
 
     // Skills on every subtask (also for an empty agent_config: the service default model runs them).
+    const backend = backendBaseUrl(this.config.TASK_API_DOMAIN, payload.backend_url);
     const skills = await installSkills({
       names: payload.bot[0]?.skills,
+      refs: payload.skill_refs,
+      taskId: payload.task_id,
       authToken: payload.auth_token,
-      apiDomain: this.config.TASK_API_DOMAIN,
+      apiDomain: backend,
       skillsRoot: join(codexHome, 'skills'),
       logger: log,
       signal,
     });
     for (const failure of skills.failed) log.warn({ skill: failure.name, reason: failure.error }, 'skill not installed');
 
+    // 2026: what the backend's pre-sync already put in the task folder is used as it is (§2.9).
+    const synced = await splitPresynced(payload.attachments, taskDir);
     const attachments = await downloadAttachments({
-      attachments: payload.attachments,
+      attachments: synced.toDownload,
       authToken: payload.auth_token,
-      apiDomain: this.config.TASK_API_DOMAIN,
+      apiDomain: backend,
       workDir,
       taskId: payload.task_id,
       subtaskId: payload.subtask_id,
@@ -171,6 +185,8 @@ export class WorkspacePreparer {
     });
     const hadAttachments = attachments.downloaded.length + attachments.failed.length > 0;
     const prompt = hadAttachments ? rewriteAttachments(payload.prompt ?? '', attachments) : (payload.prompt ?? '');
+    const inputImages = await saveInputImages(payload.input_images, workDir, payload.task_id, payload.subtask_id);
+    for (const reason of inputImages.skipped) log.warn({ reason }, 'input image skipped');
 
     const passed: Record<string, string> = {};
     for (const name of PASSED_ENV) if (process.env[name] !== undefined) passed[name] = process.env[name]!;
@@ -204,8 +220,9 @@ export class WorkspacePreparer {
       model: model.modelId,
       developerInstructions: composeDeveloperInstructions(payload.bot[0]?.system_prompt ?? '', custom.files),
       prompt: appendPromptSuffix(prompt, workDir, payload.git_url ?? ''),
-      images: imageInputs(attachments.downloaded),
-      attachmentsDownloaded: attachments.downloaded.length,
+      images: [...imageInputs([...synced.presynced, ...attachments.downloaded]), ...inputImages.paths],
+      imageUrls: inputImages.urls,
+      attachmentsDownloaded: synced.presynced.length + attachments.downloaded.length,
       mcp,
       secrets: [...this.secretsOf(payload), ...repo.secrets],
       ...(repo.repoDir && initialCommit

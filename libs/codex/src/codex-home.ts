@@ -61,6 +61,8 @@ export interface CodexConfigOptions {
   reasoningSummary?: 'auto' | 'concise' | 'detailed' | 'none';
   /** Context window of a custom model (Codex caps unknown models at its default otherwise). */
   modelContextWindow?: number;
+  /** `service_tier` of the model requests (Wegent's `model_config.service_tier`, e.g. `priority`). */
+  serviceTier?: string;
   /** Absolute path of a model catalog (`model_catalog_json`); it replaces the bundled catalog. */
   modelCatalogPath?: string;
   mcpServers?: Record<string, McpServerOptions>;
@@ -80,6 +82,7 @@ export function renderCodexConfig(options: CodexConfigOptions): string {
     model_reasoning_summary: options.reasoningSummary ?? 'auto',
     model_reasoning_effort: options.reasoningEffort,
     model_context_window: options.modelContextWindow,
+    service_tier: options.serviceTier,
     model_catalog_json: options.modelCatalogPath,
     web_search: 'disabled',
     analytics: { enabled: false },

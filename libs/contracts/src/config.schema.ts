@@ -47,7 +47,9 @@ export const configSchema = z.object({
   OTEL_EXPORTER_OTLP_ENDPOINT: optionalString
     .pipe(z.string().url().optional())
     .describe('OpenTelemetry collector; when set, the BullMQ queue and worker emit spans (bullmq-otel) through the OTel SDK preloaded into the process'),
-  TASK_API_DOMAIN: z.string().url().default('http://wegent-backend:8000').describe('Wegent backend, for skills and attachments'),
+  TASK_API_DOMAIN: optionalString
+    .pipe(z.string().url().optional())
+    .describe("Wegent backend, for skills and attachments; unset: a 2026 task's metadata.backend_url, else http://wegent-backend:8000"),
   GIT_TOKEN_AES_KEY: z.string().default('12345678901234567890123456789012').describe('AES-256 key for user.git_token'),
   GIT_TOKEN_AES_IV: z.string().default('1234567890123456').describe('AES IV for user.git_token'),
   CODEX_BIN: optionalString.describe('override the Codex CLI binary (default: the native binary of @openai/codex)'),

@@ -1,4 +1,5 @@
 export * from './protocol.schema';
+export * from './responses-request.schema';
 export * from './task-payload.schema';
 export * from './thinking.schema';
 export * from './workbench.schema';

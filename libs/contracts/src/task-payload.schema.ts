@@ -52,6 +52,10 @@ export const attachmentSchema = z.looseObject({
   file_extension: nullableString,
   file_size: z.number().nullish(),
   mime_type: nullableString,
+  /** 2026 only (wegent-protocol-2026.md §2.9): set once the backend pre-synced the file (§7.1). */
+  status: nullableString,
+  local_path: nullableString,
+  error: nullableString,
 });
 
 export const validationParamsSchema = z.looseObject({
@@ -88,6 +92,14 @@ export const taskPayloadSchema = z
     protocol: wegentProtocolSchema.optional(),
     /** 2026 only: what the Responses body adds beyond the 2025 payload. */
     responses: responsesRunSchema.optional(),
+    /** 2026 only: `input_image` parts of the input (data or http(s) URLs), sent to Codex after the prompt. */
+    input_images: z.array(z.string()).optional(),
+    /** 2026 only: skill name → backend id and namespace, so no lookup by name is needed (§2.10). */
+    skill_refs: z.record(z.string(), z.looseObject({ skill_id: z.string(), namespace: nullableString })).optional(),
+    /** 2026 only: `metadata.backend_url`, the backend when TASK_API_DOMAIN is not set (§1.2, hop EX → BE). */
+    backend_url: nullableString,
+    /** 2026 only: the workspace is being restored; never clone (§2.8). */
+    skip_git_clone: z.boolean().optional(),
   })
   .superRefine((payload, ctx) => {
     if (payload.type === 'validation' && !payload.validation_params) {

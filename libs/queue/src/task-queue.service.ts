@@ -54,6 +54,7 @@ export class TaskQueueService implements TaskQueuePort {
       payloadRef,
       enqueuedAt: new Date().toISOString(),
       ...(options.traceparent ? { traceparent: options.traceparent } : {}),
+      ...(payload.protocol ? { protocol: payload.protocol } : {}),
     };
     const job = await this.queue.add(jobId, data, {
       ...TASK_JOB_OPTIONS,
@@ -66,7 +67,8 @@ export class TaskQueueService implements TaskQueuePort {
     return { ...base, state: await job.getState(), created: true };
   }
 
-  async cancelTask(taskId: number): Promise<CancelOutcome> {
+  /** Cancels every waiting or running subtask of the task, or only `onlySubtask` when given. */
+  async cancelTask(taskId: number, onlySubtask?: number): Promise<CancelOutcome> {
     const outcome: CancelOutcome = { task_id: taskId, cancelled: [] };
     for (const jobId of await this.lane.members(taskId)) {
       const job = await this.queue.getJob(jobId);
@@ -75,6 +77,7 @@ export class TaskQueueService implements TaskQueuePort {
         continue;
       }
       const subtaskId = job.data.subtask_id;
+      if (onlySubtask !== undefined && subtaskId !== onlySubtask) continue;
       if (await this.events.terminalOf(taskId, subtaskId)) continue;
       if (QUEUED_STATES.has(await job.getState())) {
         outcome.cancelled.push({ subtask_id: subtaskId, stage: await this.removeQueued(job) });

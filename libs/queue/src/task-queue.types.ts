@@ -20,7 +20,7 @@ export interface CancelOutcome {
 /** The queue-facing operations of the intake (implemented by TaskQueueService in this folder). */
 export interface TaskQueuePort {
   enqueue(payload: TaskPayload, options?: { traceparent?: string }): Promise<EnqueueResult>;
-  cancelTask(taskId: number): Promise<CancelOutcome>;
+  cancelTask(taskId: number, onlySubtask?: number): Promise<CancelOutcome>;
   /** Queue reachable (for /readyz): counts of waiting/active/delayed jobs and live workers. */
   health(): Promise<{ redis: boolean; workers: number; counts: Record<string, number> }>;
 }

@@ -204,3 +204,16 @@ export function collectSecrets(payload: TaskPayload, decryptedToken?: string | n
   for (const [name, value] of leaves(servers)) guess(name, value);
   return [...found];
 }
+
+/**
+ * Why a resolved model cannot run for want of a key, or null when it can (issue 9: Codex's own
+ * text names an internal variable, `Missing environment variable: WEGENT_CODEX_API_KEY`, which
+ * nobody can act on). A key-less model whose headers carry the credential is left to run.
+ */
+export function missingApiKey(model: ResolvedModel): string | null {
+  if (model.apiKey) return null;
+  if (Object.keys(model.secretHeaders).some((name) => /^(authorization|api-key|x-api-key)$/i.test(name))) return null;
+  return model.source === 'bot'
+    ? `The model "${model.modelId}" has no API key. Open this model's settings in Wegent (Models), enter its API key, and send the message again.`
+    : `The service's default model "${model.modelId}" has no API key: the operator of the Codex service must set OPENAI_API_KEY.`;
+}

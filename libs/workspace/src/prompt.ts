@@ -30,6 +30,8 @@ export const attachmentError = {
   timeout: 'Download timeout',
   request: (message: string) => `Request error: ${message}`,
   io: (message: string) => `IO error: ${message}`,
+  /** ClaudeCode counts every attachment failed when the task has no token (its log line's words). */
+  noToken: 'No auth token available, cannot download attachments',
 } as const;
 
 /** `<work dir>/<task_id>:executor:attachments/<subtask_id>/` (the colons are part of the name). */

@@ -162,9 +162,12 @@ describe('downloadAttachments', () => {
     expect(backend.requests).toEqual([]);
   });
 
-  it('skips everything without an auth_token or without attachments', async () => {
+  it('reports every attachment failed without an auth_token (as ClaudeCode counts them), and skips an empty list', async () => {
     for (const authToken of [null, undefined, '', ' ']) {
-      expect(await download([attachment(1, 'a.txt')], { authToken })).toEqual({ downloaded: [], failed: [] });
+      expect(await download([attachment(1, 'a.txt')], { authToken })).toEqual({
+        downloaded: [],
+        failed: [{ attachment: attachment(1, 'a.txt'), error: 'No auth token available, cannot download attachments' }],
+      });
     }
     expect(await download([])).toEqual({ downloaded: [], failed: [] });
     expect(await downloadAttachments({ attachments: null, authToken: TOKEN, apiDomain: backend.apiDomain, workDir, taskId: 7, subtaskId: 42, logger: log.logger })).toEqual({ downloaded: [], failed: [] });

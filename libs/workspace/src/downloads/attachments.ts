@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises';
+import { extname, isAbsolute, join, relative, sep } from 'node:path';
 import type { Attachment } from '../../../contracts/src';
 import { attachmentDir, attachmentError, safeAttachmentName, type DownloadedAttachment, type FailedAttachment } from '../prompt';
 import { backendGet, backendUrl, declaredLength, errorText, TransferError, transferError, type DownloadLogger } from './backend-http';
@@ -59,8 +59,10 @@ export async function downloadAttachments(options: DownloadAttachmentsOptions): 
   if (attachments.length === 0) return result;
   const authToken = options.authToken?.trim();
   if (!authToken) {
-    // §11.9: skipped, not failed — the markers then read `[Attachment <id> unavailable]`.
+    // Failed, as ClaudeCode counts them, so the prompt tells the model (and the answer the user)
+    // which files are missing and why, instead of dropping them without a word.
     logger.warn({ task_id: options.taskId, subtask_id: options.subtaskId, count: attachments.length }, 'no auth_token in the task payload: attachments not downloaded');
+    result.failed.push(...attachments.map((attachment) => ({ attachment, error: attachmentError.noToken })));
     return result;
   }
 
@@ -156,4 +158,36 @@ const IMAGE_EXTENSIONS = new Set(['.png', '.jpeg', '.jpg', '.gif', '.webp', '.bm
  */
 export function imageInputs(downloaded: readonly DownloadedAttachment[]): string[] {
   return downloaded.map((d) => d.localPath).filter((path) => IMAGE_EXTENSIONS.has(extname(path).toLowerCase()));
+}
+
+export interface PresyncedSplit {
+  /** Files the backend's pre-sync (`POST /v1/attachments/sync`) already put in this task's folder. */
+  presynced: DownloadedAttachment[];
+  /** Reported failed by the pre-sync: the backend already told the model (wegent-protocol-2026.md §2.5). */
+  failedBefore: Attachment[];
+  /** Everything else: download now. */
+  toDownload: Attachment[];
+}
+
+/**
+ * Sorts 2026 attachments (wegent-protocol-2026.md §2.9): an item whose `local_path` is a regular
+ * file inside `taskDir` is used where it is; one marked `failed` is left alone; the rest is
+ * downloaded. A `local_path` anywhere else is never trusted (the body is not).
+ */
+export async function splitPresynced(attachments: readonly Attachment[] | null | undefined, taskDir: string): Promise<PresyncedSplit> {
+  const split: PresyncedSplit = { presynced: [], failedBefore: [], toDownload: [] };
+  const root = await realpath(taskDir).catch(() => null);
+  for (const attachment of attachments ?? []) {
+    if (attachment.status === 'failed') {
+      split.failedBefore.push(attachment);
+      continue;
+    }
+    const path = attachment.local_path;
+    const real = root && typeof path === 'string' && isAbsolute(path) ? await realpath(path).catch(() => null) : null;
+    const rel = real && root ? relative(root, real) : '..';
+    const inside = rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
+    if (real && inside && (await stat(real).then((info) => info.isFile(), () => false))) split.presynced.push({ attachment, localPath: real });
+    else split.toDownload.push(attachment);
+  }
+  return split;
 }

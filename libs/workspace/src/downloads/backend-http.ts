@@ -49,6 +49,19 @@ export function errorText(error: unknown): string {
   return inner && inner !== text ? `${text}: ${inner}` : text;
 }
 
+/** Where the backend is when nothing names it (the backend's service name in Wegent's compose file). */
+export const DEFAULT_BACKEND_URL = 'http://wegent-backend:8000';
+
+/**
+ * The backend for skill and attachment downloads (wegent-protocol-2026.md §1.2, hop EX → BE): the
+ * operator's TASK_API_DOMAIN, else the task's `metadata.backend_url` (2026 bodies only), else the default.
+ */
+export function backendBaseUrl(configured: string | undefined, fromTask: string | null | undefined): string {
+  if (configured) return configured;
+  const task = fromTask?.trim();
+  return task && /^https?:\/\//i.test(task) ? task : DEFAULT_BACKEND_URL;
+}
+
 /** `<apiDomain><path>`, whatever trailing slashes the configured domain has. */
 export function backendUrl(apiDomain: string, path: string): string {
   return `${apiDomain.replace(/\/+$/, '')}${path}`;

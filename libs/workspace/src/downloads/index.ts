@@ -1,7 +1,10 @@
 export { installSkills, skillError, CODEX_SYSTEM_SKILLS, SKILL_DOWNLOAD_TIMEOUT_MS, SKILL_LOOKUP_TIMEOUT_MS } from './skills';
 export type { InstallSkillsOptions, SkillFailure, SkillInstallResult } from './skills';
-export { downloadAttachments, imageInputs, ATTACHMENT_TIMEOUT_MS, DEFAULT_ATTACHMENT_MAX_BYTES } from './attachments';
-export type { AttachmentDownloads, AttachmentFailure, DownloadAttachmentsOptions } from './attachments';
+export { downloadAttachments, imageInputs, splitPresynced, ATTACHMENT_TIMEOUT_MS, DEFAULT_ATTACHMENT_MAX_BYTES } from './attachments';
+export type { AttachmentDownloads, AttachmentFailure, DownloadAttachmentsOptions, PresyncedSplit } from './attachments';
 export { DEFAULT_ZIP_LIMITS, invalidSkillName } from './skill-zip';
 export type { ZipLimits } from './skill-zip';
 export type { DownloadLogger } from './backend-http';
+export { backendBaseUrl, DEFAULT_BACKEND_URL } from './backend-http';
+export { saveInputImages } from './input-images';
+export type { InputImages } from './input-images';

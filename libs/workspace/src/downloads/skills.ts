@@ -25,6 +25,13 @@ export interface InstallSkillsOptions {
   apiDomain: string;
   /** `CODEX_HOME/skills`; created when missing. */
   skillsRoot: string;
+  /**
+   * 2026 tasks (wegent-protocol-2026.md §2.10): name → backend id and namespace, so the skill is
+   * downloaded by id (`?namespace=…&task_id=…`) without the lookup by name.
+   */
+  refs?: Readonly<Record<string, { skill_id: string; namespace?: string | null }>>;
+  /** Sent as `task_id` with a download by reference. */
+  taskId?: number;
   logger: DownloadLogger;
   signal?: AbortSignal;
   lookupTimeoutMs?: number;
@@ -91,9 +98,13 @@ export async function installSkills(options: InstallSkillsOptions): Promise<Skil
       continue;
     }
     try {
-      const id = await lookUpSkillId(name, { ...options, authToken });
+      const ref = options.refs?.[name];
+      const id = ref ? ref.skill_id : await lookUpSkillId(name, { ...options, authToken });
+      const query = new URLSearchParams();
+      if (ref?.namespace) query.set('namespace', ref.namespace);
+      if (ref && options.taskId !== undefined) query.set('task_id', String(options.taskId));
       const zip = await backendGet(
-        backendUrl(options.apiDomain, `/api/v1/kinds/skills/${encodeURIComponent(id)}/download`),
+        backendUrl(options.apiDomain, `/api/v1/kinds/skills/${encodeURIComponent(id)}/download${query.size ? `?${query}` : ''}`),
         { authToken, timeoutMs: options.downloadTimeoutMs ?? SKILL_DOWNLOAD_TIMEOUT_MS, signal },
         (body, response) => readCapped(body, response, limits.maxZipBytes),
       ).catch((error: unknown) => {

@@ -175,6 +175,10 @@ export async function prepareRepository(options: PrepareRepositoryOptions): Prom
     signal?.throwIfAborted();
     if (await exists(repoDir)) {
       logger.info({ task_id: taskId, repo_dir: repoDir }, 'Repository already cloned; clone skipped');
+    } else if (payload.skip_git_clone) {
+      // 2026: the workspace is being restored from an archive (wegent-protocol-2026.md §2.8, §7.5).
+      logger.info({ task_id: taskId }, 'skip_git_clone is set: no clone');
+      repoDir = undefined;
     } else {
       await clone({ taskId, repoDir, cloneUrl: remote.cloneUrl, branch: payload.branch_name?.trim() ?? '', env, timeoutMs: timeouts.cloneMs, signal, logger, mask });
       cloned = true;
