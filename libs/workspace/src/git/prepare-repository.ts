@@ -37,7 +37,7 @@ export const repositoryConfigFrom = (config: Pick<Config, 'ALLOW_FILE_GIT_URLS' 
   repoProxyConfig: config.REPO_PROXY_CONFIG,
 });
 
-export type RepositoryPayload = Pick<TaskPayload, 'task_id' | 'git_url' | 'branch_name' | 'git_domain' | 'user'>;
+export type RepositoryPayload = Pick<TaskPayload, 'task_id' | 'git_url' | 'branch_name' | 'git_domain' | 'user'> & Partial<Pick<TaskPayload, 'skip_git_clone'>>;
 
 export interface PrepareRepositoryOptions {
   payload: RepositoryPayload;
