@@ -1,0 +1,113 @@
+import { resolve } from 'node:path';
+import { EventLogRepository } from '../../libs/event-log/src';
+import { message, reasoning, toolSearch, turn, type RecordedRequest } from '../fixtures/fake-responses';
+import { postJson } from '../support/api-harness';
+import { startServiceApp, taskMarker, type ServiceApp } from '../support/service-app';
+import { eventually } from '../support/test-config';
+
+/**
+ * A 2026 dispatch end to end (wegent-protocol-2026.md §2): `POST /v1/responses` → queue → worker →
+ * the real Codex binary → the scripted model. What the model receives is the proof that the body
+ * was used: the reasoning options, the instructions, the MCP server of `tools`, and — for a
+ * follow-up subtask of the same task — the conversation so far (the thread is resumed).
+ */
+const ECHO_STDIO = resolve(__dirname, '../fixtures/mcp-servers/echo-stdio.js');
+const API_KEY = 'sk-2026-e2e-SECRET-0a1b2c3d4e5f';
+
+describe('e2e: 2026 /v1/responses through the real Codex', () => {
+  let h: ServiceApp;
+
+  beforeAll(async () => {
+    h = await startServiceApp('responses-2026', { env: { CODEX_STREAM_IDLE_TIMEOUT_MS: '20000', CODEX_IDLE_TIMEOUT_MS: '60000' } });
+  }, 60_000);
+  afterAll(async () => {
+    await h?.close();
+  }, 60_000);
+
+  const body = (taskId: number, subtaskId: number, input: string) => ({
+    model: 'wegent-e2e-model',
+    input: `${taskMarker(taskId)} ${input}`,
+    instructions: 'Answer like a ship captain.',
+    tools: [{ type: 'mcp', server_label: 'echo', server_type: 'stdio', command: 'node', args: [ECHO_STDIO], require_approval: 'never' }],
+    stream: false,
+    background: true,
+    metadata: {
+      task_id: taskId,
+      subtask_id: subtaskId,
+      user: { id: 7, name: 'alice', git_token: null },
+      bot: [{ id: 41, name: 'codex-dev', shell_type: 'Codex', agent_config: { env: { model: 'openai', model_id: 'wegent-e2e-model' } }, mcp_servers: [], skills: [] }],
+      bot_name: 'codex-dev',
+      message_id: subtaskId,
+      auth_token: null,
+      attachments: [],
+      executor_name: 'wegent-task-alice-e2e',
+      executor_namespace: '',
+      request_id: `req_${subtaskId}`,
+    },
+    model_config: {
+      model_id: 'wegent-e2e-model',
+      api_key: API_KEY,
+      base_url: h.fake.baseUrl,
+      default_headers: {},
+      reasoning: { effort: 'high', summary: 'detailed' },
+      service_tier: 'priority',
+      context_window: 200000,
+    },
+  });
+  const dispatch = async (payload: unknown) => {
+    const res = await postJson(`${h.baseUrl}/v1/responses`, payload);
+    return { status: res.status, json: await res.json() };
+  };
+  const ended = (taskId: number, subtaskId: number) =>
+    eventually(async () => (await h.app.get(EventLogRepository).terminalOf(taskId, subtaskId)) !== null, 90_000, 200);
+  const namespacesFound = (request: RecordedRequest) =>
+    (request.body.input as Record<string, any>[])
+      .filter((i) => i.type === 'tool_search_output')
+      .flatMap((o) => (o.tools ?? []) as Record<string, any>[])
+      .filter((t) => t.type === 'namespace')
+      .map((n) => n.name as string);
+
+  it('runs with the reasoning options, instructions and MCP tools of the body; a follow-up resumes the same thread', async () => {
+    const taskId = 9601;
+    h.router.script(
+      taskId,
+      turn([toolSearch('echo')]),
+      turn([reasoning('Plotting the course.'), message('Aye, first answer.', { phase: 'final_answer' })]),
+      turn([message('Aye, I remember.', { phase: 'final_answer' })]),
+    );
+
+    const first = await dispatch(body(taskId, 1, 'Where are we heading? (first question)'));
+    expect(first).toEqual({ status: 200, json: { id: 'resp_1', status: 'queued', message: 'Task execution status: RUNNING' } });
+    await ended(taskId, 1);
+    expect(await h.app.get(EventLogRepository).terminalOf(taskId, 1)).toBe('done');
+
+    const requests = h.router.requestsOf(taskId);
+    expect(requests).toHaveLength(2);
+    for (const r of requests) {
+      expect(r.body.reasoning).toEqual({ effort: 'high', summary: 'detailed' });
+      expect(r.body.service_tier).toBe('priority');
+      expect(r.headers.authorization).toBe(`Bearer ${API_KEY}`);
+    }
+    // instructions → developer message; tools → an MCP server Codex started and searched.
+    const developer = (requests[0].body.input as Record<string, any>[]).filter((i) => i.role === 'developer');
+    expect(JSON.stringify(developer)).toContain('Answer like a ship captain.');
+    expect((requests[0].body.tools as Record<string, any>[]).some((t) => t.type === 'tool_search')).toBe(true);
+    expect(namespacesFound(requests[1])).toEqual(['mcp__echo']);
+
+    // The follow-up: same task, next subtask — the model sees the first exchange (resumed thread).
+    const second = await dispatch(body(taskId, 2, 'And what did I ask first?'));
+    expect(second.json).toEqual({ id: 'resp_2', status: 'queued', message: 'Task execution status: RUNNING' });
+    await ended(taskId, 2);
+    const followUp = h.router.requestsOf(taskId)[2];
+    const history = JSON.stringify(followUp.body.input);
+    expect(history).toContain('(first question)');
+    expect(history).toContain('Aye, first answer.');
+    expect(history).toContain('And what did I ask first?');
+    expect(followUp.body.reasoning).toEqual({ effort: 'high', summary: 'detailed' });
+
+    // The 2026 marker travels into the run's first event, for the relay's fold.
+    const [started] = await h.app.get(EventLogRepository).read(taskId, 2, '0', 1);
+    expect(started.event).toMatchObject({ type: 'status', phase: 'started', context: { protocol: '2026', responses: { message_id: 2, reasoning_effort: 'high', reasoning_summary: 'detailed', service_tier: 'priority', context_window: 200000 } } });
+    expect(JSON.stringify(h.em.requests)).not.toContain(API_KEY);
+  }, 240_000);
+});
