@@ -4,16 +4,32 @@ import type { HttpRequest, HttpResponse, NextFunction } from './http-types';
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 
 /**
- * `Authorization: Bearer <token>` or 401. Both sides are hashed first so the comparison is
- * constant-time whatever the lengths. Installed before the body parser: an unauthenticated
- * client cannot make the service read a large body.
+ * The credential of an `Authorization` header: `Bearer <token>`, or `Basic <base64(user:token)>`
+ * (any user). Basic is there for executor_manager's attachment sync, which posts to the base URL
+ * the Wegent kit gives it (`http://kit:<token>@host:port`) and cannot add a header itself
+ * (docs/protocol/wegent-protocol-2026.md §7.1; integrations/wegent).
+ */
+function credentialOf(header: unknown): string | null {
+  if (typeof header !== 'string') return null;
+  const bearer = /^Bearer +(.+)$/i.exec(header.trim());
+  if (bearer) return bearer[1].trim();
+  const basic = /^Basic +([A-Za-z0-9+/=]+)$/i.exec(header.trim());
+  if (!basic) return null;
+  const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? null : decoded.slice(colon + 1);
+}
+
+/**
+ * `Authorization: Bearer <token>` (or Basic with the token as password) or 401. Both sides are
+ * hashed first so the comparison is constant-time whatever the lengths. Installed before the body
+ * parser: an unauthenticated client cannot make the service read a large body.
  */
 export function bearerAuth(token: string) {
   const expected = digest(token);
   return (req: HttpRequest, res: HttpResponse, next: NextFunction): void => {
-    const header = req.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer +(.+)$/i.exec(header.trim()) : null;
-    if (match && timingSafeEqual(digest(match[1].trim()), expected)) {
+    const credential = credentialOf(req.headers.authorization);
+    if (credential !== null && timingSafeEqual(digest(credential), expected)) {
       next();
       return;
     }

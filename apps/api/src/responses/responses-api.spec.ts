@@ -204,4 +204,13 @@ describe('/v1/responses with API_TOKEN', () => {
     expect((await fetch(`${api.baseUrl}/ready`)).status).toBe(200);
     expect((await fetch(`${api.baseUrl}/`)).status).toBe(200);
   });
+
+  it('takes the token as the Basic password too (executor_manager posts the attachment sync to the kit\'s http://kit:<token>@host URL)', async () => {
+    const basic = (userPass: string) => ({ authorization: `Basic ${Buffer.from(userPass).toString('base64')}` });
+    const sync = { task_id: 4741, subtask_id: 1, attachments: [] };
+    expect((await postJson(`${api.baseUrl}/v1/attachments/sync`, sync, basic('kit:kit-token-0123456789'))).status).toBe(200);
+    expect((await postJson(`${api.baseUrl}/v1/attachments/sync`, sync, basic('kit:wrong'))).status).toBe(401);
+    expect((await postJson(`${api.baseUrl}/v1/attachments/sync`, sync, basic('kit-token-0123456789'))).status).toBe(401);
+    expect((await postJson(`${api.baseUrl}/v1/attachments/sync`, sync)).status).toBe(401);
+  });
 });
