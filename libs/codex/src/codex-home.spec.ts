@@ -84,6 +84,13 @@ X-User = "alice"
 `);
   });
 
+  it('writes the service tier and the context window of a 2026 model_config', () => {
+    const text = renderCodexConfig({ model: 'gpt-5.5', provider: { baseUrl: 'http://x/v1' }, serviceTier: 'priority', modelContextWindow: 272000 });
+    expect(text).toContain('service_tier = "priority"');
+    expect(text).toContain('model_context_window = 272000');
+    expect(renderCodexConfig({ model: 'gpt-5.5', provider: { baseUrl: 'http://x/v1' } })).not.toContain('service_tier');
+  });
+
   it('hides a custom key variable from commands even when its name has no KEY/TOKEN/SECRET', () => {
     const text = renderCodexConfig({ model: 'gpt-5.5', provider: { baseUrl: 'http://x/v1', envKey: 'LLM_CREDENTIAL' } });
     expect(text).toContain('env_key = "LLM_CREDENTIAL"');

@@ -1,5 +1,5 @@
 import { taskPayloadSchema, type TaskPayload } from '../../contracts/src';
-import { collectSecrets, isSecretName, looksSecretValue, resolveModel, type ModelDefaults } from './model-config';
+import { collectSecrets, isSecretName, looksSecretValue, missingApiKey, resolveModel, type ModelDefaults } from './model-config';
 
 const payloadWith = (agentConfig: unknown, extra: Record<string, unknown> = {}): TaskPayload =>
   taskPayloadSchema.parse({ task_id: 1, subtask_id: 2, bot: [{ shell_type: 'Codex', agent_config: agentConfig, ...extra }] });
@@ -223,5 +223,31 @@ describe('collectSecrets', () => {
   it('leaves out "***", blank and too-short values', () => {
     const p = taskPayloadSchema.parse({ task_id: 1, subtask_id: 1, user: { git_token: '***' }, auth_token: '', bot: [{ agent_config: { env: { model_id: 'm', api_key: 'abc' } } }] });
     expect(collectSecrets(p, null)).toEqual([]);
+  });
+});
+
+describe('missingApiKey (issue 9: no internal variable names in the message)', () => {
+  const resolved = (env: Record<string, unknown>, d: ModelDefaults = defaults) => {
+    const model = resolveModel(payloadWith({ env }), d);
+    if (!model.ok) throw new Error(model.error);
+    return model;
+  };
+
+  it('tells the user to enter the key in the model settings', () => {
+    const text = missingApiKey(resolved({ model_id: 'gpt-5.1-codex', base_url: 'https://gw.example.com/v1' }));
+    expect(text).toBe('The model "gpt-5.1-codex" has no API key. Open this model\'s settings in Wegent (Models), enter its API key, and send the message again.');
+    expect(text).not.toContain('WEGENT_CODEX_API_KEY');
+  });
+
+  it('tells the operator when the service default model has none', () => {
+    expect(missingApiKey(resolved({}, { model: 'gpt-5.5', baseUrl: 'https://api.openai.com/v1' }))).toBe(
+      'The service\'s default model "gpt-5.5" has no API key: the operator of the Codex service must set OPENAI_API_KEY.',
+    );
+  });
+
+  it('lets a model run that has a key, or a credential header instead', () => {
+    expect(missingApiKey(resolved({ model_id: 'm', api_key: 'k-1' }))).toBeNull();
+    expect(missingApiKey(resolved({ model_id: 'm', custom_headers: { Authorization: 'Bearer gw-token-123456' } }))).toBeNull();
+    expect(missingApiKey(resolved({ model_id: 'm', custom_headers: { 'X-Team': 'platform' } }))).not.toBeNull();
   });
 });

@@ -50,6 +50,20 @@ describe('installSkills', () => {
     expect(await listRoot()).toEqual(['alpha', 'beta']);
   });
 
+  it('downloads a skill with a 2026 reference by id (namespace and task_id in the query), without the lookup', async () => {
+    backend.setSkill('alpha', { zip: await skillZip('alpha'), id: '310' });
+    backend.setSkill('beta', { zip: await skillZip('beta'), id: '42' });
+
+    const result = await install({ names: ['alpha', 'beta'], refs: { alpha: { skill_id: '310', namespace: 'team-ns' } }, taskId: 4711 });
+
+    expect(result).toEqual({ installed: ['alpha', 'beta'], failed: [] });
+    expect(backend.requests.map((r) => r.url)).toEqual([
+      '/api/v1/kinds/skills/310/download?namespace=team-ns&task_id=4711',
+      '/api/v1/kinds/skills?name=beta',
+      '/api/v1/kinds/skills/42/download',
+    ]);
+  });
+
   it('keeps .system and removes the skills installed before', async () => {
     await mkdir(join(skillsRoot, '.system', 'imagegen'), { recursive: true });
     await writeFile(join(skillsRoot, '.system', 'imagegen', 'SKILL.md'), 'built-in');
