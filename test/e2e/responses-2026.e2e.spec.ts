@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { EventLogRepository } from '../../libs/event-log/src';
+import { FakeWegentBackend } from '../fixtures/fake-wegent-backend';
 import { message, reasoning, toolSearch, turn, type RecordedRequest } from '../fixtures/fake-responses';
 import { postJson } from '../support/api-harness';
 import { startServiceApp, taskMarker, type ServiceApp } from '../support/service-app';
@@ -13,15 +14,20 @@ import { eventually } from '../support/test-config';
  */
 const ECHO_STDIO = resolve(__dirname, '../fixtures/mcp-servers/echo-stdio.js');
 const API_KEY = 'sk-2026-e2e-SECRET-0a1b2c3d4e5f';
+const AUTH_TOKEN = 'task-jwt-2026-e2e-7f6e5d4c3b2a';
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
 
 describe('e2e: 2026 /v1/responses through the real Codex', () => {
   let h: ServiceApp;
+  let backend: FakeWegentBackend;
 
   beforeAll(async () => {
-    h = await startServiceApp('responses-2026', { env: { CODEX_STREAM_IDLE_TIMEOUT_MS: '20000', CODEX_IDLE_TIMEOUT_MS: '60000' } });
+    backend = await FakeWegentBackend.start({ token: AUTH_TOKEN, attachments: { 501: { body: PNG }, 502: { body: 'plain notes\n' } } });
+    h = await startServiceApp('responses-2026', { env: { CODEX_STREAM_IDLE_TIMEOUT_MS: '20000', CODEX_IDLE_TIMEOUT_MS: '60000', TASK_API_DOMAIN: backend.apiDomain } });
   }, 60_000);
   afterAll(async () => {
     await h?.close();
+    await backend?.close();
   }, 60_000);
 
   const body = (taskId: number, subtaskId: number, input: string) => ({
@@ -110,4 +116,60 @@ describe('e2e: 2026 /v1/responses through the real Codex', () => {
     expect(started.event).toMatchObject({ type: 'status', phase: 'started', context: { protocol: '2026', responses: { message_id: 2, reasoning_effort: 'high', reasoning_summary: 'detailed', service_tier: 'priority', context_window: 200000 } } });
     expect(JSON.stringify(h.em.requests)).not.toContain(API_KEY);
   }, 240_000);
+
+  it('uses what the attachment sync staged, downloads the rest, sends every image to the model', async () => {
+    const taskId = 9602;
+    // executor_manager's pre-sync (§7.1), before the dispatch.
+    const syncRes = await postJson(`${h.baseUrl}/v1/attachments/sync`, {
+      task_id: taskId,
+      subtask_id: 1,
+      user_subtask_id: 0,
+      auth_token: AUTH_TOKEN,
+      attachments: [{ id: 501, original_filename: 'screen.png', mime_type: 'image/png', file_size: PNG.length, subtask_id: 0 }],
+    });
+    const synced = (await syncRes.json()) as { attachments: Record<string, unknown>[] };
+    expect(synced.attachments).toEqual([expect.objectContaining({ id: 501, status: 'success', local_path: expect.stringContaining(`${taskId}:executor:attachments`) })]);
+
+    const payload = body(taskId, 1, 'ignored');
+    payload.input = [
+      { type: 'input_text', text: `${taskMarker(taskId)} What do these show?` },
+      { type: 'input_image', image_url: `data:image/png;base64,${PNG.toString('base64')}` },
+    ] as never;
+    Object.assign(payload.metadata, {
+      auth_token: AUTH_TOKEN,
+      attachments: [
+        ...synced.attachments,
+        { id: 502, original_filename: 'notes.txt', mime_type: 'text/plain', file_size: 12, subtask_id: 0 },
+        { id: 503, original_filename: 'gone.bin', status: 'failed', error: 'HTTP 404' },
+      ],
+    });
+    expect((await dispatch(payload)).status).toBe(200);
+    await ended(taskId, 1);
+
+    const [request] = h.router.requestsOf(taskId);
+    const user = (request.body.input as Record<string, any>[]).filter((i) => i.role === 'user').at(-1)!;
+    const images = (user.content as Record<string, any>[]).filter((c) => c.type === 'input_image');
+    expect(images).toHaveLength(2);
+    for (const image of images) expect(image.image_url).toMatch(/^data:image\/png;base64,/);
+    const text = JSON.stringify(user.content);
+    expect(text).toContain('What do these show?');
+    expect(text).toContain('notes.txt (text/plain, 12 bytes)');
+    expect(text).not.toContain('gone.bin');
+    // 501 came once, through the sync; 502 once, through the run; 503 never.
+    expect(backend.requests.map((r) => r.url)).toEqual(['/api/attachments/501/executor-download', '/api/attachments/502/executor-download']);
+  }, 180_000);
+
+  it('fails a model without api_key with a message the user can act on (both generations share it)', async () => {
+    const taskId = 9603;
+    const payload = body(taskId, 1, 'Hello?');
+    delete (payload.model_config as Record<string, unknown>).api_key;
+    expect((await dispatch(payload)).status).toBe(200);
+    await ended(taskId, 1);
+
+    const log = await h.app.get(EventLogRepository).read(taskId, 1);
+    const error = log.map((e) => e.event).find((e) => e.type === 'error') as Record<string, any>;
+    expect(error.error).toBe('The model "wegent-e2e-model" has no API key. Open this model\'s settings in Wegent (Models), enter its API key, and send the message again.');
+    expect(JSON.stringify(log)).not.toContain('WEGENT_CODEX_API_KEY');
+    expect(h.router.requestsOf(taskId)).toEqual([]);
+  }, 120_000);
 });
