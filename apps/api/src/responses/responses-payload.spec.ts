@@ -1,6 +1,6 @@
 import { taskPayloadSchema } from '../../../../libs/contracts/src';
 import { exampleResponsesBody, RESPONSES_SECRETS as S } from '../../../../test/support/wegent-2026-body';
-import { mergeMcpServers, normalizeReasoning, parseResponsesBody, promptOf, skillsOf } from './responses-payload';
+import { mergeMcpServers, normalizeReasoning, parseResponsesBody, promptOf, serviceTierOf, skillsOf } from './responses-payload';
 
 const payloadOf = (body: unknown) => {
   const parsed = parseResponsesBody(body);
@@ -130,6 +130,17 @@ describe('normalizeReasoning (§2.4)', () => {
     [null, {}],
     ['high', {}],
   ])('%j → %j', (input, expected) => expect(normalizeReasoning(input)).toEqual(expected));
+});
+
+describe('serviceTierOf (§2.4)', () => {
+  it.each([
+    ['priority', 'priority'],
+    [' Default ', 'default'],
+    ['flex', 'flex'],
+    ['x"\nmodel = "evil', null],
+    ['', null],
+    [null, null],
+  ])('%j → %j', (input, expected) => expect(serviceTierOf(input)).toBe(expected));
 });
 
 describe('promptOf (§2.5)', () => {

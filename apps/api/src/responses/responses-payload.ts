@@ -87,7 +87,7 @@ export function toTaskPayload(body: ResponsesBody, m: ResponsesFields): TaskPayl
       executor_namespace: m.executor_namespace ?? null,
       reasoning_effort: reasoning.effort ?? null,
       reasoning_summary: reasoning.summary ?? null,
-      service_tier: model.service_tier ?? null,
+      service_tier: serviceTierOf(model.service_tier),
       context_window: model.context_window ?? null,
       request_id: m.request_id ?? null,
     },
@@ -133,6 +133,12 @@ export function normalizeReasoning(reasoning: unknown): { effort?: string; summa
     effort: effort === 'ultra' ? 'max' : EFFORTS.has(effort) ? effort : 'medium',
     ...(SUMMARIES.has(summary) ? { summary } : {}),
   };
+}
+
+/** `service_tier` (§2.4: `priority`, `default`, …) as a plain word: it ends up in the task's Codex config. */
+export function serviceTierOf(tier: string | null | undefined): string | null {
+  const word = tier?.trim().toLowerCase() ?? '';
+  return /^[a-z0-9_-]{1,32}$/.test(word) ? word : null;
 }
 
 /**
