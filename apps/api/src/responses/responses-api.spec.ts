@@ -182,6 +182,30 @@ describe('2026 executor API (/v1/responses, cancel by subtask, /v1/attachments/s
     expect(await root.json()).toEqual({ status: 'healthy', service: 'task_executor' });
   });
 
+  it('answers 200 or 400, never 500, to 300 mutated bodies (a value replaced by null, a wrong type or removed)', async () => {
+    let seed = 2026;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)];
+    const oddValues: unknown[] = [null, 0, -1, 1.5, '', 'x', true, [], {}, [null], { a: { b: [] } }, '${{task_token}}', 'data:image/png;base64,@@'];
+    const paths = (value: unknown, prefix: string[] = []): string[][] =>
+      value !== null && typeof value === 'object' ? Object.entries(value).flatMap(([k, v]) => [[...prefix, k], ...paths(v, [...prefix, k])]) : [];
+    const statuses = new Set<number>();
+    for (let i = 0; i < 300; i++) {
+      const body = exampleResponsesBody(4800 + i, 1);
+      for (let m = 0; m < 1 + Math.floor(random() * 3); m++) {
+        const path = pick(paths(body));
+        const parent = path.slice(0, -1).reduce<any>((o, k) => o[k], body);
+        if (random() < 0.2) delete parent[path[path.length - 1]];
+        else parent[path[path.length - 1]] = pick(oddValues);
+      }
+      const res = await postJson(`${api.baseUrl}/v1/responses`, body);
+      statuses.add(res.status);
+      expect([200, 400]).toContain(res.status);
+    }
+    expect([...statuses].sort()).toEqual([200, 400]);
+    expect((await fetch(`${api.baseUrl}/ready`)).status).toBe(200);
+  }, 120_000);
+
   it('never shows a secret of the body in an answer or a log line', () => {
     const everything = [...bodies, ...api.logs].join('\n');
     expect(api.logs.some((line) => line.includes('task enqueued'))).toBe(true);
