@@ -172,4 +172,17 @@ describe('e2e: 2026 /v1/responses through the real Codex', () => {
     expect(JSON.stringify(log)).not.toContain('WEGENT_CODEX_API_KEY');
     expect(h.router.requestsOf(taskId)).toEqual([]);
   }, 120_000);
+
+  it('runs a key-less model whose credential is a default header (no env_key, no "Missing environment variable")', async () => {
+    const taskId = 9604;
+    const payload = body(taskId, 1, 'Hello gateway?');
+    delete (payload.model_config as Record<string, unknown>).api_key;
+    payload.model_config.default_headers = { Authorization: 'Bearer gateway-token-5a4b3c2d1e' } as never;
+    expect((await dispatch(payload)).status).toBe(200);
+    await ended(taskId, 1);
+
+    expect(await h.app.get(EventLogRepository).terminalOf(taskId, 1)).toBe('done');
+    const [request] = h.router.requestsOf(taskId);
+    expect(request.headers.authorization).toBe('Bearer gateway-token-5a4b3c2d1e');
+  }, 120_000);
 });

@@ -146,7 +146,9 @@ export class WorkspacePreparer {
       serviceTier: payload.responses?.service_tier ?? undefined,
       provider: {
         baseUrl: model.baseUrl,
-        envKey: DEFAULT_API_KEY_ENV,
+        // No key (missingApiKey let it through: a header carries the credential): no env_key either,
+        // or Codex fails with "Missing environment variable", a name no user can act on.
+        envKey: model.apiKey ? DEFAULT_API_KEY_ENV : null,
         httpHeaders: model.staticHeaders,
         envHttpHeaders,
         requestMaxRetries: this.config.CODEX_REQUEST_MAX_RETRIES,

@@ -91,6 +91,12 @@ X-User = "alice"
     expect(renderCodexConfig({ model: 'gpt-5.5', provider: { baseUrl: 'http://x/v1' } })).not.toContain('service_tier');
   });
 
+  it('configures no key variable for a key-less provider (a header carries the credential)', () => {
+    const text = renderCodexConfig({ model: 'gpt-5.5', provider: { baseUrl: 'http://x/v1', envKey: null, envHttpHeaders: { Authorization: 'WEGENT_CODEX_HEADER_1_KEY' } } });
+    expect(text).not.toContain('env_key');
+    expect(text).toContain('exclude = ["WEGENT_CODEX_HEADER_1_KEY"]');
+  });
+
   it('hides a custom key variable from commands even when its name has no KEY/TOKEN/SECRET', () => {
     const text = renderCodexConfig({ model: 'gpt-5.5', provider: { baseUrl: 'http://x/v1', envKey: 'LLM_CREDENTIAL' } });
     expect(text).toContain('env_key = "LLM_CREDENTIAL"');

@@ -21,8 +21,11 @@ export const MODEL_CATALOG_FILE = 'model-catalog.json';
 export interface CodexProviderOptions {
   /** Responses API root; Codex POSTs `<baseUrl>/responses`. */
   baseUrl: string;
-  /** Environment variable holding the API key (sent as `Authorization: Bearer`). */
-  envKey?: string;
+  /**
+   * Environment variable holding the API key (sent as `Authorization: Bearer`). `null`: no key
+   * at all (a gateway authenticated by a header); Codex then requires no variable.
+   */
+  envKey?: string | null;
   name?: string;
   /** Static, non-secret headers. */
   httpHeaders?: Record<string, string>;
@@ -73,9 +76,9 @@ export interface CodexConfigOptions {
 /** The config.toml text. Secrets never appear in it except MCP `env` values the caller puts there. */
 export function renderCodexConfig(options: CodexConfigOptions): string {
   const { provider } = options;
-  const envKey = provider.envKey ?? DEFAULT_API_KEY_ENV;
+  const envKey = provider.envKey === null ? undefined : (provider.envKey ?? DEFAULT_API_KEY_ENV);
   // Commands must never see the key variables, whatever their names (§9).
-  const exclude = [...new Set([envKey, ...Object.values(provider.envHttpHeaders ?? {}), ...(options.shellEnvironment?.exclude ?? [])])];
+  const exclude = [...new Set([...(envKey ? [envKey] : []), ...Object.values(provider.envHttpHeaders ?? {}), ...(options.shellEnvironment?.exclude ?? [])])];
   const config: TomlTable = {
     model: options.model,
     model_provider: WEGENT_PROVIDER_ID,
