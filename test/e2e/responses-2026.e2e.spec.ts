@@ -185,4 +185,28 @@ describe('e2e: 2026 /v1/responses through the real Codex', () => {
     const [request] = h.router.requestsOf(taskId);
     expect(request.headers.authorization).toBe('Bearer gateway-token-5a4b3c2d1e');
   }, 120_000);
+
+  it('starts a fresh thread when new_session is set (a pipeline stage changed), and keeps it for the next follow-up', async () => {
+    const taskId = 9605;
+    h.router.script(
+      taskId,
+      turn([message('Stage one answer.', { phase: 'final_answer' })]),
+      turn([message('Stage two answer.', { phase: 'final_answer' })]),
+      turn([message('Still stage two.', { phase: 'final_answer' })]),
+    );
+    expect((await dispatch(body(taskId, 1, 'Stage one question.'))).status).toBe(200);
+    await ended(taskId, 1);
+    const fresh = body(taskId, 2, 'Stage two question.');
+    Object.assign(fresh.metadata, { new_session: true });
+    expect((await dispatch(fresh)).status).toBe(200);
+    await ended(taskId, 2);
+    expect((await dispatch(body(taskId, 3, 'Follow-up in stage two.'))).status).toBe(200);
+    await ended(taskId, 3);
+
+    const [, second, third] = h.router.requestsOf(taskId).map((r) => JSON.stringify(r.body.input));
+    expect(second).not.toContain('Stage one');
+    expect(second).toContain('Stage two question.');
+    expect(third).toContain('Stage two answer.');
+    expect(third).not.toContain('Stage one');
+  }, 180_000);
 });

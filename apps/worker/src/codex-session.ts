@@ -120,7 +120,8 @@ export class CodexSession {
       let threadId: string;
       let resumedFresh = false;
       try {
-        const stored = await this.redis.get(this.keys.thread(taskId));
+        // 2026 `new_session` (a pipeline stage changed): a fresh thread, which then becomes the task's.
+        const stored = this.payload.new_session ? null : await this.redis.get(this.keys.thread(taskId));
         if (stored) {
           try {
             threadId = (await client.threadResume({ threadId: stored, cwd: this.workspace.workDir, model: this.workspace.model })).thread.id;

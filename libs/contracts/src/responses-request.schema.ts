@@ -76,6 +76,7 @@ export const responsesFieldsSchema = z.looseObject({
   executor_name: text,
   executor_namespace: text,
   skip_git_clone: z.boolean().nullish(),
+  new_session: z.boolean().nullish(),
   type: text,
   mode: text,
   subtask_title: text,

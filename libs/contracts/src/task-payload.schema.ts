@@ -100,6 +100,8 @@ export const taskPayloadSchema = z
     backend_url: nullableString,
     /** 2026 only: the workspace is being restored; never clone (§2.8). */
     skip_git_clone: z.boolean().optional(),
+    /** 2026 only: a pipeline stage changed; start a fresh Codex thread instead of resuming (§2.3, §4.4). */
+    new_session: z.boolean().optional(),
   })
   .superRefine((payload, ctx) => {
     if (payload.type === 'validation' && !payload.validation_params) {

@@ -114,6 +114,14 @@ describe('2026 Responses body → task payload (wegent-protocol-2026.md §2)', (
     expect(pathsOf(body)).toEqual(paths);
   });
 
+  it('passes skip_git_clone and new_session on only when true', () => {
+    const body = exampleResponsesBody(1, 2);
+    Object.assign(body.metadata, { skip_git_clone: true, new_session: true });
+    expect(payloadOf(body)).toMatchObject({ skip_git_clone: true, new_session: true });
+    const plain = payloadOf(exampleResponsesBody(1, 3));
+    expect('skip_git_clone' in plain || 'new_session' in plain).toBe(false);
+  });
+
   it('ignores unknown keys and the retry counter', () => {
     const body = { ...exampleResponsesBody(1, 2), _retry_count: 2, brand_new: { x: 1 } };
     expect(payloadOf(body)).toMatchObject({ task_id: 1, subtask_id: 2 });

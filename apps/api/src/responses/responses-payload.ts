@@ -95,6 +95,7 @@ export function toTaskPayload(body: ResponsesBody, m: ResponsesFields): TaskPayl
     ...(Object.keys(skills.refs).length ? { skill_refs: skills.refs } : {}),
     backend_url: m.backend_url ?? null,
     ...(m.skip_git_clone ? { skip_git_clone: true } : {}),
+    ...(m.new_session ? { new_session: true } : {}),
   } as TaskPayload;
 }
 
