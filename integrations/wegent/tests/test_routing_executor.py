@@ -215,3 +215,19 @@ def test_reads_fields_like_executor_manager():
     assert generation_of({"input": "x", "metadata": {"task_id": 1}}) == "2026"
     assert generation_of({"task_id": 1, "prompt": "x"}) == "2025"
     assert generation_of({"task_id": 1, "prompt": "x"}, forced="2026") == "2026"
+
+
+def test_instance_methods_and_task_lists_route_by_name(router, fake_model, service):
+    assert router.submit_executor(body_2026(fake_model, 8111, 1))["status"] == "success"
+
+    ids = router.get_current_task_ids()
+    assert ids["status"] == "success" and ids["task_ids"] == ["900", "8111"]
+    assert router.wait_instance_ready("wegent-codex-8111") == {"base_url": service.url}
+    assert router._get_container_port("wegent-codex-8111") == (None, "Codex tasks run in the shared wegent-codex service: cancel them by task_id")
+    assert router.create_instance(body_2026(fake_model, 8111, 2), {}, "wegent-codex-8111") is None
+    assert [c[0] for c in router._fallback.calls] == ["get_current_task_ids"]
+
+    assert router._get_container_port("wegent-task-docker-1") == (10010, None)
+    assert router.wait_instance_ready("wegent-task-docker-1") == {"port": 10010}
+    assert router.get_container_address("wegent-task-docker-1") == {"status": "success", "base_url": "http://host.docker.internal:10010"}
+    assert [c[0] for c in router._fallback.calls][1:] == ["_get_container_port", "wait_instance_ready", "get_container_address"]
