@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
@@ -83,7 +84,10 @@ async function main(): Promise<number> {
     cleanup.push(() => sink.close());
     say(`  callbacks   local sink at ${sink.url} (stands in for executor_manager)`);
 
-    const service = { ...config, CALLBACK_URL: sink.url, PORT: await freePort(config.HOST, config.PORT) };
+    // The worker shares this process, so Bull Board is served only with credentials: the demo
+    // makes a pair of its own unless the environment gives one.
+    const board = config.BOARD_USER && config.BOARD_PASSWORD ? null : { BOARD_USER: 'demo', BOARD_PASSWORD: randomBytes(9).toString('base64url') };
+    const service = { ...config, ...board, CALLBACK_URL: sink.url, PORT: await freePort(config.HOST, config.PORT) };
     const logger = createLogger(service, { demo: true }, pino.destination({ fd: 2, sync: true }));
     const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoles(service, ['api', 'worker', 'relay'], logger), {
       bodyParser: false,
@@ -116,7 +120,8 @@ async function main(): Promise<number> {
     say(`answer (${terminal.status}):`);
     say(`  ${String(terminal.result?.value ?? terminal.error_message ?? '').replace(/\n/g, '\n  ')}`);
     say();
-    say(`Bull Board          ${baseUrl}/admin/queues`);
+    const boardUrl = board ? baseUrl.replace('://', `://${board.BOARD_USER}:${board.BOARD_PASSWORD}@`) : baseUrl;
+    say(`Bull Board          ${boardUrl}/admin/queues${board ? ' (demo credentials, read-only)' : ''}`);
     say(`subtask view        ${baseUrl}/v1/tasks/${taskId}/subtasks/1`);
     say(`operator CLI        REDIS_PREFIX=${config.REDIS_PREFIX} node dist/apps/cli/src/main.js status ${taskId}`);
     if (flags['slow-second-task']) {

@@ -46,7 +46,7 @@ export async function startApi(env: Record<string, string> = {}, options?: ApiMo
   const logger = pino({ level: 'debug' }, sink);
 
   const moduleRef = await Test.createTestingModule({
-    imports: [RuntimeModule.forRoot(config, logger), options ? ApiModule.forRoot(options) : ApiModule],
+    imports: [RuntimeModule.forRoot(config, logger), ApiModule.forRoot(options ?? {})],
   }).compile();
   const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: new NestToPino(logger) });
   configureHttpApp(app, config);

@@ -5,6 +5,12 @@ export interface ApiModuleOptions {
    * process that runs the worker role; an api-only process is ready as soon as Redis answers.
    */
   requireWorkers?: boolean;
+  /**
+   * A worker runs in this process (default true, the safe assumption): Bull Board then needs
+   * BOARD_USER/BOARD_PASSWORD, since a task command is a loopback client. Not an api option of
+   * the routes: the board reads it once, at boot.
+   */
+  workerInProcess?: boolean;
   /** Concurrent SSE subscribers of this process; one more gets 503. */
   maxStreamSubscribers?: number;
   /** Interval of the SSE heartbeat comment (keeps proxies from closing an idle stream). */
@@ -13,7 +19,7 @@ export interface ApiModuleOptions {
   streamBlockMs?: number;
 }
 
-export type ResolvedApiOptions = Required<ApiModuleOptions>;
+export type ResolvedApiOptions = Required<Omit<ApiModuleOptions, 'workerInProcess'>>;
 
 export const API_DEFAULTS: ResolvedApiOptions = {
   requireWorkers: false,

@@ -18,10 +18,11 @@ import { TasksController } from './tasks.controller';
  * HTTP intake: the executor-compatible routes, the native /v1 routes, the probes, GET /metrics
  * (of MetricsModule, when the root imports it) and Bull Board at /admin/queues. Needs
  * RuntimeModule.forRoot(config) in the root, and the app set up with configureHttpApp().
- * Import `ApiModule` for the defaults or `ApiModule.forRoot(options)` to tune it.
+ * Import `ApiModule.forRoot(options)`: the board comes with it, because who may open the board
+ * depends on whether a worker shares the process. Plain `ApiModule` has no board.
  */
 @Module({
-  imports: [QueueModule, QueueBoardModule],
+  imports: [QueueModule],
   controllers: [ExecutorController, TasksController, ResponsesController, HealthController, MetricsController],
   providers: [
     {
@@ -38,6 +39,10 @@ import { TasksController } from './tasks.controller';
 })
 export class ApiModule {
   static forRoot(options: ApiModuleOptions = {}): DynamicModule {
-    return { module: ApiModule, providers: [{ provide: API_OPTIONS, useValue: options }] };
+    return {
+      module: ApiModule,
+      imports: [QueueBoardModule.forRoot({ workerInProcess: options.workerInProcess ?? true })],
+      providers: [{ provide: API_OPTIONS, useValue: options }],
+    };
   }
 }

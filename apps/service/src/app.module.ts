@@ -18,7 +18,7 @@ export class AppModule {
   static forRoles(config: Config, roles: Role[], logger?: Logger): DynamicModule {
     const registry = createMetricsRegistry();
     const modules: (DynamicModule | typeof WorkerModule)[] = [];
-    if (roles.includes('api')) modules.push(ApiModule.forRoot({ requireWorkers: roles.includes('worker') }));
+    if (roles.includes('api')) modules.push(ApiModule.forRoot({ requireWorkers: roles.includes('worker'), workerInProcess: roles.includes('worker') }));
     if (roles.includes('worker')) modules.push(WorkerModule);
     if (roles.includes('relay')) modules.push(RelayModule.register({ metrics: new PrometheusRelayMetrics(registry) }));
     const metrics = MetricsModule.forRoot({ registry, ...(roles.includes('worker') && { runningProcesses: RunRegistry }) });

@@ -4,7 +4,6 @@ import type { Queue } from 'bullmq';
 import { taskPayloadSchema } from '../../../../libs/contracts/src';
 import { createSecretMasker, isSensitiveKey } from '../../../../libs/workspace/src/masking';
 import { collectSecrets } from '../../../../libs/workspace/src/model-config';
-import type { HttpRequest, HttpResponse, NextFunction } from '../http/http-types';
 
 const MAX_DEPTH = 16;
 
@@ -33,22 +32,11 @@ export function redactJobData(data: unknown): unknown {
   return createSecretMasker(secrets).maskDeep(data);
 }
 
-/** The BullMQ adapter with `redactJobData` as its job data formatter. */
+/** The BullMQ adapter with `redactJobData` as its formatter of job data and return values. */
 export class RedactingBullMQAdapter extends BullMQAdapter {
   constructor(queue: Queue, options?: Partial<QueueAdapterOptions>) {
     super(queue, options);
     this.setFormatter('data', redactJobData);
+    this.setFormatter('returnValue', redactJobData);
   }
-}
-
-/**
- * Refuses the board's "edit job data": the editor starts from the redacted data, so saving would
- * write `********` over the job's real api key or token.
- */
-export function refuseJobDataEdits(req: HttpRequest, res: HttpResponse, next: NextFunction): void {
-  if (req.method === 'PATCH' && /\/update-data\/?$/.test(req.path)) {
-    res.status(403).json({ error: 'job data cannot be edited from Bull Board: it shows the data with secrets masked' });
-    return;
-  }
-  next();
 }
