@@ -1,20 +1,26 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DelayedError, type Job, type Queue } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job, type Queue } from 'bullmq';
 import { InjectQueue } from '@nestjs/bullmq';
-import { TASK_QUEUE_NAME, taskJobDataSchema, type TaskJobData, type TaskPayload } from '../../../libs/contracts/src';
+import { TASK_QUEUE_NAME, type TaskJobData, type TaskPayload } from '../../../libs/contracts/src';
 import { EventLogRepository } from '../../../libs/event-log/src';
-import { PARK_DELAY_MS, TaskQueueService } from '../../../libs/queue/src';
+import { checkJobData, PARK_DELAY_MS, PayloadVaultError, TaskQueueService, type SubtaskIds } from '../../../libs/queue/src';
 import { LOGGER, type Logger } from '../../../libs/runtime/src';
 import { RunEventEmitter } from './event-emitter';
+import { unreadableJobData } from './guarded-worker';
+import { JobProgressReporter } from './job-progress';
 import { RunRegistry } from './run-registry';
 import { TaskRunner } from './task-runner';
 
 const FINISHED_STATES = new Set(['completed', 'failed', 'unknown']);
 
+/** The ClaudeCode text of a run that has no usable payload (wegent-protocol.md §5.7). */
+const noAgent = (ids: SubtaskIds) => `[task_id: ${ids.task_id}.${ids.subtask_id}] Unable to get or create agent`;
+
 /**
  * The BullMQ processor of the Codex queue: decides whether a job may run now (its task's lane,
  * cancels, a previous attempt that died), runs it, and always leaves the lane so the task's next
- * subtask can start. It never throws except to re-park a job (DelayedError).
+ * subtask can start. It never throws except to re-park a job (DelayedError) or to fail a job whose
+ * data cannot be trusted (UnrecoverableError, after that subtask's one terminal event).
  */
 @Injectable()
 export class CodexRunProcessor {
@@ -28,8 +34,10 @@ export class CodexRunProcessor {
   ) {}
 
   async process(job: Job<TaskJobData>, token?: string): Promise<string> {
-    const data = taskJobDataSchema.parse(job.data);
-    const { task_id: taskId, subtask_id: subtaskId } = data;
+    const check = checkJobData(job.id, job.data, (ids) => this.tasks.vault.refOf(ids), unreadableJobData(job));
+    if (!check.ok) return this.refuse(job, check.ids, check.reason);
+    const { ids, data } = check;
+    const { task_id: taskId, subtask_id: subtaskId } = ids;
     const jobId = job.id!;
     const log = this.logger.child({ task_id: taskId, subtask_id: subtaskId, job_id: jobId, attempt: job.attemptsStarted });
 
@@ -39,7 +47,8 @@ export class CodexRunProcessor {
       throw new DelayedError();
     }
 
-    const emitter = new RunEventEmitter(this.events, { task_id: taskId, subtask_id: subtaskId, attempt: job.attemptsStarted });
+    const progress = new JobProgressReporter(job, log);
+    const emitter = new RunEventEmitter(this.events, { ...ids, attempt: job.attemptsStarted }, progress.observe);
     try {
       if (await this.events.terminalOf(taskId, subtaskId)) return 'already finished';
       if (await this.tasks.cancels.isRequested(taskId, subtaskId)) {
@@ -58,17 +67,43 @@ export class CodexRunProcessor {
         });
         return 'worker lost';
       }
-      const payload = await this.loadPayload(data);
-      if (!payload) {
+      const loaded = await this.loadPayload(ids, data);
+      if (typeof loaded === 'string' || !loaded) {
+        const reason = loaded ?? 'task payload expired or missing';
+        if (loaded) log.warn({ reason }, 'stored payload refused');
         await emitter.emit({ type: 'status', phase: 'started' });
-        await emitter.emit({ type: 'error', kind: 'init', message: `[task_id: ${taskId}.${subtaskId}] Unable to get or create agent`, error: 'task payload expired or missing' });
+        await emitter.emit({ type: 'error', kind: 'init', message: noAgent(ids), error: reason });
         return 'payload missing';
       }
-      return await this.runTracked(job, payload, emitter);
+      return await this.runTracked(job, loaded, emitter);
     } finally {
       await emitter.flush();
-      await this.release(taskId, jobId, data.payloadRef);
+      await progress.flush();
+      await this.release(ids, jobId);
     }
+  }
+
+  /**
+   * A job whose data cannot be trusted: its subtask (when the job id names one) ends with one
+   * terminal event, it leaves its lane, its own stored payload is dropped, and BullMQ fails it
+   * with the reason, without retries. Nothing named by the data itself is touched.
+   */
+  private async refuse(job: Job, ids: SubtaskIds | null, reason: string): Promise<never> {
+    this.logger.warn({ job_id: job.id, ...ids, reason }, 'job refused: its data cannot be trusted');
+    if (ids) {
+      try {
+        const emitter = new RunEventEmitter(this.events, { ...ids, attempt: job.attemptsStarted });
+        if (!(await this.events.terminalOf(ids.task_id, ids.subtask_id))) {
+          if ((await this.events.lastSeq(ids.task_id, ids.subtask_id)) === 0) await emitter.emit({ type: 'status', phase: 'started' });
+          await emitter.emit({ type: 'error', kind: 'init', message: noAgent(ids), error: `invalid job: ${reason}` });
+        }
+        await emitter.flush();
+        await this.release(ids, job.id!);
+      } catch (error) {
+        this.logger.error({ job_id: job.id, ...ids, err: error instanceof Error ? error.message : String(error) }, 'could not record a refused job');
+      }
+    }
+    throw new UnrecoverableError(`invalid job: ${reason}`);
   }
 
   private async runTracked(job: Job<TaskJobData>, payload: TaskPayload, emitter: RunEventEmitter): Promise<string> {
@@ -109,15 +144,22 @@ export class CodexRunProcessor {
     return false;
   }
 
-  private async loadPayload(data: TaskJobData): Promise<TaskPayload | null> {
+  /** The inline payload, else this subtask's stored one; a string says why the stored one is unusable. */
+  private async loadPayload(ids: SubtaskIds, data: TaskJobData): Promise<TaskPayload | string | null> {
     if (data.payload) return data.payload;
-    return data.payloadRef ? this.tasks.vault.load(data.payloadRef) : null;
+    if (!data.payloadRef) return null;
+    try {
+      return await this.tasks.vault.load(ids);
+    } catch (error) {
+      if (error instanceof PayloadVaultError) return error.message;
+      throw error;
+    }
   }
 
-  /** The job is over: leave the lane, wake the task's next subtask, drop the stored payload. */
-  async release(taskId: number, jobId: string, payloadRef?: string): Promise<void> {
-    const next = await this.tasks.lane.leave(taskId, jobId);
+  /** The job is over: leave the lane, wake the task's next subtask, drop its own stored payload. */
+  async release(ids: SubtaskIds, jobId: string): Promise<void> {
+    const next = await this.tasks.lane.leave(ids.task_id, jobId);
     if (next) await this.tasks.promote(next);
-    if (payloadRef) await this.tasks.vault.drop(payloadRef).catch(() => undefined);
+    await this.tasks.vault.drop(ids).catch(() => undefined);
   }
 }

@@ -17,6 +17,8 @@ export class RunEventEmitter {
   constructor(
     private readonly log: EventLogRepository,
     private readonly ids: { task_id: number; subtask_id: number; attempt: number },
+    /** Told of every appended event, in order (the job's progress for Bull Board). */
+    private readonly observe?: (event: RunEvent) => void,
   ) {}
 
   emit(event: RunEvent): Promise<AppendResult | null> {
@@ -25,6 +27,7 @@ export class RunEventEmitter {
       try {
         const result = await this.log.append({ ...event, ...this.ids } as NewTaskEvent);
         if (!result.appended) this.refused = true;
+        else this.observe?.(event);
         return result;
       } catch (error) {
         this.failure ??= error;

@@ -1,13 +1,14 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { Worker, type Job, type Queue } from 'bullmq';
+import type { Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { TASK_QUEUE_NAME, type Config, type TaskJobData } from '../../../libs/contracts/src';
 import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
-import { CancelRegistry } from '../../../libs/queue/src';
+import { CancelRegistry, idsOfJobId } from '../../../libs/queue/src';
 import { CONFIG, createRedis, LOGGER, REDIS, redisOptionsFromUrl, type Logger } from '../../../libs/runtime/src';
 import { bullmqTelemetry } from '../../../libs/metrics/src';
 import { CodexRunProcessor } from './codex-run.processor';
+import { GuardedWorker } from './guarded-worker';
 import { OrphanReaper } from './orphan-reaper';
 import { RunRegistry } from './run-registry';
 
@@ -49,7 +50,7 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
     });
 
     const telemetry = bullmqTelemetry(this.config);
-    this.worker = new Worker<TaskJobData>(TASK_QUEUE_NAME, (job: Job<TaskJobData>, token?: string) => this.processor.process(job, token), {
+    this.worker = new GuardedWorker<TaskJobData, string>(TASK_QUEUE_NAME, (job: Job<TaskJobData>, token?: string) => this.processor.process(job, token), {
       connection: redisOptionsFromUrl(this.config.REDIS_URL),
       prefix: this.config.REDIS_PREFIX,
       concurrency: this.config.WORKER_CONCURRENCY,
@@ -65,25 +66,28 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
 
   /**
    * Safety net: a job BullMQ failed without our processor ending it (stalled too often, a crash in
-   * the processor) still gets exactly one terminal event.
+   * the processor) still gets exactly one terminal event. The subtask is the one its job id names —
+   * never read from job data, which may be anything (null, another subtask's ids). Never throws.
    */
   private async onFailed(job: Job<TaskJobData> | undefined, error: Error): Promise<void> {
-    if (!job) return;
-    const { task_id, subtask_id } = job.data;
     try {
-      if (await this.events.terminalOf(task_id, subtask_id)) return;
+      const ids = idsOfJobId(job?.id);
+      if (!job || !ids) {
+        this.logger.warn({ job_id: job?.id ?? null, err: error?.message }, 'a job that names no subtask failed');
+        return;
+      }
+      if (await this.events.terminalOf(ids.task_id, ids.subtask_id)) return;
       await this.events.append({
         type: 'error',
         kind: 'stream',
-        task_id,
-        subtask_id,
+        ...ids,
         attempt: job.attemptsStarted,
         message: `Error processing response: the job failed in the queue (${error.message})`,
         error: error.message,
       });
-      await this.processor.release(task_id, job.id!, job.data.payloadRef);
+      await this.processor.release(ids, job.id!);
     } catch (e) {
-      this.logger.error({ task_id, subtask_id, err: String(e) }, 'could not record the failure of a job');
+      this.logger.error({ job_id: job?.id ?? null, err: String(e) }, 'could not record the failure of a job');
     }
   }
 

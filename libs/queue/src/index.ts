@@ -5,3 +5,4 @@ export * from './payload-vault';
 export * from './task-lane';
 export * from './cancel-registry';
 export * from './job-options';
+export * from './job-data-check';

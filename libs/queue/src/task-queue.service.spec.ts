@@ -46,7 +46,7 @@ describe('TaskQueueService (real Redis)', () => {
     const data = JSON.stringify(job!.data);
     expect(data).not.toContain('sk-secret-value-1234');
     expect(data).not.toContain('jwt-secret-value');
-    expect(await service.vault.load(job!.data.payloadRef)).toMatchObject({ task_id: 1, subtask_id: 10, auth_token: 'jwt-secret-value' });
+    expect(await service.vault.load({ task_id: 1, subtask_id: 10 })).toMatchObject({ task_id: 1, subtask_id: 10, auth_token: 'jwt-secret-value' });
   });
 
   it('stores payloads encrypted when SECRETS_KEY is set', async () => {

@@ -104,7 +104,7 @@ export class TaskQueueService implements TaskQueuePort {
     }
     await this.events.append({ type: 'cancelled', stage: 'queued', task_id, subtask_id, attempt: 0 });
     const next = await this.lane.leave(task_id, job.id!);
-    if (job.data.payloadRef) await this.vault.drop(job.data.payloadRef);
+    await this.vault.drop({ task_id, subtask_id });
     if (next) await this.promote(next);
     return 'queued';
   }
