@@ -9,6 +9,7 @@ import { createSecretMasker } from '../masking';
 import { findExecutable } from './git-command';
 import { CloneFailedError, cloneFailureMessage, gitIdentityOf, prepareRepository, type PrepareRepositoryOptions, type RepositoryPayload } from './prepare-repository';
 import { TASK_GIT_DIR } from './task-git-home';
+import { normalizeGitDomain, tokenDomainOf, tokenMayGoTo } from './token-host';
 
 jest.setTimeout(60_000);
 
@@ -317,6 +318,65 @@ describe('clone over HTTP with a token', () => {
   });
 });
 
+describe('the git token goes only to the user\'s git host', () => {
+  it('sends no token to a git_url on another host than git_domain: the clone fails unauthenticated, with a warning', async () => {
+    const before = tokenServer.authorizations.length;
+    const { run, lines, taskDir } = prepare({ payload: payload({ git_url: tokenServer.url('demo'), git_domain: 'github.com' }) });
+    const error = (await run.catch((e: unknown) => e)) as Error;
+    expect(error).toBeInstanceOf(CloneFailedError);
+    expect(error.message).toContain("fatal: could not read Username for 'http://127.0.0.1:");
+    expect(tokenServer.authorizations.slice(before)).toEqual([]);
+    await expect(readFile(join(taskDir, TASK_GIT_DIR, 'credentials'), 'utf8')).rejects.toThrow();
+    const warning = lines.map((l) => JSON.parse(l)).find((l) => l.msg.startsWith('git token not sent'));
+    expect(warning).toMatchObject({
+      level: 40,
+      msg: "git token not sent: git_url names another host than the user's git domain",
+      git_host: new URL(tokenServer.url('demo')).host,
+      token_domain: 'github.com',
+    });
+  });
+
+  it('sends no token when the domain names another port of the same host', async () => {
+    const before = tokenServer.authorizations.length;
+    const run = prepare({ payload: payload({ git_url: tokenServer.url('demo'), git_domain: '127.0.0.1:1' }) }).run;
+    await expect(run).rejects.toBeInstanceOf(CloneFailedError);
+    expect(tokenServer.authorizations.slice(before)).not.toContain(basic('token', TOKEN));
+  });
+
+  it('takes user.git_domain (the credential\'s own domain) over the payload\'s git_domain', async () => {
+    const before = tokenServer.authorizations.length;
+    const prepared = await prepare({ payload: payload({ git_url: tokenServer.url('demo'), git_domain: 'github.com' }, { git_domain: '127.0.0.1' }) }).run;
+    expect(prepared.cloned).toBe(true);
+    expect(tokenServer.authorizations.slice(before)).toContain(basic('token', TOKEN));
+
+    const refused = prepare({ payload: payload({ git_url: tokenServer.url('demo'), git_domain: '127.0.0.1' }, { git_domain: 'github.com' }) }).run;
+    await expect(refused).rejects.toBeInstanceOf(CloneFailedError);
+  });
+
+  it('still masks the user\'s token although it was not sent', async () => {
+    const prepared = await prepare({ payload: payload({ git_url: publicServer.url('demo'), git_domain: 'github.com' }) }).run;
+    expect(prepared.cloned).toBe(true);
+    expect(prepared.secrets).toEqual([TOKEN]);
+  });
+
+  it('matches hosts the way a domain is written', () => {
+    expect(normalizeGitDomain(' GitHub.com ')).toBe('github.com');
+    expect(normalizeGitDomain('https://gitlab.example.com:8443/group')).toBe('gitlab.example.com:8443');
+    expect(normalizeGitDomain(null)).toBe('');
+    expect(tokenDomainOf({ git_domain: 'github.com', user: { git_domain: null } })).toBe('github.com');
+    expect(tokenDomainOf({ git_domain: 'github.com', user: { git_domain: 'gitlab.example.com' } })).toBe('gitlab.example.com');
+    expect(tokenDomainOf({ git_domain: '', user: null })).toBe('');
+    expect(tokenMayGoTo('https://github.com', 'github.com')).toBe(true);
+    expect(tokenMayGoTo('https://GITHUB.COM:443', 'github.com')).toBe(true);
+    expect(tokenMayGoTo('https://gitlab.example.com:8443', 'gitlab.example.com:8443')).toBe(true);
+    expect(tokenMayGoTo('https://gitlab.example.com', 'gitlab.example.com:8443')).toBe(false);
+    expect(tokenMayGoTo('https://github.com.evil.example', 'github.com')).toBe(false);
+    expect(tokenMayGoTo('https://evil.example', 'github.com')).toBe(false);
+    expect(tokenMayGoTo('https://github.com', '')).toBe(false);
+    expect(tokenMayGoTo('github.com', 'github.com')).toBe(true);
+  });
+});
+
 describe('cloneFailureMessage', () => {
   it('masks every form of the token in git stderr', () => {
     const mask = createSecretMasker([TOKEN]);
@@ -419,6 +479,13 @@ describe('CLI logins', () => {
     const log = lines.join('');
     expect(log).toMatch(/"level":40.*CLI authentication failed for github.com: login failed for \*{8}/);
     expect(log).not.toContain(TOKEN);
+  });
+
+  it('skips the login for a domain that is not the token\'s own', async () => {
+    const clis = await fakeClis();
+    await prepare({ payload: payload({ git_domain: 'github.com' }, { git_domain: 'gitlab.example.com' }), path: clis.path }).run;
+    expect(await clis.read('gh')).toBe('');
+    expect(await clis.read('glab')).toBe('');
   });
 
   it('skips the login without a token or without the CLI', async () => {

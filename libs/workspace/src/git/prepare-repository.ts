@@ -8,6 +8,7 @@ import { checkGitUrl } from '../repo-url';
 import { loginGitCli } from './cli-login';
 import { DEFAULT_GIT_TIMEOUTS, runGit, type GitTimeouts } from './git-command';
 import { repoProxySettings } from './repo-proxy';
+import { tokenDomainOf, tokenMayGoTo } from './token-host';
 import { ensureTaskGitHome, serviceGitEnv, setGlobalConfig, storeCredentials, TASK_GIT_DIR, taskGitEnv, taskGitPaths, type TaskGitPaths } from './task-git-home';
 
 /**
@@ -148,9 +149,16 @@ export async function prepareRepository(options: PrepareRepositoryOptions): Prom
   }
   const remote = check?.ok ? remoteOf(gitUrl, check.kind) : undefined;
 
-  const token = decryptGitToken(payload.user?.git_token, config.aesKey, config.aesIv) ?? remote?.urlPassword ?? null;
+  const userToken = decryptGitToken(payload.user?.git_token, config.aesKey, config.aesIv);
+  const tokenDomain = tokenDomainOf(payload);
+  // The user's token goes only to its own host; credentials written into git_url go to that URL.
+  const userTokenForRemote = remote?.origin && userToken && tokenMayGoTo(remote.origin, tokenDomain) ? userToken : null;
+  if (remote?.origin && userToken && !userTokenForRemote) {
+    logger.warn({ task_id: taskId, git_host: new URL(remote.origin).host, token_domain: tokenDomain || null }, "git token not sent: git_url names another host than the user's git domain");
+  }
+  const token = userTokenForRemote ?? remote?.urlPassword ?? null;
   const user = payload.user?.user_name || remote?.urlUser || 'token';
-  const secrets = [...new Set([token, remote?.urlPassword, token && Buffer.from(`${user}:${token}`).toString('base64')])].filter((s): s is string => !!s);
+  const secrets = [...new Set([userToken, token, remote?.urlPassword, token && Buffer.from(`${user}:${token}`).toString('base64')])].filter((s): s is string => !!s);
   const mask = createSecretMasker(secrets);
 
   await mkdir(taskDir, { recursive: true });
@@ -187,8 +195,8 @@ export async function prepareRepository(options: PrepareRepositoryOptions): Prom
   }
 
   // Every subtask, as the original (which does it when the agent is built, clone or not).
-  if (gitDomain && token) {
-    await loginGitCli({ taskId, gitDomain, token, paths, logger, mask, timeoutMs: timeouts.cliLoginMs, path, signal });
+  if (gitDomain && userToken && tokenMayGoTo(gitDomain, tokenDomain)) {
+    await loginGitCli({ taskId, gitDomain, token: userToken, paths, logger, mask, timeoutMs: timeouts.cliLoginMs, path, signal });
   }
 
   return { repoDir, workDir: repoDir ?? taskDir, gitEnv, cloned, secrets };
