@@ -327,10 +327,10 @@ describe('the git token goes only to the user\'s git host', () => {
     expect(error.message).toContain("fatal: could not read Username for 'http://127.0.0.1:");
     expect(tokenServer.authorizations.slice(before)).toEqual([]);
     await expect(readFile(join(taskDir, TASK_GIT_DIR, 'credentials'), 'utf8')).rejects.toThrow();
-    const warning = lines.map((l) => JSON.parse(l)).find((l) => l.msg.startsWith('git token not sent'));
+    const warning = lines.map((l) => JSON.parse(l)).find((l) => l.msg.startsWith('git credentials withheld'));
     expect(warning).toMatchObject({
       level: 40,
-      msg: "git token not sent: git_url names another host than the user's git domain",
+      msg: "git credentials withheld: git_url names another host than the user's git domain",
       git_host: new URL(tokenServer.url('demo')).host,
       token_domain: 'github.com',
     });

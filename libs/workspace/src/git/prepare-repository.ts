@@ -154,7 +154,7 @@ export async function prepareRepository(options: PrepareRepositoryOptions): Prom
   // The user's token goes only to its own host; credentials written into git_url go to that URL.
   const userTokenForRemote = remote?.origin && userToken && tokenMayGoTo(remote.origin, tokenDomain) ? userToken : null;
   if (remote?.origin && userToken && !userTokenForRemote) {
-    logger.warn({ task_id: taskId, git_host: new URL(remote.origin).host, token_domain: tokenDomain || null }, "git token not sent: git_url names another host than the user's git domain");
+    logger.warn({ task_id: taskId, git_host: new URL(remote.origin).host, token_domain: tokenDomain || null }, "git credentials withheld: git_url names another host than the user's git domain");
   }
   const token = userTokenForRemote ?? remote?.urlPassword ?? null;
   const user = payload.user?.user_name || remote?.urlUser || 'token';
