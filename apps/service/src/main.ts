@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '../../../libs/runtime/src';
 import { configureHttpApp } from '../../api/src/http-app';
 import { AppModule } from './app.module';
 import { NestPinoLogger } from './nest-pino-logger';
+import { gitTokenKeyCheck } from './git-token-key-check';
 import { installProcessGuards } from './process-guards';
 import { onPath, redisAnswers, startEmbeddedRedis, type EmbeddedRedis } from './redis-bootstrap';
 import { parseRoles, type Role } from './roles';
@@ -68,6 +69,9 @@ function handleShutdownSignals(config: Config, logger: Logger, close: () => Prom
 export async function bootstrap(roles: Role[], config: Config): Promise<void> {
   const logger = createLogger(config, { roles: roles.join(',') });
   installProcessGuards(logger);
+  const keyCheck = gitTokenKeyCheck(config, roles, process.env.NODE_ENV);
+  if (keyCheck.verdict === 'refuse') die(keyCheck.message);
+  if (keyCheck.verdict === 'warn') logger.warn(keyCheck.message);
   const embedded = await ensureRedis(config, logger);
   if (!config.SECRETS_KEY && roles.includes('api')) {
     logger.warn('SECRETS_KEY is not set: task payloads (api keys, git tokens) are stored in Redis unencrypted');
