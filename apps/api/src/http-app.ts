@@ -3,12 +3,14 @@ import type { Config } from '../../../libs/contracts/src';
 import { LOGGER, type Logger } from '../../../libs/runtime/src';
 import { bearerAuth } from './http/bearer-auth';
 import { bodyParserErrors } from './http/body-errors';
+import { refuseDeepJson } from './http/json-depth';
 import { requestContext } from './http/request-context';
 
 /**
  * The Express layer in front of ApiModule's routes, in order: request id and access log, bearer
  * auth for /api and /v1 (when API_TOKEN is set), the JSON body parser limited to
- * MAX_PAYLOAD_BYTES, and the answers to its failures (400 invalid JSON, 413 too large).
+ * MAX_PAYLOAD_BYTES and MAX_JSON_DEPTH, and the answers to its failures (400 invalid JSON or too
+ * deep, 413 too large).
  *
  * Call it on an app created with `{ bodyParser: false }`, before `listen()`/`init()`.
  */
@@ -19,7 +21,7 @@ export function configureHttpApp(app: NestExpressApplication, config: Config): N
   if (config.API_TOKEN) app.use(['/api', '/v1'], bearerAuth(config.API_TOKEN));
   // Any content type: executor_manager and curl users do not always say application/json.
   // Requests without a body are left alone by the parser.
-  app.useBodyParser('json', { limit: config.MAX_PAYLOAD_BYTES, type: () => true });
+  app.useBodyParser('json', { limit: config.MAX_PAYLOAD_BYTES, type: () => true, verify: refuseDeepJson });
   app.use(bodyParserErrors(config.MAX_PAYLOAD_BYTES));
   return app;
 }

@@ -23,6 +23,9 @@ export function bodyParserErrors(limitBytes: number) {
       case 'entity.parse.failed':
         res.status(400).json({ error: 'request body is not valid JSON', issues: [] });
         return;
+      case 'entity.too.deep':
+        res.status(400).json({ error: error.message, issues: [] });
+        return;
       case 'entity.too.large':
         res.status(413).json({ error: `request body is larger than ${limitBytes} bytes (MAX_PAYLOAD_BYTES)` });
         return;
