@@ -29,7 +29,9 @@ describe('JSON nesting depth', () => {
     const TOO_DEEP = { error: `request body nests deeper than ${MAX_JSON_DEPTH} levels`, issues: [] };
 
     it('answers 100,000 levels with 400 on every route, writes nothing, logs no error', async () => {
-      const before = (await api.keys()).sort();
+      // The queue's meta key is BullMQ's own, written when the app starts.
+      const written = async () => (await api.keys()).filter((key) => !key.endsWith(':codex-tasks:meta')).sort();
+      const before = await written();
       const routes: [string, string][] = [
         ['POST', '/api/tasks/execute'],
         ['POST', '/v1/tasks'],
@@ -48,7 +50,7 @@ describe('JSON nesting depth', () => {
         }
       }
       expect(answers).toEqual(routes.flatMap(([method, path]) => bodies.map(() => `${method} ${path} 400 ${JSON.stringify(TOO_DEEP)}`)));
-      expect((await api.keys()).sort()).toEqual(before);
+      expect(await written()).toEqual(before);
       expect(api.logs.filter((line) => line.includes('"level":50'))).toEqual([]);
     });
 
