@@ -3,7 +3,7 @@ import type { Config, RpcNotification, TaskPayload } from '../../../libs/contrac
 import { AppServerClient, AppServerRpcError, NotificationMapper, textInput } from '../../../libs/codex/src';
 import { isTerminalEvent, type NewTaskEvent } from '../../../libs/contracts/src';
 import type { RedisKeys } from '../../../libs/event-log/src';
-import { createSecretMasker } from '../../../libs/workspace/src';
+import { createSecretMasker } from '../../../libs/redaction/src';
 import type { Logger } from '../../../libs/runtime/src';
 import { CodexProcessRegistry } from './codex-process-registry';
 import type { RunEvent } from './event-emitter';

@@ -3,13 +3,13 @@ import { join, resolve } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Config, GitSnapshot, TaskPayload } from '../../../libs/contracts/src';
 import { codexProcessEnv, DEFAULT_API_KEY_ENV, resolveCodexBinary, writeCodexHome, type McpServerOptions } from '../../../libs/codex/src';
+import { createSecretMasker, serviceSecretsOf, type SecretMasker } from '../../../libs/redaction/src';
 import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
 import {
   appendPromptSuffix,
   backendBaseUrl,
   collectSecrets,
   composeDeveloperInstructions,
-  createSecretMasker,
   decryptGitToken,
   downloadAttachments,
   imageInputs,
@@ -65,6 +65,7 @@ const CONTEXT_WINDOW_FOR_CUSTOM_MODELS = 262_144;
 export class WorkspacePreparer {
   readonly root: string;
   private bin?: string;
+  private readonly maskers = new WeakMap<TaskPayload, SecretMasker>();
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -82,18 +83,25 @@ export class WorkspacePreparer {
     return join(this.root, String(taskId));
   }
 
-  /** Text with every secret value of the payload masked out. */
+  /** Text with every secret of the run (its payload's and the service's) masked out. */
   maskText(text: string, payload: TaskPayload): string {
-    return createSecretMasker(this.secretsOf(payload)).maskText(text);
+    return this.maskerOf(payload).maskText(text);
+  }
+
+  /** The run's masker, built once per payload (its secret set: payload secrets + service secrets). */
+  private maskerOf(payload: TaskPayload): SecretMasker {
+    let masker = this.maskers.get(payload);
+    if (!masker) {
+      masker = createSecretMasker(this.secretsOf(payload));
+      this.maskers.set(payload, masker);
+    }
+    return masker;
   }
 
   secretsOf(payload: TaskPayload): string[] {
     const token = payload.user?.git_token ?? null;
     const decrypted = token ? decryptGitToken(token, this.config.GIT_TOKEN_AES_KEY, this.config.GIT_TOKEN_AES_IV) : null;
-    const secrets = collectSecrets(payload, decrypted);
-    if (this.config.OPENAI_API_KEY) secrets.push(this.config.OPENAI_API_KEY);
-    if (this.config.API_TOKEN) secrets.push(this.config.API_TOKEN);
-    return secrets;
+    return [...collectSecrets(payload, decrypted), ...serviceSecretsOf(this.config)];
   }
 
   async prepare(payload: TaskPayload, options: { signal?: AbortSignal } = {}): Promise<PreparedWorkspace> {

@@ -40,4 +40,22 @@ describe('createLogger', () => {
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0])).toMatchObject({ service: 'wegent-codex', roles: 'api', api_key: '[redacted]', payload: '[redacted]', msg: 'shown' });
   });
+
+  it('masks the service\'s own secrets in every field, plain, base64 and hex, and redacts secret names at any depth', () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) });
+    const secrets = { SECRETS_KEY: 'canary-secrets-key-1f2e', API_TOKEN: 'canary-api-token-3d4c', CALLBACK_URL: 'https://em:canary-cb-pass-5b6a@em.example.com/cb' };
+    const logger = createLogger({ LOG_LEVEL: 'info', ...secrets }, {}, sink);
+    const b64 = Buffer.from(`KEY=${secrets.SECRETS_KEY}`).toString('base64');
+    const hex = Buffer.from(secrets.API_TOKEN).toString('hex');
+    logger.info({ detail: { output: `env: ${b64} ${hex}`, url: secrets.CALLBACK_URL }, headers: { Authorization: 'Bearer x-123456789' }, nested: [{ apiKey: 'abc' }] }, `key ${secrets.SECRETS_KEY}`);
+    const line = JSON.parse(lines[0]);
+    expect(line.msg).toBe('key ********');
+    expect(line.detail.url).toBe('https://em:********@em.example.com/cb');
+    expect(line.detail.output).not.toContain(b64.slice(8, 30));
+    expect(line.detail.output).not.toContain(hex);
+    expect(line.headers).toEqual({ Authorization: '[redacted]' });
+    expect(line.nested).toEqual([{ apiKey: '[redacted]' }]);
+    for (const value of ['canary-secrets-key-1f2e', 'canary-api-token-3d4c', 'canary-cb-pass-5b6a']) expect(lines[0]).not.toContain(value);
+  });
 });

@@ -1,4 +1,3 @@
-export * from './masking';
 export * from './git-token';
 export * from './repo-url';
 export * from './prompt';

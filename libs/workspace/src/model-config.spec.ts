@@ -1,5 +1,6 @@
 import { taskPayloadSchema, type TaskPayload } from '../../contracts/src';
-import { collectSecrets, isSecretName, looksSecretValue, missingApiKey, resolveModel, type ModelDefaults } from './model-config';
+import { isSecretName } from '../../redaction/src';
+import { collectSecrets, looksSecretValue, missingApiKey, resolveModel, type ModelDefaults } from './model-config';
 
 const payloadWith = (agentConfig: unknown, extra: Record<string, unknown> = {}): TaskPayload =>
   taskPayloadSchema.parse({ task_id: 1, subtask_id: 2, bot: [{ shell_type: 'Codex', agent_config: agentConfig, ...extra }] });

@@ -1,5 +1,5 @@
 import type { TaskPayload } from '../../contracts/src';
-import { isSensitiveKey, maskText } from './masking';
+import { isSecretName, maskText } from '../../redaction/src';
 import { normalizeMcpServers, substitutePlaceholders } from './mcp-config';
 
 /**
@@ -57,11 +57,6 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === 'object' && !Array.isArray(value);
 const nonBlank = (value: unknown): value is string => typeof value === 'string' && value.trim() !== '';
 const withoutTrailingSlash = (url: string) => url.trim().replace(/\/+$/, '');
-
-/** A header (or env) name that suggests its value is a credential. */
-export function isSecretName(name: string): boolean {
-  return /auth|key|token|secret|pass|cookie|credential|signature/i.test(name) || isSensitiveKey(name);
-}
 
 /** A value that reads like a credential: `Bearer …`/`Basic …`, or one Wegent's rules would mask. */
 export function looksSecretValue(value: string): boolean {

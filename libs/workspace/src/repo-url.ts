@@ -1,4 +1,4 @@
-import { percentEncodeAll } from './masking';
+import { percentEncodeAll } from '../../redaction/src';
 
 /**
  * Git URL helpers (wegent-protocol.md §11.1, §11.3) and the gate a `git_url` must pass before it

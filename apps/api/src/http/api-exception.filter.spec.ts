@@ -30,7 +30,7 @@ describe('ApiExceptionFilter', () => {
     expect(reply).toEqual({ status: 500, body: { error: 'internal error', request_id: 'abcd1234' } });
     expect(logged).toHaveLength(1);
     const line = JSON.stringify(logged[0]);
-    expect(line).toContain('upstream said no to *** with *** and ***');
+    expect(line).toContain('upstream said no to ******** with ******** and ********');
     for (const secret of [...Object.values(EXAMPLE_SECRETS), 'operator-token-123']) expect(line).not.toContain(secret);
   });
 

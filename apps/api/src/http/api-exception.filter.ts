@@ -4,7 +4,7 @@ import { CONFIG, LOGGER, type Logger } from '../../../../libs/runtime/src';
 import { ApiError } from './api-error';
 import type { HttpRequest, HttpResponse } from './http-types';
 import { requestIdOf } from './request-context';
-import { maskSecrets, secretsOf } from './secret-mask';
+import { requestMasker } from './secret-mask';
 
 /**
  * Every error a route throws ends here, answered as JSON:
@@ -38,14 +38,14 @@ export class ApiExceptionFilter implements ExceptionFilter {
       return;
     }
 
-    const secrets = secretsOf(req, [this.config.API_TOKEN, this.config.SECRETS_KEY]);
+    const mask = requestMasker(req, this.config);
     const err = exception instanceof Error ? exception : new Error(String(exception));
     this.logger.error(
       {
         request_id: requestId,
         method: req.method,
         path: req.path,
-        err: { type: err.name, message: maskSecrets(err.message, secrets), stack: maskSecrets(err.stack ?? '', secrets) },
+        err: { type: err.name, message: mask.maskText(err.message), stack: mask.maskText(err.stack ?? '') },
       },
       'request failed',
     );

@@ -2,20 +2,8 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import type { QueueAdapterOptions } from '@bull-board/api/typings/app';
 import type { Queue } from 'bullmq';
 import { taskPayloadSchema } from '../../../../libs/contracts/src';
-import { createSecretMasker, isSensitiveKey } from '../../../../libs/workspace/src/masking';
+import { createSecretMasker, isSecretName, secretValuesByKey } from '../../../../libs/redaction/src';
 import { collectSecrets } from '../../../../libs/workspace/src/model-config';
-
-const MAX_DEPTH = 16;
-
-/** Every string under a secret-looking key (api_key, git_token, auth_token, *_TOKEN, …). */
-function secretValues(node: unknown, found: Set<string>, depth = 0): Set<string> {
-  if (depth > MAX_DEPTH || typeof node !== 'object' || node === null) return found;
-  for (const [key, value] of Object.entries(node)) {
-    if (typeof value === 'string' && isSensitiveKey(key)) found.add(value);
-    else secretValues(value, found, depth + 1);
-  }
-  return found;
-}
 
 /**
  * Job data as Bull Board shows it. Jobs the API enqueues hold only ids and a `payloadRef`, but a
@@ -26,7 +14,7 @@ function secretValues(node: unknown, found: Set<string>, depth = 0): Set<string>
  */
 export function redactJobData(data: unknown): unknown {
   if (typeof data !== 'object' || data === null) return data;
-  const secrets = secretValues(data, new Set());
+  const secrets = secretValuesByKey(data, isSecretName);
   const payload = taskPayloadSchema.safeParse((data as { payload?: unknown }).payload);
   if (payload.success) for (const secret of collectSecrets(payload.data)) secrets.add(secret);
   return createSecretMasker(secrets).maskDeep(data);

@@ -1,5 +1,5 @@
 import type { Logger } from '../../../runtime/src';
-import type { SecretMasker } from '../masking';
+import type { SecretMasker } from '../../../redaction/src';
 import { findExecutable, runCommand } from './git-command';
 import { serviceGitEnv, type TaskGitPaths } from './task-git-home';
 

@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { createBareRepository, git, GitHttpServer, pushCommit } from '../../../../test/fixtures/git-http-server';
 import { memoryLogger } from '../../../../test/support/memory-logger';
 import { DEFAULT_GIT_TOKEN_AES_IV, DEFAULT_GIT_TOKEN_AES_KEY } from '../git-token';
-import { createSecretMasker } from '../masking';
+import { createSecretMasker } from '../../../redaction/src';
 import { findExecutable } from './git-command';
 import { CloneFailedError, cloneFailureMessage, gitIdentityOf, prepareRepository, type PrepareRepositoryOptions, type RepositoryPayload } from './prepare-repository';
 import { TASK_GIT_DIR } from './task-git-home';
@@ -332,7 +332,7 @@ describe('the git token goes only to the user\'s git host', () => {
       level: 40,
       msg: "git credentials withheld: git_url names another host than the user's git domain",
       git_host: new URL(tokenServer.url('demo')).host,
-      token_domain: 'github.com',
+      user_git_domain: 'github.com',
     });
   });
 

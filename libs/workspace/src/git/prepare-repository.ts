@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Config, TaskPayload, WegentUser } from '../../../contracts/src';
 import type { Logger } from '../../../runtime/src';
 import { decryptGitToken } from '../git-token';
-import { createSecretMasker, type SecretMasker } from '../masking';
+import { createSecretMasker, type SecretMasker } from '../../../redaction/src';
 import { checkGitUrl } from '../repo-url';
 import { loginGitCli } from './cli-login';
 import { DEFAULT_GIT_TIMEOUTS, runGit, type GitTimeouts } from './git-command';
@@ -154,7 +154,7 @@ export async function prepareRepository(options: PrepareRepositoryOptions): Prom
   // The user's token goes only to its own host; credentials written into git_url go to that URL.
   const userTokenForRemote = remote?.origin && userToken && tokenMayGoTo(remote.origin, tokenDomain) ? userToken : null;
   if (remote?.origin && userToken && !userTokenForRemote) {
-    logger.warn({ task_id: taskId, git_host: new URL(remote.origin).host, token_domain: tokenDomain || null }, "git credentials withheld: git_url names another host than the user's git domain");
+    logger.warn({ task_id: taskId, git_host: new URL(remote.origin).host, user_git_domain: tokenDomain || null }, "git credentials withheld: git_url names another host than the user's git domain");
   }
   const token = userTokenForRemote ?? remote?.urlPassword ?? null;
   const user = payload.user?.user_name || remote?.urlUser || 'token';

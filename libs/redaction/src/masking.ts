@@ -1,8 +1,8 @@
+import { walkStrings } from './walk';
+
 /**
- * Wegent's sensitive-data masker (wegent-protocol.md §11.11), reproduced rule for rule, plus the
- * exact-value scrubbing the contract needs on top (§6.7): Wegent's rules miss current OpenAI
- * project keys and PKCS#8 private keys, so every secret known for a task is also replaced
- * wherever it appears.
+ * Wegent's sensitive-data masker (docs/protocol/wegent-protocol.md §11.11), reproduced rule for
+ * rule. The exact-value scrubbing on top of it is in secret-masker.ts.
  *
  * The original is Python `re` on `str`; where JavaScript regexes differ (`\s`, `\b`, case folding
  * of non-ASCII letters, length in code points) the patterns below spell out Python's meaning.
@@ -130,111 +130,7 @@ export function maskText(text: string): string {
   );
 }
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> => {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-};
-
-/**
- * Walks strings, arrays and plain objects (other values are kept as they are). Object values
- * under a sensitive key are masked whole when they are strings; every other string goes through
- * `text`. Cycles are cut, never followed twice.
- */
-function walk(value: unknown, text: (s: string) => string, whole: (s: string) => string, seen: WeakMap<object, unknown>): unknown {
-  if (typeof value === 'string') return text(value);
-  if (Array.isArray(value)) {
-    if (seen.has(value)) return seen.get(value);
-    const out: unknown[] = [];
-    seen.set(value, out);
-    for (const item of value) out.push(walk(item, text, whole, seen));
-    return out;
-  }
-  if (isPlainObject(value)) {
-    if (seen.has(value)) return seen.get(value);
-    const out: Record<string, unknown> = {};
-    seen.set(value, out);
-    for (const [key, item] of Object.entries(value)) {
-      const masked = typeof item === 'string' && isSensitiveKey(key) ? whole(item) : walk(item, text, whole, seen);
-      // defineProperty: a "__proto__" key from parsed JSON stays an own property.
-      Object.defineProperty(out, key, { value: masked, enumerable: true, writable: true, configurable: true });
-    }
-    return out;
-  }
-  return value;
-}
-
 /** Wegent's `mask_sensitive_data`: key rule for object values, text rules for every other string. */
 export function maskSensitiveData<T>(value: T): T {
-  return walk(value, maskText, maskValue, new WeakMap()) as T;
-}
-
-/** What an exactly known secret is replaced with (reveals neither its content nor its length). */
-export const SECRET_PLACEHOLDER = '********';
-/** Values shorter than this are not scrubbed: they would hit ordinary text. */
-export const MIN_SECRET_LENGTH = 4;
-
-/** Calling the masker is `maskText`. */
-export interface SecretMasker {
-  (text: string): string;
-  /** Replaces only the exact secret values (for text that must otherwise stay verbatim). */
-  scrub(text: string): string;
-  /** Exact secret values, then Wegent's text rules. */
-  maskText(text: string): string;
-  /** `maskSensitiveData` with the exact secret values scrubbed from every string first. */
-  maskDeep<T>(value: T): T;
-}
-
-/** Python's `quote(s, safe="")`: everything but `A-Za-z0-9_.-~` percent-encoded from UTF-8. */
-export function percentEncodeAll(value: string): string {
-  let out = '';
-  for (const byte of new TextEncoder().encode(value)) {
-    const ch = String.fromCharCode(byte);
-    out += /[A-Za-z0-9_.\-~]/.test(ch) ? ch : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
-}
-
-/** The forms a secret takes in text we see: raw, trimmed, URL-encoded (git URLs), JSON-escaped. */
-function secretVariants(secret: string): string[] {
-  const forms = new Set<string>();
-  for (const s of [secret, secret.trim()]) {
-    if (Array.from(s).length < MIN_SECRET_LENGTH) continue;
-    forms.add(s);
-    forms.add(percentEncodeAll(s));
-    forms.add(JSON.stringify(s).slice(1, -1));
-    try {
-      forms.add(encodeURIComponent(s));
-    } catch {
-      // Lone surrogates cannot be URI-encoded; the other forms remain.
-    }
-  }
-  return [...forms];
-}
-
-const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
-
-/**
- * A masker for one task: `secrets` are the exact values known for it (api key, git token in both
- * forms, auth token, …; see `collectSecrets`). Non-strings and values shorter than 4 characters
- * are ignored. Longer secrets are replaced first, so a secret containing another is removed whole.
- */
-export function createSecretMasker(secrets: Iterable<string | null | undefined>): SecretMasker {
-  const variants = new Set<string>();
-  for (const secret of secrets) if (typeof secret === 'string') for (const v of secretVariants(secret)) variants.add(v);
-  const sorted = [...variants].sort((a, b) => b.length - a.length);
-  const pattern = sorted.length ? new RegExp(sorted.map(escapeRegExp).join('|'), 'g') : null;
-  const scrub = (text: string) => (pattern && text ? text.replace(pattern, SECRET_PLACEHOLDER) : text);
-  const text = (s: string) => maskText(scrub(s));
-  const whole = (s: string) => maskValue(scrub(s));
-  return Object.assign((s: string) => text(s), {
-    scrub,
-    maskText: text,
-    maskDeep: <T>(value: T) => walk(value, text, whole, new WeakMap()) as T,
-  });
-}
-
-/** One-shot form of `createSecretMasker(secrets).maskDeep(value)`. */
-export function maskDeep<T>(value: T, secrets: Iterable<string | null | undefined>): T {
-  return createSecretMasker(secrets).maskDeep(value);
+  return walkStrings(value, { text: maskText, secret: maskValue, isSecretKey: isSensitiveKey });
 }

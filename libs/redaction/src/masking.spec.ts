@@ -7,7 +7,7 @@ import {
   maskValue,
   percentEncodeAll,
   SECRET_PLACEHOLDER,
-} from './masking';
+} from './index';
 
 // Expected outputs were produced by a Python reference of wegent-protocol.md §11.11 (the same
 // patterns run by Python's `re`), so they are byte-exact with the original masker.
