@@ -9,12 +9,10 @@ import { RunEventEmitter } from './event-emitter';
 import { unreadableJobData } from './guarded-worker';
 import { JobProgressReporter } from './job-progress';
 import { RunRegistry } from './run-registry';
+import { RunEnding, type RunResult } from './run-outcome';
 import { TaskRunner } from './task-runner';
 
 const FINISHED_STATES = new Set(['completed', 'failed', 'unknown']);
-
-/** The ClaudeCode text of a run that has no usable payload (wegent-protocol.md §5.7). */
-const noAgent = (ids: SubtaskIds) => `[task_id: ${ids.task_id}.${ids.subtask_id}] Unable to get or create agent`;
 
 /**
  * The BullMQ processor of the Codex queue: decides whether a job may run now (its task's lane,
@@ -33,7 +31,7 @@ export class CodexRunProcessor {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  async process(job: Job<TaskJobData>, token?: string): Promise<string> {
+  async process(job: Job<TaskJobData>, token?: string): Promise<RunResult> {
     const check = checkJobData(job.id, job.data, (ids) => this.tasks.vault.refOf(ids), unreadableJobData(job));
     if (!check.ok) return this.refuse(job, check.ids, check.reason);
     const { ids, data } = check;
@@ -52,19 +50,14 @@ export class CodexRunProcessor {
     try {
       if (await this.events.terminalOf(taskId, subtaskId)) return 'already finished';
       if (await this.tasks.cancels.isRequested(taskId, subtaskId)) {
-        await emitter.emit({ type: 'cancelled', stage: 'queued' });
+        await emitter.emitAll(RunEnding.cancelled('queued'));
         return 'cancelled before start';
       }
       if ((await this.events.lastSeq(taskId, subtaskId)) > 0) {
         // A previous attempt started this run and its worker died (the job stalled). Codex runs
         // are not idempotent, so the run is not repeated: it ends with one clear FAILED.
         log.warn('previous attempt of this job was lost with its worker');
-        await emitter.emit({
-          type: 'error',
-          kind: 'stream',
-          message: 'Error processing response: the worker running this task was lost (process died or lost its Redis lock); the run was not repeated',
-          error: 'worker lost',
-        });
+        await emitter.emitAll(RunEnding.workerLost());
         return 'worker lost';
       }
       const loaded = await this.loadPayload(ids, data);
@@ -72,7 +65,7 @@ export class CodexRunProcessor {
         const reason = loaded ?? 'task payload expired or missing';
         if (loaded) log.warn({ reason }, 'stored payload refused');
         await emitter.emit({ type: 'status', phase: 'started' });
-        await emitter.emit({ type: 'error', kind: 'init', message: noAgent(ids), error: reason });
+        await emitter.emitAll(RunEnding.noAgent(ids, reason));
         return 'payload missing';
       }
       return await this.runTracked(job, loaded, emitter);
@@ -95,7 +88,7 @@ export class CodexRunProcessor {
         const emitter = new RunEventEmitter(this.events, { ...ids, attempt: job.attemptsStarted });
         if (!(await this.events.terminalOf(ids.task_id, ids.subtask_id))) {
           if ((await this.events.lastSeq(ids.task_id, ids.subtask_id)) === 0) await emitter.emit({ type: 'status', phase: 'started' });
-          await emitter.emit({ type: 'error', kind: 'init', message: noAgent(ids), error: `invalid job: ${reason}` });
+          await emitter.emitAll(RunEnding.noAgent(ids, `invalid job: ${reason}`));
         }
         await emitter.flush();
         await this.release(ids, job.id!);
@@ -106,7 +99,7 @@ export class CodexRunProcessor {
     throw new UnrecoverableError(`invalid job: ${reason}`);
   }
 
-  private async runTracked(job: Job<TaskJobData>, payload: TaskPayload, emitter: RunEventEmitter): Promise<string> {
+  private async runTracked(job: Job<TaskJobData>, payload: TaskPayload, emitter: RunEventEmitter): Promise<RunResult> {
     const cancel = new AbortController();
     const shutdown = new AbortController();
     const run = this.runner.run({

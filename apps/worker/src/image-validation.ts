@@ -2,6 +2,7 @@ import { access, constants, mkdir } from 'node:fs/promises';
 import { execa } from 'execa';
 import type { TaskPayload } from '../../../libs/contracts/src';
 import type { RunEventEmitter } from './event-emitter';
+import { RunEnding, RunText, type RunResult } from './run-outcome';
 
 /** One runtime check of the Codex image (wegent-protocol.md §12.3). */
 export interface RuntimeCheck {
@@ -68,7 +69,7 @@ export async function workspaceCheck(root: string): Promise<CheckResult> {
  * A `type: "validation"` payload: runs the Codex runtime checks here and reports them as Wegent's
  * validation callbacks (wegent-protocol.md §12.2).
  */
-export async function runImageValidation(payload: TaskPayload, emitter: RunEventEmitter, input: { codexBin: string; workspaceRoot: string }): Promise<string> {
+export async function runImageValidation(payload: TaskPayload, emitter: RunEventEmitter, input: { codexBin: string; workspaceRoot: string }): Promise<RunResult> {
   const params = payload.validation_params ?? {};
   const validationId = params.validation_id === null || params.validation_id === undefined ? '' : String(params.validation_id);
   const shellType = params.shell_type ?? '';
@@ -76,9 +77,9 @@ export async function runImageValidation(payload: TaskPayload, emitter: RunEvent
 
   if (shellType.trim().toLowerCase() !== 'codex') {
     const text = `Unknown shell type: ${shellType}`;
-    const message = `[task_id: ${payload.task_id}.${payload.subtask_id}] Unable to get or create agent`;
+    const message = RunText.noAgent(payload);
     await emitter.emit(statusValidation('FAILED', 100, message, { validation_id: validationId, stage: 'failed', validation_result: { valid: false, checks: [], errors: [text] } }));
-    await emitter.emit({ type: 'error', kind: 'init', message, error: text });
+    await emitter.emitAll(RunEnding.noAgent(payload, text));
     return 'validation failed';
   }
 

@@ -6,6 +6,7 @@ import { CancelRegistry } from '../../../libs/queue/src';
 import { CONFIG, LOGGER, REDIS, type Logger } from '../../../libs/runtime/src';
 import { CodexSession, type SessionEnd } from './codex-session';
 import { runImageValidation } from './image-validation';
+import { RunEnding, type RunResult } from './run-outcome';
 import type { RunEvent, RunEventEmitter } from './event-emitter';
 import { WorkspacePreparer, type PreparedWorkspace } from './workspace-preparer';
 
@@ -57,14 +58,14 @@ export class TaskRunner {
     this.cancels = new CancelRegistry(redis, keys);
   }
 
-  async run(request: RunRequest): Promise<string> {
+  async run(request: RunRequest): Promise<RunResult> {
     const { payload, emitter } = request;
     const { task_id: taskId, subtask_id: subtaskId } = payload;
     const log = this.logger.child({ task_id: taskId, subtask_id: subtaskId, job_id: request.jobId, attempt: request.attempt });
     await emitter.emit({ type: 'status', phase: 'started', context: { ...runContextOf(payload), ...(request.traceparent ? { traceparent: request.traceparent } : {}) } });
 
     if (shellTypeOf(payload) !== 'codex' && payload.type !== 'validation') {
-      await emitter.emit({ type: 'error', kind: 'init', message: `[task_id: ${taskId}.${subtaskId}] Unable to get or create agent` });
+      await emitter.emitAll(RunEnding.noAgent(payload));
       return 'unsupported shell type';
     }
     if (payload.type === 'validation') {
@@ -79,8 +80,7 @@ export class TaskRunner {
     } catch (error) {
       const text = this.workspace.maskText(message(error), payload);
       log.warn({ err: text }, 'workspace preparation failed');
-      await emitter.emit({ type: 'thinking-step', report: true, step: { title: StepTitle.preExecutionFailed, next_action: 'continue', details: { error: text } } });
-      await emitter.emit({ type: 'error', kind: 'pre-execute', message: `Agent[Codex][${taskId}] handle: pre_execute failed.`, error: text });
+      await emitter.emitAll(RunEnding.preExecuteFailed(taskId, text));
       return 'pre-execute failed';
     }
     if (await this.cancelled(request)) return this.endCancelled(emitter, 'queued');
@@ -115,7 +115,7 @@ export class TaskRunner {
     return this.finish(end, emitter, workbench, payload, log);
   }
 
-  private async finish(end: SessionEnd, emitter: RunEventEmitter, workbench: WorkbenchRefresher, payload: TaskPayload, log: Logger): Promise<string> {
+  private async finish(end: SessionEnd, emitter: RunEventEmitter, workbench: WorkbenchRefresher, payload: TaskPayload, log: Logger): Promise<RunResult> {
     const mask = (text: string) => this.workspace.maskText(text, payload);
     switch (end.kind) {
       case 'finished':
@@ -125,27 +125,21 @@ export class TaskRunner {
       case 'exception': {
         const text = mask(end.error);
         log.warn({ err: text }, 'Codex could not be started');
-        await emitter.emit({
-          type: 'thinking-step',
-          report: false,
-          step: { title: StepTitle.executionFailed, next_action: 'continue', details: { execution_type: 'Codex Agent execution', error_message: text } },
-        });
-        await emitter.emit({ type: 'error', kind: 'exception', message: `\${thinking.execution_failed} Codex Agent execution: ${text}`, error: text });
+        await emitter.emitAll(RunEnding.exception(text));
         return 'exception';
       }
       case 'broken': {
         const text = mask(end.error);
         log.warn({ err: text }, 'run ended without a turn result');
         await workbench.finalRefresh();
-        await emitter.emit({ type: 'thinking-step', report: false, step: { title: StepTitle.responseProcessingError, next_action: 'continue' } });
-        await emitter.emit({ type: 'error', kind: 'stream', message: `Error processing response: ${text}`, error: text });
+        await emitter.emitAll(RunEnding.broken(text));
         return 'broken';
       }
     }
   }
 
-  private async endCancelled(emitter: RunEventEmitter, stage: 'queued' | 'running'): Promise<string> {
-    await emitter.emit({ type: 'cancelled', stage });
+  private async endCancelled(emitter: RunEventEmitter, stage: 'queued' | 'running'): Promise<RunResult> {
+    await emitter.emitAll(RunEnding.cancelled(stage));
     return 'cancelled';
   }
 

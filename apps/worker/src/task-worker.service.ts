@@ -2,12 +2,13 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { TASK_QUEUE_NAME, type Config, type TaskJobData } from '../../../libs/contracts/src';
+import { TASK_QUEUE_NAME, type Config, type NewTaskEvent, type TaskJobData } from '../../../libs/contracts/src';
 import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
 import { CancelRegistry, idsOfJobId } from '../../../libs/queue/src';
 import { CONFIG, createRedis, LOGGER, REDIS, redisOptionsFromUrl, type Logger } from '../../../libs/runtime/src';
 import { bullmqTelemetry } from '../../../libs/metrics/src';
 import { CodexRunProcessor } from './codex-run.processor';
+import { RunEnding } from './run-outcome';
 import { GuardedWorker } from './guarded-worker';
 import { OrphanReaper } from './orphan-reaper';
 import { RunRegistry } from './run-registry';
@@ -77,14 +78,7 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
         return;
       }
       if (await this.events.terminalOf(ids.task_id, ids.subtask_id)) return;
-      await this.events.append({
-        type: 'error',
-        kind: 'stream',
-        ...ids,
-        attempt: job.attemptsStarted,
-        message: `Error processing response: the job failed in the queue (${error.message})`,
-        error: error.message,
-      });
+      for (const event of RunEnding.failedInQueue(error.message)) await this.events.append({ ...event, ...ids, attempt: job.attemptsStarted } as NewTaskEvent);
       await this.processor.release(ids, job.id!);
     } catch (e) {
       this.logger.error({ job_id: job?.id ?? null, err: String(e) }, 'could not record the failure of a job');

@@ -1,0 +1,70 @@
+import { StepTitle } from '../../../libs/contracts/src';
+import type { RunEvent } from './event-emitter';
+
+/**
+ * How a run ends, in one place: every job result the processor returns, and every ending's events
+ * with the ClaudeCode-exact texts Wegent shows (docs/protocol/wegent-protocol.md §5.3–§5.7). The
+ * worker's files decide *that* a run ends this way; only this file says *how it reads*.
+ */
+export type RunResult =
+  | 'finished'
+  | 'cancelled'
+  | 'cancelled before start'
+  | 'already finished'
+  | 'worker lost'
+  | 'payload missing'
+  | 'unsupported shell type'
+  | 'pre-execute failed'
+  | 'exception'
+  | 'broken'
+  | 'validated'
+  | 'validation failed';
+
+interface Subtask {
+  task_id: number;
+  subtask_id: number;
+}
+
+/** The exact texts (callback `error_message` / `result.value`). */
+export const RunText = {
+  /** §5.7: no agent can be built for this payload (wrong shell, no usable payload). */
+  noAgent: ({ task_id, subtask_id }: Subtask) => `[task_id: ${task_id}.${subtask_id}] Unable to get or create agent`,
+  /** §5.5: the workspace could not be prepared. */
+  preExecuteFailed: (taskId: number) => `Agent[Codex][${taskId}] handle: pre_execute failed.`,
+  /** §5.6: Codex could not be started. */
+  executionFailed: (text: string) => `\${thinking.execution_failed} Codex Agent execution: ${text}`,
+  /** §5.4: the run broke after it started. */
+  processingError: (text: string) => `Error processing response: ${text}`,
+  workerLost: 'the worker running this task was lost (process died or lost its Redis lock); the run was not repeated',
+  failedInQueue: (reason: string) => `the job failed in the queue (${reason})`,
+} as const;
+
+/** The events that end a run, one function per way it can end (the terminal event last). */
+export const RunEnding = {
+  noAgent: (subtask: Subtask, reason?: string): RunEvent[] => [{ type: 'error', kind: 'init', message: RunText.noAgent(subtask), ...(reason ? { error: reason } : {}) }],
+
+  preExecuteFailed: (taskId: number, text: string): RunEvent[] => [
+    { type: 'thinking-step', report: true, step: { title: StepTitle.preExecutionFailed, next_action: 'continue', details: { error: text } } },
+    { type: 'error', kind: 'pre-execute', message: RunText.preExecuteFailed(taskId), error: text },
+  ],
+
+  exception: (text: string): RunEvent[] => [
+    {
+      type: 'thinking-step',
+      report: false,
+      step: { title: StepTitle.executionFailed, next_action: 'continue', details: { execution_type: 'Codex Agent execution', error_message: text } },
+    },
+    { type: 'error', kind: 'exception', message: RunText.executionFailed(text), error: text },
+  ],
+
+  broken: (text: string): RunEvent[] => [
+    { type: 'thinking-step', report: false, step: { title: StepTitle.responseProcessingError, next_action: 'continue' } },
+    { type: 'error', kind: 'stream', message: RunText.processingError(text), error: text },
+  ],
+
+  workerLost: (): RunEvent[] => [{ type: 'error', kind: 'stream', message: RunText.processingError(RunText.workerLost), error: 'worker lost' }],
+
+  failedInQueue: (reason: string): RunEvent[] => [{ type: 'error', kind: 'stream', message: RunText.processingError(RunText.failedInQueue(reason)), error: reason }],
+
+  cancelled: (stage: 'queued' | 'running'): RunEvent[] => [{ type: 'cancelled', stage }],
+} as const;
