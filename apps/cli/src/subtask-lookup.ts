@@ -33,7 +33,7 @@ export async function subtasksOf(ctx: CliContext, taskId: number): Promise<numbe
     const match = JOB_ID.exec(key);
     return match && Number(match[1]) === taskId ? Number(match[2]) : undefined;
   });
-  for (const jobId of await ctx.tasks.lane.members(taskId)) {
+  for (const jobId of await ctx.tasks.laneJobIds(taskId)) {
     const match = JOB_ID.exec(jobId);
     if (match) found.add(Number(match[2]));
   }

@@ -12,8 +12,6 @@ import { RunRegistry } from './run-registry';
 import { RunEnding, type RunResult } from './run-outcome';
 import { TaskRunner } from './task-runner';
 
-const FINISHED_STATES = new Set(['completed', 'failed', 'unknown']);
-
 /**
  * The BullMQ processor of the Codex queue: decides whether a job may run now (its task's lane,
  * cancels, a previous attempt that died), runs it, and always leaves the lane so the task's next
@@ -23,7 +21,8 @@ const FINISHED_STATES = new Set(['completed', 'failed', 'unknown']);
 @Injectable()
 export class CodexRunProcessor {
   constructor(
-    @InjectQueue(TASK_QUEUE_NAME) private readonly queue: Queue<TaskJobData>,
+    // Kept for the constructor's shape (specs build the processor by hand); the queue rules are TaskQueueService's.
+    @InjectQueue(TASK_QUEUE_NAME) _queue: Queue<TaskJobData>,
     private readonly tasks: TaskQueueService,
     private readonly events: EventLogRepository,
     private readonly runner: TaskRunner,
@@ -39,7 +38,7 @@ export class CodexRunProcessor {
     const jobId = job.id!;
     const log = this.logger.child({ task_id: taskId, subtask_id: subtaskId, job_id: jobId, attempt: job.attemptsStarted });
 
-    if (!(await this.mayRunNow(taskId, jobId))) {
+    if (!(await this.tasks.admit(taskId, jobId))) {
       log.debug('parked behind the running subtask of its task');
       await job.moveToDelayed(Date.now() + PARK_DELAY_MS, token);
       throw new DelayedError();
@@ -119,24 +118,6 @@ export class CodexRunProcessor {
     }
   }
 
-  /** Only the head of a task's lane runs; a dead or finished head is dropped from the lane. */
-  private async mayRunNow(taskId: number, jobId: string): Promise<boolean> {
-    for (let guard = 0; guard < 100; guard++) {
-      const position = await this.tasks.lane.join(taskId, jobId);
-      if (position === 0) return true;
-      const head = await this.tasks.lane.head(taskId);
-      if (!head || head === jobId) return true;
-      const headJob = await this.queue.getJob(head);
-      const state = headJob ? await headJob.getState() : 'unknown';
-      if (!FINISHED_STATES.has(state)) {
-        if (state === 'delayed') await this.tasks.promote(head);
-        return false;
-      }
-      await this.tasks.lane.leave(taskId, head);
-    }
-    return false;
-  }
-
   /** The inline payload, else this subtask's stored one; a string says why the stored one is unusable. */
   private async loadPayload(ids: SubtaskIds, data: TaskJobData): Promise<TaskPayload | string | null> {
     if (data.payload) return data.payload;
@@ -149,10 +130,8 @@ export class CodexRunProcessor {
     }
   }
 
-  /** The job is over: leave the lane, wake the task's next subtask, drop its own stored payload. */
+  /** The job is over (TaskQueueService.release: lane, next subtask, stored payload). */
   async release(ids: SubtaskIds, jobId: string): Promise<void> {
-    const next = await this.tasks.lane.leave(ids.task_id, jobId);
-    if (next) await this.tasks.promote(next);
-    await this.tasks.vault.drop(ids).catch(() => undefined);
+    await this.tasks.release(ids, jobId);
   }
 }

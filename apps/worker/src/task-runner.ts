@@ -46,17 +46,14 @@ const message = (error: unknown): string => (error instanceof Error ? error.mess
  */
 @Injectable()
 export class TaskRunner {
-  private readonly cancels: CancelRegistry;
-
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(REDIS) private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly workspace: WorkspacePreparer,
-  ) {
-    this.cancels = new CancelRegistry(redis, keys);
-  }
+    private readonly cancels: CancelRegistry,
+  ) {}
 
   async run(request: RunRequest): Promise<RunResult> {
     const { payload, emitter } = request;

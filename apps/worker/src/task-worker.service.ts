@@ -3,15 +3,15 @@ import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationB
 import type { Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { TASK_QUEUE_NAME, type Config, type NewTaskEvent, type TaskJobData } from '../../../libs/contracts/src';
-import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
+import { EventLogRepository } from '../../../libs/event-log/src';
 import { CancelRegistry, idsOfJobId } from '../../../libs/queue/src';
-import { CONFIG, createRedis, LOGGER, REDIS, redisOptionsFromUrl, type Logger } from '../../../libs/runtime/src';
+import { CONFIG, createRedis, LOGGER, redisOptionsFromUrl, type Logger } from '../../../libs/runtime/src';
 import { bullmqTelemetry } from '../../../libs/metrics/src';
 import { CodexRunProcessor } from './codex-run.processor';
-import { RunEnding } from './run-outcome';
 import { GuardedWorker } from './guarded-worker';
 import { OrphanReaper } from './orphan-reaper';
 import { RunRegistry } from './run-registry';
+import { RunEnding } from './run-outcome';
 
 /**
  * Owns this process's BullMQ worker: concurrency, the global cap, cancel broadcasts, and a bounded
@@ -26,13 +26,12 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
-    @Inject(REDIS) private readonly redis: Redis,
     @InjectQueue(TASK_QUEUE_NAME) private readonly queue: Queue<TaskJobData>,
-    private readonly keys: RedisKeys,
     private readonly events: EventLogRepository,
     private readonly processor: CodexRunProcessor,
     private readonly registry: RunRegistry,
     private readonly reaper: OrphanReaper,
+    private readonly cancels: CancelRegistry,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -42,7 +41,7 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
     else await this.queue.removeGlobalConcurrency();
 
     this.subscriber = createRedis(this.config, 'cancel-subscriber');
-    this.unsubscribe = await new CancelRegistry(this.redis, this.keys).subscribe(this.subscriber, (notice) => {
+    this.unsubscribe = await this.cancels.subscribe(this.subscriber, (notice) => {
       const run = this.registry.get(notice.task_id, notice.subtask_id);
       if (run && !run.cancel.signal.aborted) {
         this.logger.info({ task_id: notice.task_id, subtask_id: notice.subtask_id, job_id: run.jobId }, 'cancelling running job');

@@ -2,10 +2,18 @@ import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
 import { TASK_QUEUE_NAME, type Config } from '../../contracts/src';
 import { bullmqTelemetry } from '../../metrics/src/bullmq-telemetry';
-import { CONFIG, redisOptionsFromUrl } from '../../runtime/src';
+import type { Redis } from 'ioredis';
+import { RedisKeys } from '../../event-log/src';
+import { CONFIG, REDIS, redisOptionsFromUrl } from '../../runtime/src';
+import { CancelRegistry } from './cancel-registry';
+import { PayloadVault } from './payload-vault';
+import { TaskLane } from './task-lane';
 import { TaskQueueService } from './task-queue.service';
 
-/** The Codex task queue (BullMQ) and its producer-side service. Needs RuntimeModule. */
+/**
+ * The Codex task queue (BullMQ), TaskQueueService (enqueue, admission, release, cancel) and its
+ * pieces, each built once per process. Needs RuntimeModule.
+ */
 @Module({
   imports: [
     BullModule.forRootAsync({
@@ -17,7 +25,12 @@ import { TaskQueueService } from './task-queue.service';
     }),
     BullModule.registerQueue({ name: TASK_QUEUE_NAME }),
   ],
-  providers: [TaskQueueService],
-  exports: [TaskQueueService, BullModule],
+  providers: [
+    { provide: PayloadVault, inject: [REDIS, RedisKeys, CONFIG], useFactory: (redis: Redis, keys: RedisKeys, config: Config) => new PayloadVault(redis, keys, config.SECRETS_KEY) },
+    { provide: TaskLane, inject: [REDIS, RedisKeys], useFactory: (redis: Redis, keys: RedisKeys) => new TaskLane(redis, keys) },
+    { provide: CancelRegistry, inject: [REDIS, RedisKeys], useFactory: (redis: Redis, keys: RedisKeys) => new CancelRegistry(redis, keys) },
+    TaskQueueService,
+  ],
+  exports: [TaskQueueService, CancelRegistry, BullModule],
 })
 export class QueueModule {}

@@ -1,4 +1,5 @@
 import { getQueueToken } from '@nestjs/bullmq';
+import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import type { Queue } from 'bullmq';
 import { TASK_QUEUE_NAME, type TaskPayload } from '../../contracts/src';
@@ -22,10 +23,11 @@ describe('TaskQueueService (real Redis)', () => {
   let queue: Queue;
   let events: EventLogRepository;
   let close: () => Promise<void>;
+  let app: INestApplication;
 
   beforeAll(async () => {
     const moduleRef = await Test.createTestingModule({ imports: [RuntimeModule.forRoot(config), QueueModule] }).compile();
-    const app = moduleRef.createNestApplication();
+    app = moduleRef.createNestApplication();
     await app.init();
     service = app.get(TaskQueueService);
     queue = app.get(getQueueToken(TASK_QUEUE_NAME));
@@ -81,6 +83,35 @@ describe('TaskQueueService (real Redis)', () => {
     expect(await events.terminalOf(5, 51)).toBe('cancelled');
     expect((await service.cancelTask(5)).cancelled).toEqual([]);
     expect((await service.cancelTask(999)).cancelled).toEqual([]);
+  });
+
+  it('admits only the head of a lane; a head that is gone lets the follow-up in', async () => {
+    await service.enqueue(payload(6, 60));
+    await service.enqueue(payload(6, 61));
+    expect(await service.admit(6, 'task-6-sub-60')).toBe(true);
+    // The head is waiting (not finished): its follow-up is parked again.
+    expect(await service.admit(6, 'task-6-sub-61')).toBe(false);
+    expect(await service.laneJobIds(6)).toEqual(['task-6-sub-60', 'task-6-sub-61']);
+    await (await queue.getJob('task-6-sub-60'))!.remove();
+    expect(await service.admit(6, 'task-6-sub-61')).toBe(true);
+    expect(await service.laneJobIds(6)).toEqual(['task-6-sub-61']);
+  });
+
+  it('release: leaves the lane, wakes the parked follow-up, drops only its own payload', async () => {
+    await service.enqueue(payload(7, 70));
+    const follow = await service.enqueue(payload(7, 71));
+    expect(follow.state).toBe('delayed');
+    await service.release({ task_id: 7, subtask_id: 70 }, 'task-7-sub-70');
+    expect(await service.laneJobIds(7)).toEqual(['task-7-sub-71']);
+    expect(await (await queue.getJob('task-7-sub-71'))!.getState()).toBe('waiting');
+    expect(await service.vault.load({ task_id: 7, subtask_id: 70 })).toBeNull();
+    expect(await service.vault.load({ task_id: 7, subtask_id: 71 })).toMatchObject({ task_id: 7, subtask_id: 71 });
+  });
+
+  it('builds its pieces once: the cancel registry it uses is the module\'s', async () => {
+    const { CancelRegistry } = await import('./cancel-registry');
+    expect(service.cancels).toBeInstanceOf(CancelRegistry);
+    expect(app.get(CancelRegistry)).toBe(service.cancels);
   });
 
   it('reports health with queue counts', async () => {

@@ -1,5 +1,5 @@
 import { InjectQueue } from '@nestjs/bullmq';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { jobIdFor, TASK_QUEUE_NAME, type Config, type TaskJobData, type TaskPayload } from '../../contracts/src';
@@ -7,13 +7,20 @@ import { EventLogRepository, RedisKeys } from '../../event-log/src';
 import { CONFIG, LOGGER, REDIS, type Logger } from '../../runtime/src';
 import { CancelRegistry } from './cancel-registry';
 import { PARK_DELAY_MS, TASK_JOB_OPTIONS } from './job-options';
-import { PayloadVault } from './payload-vault';
+import { PayloadVault, type SubtaskIds } from './payload-vault';
 import { TaskLane } from './task-lane';
 import type { CancelOutcome, EnqueueResult, TaskQueuePort } from './task-queue.types';
 
 const QUEUED_STATES = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children', 'paused']);
+/** States of a lane's head job that mean it will not run (again): its lane moves on. */
+const FINISHED_STATES = new Set(['completed', 'failed', 'unknown']);
 
-/** Enqueue and cancel, as queue semantics. Used by the HTTP intake and the operator CLI. */
+/**
+ * The queue rules of a task, in one service: enqueue, admission (only the head of a task's lane
+ * runs), release (leave the lane, wake the next subtask, drop the stored payload) and cancel. Its
+ * pieces — the payload vault, the task lane, the cancel registry — are QueueModule providers,
+ * built once per process; the intake, the worker and the operator CLI all go through here.
+ */
 @Injectable()
 export class TaskQueueService implements TaskQueuePort {
   readonly vault: PayloadVault;
@@ -25,12 +32,49 @@ export class TaskQueueService implements TaskQueuePort {
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(CONFIG) config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
-    private readonly keys: RedisKeys,
+    keys: RedisKeys,
     private readonly events: EventLogRepository,
+    // Given by QueueModule; built here only when the service is constructed by hand (tests).
+    @Optional() vault?: PayloadVault,
+    @Optional() lane?: TaskLane,
+    @Optional() cancels?: CancelRegistry,
   ) {
-    this.vault = new PayloadVault(redis, keys, config.SECRETS_KEY);
-    this.lane = new TaskLane(redis, keys);
-    this.cancels = new CancelRegistry(redis, keys);
+    this.vault = vault ?? new PayloadVault(redis, keys, config.SECRETS_KEY);
+    this.lane = lane ?? new TaskLane(redis, keys);
+    this.cancels = cancels ?? new CancelRegistry(redis, keys);
+  }
+
+  /**
+   * May this job run now? Only the head of its task's lane runs; a head that is gone or finished
+   * is dropped from the lane first, and a parked head is woken. False: park the job again.
+   */
+  async admit(taskId: number, jobId: string): Promise<boolean> {
+    for (let guard = 0; guard < 100; guard++) {
+      const position = await this.lane.join(taskId, jobId);
+      if (position === 0) return true;
+      const head = await this.lane.head(taskId);
+      if (!head || head === jobId) return true;
+      const headJob = await this.queue.getJob(head);
+      const state = headJob ? await headJob.getState() : 'unknown';
+      if (!FINISHED_STATES.has(state)) {
+        if (state === 'delayed') await this.promote(head);
+        return false;
+      }
+      await this.lane.leave(taskId, head);
+    }
+    return false;
+  }
+
+  /** The job is over: leave the lane, wake the task's next subtask, drop its own stored payload. */
+  async release(ids: SubtaskIds, jobId: string): Promise<void> {
+    const next = await this.lane.leave(ids.task_id, jobId);
+    if (next) await this.promote(next);
+    await this.vault.drop(ids).catch(() => undefined);
+  }
+
+  /** Job ids in a task's lane (running head first, then the parked follow-ups). */
+  async laneJobIds(taskId: number): Promise<string[]> {
+    return this.lane.members(taskId);
   }
 
   async enqueue(payload: TaskPayload, options: { traceparent?: string } = {}): Promise<EnqueueResult> {
