@@ -6,6 +6,7 @@ import { TASK_QUEUE_NAME, type TaskPayload } from '../../contracts/src';
 import { EventLogRepository } from '../../event-log/src';
 import { RuntimeModule } from '../../runtime/src';
 import { dropPrefix, testConfig } from '../../../test/support/test-config';
+import { CancelRegistry } from './cancel-registry';
 import { QueueModule } from './queue.module';
 import { TaskQueueService } from './task-queue.service';
 
@@ -109,7 +110,6 @@ describe('TaskQueueService (real Redis)', () => {
   });
 
   it('builds its pieces once: the cancel registry it uses is the module\'s', async () => {
-    const { CancelRegistry } = await import('./cancel-registry');
     expect(service.cancels).toBeInstanceOf(CancelRegistry);
     expect(app.get(CancelRegistry)).toBe(service.cancels);
   });

@@ -18,7 +18,7 @@ describe('createLogger', () => {
     const [first, second, third] = lines.map((line) => JSON.parse(line));
     expect(first).toMatchObject({ level: 40, task_id: 305, subtask_id: 812, job_id: 'task-305-sub-812', attempt: 1, msg: 'git said ghp_************89AB' });
     expect(first.err).toBe('clone failed: https://x:ghp_************89AB@github.com/a/b');
-    expect(second.err).toMatchObject({ type: 'Error', message: expect.stringContaining('api_key=') });
+    expect(second.err).toMatchObject({ type: 'Error', message: 'upstream refused api_key=****************mnop' });
     expect(second.err.stack).not.toContain('sk-abcdefghijklmnop');
     expect(third.msg).toBe(`auth eyJh************dXJl`);
   });

@@ -19,14 +19,15 @@ function logRules(masker: SecretMasker): WalkRules {
   return { text: masker.maskText, secret: () => REDACTED, isSecretKey: isSecretName, hide: (key) => NEVER_LOGGED.has(key), hidden: REDACTED };
 }
 
-/** pino's error serializer, with the message and stack masked; a string `err` is masked too. */
-function maskedError(masker: SecretMasker) {
-  return (value: unknown): unknown => {
-    if (typeof value === 'string') return masker.maskText(value);
-    if (!(value instanceof Error)) return value;
-    const serialized = pino.stdSerializers.err(value);
-    return { ...serialized, message: masker.maskText(serialized.message), ...(serialized.stack && { stack: masker.maskText(serialized.stack) }) };
-  };
+/**
+ * Errors among a line's fields as pino serializes them, but as plain objects, so that logRules mask
+ * their message and stack like any other text — once (masking twice is not idempotent).
+ */
+function serializeErrors(object: Record<string, unknown>): Record<string, unknown> {
+  if (!Object.values(object).some((value) => value instanceof Error)) return object;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(object)) out[key] = value instanceof Error ? { ...pino.stdSerializers.err(value) } : value;
+  return out;
 }
 
 /**
@@ -44,8 +45,9 @@ export function createLogger(
   const options: pino.LoggerOptions = {
     level: config.LOG_LEVEL,
     base: { service: 'wegent-codex', pid: process.pid, ...base },
-    serializers: { err: maskedError(masker) },
-    formatters: { log: (object) => walkStrings(object, rules) },
+    formatters: { log: (object) => walkStrings(serializeErrors(object), rules) },
+    // Errors are serialized (and masked) by the formatter above; pino's own would re-serialize them.
+    serializers: { err: (value: unknown) => value },
     hooks: {
       logMethod(args, method) {
         const masked = args.map((arg) => (typeof arg === 'string' ? masker.maskText(arg) : arg));
