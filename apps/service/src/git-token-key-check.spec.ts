@@ -1,5 +1,3 @@
-import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
 import { gitTokenKeyCheck } from './git-token-key-check';
 
 const DEFAULTS = { GIT_TOKEN_AES_KEY: '12345678901234567890123456789012', GIT_TOKEN_AES_IV: '1234567890123456' };
@@ -16,16 +14,5 @@ describe('the default git token key', () => {
     });
     expect(gitTokenKeyCheck(OWN, ['worker'], 'production')).toEqual({ verdict: 'ok' });
     expect(gitTokenKeyCheck(DEFAULTS, ['api', 'relay'], 'production')).toEqual({ verdict: 'ok' });
-  });
-
-  it('stops the built service before it touches Redis, with one line on stderr', () => {
-    const main = resolve(process.env.WEGENT_TEST_DIST!, 'apps/service/src/main.js');
-    const run = spawnSync(process.execPath, [main, 'worker'], {
-      env: { PATH: process.env.PATH, NODE_ENV: 'production', REDIS_URL: 'redis://127.0.0.1:1', EMBEDDED_REDIS: 'never', LOG_LEVEL: 'silent' },
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
-    expect(run.status).toBe(1);
-    expect(run.stderr).toBe(`wegent-codex: ${BOTH} (NODE_ENV=production refuses the default)\n`);
   });
 });
