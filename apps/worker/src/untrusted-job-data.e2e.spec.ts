@@ -162,7 +162,7 @@ describe('a worker given untrusted job data', () => {
       { type: 'status', phase: 'started' },
       { type: 'error', kind: 'init', message: '[task_id: 9011.1] Unable to get or create agent', error: 'task payload expired or missing' },
     ]);
-    expect(await (await queue.getJob(jobId))!.getState()).toBe('completed');
+    await eventually(async () => (await (await queue.getJob(jobId))!.getState()) === 'completed' || undefined, 15_000);
     expect(worker.running).toBe(true);
     expect(worker.logs('unhandled').length + worker.logs('uncaught').length).toBe(0);
   });

@@ -47,7 +47,7 @@ describe('2026 executor API (/v1/responses, cancel by subtask, /v1/attachments/s
     const data = JSON.stringify(job!.data);
     for (const secret of Object.values(RESPONSES_SECRETS)) expect(data).not.toContain(secret);
 
-    const payload = await api.app.get(TaskQueueService).vault.load(job!.data.payloadRef!);
+    const payload = await api.app.get(TaskQueueService).vault.load({ task_id: 4711, subtask_id: 9902 });
     expect(payload).toMatchObject({
       protocol: '2026',
       prompt: expect.stringContaining('Please fix the parser test.'),
