@@ -7,3 +7,4 @@ export * from './instructions';
 export * from './model-config';
 export * from './downloads';
 export * from './git';
+export * from './safe-paths';
