@@ -20,6 +20,7 @@ const optionalString = z
 
 export const configSchema = z.object({
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379').describe('Redis for the queue, event streams, cancel flags and thread ids'),
+  REDIS_PASSWORD: optionalString.describe('Redis password (AUTH), when REDIS_URL carries none; with an ACL user, put the user in REDIS_URL (redis://user@host)'),
   REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/)
@@ -120,6 +121,7 @@ export const SECRET_VARIABLES = [
   'OPENAI_API_KEY',
   'CALLBACK_URL',
   'REDIS_URL',
+  'REDIS_PASSWORD',
 ] as const;
 
 /** `NAME` from `NAME_FILE` (one trailing newline dropped); both set is a slip, not a choice. */
@@ -163,5 +165,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => ({ variable: String(i.path[0] ?? '?'), message: i.message })));
   }
-  return parsed.data;
+  const config = parsed.data;
+  // One URL for every connection (BullMQ, ioredis, the CLI): the password goes into it.
+  if (config.REDIS_PASSWORD) {
+    const url = new URL(config.REDIS_URL);
+    if (!url.password) {
+      url.password = encodeURIComponent(config.REDIS_PASSWORD);
+      config.REDIS_URL = url.toString();
+    }
+  }
+  return config;
 }
