@@ -13,8 +13,8 @@ import { prepareDirectRun, runDirect, type DirectRun } from '../support/direct-c
  * alternate (service, direct, service, …) so that drift in the machine's load hits both alike;
  * the ratio is the median of the pairwise ratios.
  *
- * Sandbox cost: a second service with SANDBOX=off runs the same turn in each round (sandboxed,
- * unsandboxed, direct), so the ratio sandboxed ÷ unsandboxed is measured in the same run, under
+ * Sandbox cost: a second service with SANDBOX=off runs the same turn in each round (sandboxed and
+ * unsandboxed in alternating order, then direct), so the ratio sandboxed ÷ unsandboxed is measured in the same run, under
  * the same load.
  *
  * Enqueue → spawn, with a free worker slot (tasks run one at a time): POST → the `prepared`
@@ -87,8 +87,11 @@ export async function runOverhead(env: ScenarioEnv): Promise<OverheadResult> {
     const directRuns: DirectRun[] = [];
     for (let i = 0; i < warmupPairs + pairs; i += 1) {
       const measured = i >= warmupPairs;
-      const s = await serviceRun(env, service, arrivals);
-      const u = await serviceRun(env, unsandboxedService, arrivals);
+      // Alternate which of the two goes first, so a drift in load does not favour one.
+      const [s, u] =
+        i % 2 === 0
+          ? [await serviceRun(env, service, arrivals), await serviceRun(env, unsandboxedService, arrivals)]
+          : ([await serviceRun(env, unsandboxedService, arrivals), await serviceRun(env, service, arrivals)].reverse() as [ServiceRun, ServiceRun]);
       const taskId = env.nextTaskId();
       const d = await runDirect(await prepareDirectRun(await ctx.dir(`direct/${taskId}`), taskId, fake, service.config));
       if (measured) {
