@@ -14,16 +14,10 @@ import { isAbsolute, join, relative, sep } from 'node:path';
  */
 export async function realDirectory(base: string, path: string, mode = 0o755): Promise<string> {
   const rel = relative(base, path);
-  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
-    if (rel === '') {
-      await mkdir(base, { recursive: true, mode });
-      return path;
-    }
-    throw new Error(`${path} is not inside ${base}`);
-  }
+  if (rel.startsWith('..') || isAbsolute(rel)) throw new Error(`${path} is not inside ${base}`);
   await mkdir(base, { recursive: true, mode });
   let current = base;
-  for (const part of rel.split(sep)) {
+  for (const part of rel ? rel.split(sep) : []) {
     current = join(current, part);
     const stat = await lstat(current).catch(() => undefined);
     if (stat?.isDirectory()) continue;

@@ -1,5 +1,5 @@
-import { lstat, mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { authenticatedUrl } from '../repo-url';
 import { realDirectory, replaceFile } from '../safe-paths';
 import { isolatedGitEnv, runGit, type CommandWrapper, type RunResult } from './git-command';
@@ -44,8 +44,7 @@ export function taskGitPaths(taskDir: string): TaskGitPaths {
  * the token among them — at another task's files).
  */
 export async function ensureTaskGitHome(paths: TaskGitPaths): Promise<void> {
-  await mkdir(join(paths.dir, '..'), { recursive: true });
-  for (const dir of [paths.dir, paths.ghConfigDir, paths.glabConfigDir]) await realDirectory(join(paths.dir, '..'), dir, 0o700);
+  for (const dir of [paths.dir, paths.ghConfigDir, paths.glabConfigDir]) await realDirectory(dirname(paths.dir), dir, 0o700);
   const config = await lstat(paths.globalConfig).catch(() => undefined);
   if (!config?.isFile()) await replaceFile(paths.globalConfig, '');
 }
