@@ -342,6 +342,11 @@ describe(`hostile tasks (sandbox: ${SANDBOX})`, () => {
       const res = await api(`/v1/tasks/${t}/subtasks/${s}/events`);
       expect(res.status).toBe(200);
       events += res.text;
+      // The SSE tail of a finished subtask replays every event and ends at the terminal one.
+      const sse = await api(`/v1/tasks/${t}/subtasks/${s}/events`, { headers: { accept: 'text/event-stream' }, signal: AbortSignal.timeout(15_000) });
+      expect(sse.status).toBe(200);
+      expect(sse.text).toContain('data:');
+      events += sse.text;
     }
     expect(leaked(events, canaries)).toEqual([]);
     const logs = service.lines.map((l) => JSON.stringify(l)).join('\n') + service.stderr;
