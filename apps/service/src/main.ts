@@ -15,8 +15,8 @@ function die(line: string): never {
   process.exit(1);
 }
 
-/** REDIS_URL (or REDIS_URL_FILE) was given: read before removeSecretsFromEnv empties them. */
-let redisUrlGiven = Boolean(process.env.REDIS_URL?.trim() || process.env.REDIS_URL_FILE?.trim());
+/** REDIS_URL (or REDIS_URL_FILE) was given: read at load, before removeSecretsFromEnv empties them. */
+const redisUrlGiven = Boolean(process.env.REDIS_URL?.trim() || process.env.REDIS_URL_FILE?.trim());
 
 async function ensureRedis(config: Config, logger: Logger): Promise<EmbeddedRedis | null> {
   const explicit = redisUrlGiven;
@@ -97,7 +97,6 @@ if (require.main === module) {
   let config: Config;
   try {
     roles = parseRoles(process.argv.slice(2));
-    redisUrlGiven = Boolean(process.env.REDIS_URL?.trim() || process.env.REDIS_URL_FILE?.trim());
     config = loadConfig();
     // Secrets now live in `config` only: no child that inherits process.env by mistake gets one.
     removeSecretsFromEnv(process.env);
