@@ -114,6 +114,31 @@ function renderOverhead(line: Line, o: OverheadResult): void {
   row('Codex shutdown (service: after the callback)', undefined, dp.shutdownMs);
   row('**total**', m.serviceTotal, m.directTotal);
   line();
+  // Results written before the sandbox existed have no unsandboxed runs.
+  if (m.unsandboxedTotal) renderSandboxCost(line, o);
+  renderSpawnLatency(line, o);
+}
+
+function renderSandboxCost(line: Line, o: OverheadResult): void {
+  const m = o.summary;
+  const sp = m.serviceParts;
+  line('### The sandbox\'s cost');
+  line();
+  line('Each round also ran the same turn through a second in-process service with `SANDBOX=off` (no bubblewrap');
+  line('around Codex and the worker\'s git); ratios are medians of the paired ratios, same run, same load.');
+  line();
+  line('| | sandboxed p50 ms | unsandboxed p50 ms | ratio (paired median) |');
+  line('|---|---|---|---|');
+  const u = m.unsandboxedParts;
+  line(`| POST → COMPLETED callback | ${ms(m.serviceTotal.p50)} | ${ms(m.unsandboxedTotal.p50)} | **${fmt(o.sandboxRatio, 2)}×** |`);
+  line(`| Codex spawn + initialize + thread/start | ${ms(sp.codexStartMs.p50)} | ${ms(u.codexStartMs.p50)} | ${fmt(o.sandboxStartRatio, 2)}× |`);
+  line(`| workspace preparation | ${ms(sp.prepareMs.p50)} | ${ms(u.prepareMs.p50)} | – |`);
+  line(`| turn | ${ms(sp.turnMs.p50)} | ${ms(u.turnMs.p50)} | – |`);
+  line();
+}
+
+function renderSpawnLatency(line: Line, o: OverheadResult): void {
+  const m = o.summary;
   line('## 2. Enqueue → Codex spawn (free worker slot)');
   line();
   line('Tasks one at a time (a worker slot is always free). The worker appends the `prepared` event right');

@@ -4,6 +4,7 @@
  */
 export const ZH_DESCRIPTIONS: Readonly<Record<string, string>> = {
   REDIS_URL: '队列、事件流、取消标志和线程 ID 所用的 Redis',
+  REDIS_PASSWORD: 'Redis 密码（AUTH），在 REDIS_URL 未携带密码时使用；使用 ACL 用户时把用户名写进 REDIS_URL（redis://user@host）',
   REDIS_PREFIX: '服务写入的每个 Redis 键（包括 BullMQ 队列）的前缀；每个部署或每次测试运行各用一个',
   HOST: 'HTTP 监听地址',
   PORT: 'HTTP 端口（10001 是 Wegent executor 的端口）',
@@ -46,4 +47,6 @@ export const ZH_DESCRIPTIONS: Readonly<Record<string, string>> = {
   CUSTOM_INSTRUCTION_FILES: '追加到开发者指令中的仓库文件',
   REPO_PROXY_CONFIG: 'JSON：按 git 域名配置 http.proxy / https.proxy',
   EMBEDDED_REDIS: 'npm start：当 REDIS_URL 未设置且默认端口无响应时，从 PATH 启动 redis-server',
+  SANDBOX: '每次 Codex 运行以及 worker 对任务文件执行的 git 所处的边界：bwrap（bubblewrap，默认）或 off（仅限开发：任务之间、任务与本进程之间都可互相读取——每次启动都会记录警告）',
+  SANDBOX_READABLE_PATHS: '逗号分隔的主机绝对路径，每次沙箱运行都可只读访问（位于 /usr 之外的工具或 MCP 服务器）；切勿包含存放密钥或其他任务的目录',
 };

@@ -183,7 +183,9 @@ async function ensureRedis(config: Config): Promise<EmbeddedRedis | null> {
         (process.env.REDIS_URL ? '' : ', or install redis-server and the demo starts one'),
     );
   }
-  return startEmbeddedRedis(binary, config.REDIS_URL);
+  const embedded = await startEmbeddedRedis(binary, config.REDIS_URL);
+  config.REDIS_URL = embedded.url;
+  return embedded;
 }
 
 /** Two model turns: reason, say what it does, run a command; then stream the answer. */

@@ -13,6 +13,10 @@ import { prepareDirectRun, runDirect, type DirectRun } from '../support/direct-c
  * alternate (service, direct, service, …) so that drift in the machine's load hits both alike;
  * the ratio is the median of the pairwise ratios.
  *
+ * Sandbox cost: a second service with SANDBOX=off runs the same turn in each round (sandboxed and
+ * unsandboxed in alternating order, then direct), so the ratio sandboxed ÷ unsandboxed is measured in the same run, under
+ * the same load.
+ *
  * Enqueue → spawn, with a free worker slot (tasks run one at a time): POST → the `prepared`
  * event's timestamp, which the worker appends right before it spawns `codex app-server`
  * (apps/worker/src/task-runner.ts). Nothing is added to production code; the parts of the
@@ -41,12 +45,20 @@ export interface OverheadResult {
   pairs: number;
   warmupPairs: number;
   service: ServiceRun[];
+  /** The same runs through a service with SANDBOX=off. */
+  unsandboxed: ServiceRun[];
   direct: DirectRun[];
   /** Extra sequential service runs for the spawn-latency percentiles (full mode). */
   extraSpawnSamples: ServiceRun[];
   ratio: number;
   ratioToTurnCompleted: number;
+  /** Median of the paired ratios sandboxed ÷ unsandboxed service run (POST → COMPLETED). */
+  sandboxRatio: number;
+  /** The same for `prepared` → `agent-started` (Codex spawn + initialize + thread/start). */
+  sandboxStartRatio: number;
   summary: {
+    unsandboxedTotal: Summary;
+    unsandboxedParts: Record<'prepareMs' | 'codexStartMs' | 'turnMs', Summary>;
     serviceTotal: Summary;
     directTotal: Summary;
     directToTurnCompleted: Summary;
@@ -67,20 +79,27 @@ export async function runOverhead(env: ScenarioEnv): Promise<OverheadResult> {
   const warmupPairs = quick ? 1 : 2;
   const extraSpawn = quick ? 0 : 60;
   const arrivals = scriptModel(fake, commandThenAnswer);
-  const service = await startInProcessService(ctx, 'overhead', fake);
+  const service = await startInProcessService(ctx, 'overhead', fake, { env: { SANDBOX: 'bwrap' } });
+  const unsandboxedService = await startInProcessService(ctx, 'overhead-nosandbox', fake, { env: { SANDBOX: 'off' } });
   try {
     const serviceRuns: ServiceRun[] = [];
+    const unsandboxedRuns: ServiceRun[] = [];
     const directRuns: DirectRun[] = [];
     for (let i = 0; i < warmupPairs + pairs; i += 1) {
       const measured = i >= warmupPairs;
-      const s = await serviceRun(env, service, arrivals);
+      // Alternate which of the two goes first, so a drift in load does not favour one.
+      const [s, u] =
+        i % 2 === 0
+          ? [await serviceRun(env, service, arrivals), await serviceRun(env, unsandboxedService, arrivals)]
+          : ([await serviceRun(env, unsandboxedService, arrivals), await serviceRun(env, service, arrivals)].reverse() as [ServiceRun, ServiceRun]);
       const taskId = env.nextTaskId();
       const d = await runDirect(await prepareDirectRun(await ctx.dir(`direct/${taskId}`), taskId, fake, service.config));
       if (measured) {
         serviceRuns.push(s);
+        unsandboxedRuns.push(u);
         directRuns.push(d);
       }
-      env.progress(`overhead ${measured ? `pair ${i - warmupPairs + 1}/${pairs}` : 'warm-up'}: service ${s.totalMs} ms, direct ${Math.round(d.totalMs)} ms`);
+      env.progress(`overhead ${measured ? `pair ${i - warmupPairs + 1}/${pairs}` : 'warm-up'}: service ${s.totalMs} ms, unsandboxed ${u.totalMs} ms, direct ${Math.round(d.totalMs)} ms`);
     }
     const extra: ServiceRun[] = [];
     for (let i = 0; i < extraSpawn; i += 1) {
@@ -93,11 +112,16 @@ export async function runOverhead(env: ScenarioEnv): Promise<OverheadResult> {
       pairs,
       warmupPairs,
       service: serviceRuns,
+      unsandboxed: unsandboxedRuns,
       direct: directRuns,
       extraSpawnSamples: extra,
       ratio: pairedRatio(serviceRuns.map((r) => r.totalMs), directRuns.map((r) => r.totalMs)),
       ratioToTurnCompleted: pairedRatio(serviceRuns.map((r) => r.totalMs), directRuns.map((r) => r.toTurnCompletedMs)),
+      sandboxRatio: pairedRatio(serviceRuns.map((r) => r.totalMs), unsandboxedRuns.map((r) => r.totalMs)),
+      sandboxStartRatio: pairedRatio(serviceRuns.map((r) => r.codexStartMs), unsandboxedRuns.map((r) => r.codexStartMs)),
       summary: {
+        unsandboxedTotal: pick(unsandboxedRuns, 'totalMs'),
+        unsandboxedParts: { prepareMs: pick(unsandboxedRuns, 'prepareMs'), codexStartMs: pick(unsandboxedRuns, 'codexStartMs'), turnMs: pick(unsandboxedRuns, 'turnMs') },
         serviceTotal: pick(serviceRuns, 'totalMs'),
         directTotal: pick(directRuns, 'totalMs'),
         directToTurnCompleted: pick(directRuns, 'toTurnCompletedMs'),
@@ -121,6 +145,7 @@ export async function runOverhead(env: ScenarioEnv): Promise<OverheadResult> {
       },
     };
   } finally {
+    await unsandboxedService.close();
     await service.close();
   }
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../libs/contracts/src';
@@ -14,8 +14,12 @@ export const REPO_ROOT = (() => {
   return dir;
 })();
 
-/** Everything of one bench run lives under here (outside /tmp: Codex refuses helpers there). */
-export const BENCH_DATA_ROOT = join(REPO_ROOT, '.data', 'bench');
+/**
+ * Everything of one bench run lives under here (outside /tmp: Codex refuses helpers there).
+ * BENCH_DATA_DIR moves it, e.g. out of this git checkout: Codex started outside a sandbox walks up
+ * from its cwd and inspects the enclosing repository, which a production WORKSPACE_ROOT has not.
+ */
+export const BENCH_DATA_ROOT = process.env.BENCH_DATA_DIR ? resolve(process.env.BENCH_DATA_DIR) : join(REPO_ROOT, '.data', 'bench');
 
 type Closer = { what: string; close: () => Promise<unknown> | unknown };
 

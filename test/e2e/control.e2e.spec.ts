@@ -196,7 +196,7 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
     await execute(h, payload(h, taskId, 1, 'Remember this.'));
     const one = await h.waitTerminal(taskId, 1);
     // The thread's rollout disappears (e.g. the volume was cleaned): resume is impossible.
-    await rm(join(h.workspaceRoot, String(taskId), '.wegent', 'codex-home', 'sessions'), { recursive: true, force: true });
+    await rm(join(h.workspaceRoot, '.task-state', String(taskId), 'codex-home', 'sessions'), { recursive: true, force: true });
 
     await execute(h, payload(h, taskId, 2, 'Do you remember?'));
     const two = await h.waitTerminal(taskId, 2);

@@ -1,5 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { mcpCall, message, toolSearch, turn, type RecordedRequest } from '../fixtures/fake-responses';
 import { startEchoHttpMcp, type EchoHttpMcp } from '../fixtures/mcp-servers/echo-http';
 import { BOOM_MESSAGE, REFUSE_MESSAGE } from '../fixtures/mcp-servers/echo-tools';
@@ -66,7 +66,8 @@ describe('e2e: MCP servers of the payload (real Codex, real stdio and HTTP MCP s
   let http: EchoHttpMcp;
 
   beforeAll(async () => {
-    h = await startServiceApp('mcp', { env: { CODEX_STREAM_IDLE_TIMEOUT_MS: '20000', CODEX_IDLE_TIMEOUT_MS: '60000' } });
+    // The stdio server's script lives in this repository: readable inside the task sandbox.
+    h = await startServiceApp('mcp', { env: { CODEX_STREAM_IDLE_TIMEOUT_MS: '20000', CODEX_IDLE_TIMEOUT_MS: '60000', SANDBOX_READABLE_PATHS: dirname(ECHO_STDIO) } });
     http = await startEchoHttpMcp({ prefix: HTTP_PREFIX });
   }, 60_000);
 

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { EventLogRepository } from '../../libs/event-log/src';
 import { FakeWegentBackend } from '../fixtures/fake-wegent-backend';
 import { message, reasoning, toolSearch, turn, type RecordedRequest } from '../fixtures/fake-responses';
@@ -23,7 +23,10 @@ describe('e2e: 2026 /v1/responses through the real Codex', () => {
 
   beforeAll(async () => {
     backend = await FakeWegentBackend.start({ token: AUTH_TOKEN, attachments: { 501: { body: PNG }, 502: { body: 'plain notes\n' } } });
-    h = await startServiceApp('responses-2026', { env: { CODEX_STREAM_IDLE_TIMEOUT_MS: '20000', CODEX_IDLE_TIMEOUT_MS: '60000', TASK_API_DOMAIN: backend.apiDomain } });
+    // The stdio MCP server's script lives in this repository: readable inside the task sandbox.
+    h = await startServiceApp('responses-2026', {
+      env: { CODEX_STREAM_IDLE_TIMEOUT_MS: '20000', CODEX_IDLE_TIMEOUT_MS: '60000', TASK_API_DOMAIN: backend.apiDomain, SANDBOX_READABLE_PATHS: dirname(ECHO_STDIO) },
+    });
   }, 60_000);
   afterAll(async () => {
     await h?.close();

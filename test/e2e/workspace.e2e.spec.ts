@@ -1,5 +1,5 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { EventLogRepository, RedisKeys } from '../../libs/event-log/src';
@@ -105,7 +105,9 @@ describe('e2e: workspace parity (repository, instructions, skills, attachments, 
     expect(request).toContain('You are careful.');
     expect(request).toContain('rule from .cursorrules');
     expect(request).toContain('wiki_submit');
-    const attachmentsDir = join(repoDir, `${taskId}:executor:attachments`, '1');
+    // Attachments live in the task folder, outside the clone; the service's own files elsewhere.
+    const attachmentsDir = join(svc.workspaceRoot, String(taskId), `${taskId}:executor:attachments`, '1');
+    expect((await readdir(join(svc.workspaceRoot, String(taskId)))).sort()).toEqual([`${taskId}:executor:attachments`, 'app']);
     expect(request).toContain(JSON.stringify(`[Attachment downloaded to: ${join(attachmentsDir, 'screen.png')}]`).slice(1, -1));
     expect(request).toContain(JSON.stringify(`[Attachment downloaded to: ${join(attachmentsDir, 'notes.txt')}]`).slice(1, -1));
     expect(request).toContain('[Attachment 57 unavailable - download failed]');
@@ -113,7 +115,7 @@ describe('e2e: workspace parity (repository, instructions, skills, attachments, 
     expect(request).toContain(JSON.stringify(`\nCurrent working directory: ${repoDir}\n project url:${gitServer.url('app')}`).slice(1, -1));
     expect(request).toContain('data:image/png;base64,');
     expect(await readFile(join(attachmentsDir, 'notes.txt'), 'utf8')).toBe('plain notes\n');
-    expect(await readFile(join(svc.workspaceRoot, String(taskId), '.wegent', 'codex-home', 'skills', 'wiki_submit', 'SKILL.md'), 'utf8')).toContain('name: wiki_submit');
+    expect(await readFile(join(svc.workspaceRoot, '.task-state', String(taskId), 'codex-home', 'skills', 'wiki_submit', 'SKILL.md'), 'utf8')).toContain('name: wiki_submit');
 
     // The workbench describes the commit the agent made during this subtask.
     const workbench = result.workbench;

@@ -89,7 +89,7 @@ describe('docker/Dockerfile', () => {
     expect(execForm(all(runtime, 'CMD')[0].args)).toEqual([]);
     expect(parseRoles([])).toEqual(['api', 'worker', 'relay']);
     const apt = all(runtime, 'RUN').map((r) => r.args).find((r) => r.includes('apt-get install'))!;
-    for (const pkg of ['git', 'tini', 'ca-certificates']) expect(apt.split(/\s+/)).toContain(pkg);
+    for (const pkg of ['git', 'tini', 'ca-certificates', 'bubblewrap']) expect(apt.split(/\s+/)).toContain(pkg);
     expect(apt).toMatch(/--no-install-recommends/);
     expect(apt).toMatch(/rm -rf \/var\/lib\/apt\/lists/);
   });
@@ -142,6 +142,9 @@ describe('docker/docker-compose.yml', () => {
     expect(redis.command.join(' ')).toMatch(/--appendonly yes/);
     expect(redis.command.join(' ')).toMatch(/--maxmemory-policy noeviction/);
     expect(redis.healthcheck.test).toEqual(['CMD', 'redis-cli', 'ping']);
+    // A password: task commands can open a socket to Redis (the healthcheck's redis-cli reads REDISCLI_AUTH).
+    expect(redis.command.slice(-2)).toEqual(['--requirepass', '${REDIS_PASSWORD:?set REDIS_PASSWORD}']);
+    expect(redis.environment).toEqual({ REDISCLI_AUTH: '${REDIS_PASSWORD:?set REDIS_PASSWORD}' });
     expect(redis.volumes).toEqual(['redis-data:/data']);
   });
 
@@ -170,11 +173,19 @@ describe('docker/docker-compose.yml', () => {
     const env = compose.services.api.environment as Record<string, string>;
     for (const name of Object.keys(env)) expect(CONFIG_VARS).toContain(name);
     expect(env.REDIS_URL).toBe('redis://redis:6379');
+    expect(env.REDIS_PASSWORD).toMatch(/^\$\{REDIS_PASSWORD:\?/); // compose refuses to start without it
     for (const name of ['CALLBACK_URL', 'EXECUTOR_NAME', 'SECRETS_KEY']) expect(env[name]).toMatch(new RegExp(`^\\$\\{${name}[:?-]`));
     for (const [name, value] of Object.entries(env)) {
       if (SECRET_VARS.has(name)) expect({ name, value }).toEqual({ name, value: expect.stringMatching(new RegExp(`^\\$\\{${name}(:-|:\\?)`)) });
     }
     expect(env.SECRETS_KEY).toMatch(/^\$\{SECRETS_KEY:\?/); // compose refuses to start without it
+  });
+
+  it('lets only the worker create the per-run sandbox (namespaces, mount, a fresh /proc), adding no capability', () => {
+    expect(compose.services.worker.security_opt).toEqual(['seccomp=unconfined', 'apparmor=unconfined', 'systempaths=unconfined']);
+    for (const role of ['api', 'relay']) expect(compose.services[role].security_opt).toBeUndefined();
+    for (const role of roles) expect(compose.services[role].cap_add).toBeUndefined();
+    for (const role of roles) expect(compose.services[role].environment.SANDBOX).toBeUndefined(); // default: bwrap
   });
 
   it("gives a stopping worker the time its shutdown needs", () => {

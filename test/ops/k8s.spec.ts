@@ -117,11 +117,22 @@ describe('k8s manifests', () => {
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       expect(`${pod.securityContext.runAsUser}:${pod.securityContext.runAsGroup}`).toBe(dockerUser);
       expect(pod.securityContext.fsGroup).toBe(pod.securityContext.runAsGroup); // the workspace volume is writable
-      expect(container(d).securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+      const sandbox = d.metadata.name === 'wegent-codex-worker' ? { seccompProfile: { type: 'Unconfined' }, appArmorProfile: { type: 'Unconfined' }, procMount: 'Unmasked' } : {};
+      expect(container(d).securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] }, ...sandbox });
       // A read-only root needs writable /tmp and HOME.
       const mounts = container(d).volumeMounts.map((m: Doc) => m.mountPath);
       expect(mounts).toEqual(expect.arrayContaining(['/tmp', '/home/wegent']));
     }
+  });
+
+  it('gives the worker what unprivileged bubblewrap needs, and keeps the sandbox on', () => {
+    const worker = deployments.find((d) => d.metadata.name === 'wegent-codex-worker')!;
+    // procMount Unmasked is only honoured in a pod with its own user namespace.
+    expect(worker.spec.template.spec.hostUsers).toBe(false);
+    expect(container(worker).securityContext.procMount).toBe('Unmasked');
+    expect(configMap.SANDBOX).toBe('bwrap');
+    expect(new URL(configMap.REDIS_URL).password).toBe(''); // the password only in the Secret
+    expect(secret.REDIS_PASSWORD).toBe('REPLACE-ME');
   });
 
   it('sets only known config variables, those a Wegent deployment needs, and secrets only in the Secret (as placeholders)', () => {

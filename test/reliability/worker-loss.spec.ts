@@ -49,7 +49,9 @@ describe('reliability: a worker process that goes away', () => {
   it('SIGKILL mid-run: one FAILED "worker lost" and nothing after; the next worker kills the orphaned Codex tree; a queued job runs cleanly', async () => {
     s = await ReliabilityScene.create('sigkill');
     await s.start(['api', 'relay']);
-    const first = await s.start(['worker'], { WORKER_CONCURRENCY: '1' }, 'worker-1');
+    // Without the sandbox a dead worker leaves the command behind: the reaper's case. (With it, the
+    // command dies with the worker: the next test.)
+    const first = await s.start(['worker'], { WORKER_CONCURRENCY: '1', SANDBOX: 'off' }, 'worker-1');
     s.router.script(601, turn([exec(SLEEP_COMMAND, { yieldTimeMs: 600_000 })]));
     s.router.script(602, turn([message('Queued, then done.', { phase: 'final_answer' })]));
     await s.execute(601, 1, 'Sleep for a long time.');
@@ -94,6 +96,24 @@ describe('reliability: a worker process that goes away', () => {
     const log = await s.eventLog(601, 1);
     expect(log.filter((e) => e.event.type === 'status' && e.event.phase === 'started')).toHaveLength(1);
     expect(log[log.length - 1].event).toMatchObject({ type: 'error', error: 'worker lost' });
+  }, 120_000);
+
+  it('SIGKILL mid-run with the sandbox: every process of the run dies with the worker, nothing is left to reap', async () => {
+    s = await ReliabilityScene.create('sigkill-sandbox');
+    await s.start(['api', 'relay']);
+    const first = await s.start(['worker'], { WORKER_CONCURRENCY: '1', SANDBOX: 'bwrap' }, 'worker-1');
+    s.router.script(605, turn([exec(SLEEP_COMMAND, { yieldTimeMs: 600_000 })]));
+    await s.execute(605, 1, 'Sleep for a long time.');
+    const sleepPid = await waitForSleep(s, 605);
+
+    await first.killWithChildren();
+    // bwrap --die-with-parent and the run's PID namespace: its init dies, and the kernel kills the rest.
+    await eventually(async () => !(await alive(sleepPid)), 10_000, 100);
+    expect(await processesUnder(s.taskDir(605))).toEqual([]);
+
+    await s.start(['worker'], { WORKER_CONCURRENCY: '1' }, 'worker-2');
+    const lost = await s.waitTerminal(605, 1, 60_000);
+    expect(lost).toMatchObject({ status: 'FAILED', progress: 100, error_message: LOST });
   }, 120_000);
 
   it('a job locked by a worker that died before it began runs cleanly on the next worker', async () => {

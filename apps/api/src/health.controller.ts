@@ -1,8 +1,9 @@
-import { Controller, Get, HttpCode, Inject } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Optional } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { TASK_QUEUE_NAME } from '../../../libs/contracts/src';
 import { TaskQueueService } from '../../../libs/queue/src';
 import { REDIS } from '../../../libs/runtime/src';
+import { SandboxService } from '../../../libs/sandbox/src';
 import { Deadline, RESOLVED_API_OPTIONS, type ResolvedApiOptions } from './api-options';
 import { ApiError, withDeadline } from './http/api-error';
 
@@ -13,6 +14,8 @@ export class HealthController {
     private readonly queue: TaskQueueService,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(RESOLVED_API_OPTIONS) private readonly options: ResolvedApiOptions,
+    /** Present when this process also runs the worker role. */
+    @Optional() private readonly sandbox?: SandboxService,
   ) {}
 
   /** Liveness: the process answers. Touches nothing else, so a Redis outage never restarts pods. */
@@ -58,8 +61,10 @@ export class HealthController {
       }
     }
     if (this.options.requireWorkers && workers === 0) reasons.push(`no worker is registered on queue ${TASK_QUEUE_NAME}`);
+    const sandbox = this.sandbox ? await this.sandbox.current() : undefined;
+    if (sandbox && !sandbox.ok) reasons.push(sandbox.reason ?? 'the task sandbox cannot start');
 
     if (reasons.length) throw new ApiError(503, { status: 'unavailable', reasons, ...(workers === undefined ? {} : { workers }) });
-    return { status: 'ok', workers, counts };
+    return { status: 'ok', workers, counts, ...(sandbox ? { sandbox: sandbox.kind } : {}) };
   }
 }

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { ConfigError, loadConfig } from '../../../libs/contracts/src';
 import { createLogger } from '../../../libs/runtime/src';
-import { redisAnswers } from '../../service/src/redis-bootstrap';
+import { embeddedRedisUrl, redisAnswers } from '../../service/src/redis-bootstrap';
 import { CliContext, processOutput, type CliOutput } from './cli-context';
 import { cancelCommand } from './commands/cancel.command';
 import { enqueueCommand } from './commands/enqueue.command';
@@ -86,6 +86,8 @@ export async function runCli(argv: string[], options: RunOptions = {}): Promise<
   let config;
   try {
     config = loadConfig(env);
+    // `npm start`'s embedded Redis has a generated password (.data/redis/password).
+    if (!env.REDIS_URL?.trim() && !env.REDIS_URL_FILE?.trim()) config.REDIS_URL = embeddedRedisUrl(config.REDIS_URL);
   } catch (error) {
     if (error instanceof ConfigError) {
       io.err(`wegent-codex: invalid configuration: ${error.message}\n`);

@@ -1,14 +1,14 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { ConfigError, loadConfig, type Config } from '../../../libs/contracts/src';
+import { ConfigError, loadConfig, removeSecretsFromEnv, type Config } from '../../../libs/contracts/src';
 import { createLogger, type Logger } from '../../../libs/runtime/src';
 import { configureHttpApp } from '../../api/src/http-app';
 import { AppModule } from './app.module';
 import { NestPinoLogger } from './nest-pino-logger';
 import { gitTokenKeyCheck } from './git-token-key-check';
 import { installProcessGuards } from './process-guards';
-import { onPath, redisAnswers, startEmbeddedRedis, type EmbeddedRedis } from './redis-bootstrap';
+import { embeddedRedisUrl, onPath, redisAnswers, startEmbeddedRedis, type EmbeddedRedis } from './redis-bootstrap';
 import { parseRoles, type Role } from './roles';
 
 /** One clear line on stderr and a non-zero exit: what an operator sees for a fatal start-up problem. */
@@ -17,9 +17,14 @@ function die(line: string): never {
   process.exit(1);
 }
 
+/** REDIS_URL (or REDIS_URL_FILE) was given: read at load, before removeSecretsFromEnv empties them. */
+const redisUrlGiven = Boolean(process.env.REDIS_URL?.trim() || process.env.REDIS_URL_FILE?.trim());
+
 async function ensureRedis(config: Config, logger: Logger): Promise<EmbeddedRedis | null> {
+  const explicit = redisUrlGiven;
+  // A password-protected embedded Redis of an earlier start still running: use its password.
+  if (!explicit) config.REDIS_URL = embeddedRedisUrl(config.REDIS_URL);
   if (await redisAnswers(config.REDIS_URL)) return null;
-  const explicit = Boolean(process.env.REDIS_URL?.trim());
   const binary = onPath('redis-server');
   if (explicit || config.EMBEDDED_REDIS === 'never' || !binary) {
     die(
@@ -28,7 +33,8 @@ async function ensureRedis(config: Config, logger: Logger): Promise<EmbeddedRedi
     );
   }
   const embedded = await startEmbeddedRedis(binary, config.REDIS_URL);
-  logger.warn({ redis_url: config.REDIS_URL, data_dir: embedded.dataDir }, 'no Redis answered: started an embedded redis-server (append-only file on)');
+  config.REDIS_URL = embedded.url;
+  logger.warn({ redis_host: new URL(config.REDIS_URL).host, data_dir: embedded.dataDir }, 'no Redis answered: started an embedded redis-server (append-only file on)');
   return embedded;
 }
 
@@ -98,6 +104,8 @@ if (require.main === module) {
   try {
     roles = parseRoles(process.argv.slice(2));
     config = loadConfig();
+    // Secrets now live in `config` only: no child that inherits process.env by mistake gets one.
+    removeSecretsFromEnv(process.env);
   } catch (error) {
     if (error instanceof ConfigError) die(`invalid configuration: ${error.message}`);
     die(error instanceof Error ? error.message : String(error));

@@ -1,7 +1,42 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+
+const DEFAULT_DATA_DIR = '.data/redis';
+const PASSWORD_FILE = 'password';
+
+/**
+ * The URL of the embedded Redis with its password (kept in `<data>/password`, 0600, created on
+ * first use) — the default URL when there is no such file. Task commands are loopback clients
+ * too: an embedded Redis without a password would hand them every queue and payload.
+ */
+export function embeddedRedisUrl(url: string, dataDir = resolve(DEFAULT_DATA_DIR)): string {
+  let password: string;
+  try {
+    password = readFileSync(join(dataDir, PASSWORD_FILE), 'utf8').trim();
+  } catch {
+    return url;
+  }
+  const u = new URL(url);
+  if (!password || u.password) return url;
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+function ensurePassword(dataDir: string): string {
+  const file = join(dataDir, PASSWORD_FILE);
+  try {
+    const existing = readFileSync(file, 'utf8').trim();
+    if (existing) return existing;
+  } catch {
+    /* first start */
+  }
+  const password = randomBytes(24).toString('hex');
+  writeFileSync(file, `${password}\n`, { mode: 0o600 });
+  return password;
+}
 
 /** True when something answers PING at the URL's host and port within `timeoutMs`. */
 export function redisAnswers(url: string, timeoutMs = 1_500): Promise<boolean> {
@@ -37,22 +72,30 @@ export function onPath(binary: string): string | null {
 
 export interface EmbeddedRedis {
   process: ChildProcess;
+  /** The URL to use: with the generated password. */
+  url: string;
   dataDir: string;
   stop(): Promise<void>;
 }
 
 /**
  * Starts `redis-server` from PATH for a one-machine install: data under .data/redis, append-only
- * file on (a restart loses nothing), loopback only. Waits (bounded) until it answers.
+ * file on (a restart loses nothing), loopback only, a generated password (in a 0600 config file,
+ * never in argv). Waits (bounded) until it answers.
  */
-export async function startEmbeddedRedis(binary: string, url: string, dataDir = resolve('.data/redis')): Promise<EmbeddedRedis> {
-  mkdirSync(dataDir, { recursive: true });
+export async function startEmbeddedRedis(binary: string, url: string, dataDir = resolve(DEFAULT_DATA_DIR)): Promise<EmbeddedRedis> {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const password = ensurePassword(dataDir);
   const u = new URL(url);
-  const child = spawn(
-    binary,
-    ['--port', u.port || '6379', '--bind', '127.0.0.1', '--dir', dataDir, '--appendonly', 'yes', '--save', '', '--daemonize', 'no', '--loglevel', 'warning'],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
+  u.password = encodeURIComponent(password);
+  url = u.toString();
+  const confFile = join(dataDir, 'redis.conf');
+  writeFileSync(
+    confFile,
+    [`port ${u.port || '6379'}`, 'bind 127.0.0.1', `dir ${JSON.stringify(dataDir)}`, 'appendonly yes', 'save ""', 'daemonize no', 'loglevel warning', `requirepass ${password}`, ''].join('\n'),
+    { mode: 0o600 },
   );
+  const child = spawn(binary, [confFile], { stdio: ['ignore', 'ignore', 'inherit'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const deadline = Date.now() + 5_000;
   while (Date.now() < deadline) {
@@ -60,6 +103,7 @@ export async function startEmbeddedRedis(binary: string, url: string, dataDir = 
     if (await redisAnswers(url, 300)) {
       return {
         process: child,
+        url,
         dataDir,
         stop: async () => {
           if (child.exitCode === null) child.kill('SIGTERM');

@@ -102,6 +102,8 @@ export class CodexSession {
         bin: this.workspace.codexBin,
         cwd: this.workspace.workDir,
         env: this.workspace.env,
+        // The task's sandbox: Codex and every command it starts see this task only.
+        wrap: this.workspace.launch,
         onNotification,
         onStderr: (line) => this.log.debug({ stderr: this.mask.maskText(line) }, 'codex stderr'),
         onDiagnostic: (message, details) => this.log.debug({ details: this.mask.maskDeep(details ?? {}) }, message),

@@ -42,7 +42,9 @@ export function compareVersions(a: string, b: string): number {
 
 /** Runs one check the way the Python validator does: `sh -c`, 30 s, "not found" fails. */
 export async function runCheck(check: RuntimeCheck, timeoutMs = CHECK_TIMEOUT_MS): Promise<CheckResult> {
-  const result = await execa('sh', ['-c', check.command], { reject: false, timeout: timeoutMs, all: true, stdin: 'ignore' });
+  // Nothing of the service's environment: the checks need PATH and a locale only.
+  const env = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LANG: process.env.LANG ?? 'C.UTF-8' };
+  const result = await execa('sh', ['-c', check.command], { reject: false, timeout: timeoutMs, all: true, stdin: 'ignore', env, extendEnv: false });
   if (result.timedOut) return { name: check.name, status: 'fail', message: 'Check timed out' };
   const output = result.all ?? '';
   if (result.exitCode !== 0 || /not found/i.test(output)) return { name: check.name, status: 'fail', message: 'Command failed or not found' };

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { QueueModule } from '../../../libs/queue/src';
+import { SandboxModule } from '../../../libs/sandbox/src';
 import { CodexRunProcessor } from './codex-run.processor';
 import { OrphanReaper } from './orphan-reaper';
 import { RunRegistry } from './run-registry';
@@ -9,7 +10,7 @@ import { WorkspacePreparer } from './workspace-preparer';
 
 /** The worker role: takes Codex jobs from BullMQ and runs them. Needs RuntimeModule. */
 @Module({
-  imports: [QueueModule],
+  imports: [QueueModule, SandboxModule],
   providers: [TaskWorkerService, CodexRunProcessor, TaskRunner, WorkspacePreparer, RunRegistry, OrphanReaper],
   exports: [RunRegistry],
 })

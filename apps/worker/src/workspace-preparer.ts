@@ -1,10 +1,12 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Config, GitSnapshot, TaskPayload } from '../../../libs/contracts/src';
 import { codexProcessEnv, DEFAULT_API_KEY_ENV, resolveCodexBinary, writeCodexHome, type McpServerOptions } from '../../../libs/codex/src';
 import { createSecretMasker, serviceSecretsOf, type SecretMasker } from '../../../libs/redaction/src';
 import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
+import { SandboxService, type LaunchCommand, type SandboxLauncher } from '../../../libs/sandbox/src';
 import {
   appendPromptSuffix,
   backendBaseUrl,
@@ -20,6 +22,8 @@ import {
   normalizeMcpServers,
   prepareRepository,
   readGitSnapshot,
+  realDirectory,
+  replaceFile,
   repositoryConfigFrom,
   resolveModel,
   rewriteAttachments,
@@ -27,11 +31,17 @@ import {
   splitPresynced,
   substitutePlaceholders,
   toCodexMcpServers,
+  type CommandWrapper,
 } from '../../../libs/workspace/src';
 
 export interface PreparedWorkspace {
   codexBin: string;
+  /** WORKSPACE_ROOT/<task_id>: the user's files only (the clone, attachments, what the agent makes). */
   taskDir: string;
+  /** WORKSPACE_ROOT/.task-state/<task_id>: the service's files of the task (CODEX_HOME, HOME, git home). */
+  stateDir: string;
+  /** The command that starts a program of this task inside its sandbox (Codex, the worker's git). */
+  launch: CommandWrapper;
   /** Codex's working directory: the clone, or the task directory when there is no repository. */
   workDir: string;
   codexHome: string;
@@ -54,8 +64,10 @@ export interface PreparedWorkspace {
 }
 
 /** Variables of the service's own environment that Codex and its commands may see (nothing else). */
-const PASSED_ENV = ['LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'NODE_EXTRA_CA_CERTS', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
+const PASSED_ENV = ['LANG', 'LC_ALL', 'TZ', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'NODE_EXTRA_CA_CERTS', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
 const CONTEXT_WINDOW_FOR_CUSTOM_MODELS = 262_144;
+/** Under WORKSPACE_ROOT, next to the task folders (numeric names), never bound into a run but its own. */
+export const TASK_STATE_DIR = '.task-state';
 
 /**
  * Prepares WORKSPACE_ROOT/<task_id>/ for a run: directories, a clean HOME, the task's CODEX_HOME
@@ -70,6 +82,7 @@ export class WorkspacePreparer {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly sandbox: SandboxService,
   ) {
     this.root = resolve(config.WORKSPACE_ROOT);
   }
@@ -81,6 +94,18 @@ export class WorkspacePreparer {
 
   taskDir(taskId: number): string {
     return join(this.root, String(taskId));
+  }
+
+  stateDir(taskId: number): string {
+    return join(this.root, TASK_STATE_DIR, String(taskId));
+  }
+
+  /**
+   * Wraps a command of this task into its sandbox: the task and state folders writable, the
+   * Codex binary's folder (and a local test repository) readable, nothing else of this host.
+   */
+  private wrapperFor(launcher: SandboxLauncher, taskDir: string, stateDir: string, readable: string[]): CommandWrapper {
+    return (command): LaunchCommand => launcher.command({ ...command, cwd: command.cwd ?? taskDir, writable: [taskDir, stateDir], readable });
   }
 
   /** Text with every secret of the run (its payload's and the service's) masked out. */
@@ -104,22 +129,39 @@ export class WorkspacePreparer {
     return [...collectSecrets(payload, decrypted), ...serviceSecretsOf(this.config)];
   }
 
+  /** A `file://` or local-path git_url (tests and the demo, ALLOW_FILE_GIT_URLS): git in the sandbox must read it. */
+  private localRepositoryPaths(payload: TaskPayload): string[] {
+    const url = payload.git_url ?? '';
+    if (!this.config.ALLOW_FILE_GIT_URLS) return [];
+    if (url.startsWith('file://')) return [fileURLToPath(url)];
+    return url.startsWith('/') ? [url] : [];
+  }
+
   async prepare(payload: TaskPayload, options: { signal?: AbortSignal } = {}): Promise<PreparedWorkspace> {
     const { signal } = options;
     const log = this.logger.child({ task_id: payload.task_id, subtask_id: payload.subtask_id });
+    // No run starts without its boundary (unless SANDBOX=off): the job fails with the reason.
+    const launcher = await this.sandbox.require();
     const taskDir = this.taskDir(payload.task_id);
-    // The service's own folders live under `.wegent/`, a name no clone may take.
-    const codexHome = join(taskDir, '.wegent', 'codex-home');
-    const homeDir = join(taskDir, '.wegent', 'home');
-    await mkdir(homeDir, { recursive: true, mode: 0o700 });
+    // The service's own files of the task live outside the folder the agent works in, so `ls -la`
+    // there shows the user's files only; the sandbox binds both (state: its own key, its history).
+    const stateDir = this.stateDir(payload.task_id);
+    const codexHome = join(stateDir, 'codex-home');
+    const homeDir = join(stateDir, 'home');
+    await realDirectory(this.root, taskDir);
+    await realDirectory(this.root, join(stateDir, 'tmp'), 0o700);
+    await realDirectory(stateDir, homeDir, 0o700);
+    await realDirectory(stateDir, codexHome, 0o700);
     // Codex runs every command through `bash -lc`: empty profiles keep the login shell fast and
     // free of anything installed for the service user.
-    for (const file of ['.profile', '.bashrc', '.bash_profile']) await writeFile(join(homeDir, file), '');
+    for (const file of ['.profile', '.bashrc', '.bash_profile']) await replaceFile(join(homeDir, file), '', 0o644);
+    const readable = [dirname(dirname(this.codexBin)), ...this.localRepositoryPaths(payload)];
+    const wrap = this.wrapperFor(launcher, taskDir, stateDir, readable);
 
     // The repository: cloned once per task (follow-ups find it), credentials never in argv or .git/config.
-    const repo = await prepareRepository({ payload, taskDir, config: repositoryConfigFrom(this.config), logger: log, signal });
+    const repo = await prepareRepository({ payload, taskDir, stateDir, wrap, config: repositoryConfigFrom(this.config), logger: log, signal });
     const workDir = repo.workDir;
-    const initialCommit = repo.repoDir ? await initialCommitOf(repo.repoDir, { signal }).catch(() => ({ id: '', message: '' })) : null;
+    const initialCommit = repo.repoDir ? await initialCommitOf(repo.repoDir, { signal, wrap }).catch(() => ({ id: '', message: '' })) : null;
     const custom = repo.repoDir ? await loadCustomInstructions(repo.repoDir, this.config.CUSTOM_INSTRUCTION_FILES) : { files: [], skipped: [] };
     for (const skipped of custom.skipped) log.warn({ file: skipped.entry, reason: skipped.reason }, 'custom instruction file skipped');
 
@@ -169,6 +211,8 @@ export class WorkspacePreparer {
 
     // Skills on every subtask (also for an empty agent_config: the service default model runs them).
     const backend = backendBaseUrl(this.config.TASK_API_DOMAIN, payload.backend_url);
+    await rm(join(codexHome, 'skills'), { recursive: true, force: true });
+    await realDirectory(stateDir, join(codexHome, 'skills'), 0o700);
     const skills = await installSkills({
       names: payload.bot[0]?.skills,
       refs: payload.skill_refs,
@@ -187,7 +231,8 @@ export class WorkspacePreparer {
       attachments: synced.toDownload,
       authToken: payload.auth_token,
       apiDomain: backend,
-      workDir,
+      // Outside the clone: the attachment folder is the task's, not the repository's.
+      workDir: taskDir,
       taskId: payload.task_id,
       subtaskId: payload.subtask_id,
       logger: log,
@@ -195,7 +240,7 @@ export class WorkspacePreparer {
     });
     const hadAttachments = attachments.downloaded.length + attachments.failed.length > 0;
     const prompt = hadAttachments ? rewriteAttachments(payload.prompt ?? '', attachments) : (payload.prompt ?? '');
-    const inputImages = await saveInputImages(payload.input_images, workDir, payload.task_id, payload.subtask_id);
+    const inputImages = await saveInputImages(payload.input_images, taskDir, payload.task_id, payload.subtask_id);
     for (const reason of inputImages.skipped) log.warn({ reason }, 'input image skipped');
 
     const passed: Record<string, string> = {};
@@ -223,6 +268,8 @@ export class WorkspacePreparer {
     return {
       codexBin: this.codexBin,
       taskDir,
+      stateDir,
+      launch: wrap,
       workDir,
       codexHome,
       homeDir,
@@ -236,7 +283,7 @@ export class WorkspacePreparer {
       mcp,
       secrets: [...this.secretsOf(payload), ...repo.secrets],
       ...(repo.repoDir && initialCommit
-        ? { git: () => readGitSnapshot({ repoDir: repo.repoDir!, initialCommit, sourceBranch: payload.branch_name ?? '' }) }
+        ? { git: () => readGitSnapshot({ repoDir: repo.repoDir!, initialCommit, sourceBranch: payload.branch_name ?? '', wrap, scratchRoot: join(stateDir, 'tmp') }) }
         : {}),
     };
   }

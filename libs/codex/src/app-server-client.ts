@@ -41,6 +41,11 @@ export interface AppServerClientOptions {
    * key goes here, in the provider's `env_key` variable — never in `configOverrides`.
    */
   env: Record<string, string>;
+  /**
+   * Turns the command into the one spawned: the task's sandbox (libs/sandbox). The client then
+   * talks to the wrapper's process, whose end is the end of everything inside it.
+   */
+  wrap?: (command: { file: string; args: string[]; cwd: string; env: Record<string, string> }) => { file: string; args: string[]; cwd: string; env: Record<string, string> };
   /** Root `-c key=value` options; visible to every local user in argv, so no secrets. */
   configOverrides?: Record<string, TomlValue>;
   clientInfo?: ClientInfo;
@@ -211,9 +216,11 @@ export class AppServerClient {
     }
     args.push('app-server');
 
-    this.subprocess = execa(options.bin, args, {
-      cwd: options.cwd,
-      env: options.env,
+    const plain = { file: options.bin, args, cwd: options.cwd, env: options.env };
+    const command = options.wrap ? options.wrap(plain) : plain;
+    this.subprocess = execa(command.file, command.args, {
+      cwd: command.cwd,
+      env: command.env,
       extendEnv: false,
       stdin: 'pipe',
       stdout: 'pipe',

@@ -1,4 +1,5 @@
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { z } from 'zod';
@@ -206,7 +207,8 @@ export interface CodexHomeFiles {
 export async function writeCodexHome(options: WriteCodexHomeOptions): Promise<CodexHomeFiles> {
   const { codexHome, bin, catalogOverrides, ...config } = options;
   await mkdir(codexHome, { recursive: true, mode: 0o700 });
-  const bundled = await loadBundledModelCatalog(bin, codexHome);
+  // Never the task's CODEX_HOME: its commands may have written a config.toml there.
+  const bundled = await loadBundledModelCatalog(bin, await scratchCodexHome());
   const knownModel = bundled.models.some((m) => m.slug === config.model);
   let catalogPath: string | undefined;
   if (!knownModel) {
@@ -222,9 +224,21 @@ export async function writeCodexHome(options: WriteCodexHomeOptions): Promise<Co
   return { configPath, catalogPath, knownModel };
 }
 
+/** An empty CODEX_HOME of the service's own, for `codex debug models` (made once per process). */
+let scratch: Promise<string> | undefined;
+function scratchCodexHome(): Promise<string> {
+  const made = scratch ?? mkdtemp(join(tmpdir(), 'wegent-codex-catalog-'));
+  scratch = made;
+  return made;
+}
+
+/**
+ * A fresh file: whatever is at `path` (a symlink the task's commands put there, pointing at
+ * another task's files) is removed first, never written through.
+ */
 async function writePrivateFile(path: string, content: string): Promise<void> {
-  await writeFile(path, content, { mode: 0o600 });
-  await chmod(path, 0o600); // an existing file keeps its old mode on writeFile
+  await rm(path, { force: true });
+  await writeFile(path, content, { mode: 0o600, flag: 'wx' });
 }
 
 /**

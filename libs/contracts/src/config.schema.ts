@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 
@@ -19,6 +20,7 @@ const optionalString = z
 
 export const configSchema = z.object({
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379').describe('Redis for the queue, event streams, cancel flags and thread ids'),
+  REDIS_PASSWORD: optionalString.describe('Redis password (AUTH), when REDIS_URL carries none; with an ACL user, put the user in REDIS_URL (redis://user@host)'),
   REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/)
@@ -77,6 +79,16 @@ export const configSchema = z.object({
   CUSTOM_INSTRUCTION_FILES: z.string().default('.cursorrules,.windsurfrules').describe('repository files appended to the developer instructions'),
   REPO_PROXY_CONFIG: optionalString.describe('JSON: per git domain http.proxy / https.proxy'),
   EMBEDDED_REDIS: z.enum(['auto', 'never']).default('auto').describe('npm start: start redis-server from PATH when REDIS_URL is unset and nothing answers'),
+  SANDBOX: z
+    .enum(['bwrap', 'off'])
+    .default('bwrap')
+    .describe('boundary around every Codex run and the git the worker runs on task files: bwrap (bubblewrap, default) or off (development only: tasks can read each other and this process — logged at every boot)'),
+  SANDBOX_READABLE_PATHS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
+    .pipe(z.array(z.string().startsWith('/', 'must be absolute paths')))
+    .describe('comma-separated absolute host paths every sandboxed run may read (tools or MCP servers outside /usr); never a folder holding secrets or other tasks'),
 }).superRefine((config, ctx) => {
   // One of the two alone is a slip, not a choice: the board would stay loopback-only while the
   // operator believes it takes a password.
@@ -95,12 +107,72 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Variables holding a service secret (or a URL that may carry a password). Each may also be given
+ * as a file, `<NAME>_FILE` (Kubernetes secret mounts, Docker secrets), and all of them leave the
+ * process environment after boot (removeSecretsFromEnv).
+ */
+export const SECRET_VARIABLES = [
+  'SECRETS_KEY',
+  'GIT_TOKEN_AES_KEY',
+  'GIT_TOKEN_AES_IV',
+  'API_TOKEN',
+  'BOARD_PASSWORD',
+  'OPENAI_API_KEY',
+  'CALLBACK_URL',
+  'REDIS_URL',
+  'REDIS_PASSWORD',
+] as const;
+
+/** `NAME` from `NAME_FILE` (one trailing newline dropped); both set is a slip, not a choice. */
+function secretsFromFiles(env: NodeJS.ProcessEnv): { values: Record<string, string>; issues: { variable: string; message: string }[] } {
+  const values: Record<string, string> = {};
+  const issues: { variable: string; message: string }[] = [];
+  for (const name of SECRET_VARIABLES) {
+    const file = env[`${name}_FILE`]?.trim();
+    if (!file) continue;
+    if (env[name]?.trim()) {
+      issues.push({ variable: `${name}_FILE`, message: `set either ${name} or ${name}_FILE, not both` });
+      continue;
+    }
+    try {
+      values[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      issues.push({ variable: `${name}_FILE`, message: `cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'})` });
+    }
+  }
+  return { values, issues };
+}
+
+/**
+ * Deletes every secret variable (and its `_FILE` twin) from `env` — after boot, so no child that
+ * inherits process.env by mistake gets one. /proc/<pid>/environ keeps the start-up environment
+ * for the process's life: the per-run sandbox (own PID namespace) is what hides it from tasks.
+ */
+export function removeSecretsFromEnv(env: NodeJS.ProcessEnv = process.env): void {
+  for (const name of SECRET_VARIABLES) {
+    delete env[name];
+    delete env[`${name}_FILE`];
+  }
+}
+
 /** Parse the environment; throws ConfigError naming each bad variable (never its value). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const known = Object.fromEntries(Object.keys(configSchema.shape).map((k) => [k, env[k]]));
+  const files = secretsFromFiles(env);
+  if (files.issues.length) throw new ConfigError(files.issues);
+  const known = Object.fromEntries(Object.keys(configSchema.shape).map((k) => [k, files.values[k] ?? env[k]]));
   const parsed = configSchema.safeParse(known);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => ({ variable: String(i.path[0] ?? '?'), message: i.message })));
   }
-  return parsed.data;
+  const config = parsed.data;
+  // One URL for every connection (BullMQ, ioredis, the CLI): the password goes into it.
+  if (config.REDIS_PASSWORD) {
+    const url = new URL(config.REDIS_URL);
+    if (!url.password) {
+      url.password = encodeURIComponent(config.REDIS_PASSWORD);
+      config.REDIS_URL = url.toString();
+    }
+  }
+  return config;
 }

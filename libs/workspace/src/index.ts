@@ -6,3 +6,4 @@ export * from './instructions';
 export * from './model-config';
 export * from './downloads';
 export * from './git';
+export * from './safe-paths';

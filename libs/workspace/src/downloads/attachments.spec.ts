@@ -151,7 +151,7 @@ describe('downloadAttachments', () => {
     const fileAsWorkDir = join(workDir, 'not-a-dir');
     await writeFile(fileAsWorkDir, '');
     const result = await download([attachment(1, 'a.txt'), attachment(2, 'b.txt')], { workDir: fileAsWorkDir });
-    expect(result.failed.map((f) => f.error)).toEqual([expect.stringMatching(/^IO error: ENOTDIR: /), expect.stringMatching(/^IO error: ENOTDIR: /)]);
+    expect(result.failed.map((f) => f.error)).toEqual([expect.stringMatching(/^IO error: EEXIST: /), expect.stringMatching(/^IO error: EEXIST: /)]);
     expect(backend.requests).toEqual([]);
   });
 

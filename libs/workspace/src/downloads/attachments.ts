@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises';
+import { open, realpath, rename, rm, stat } from 'node:fs/promises';
 import { extname, isAbsolute, join, relative, sep } from 'node:path';
 import type { Attachment } from '../../../contracts/src';
+import { realDirectory } from '../safe-paths';
 import { attachmentDir, attachmentError, safeAttachmentName, type DownloadedAttachment, type FailedAttachment } from '../prompt';
 import { backendGet, backendUrl, declaredLength, errorText, TransferError, transferError, type DownloadLogger } from './backend-http';
 
 /**
- * Downloads the payload's attachments into `<work dir>/<task_id>:executor:attachments/<subtask_id>/`
- * (wegent-protocol.md §11.9). Never throws: each failure is a result with the original's error
+ * Downloads the payload's attachments into `<task dir>/<task_id>:executor:attachments/<subtask_id>/`
+ * (wegent-protocol.md §11.9 puts it in the work dir; here it is the task directory, so it is
+ * never inside the clone). A task's commands may have replaced any part of that path by a
+ * symlink; none is followed (realDirectory), so downloads never land outside the task. Never throws: each failure is a result with the original's error
  * text, and the task runs on (rewriteAttachments tells the model what is missing).
  *
  * File names: only the safe base name of `original_filename` is used (safeAttachmentName). When
@@ -31,7 +34,7 @@ export interface DownloadAttachmentsOptions {
   authToken: string | null | undefined;
   /** TASK_API_DOMAIN. */
   apiDomain: string;
-  /** The repository when there is one, else WORKSPACE_ROOT/<task_id>. */
+  /** WORKSPACE_ROOT/<task_id> (created by the worker; the attachment folder goes below it). */
   workDir: string;
   taskId: number;
   subtaskId: number;
@@ -67,7 +70,7 @@ export async function downloadAttachments(options: DownloadAttachmentsOptions): 
   }
 
   const dir = attachmentDir(options.workDir, options.taskId, options.subtaskId);
-  const dirError = await mkdir(dir, { recursive: true }).then(
+  const dirError = await realDirectory(options.workDir, dir).then(
     () => null,
     (error: unknown) => attachmentError.io(errorText(error)),
   );

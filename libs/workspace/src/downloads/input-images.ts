@@ -1,6 +1,6 @@
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { attachmentDir } from '../prompt';
+import { realDirectory, replaceFile } from '../safe-paths';
 
 /**
  * `input_image` parts of a 2026 input (docs/protocol/wegent-protocol-2026.md §2.5) on the same path
@@ -30,8 +30,9 @@ export async function saveInputImages(images: readonly string[] | null | undefin
     if (data) {
       const path = join(dir, `input-image-${index + 1}.${EXTENSION[data[2].toLowerCase()]}`);
       try {
-        await mkdir(dir, { recursive: true });
-        await writeFile(path, Buffer.from(data[3].replace(/\s+/g, ''), 'base64'));
+        // The task's commands may have planted symlinks on this path: none is followed.
+        await realDirectory(workDir, dir);
+        await replaceFile(path, Buffer.from(data[3].replace(/\s+/g, ''), 'base64'), 0o644);
         out.paths.push(path);
       } catch (error) {
         out.skipped.push(`image ${index + 1}: ${(error as Error).message}`);

@@ -1,6 +1,6 @@
 import type { Logger } from '../../../runtime/src';
 import type { SecretMasker } from '../../../redaction/src';
-import { findExecutable, runCommand } from './git-command';
+import { findExecutable, runCommand, type CommandWrapper } from './git-command';
 import { serviceGitEnv, type TaskGitPaths } from './task-git-home';
 
 /**
@@ -23,6 +23,8 @@ export interface CliLoginOptions {
   /** PATH to find the CLI on (and for what it runs). */
   path: string;
   signal?: AbortSignal;
+  /** The task's sandbox: the CLI reads config the task's commands can rewrite. */
+  wrap?: CommandWrapper;
 }
 
 /** The CLI and its argv for a domain (no token in it). */
@@ -51,7 +53,7 @@ export async function loginGitCli(options: CliLoginOptions): Promise<CliLoginOut
     GLAB_CONFIG_DIR: options.paths.glabConfigDir,
     GH_PROMPT_DISABLED: '1',
   };
-  const result = await runCommand(bin, args, { env, input: `${options.token}\n`, timeoutMs: options.timeoutMs, signal: options.signal });
+  const result = await runCommand(bin, args, { env, input: `${options.token}\n`, timeoutMs: options.timeoutMs, signal: options.signal, wrap: options.wrap });
   if (!result.ok) {
     logger.warn({ task_id: taskId, cli }, options.mask.maskText(`CLI authentication failed for ${gitDomain}: ${result.failure}`));
     return 'failed';

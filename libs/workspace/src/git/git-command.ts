@@ -59,8 +59,21 @@ export function isolatedGitEnv(options: IsolatedEnvOptions): Record<string, stri
   return env;
 }
 
+/**
+ * Turns a command into the one actually spawned — the task's sandbox (libs/sandbox) for every
+ * command that reads files a task could have written (its repository, its git and CLI config).
+ */
+export type CommandWrapper = (command: { file: string; args: string[]; cwd?: string; env: Record<string, string> }) => {
+  file: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+};
+
 export interface RunOptions {
   cwd?: string;
+  /** Run through this wrapper (a sandbox); the command runs as is when omitted. */
+  wrap?: CommandWrapper;
   /** The whole environment (nothing of process.env is added). */
   env: Record<string, string>;
   timeoutMs: number;
@@ -82,9 +95,12 @@ export interface RunResult {
 
 /** Runs `file args` and never throws: a failure is described in the result. */
 export async function runCommand(file: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
-  const result = await execa(file, args, {
-    cwd: options.cwd,
-    env: options.env,
+  const command = options.wrap
+    ? options.wrap({ file, args: [...args], cwd: options.cwd, env: options.env })
+    : { file, args: [...args], cwd: options.cwd, env: options.env };
+  const result = await execa(command.file, command.args, {
+    cwd: command.cwd,
+    env: command.env,
     extendEnv: false,
     reject: false,
     timeout: options.timeoutMs,

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { commitListSummary } from '../../../event-log/src/workbench-fold';
 import { gitSnapshotSchema, type FileChange } from '../../../contracts/src';
 import { git } from '../../../../test/fixtures/git-http-server';
+import { BwrapLauncher } from '../../../sandbox/src';
 import { initialCommitOf, isoLocalTime, parseCommitStats, parseRawNumstat, readGitSnapshot, unionFileChanges } from './git-snapshot';
 
 jest.setTimeout(60_000);
@@ -288,5 +289,50 @@ describe('parsers', () => {
     expect(text).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/);
     // An ISO date-time without offset is read back as local time.
     expect(new Date(text).getTime() / 1000).toBe(epoch);
+  });
+});
+
+describe('readGitSnapshot on a repository whose config the task wrote', () => {
+  /** A script that records that it ran (and how many processes it could see), then passes data through. */
+  async function tattle(repo: string, name: string): Promise<string> {
+    const path = join(repo, '.git', `${name}.sh`);
+    await writeFile(path, `#!/bin/sh\nls /proc | grep -c '^[0-9]' > ${join(repo, `${name}.ran`)}\ncat\n`, { mode: 0o755 });
+    return path;
+  }
+  const ran = (repo: string, name: string) => readFile(join(repo, `${name}.ran`), 'utf8').then((t) => Number(t.trim()), () => undefined);
+
+  it('runs no fsmonitor, external diff, textconv or pager the repository names', async () => {
+    const repo = await newRepo();
+    await write(repo, { 'a.md': 'one\n' });
+    const initial = { id: await commitAll(repo, 'Initial', '2025-01-01T00:00:00Z'), message: 'Initial' };
+    for (const [key, name] of [['core.fsmonitor', 'fsmonitor'], ['diff.external', 'external'], ['diff.evil.textconv', 'textconv'], ['core.pager', 'pager']] as const) {
+      await git(repo, ['config', key, await tattle(repo, name)]);
+    }
+    await write(repo, { '.gitattributes': '*.md diff=evil\n', 'a.md': 'two\n' });
+    const snapshot = await readGitSnapshot({ repoDir: repo, initialCommit: initial, sourceBranch: 'main' });
+    expect(snapshot.file_changes.map((f) => f.new_path)).toContain('a.md');
+    for (const name of ['fsmonitor', 'external', 'textconv', 'pager']) expect({ name, ran: await ran(repo, name) }).toEqual({ name, ran: undefined });
+  });
+
+  it('a filter driver, which no option can switch off, runs inside the wrapper (the sandbox) when one is given', async () => {
+    const launcher = new BwrapLauncher();
+    const repo = await newRepo();
+    await write(repo, { 'a.md': 'one\n' });
+    const initial = { id: await commitAll(repo, 'Initial', '2025-01-01T00:00:00Z'), message: 'Initial' };
+    await git(repo, ['config', 'filter.evil.clean', await tattle(repo, 'filter')]);
+    await write(repo, { '.gitattributes': '*.md filter=evil\n', 'a.md': 'two\n' });
+    const scratch = join(base, `scratch-${repoCount}`);
+    await mkdir(scratch, { recursive: true });
+    await readGitSnapshot({
+      repoDir: repo,
+      initialCommit: initial,
+      sourceBranch: 'main',
+      scratchRoot: scratch,
+      wrap: (c) => launcher.command({ ...c, cwd: c.cwd ?? repo, writable: [repo, scratch] }),
+    });
+    // It ran — seeing only the processes of its own PID namespace (bwrap, git, sh, ls, grep).
+    const seen = await ran(repo, 'filter');
+    expect(seen).toBeGreaterThan(0);
+    expect(seen).toBeLessThanOrEqual(6);
   });
 });

@@ -1,8 +1,8 @@
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { devNull, tmpdir } from 'node:os';
 import { dirname, join, posix, resolve } from 'node:path';
 import type { FileChange, GitSnapshot, TaskCommit } from '../../../contracts/src';
-import { DEFAULT_GIT_TIMEOUTS, isolatedGitEnv, runGit } from './git-command';
+import { DEFAULT_GIT_TIMEOUTS, isolatedGitEnv, runGit, type CommandWrapper } from './git-command';
 
 /**
  * The workbench's git data (wegent-protocol.md §7.2), read from the clone with plain git.
@@ -34,22 +34,40 @@ export interface ReadGitSnapshotOptions {
   sourceBranch: string;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Runs each git command (the task's sandbox); see CONFIG_OVERRIDES. */
+  wrap?: CommandWrapper;
+  /** Where the index copy lives; must be visible to wrapped commands (default: the OS temp dir). */
+  scratchRoot?: string;
 }
 
 /**
- * The agent owns the repository, so its config is not trusted to shape what we parse (or to run
- * an fsmonitor); the service user's config is not read at all.
+ * The agent owns the repository, so its config is not trusted to shape what we parse or to run
+ * anything: no fsmonitor, hooks, external diff or textconv, pager or signature program; the
+ * service user's config is not read at all. Filter drivers (`filter.<name>.clean`, named by the
+ * repository) cannot all be switched off this way — hence `wrap`: with the sandbox on, these git
+ * commands run inside the task's own boundary, where whatever the repository makes git run sees
+ * only that task.
  */
-const CONFIG_OVERRIDES = ['-c', 'core.fsmonitor=false', '-c', 'core.quotePath=false', '-c', 'log.showRoot=true', '-c', 'log.showSignature=false'];
+const CONFIG_OVERRIDES = [
+  '-c', 'core.fsmonitor=false',
+  '-c', 'core.hooksPath=/dev/null',
+  '-c', 'core.pager=cat',
+  '-c', 'core.quotePath=false',
+  '-c', 'log.showRoot=true',
+  '-c', 'log.showSignature=false',
+  '-c', 'gpg.program=false',
+  '-c', 'protocol.allow=never',
+];
 const DIFF_FLAGS = ['--no-color', '--no-ext-diff', '--no-textconv', '--no-relative'];
 
-function snapshotGit(repoDir: string, timeoutMs: number, signal?: AbortSignal) {
+function snapshotGit(repoDir: string, timeoutMs: number, signal?: AbortSignal, wrap?: CommandWrapper, scratchRoot = tmpdir()) {
   // The ceiling: a repoDir that is no repository must not be read as part of one above it.
   const env = { ...isolatedGitEnv({ globalConfig: devNull }), GIT_CEILING_DIRECTORIES: dirname(resolve(repoDir)) };
   const run = (args: string[], extraEnv: Record<string, string> = {}) =>
-    runGit(['-C', repoDir, ...CONFIG_OVERRIDES, ...args], { env: { ...env, ...extraEnv }, timeoutMs, signal });
+    runGit(['-C', repoDir, ...CONFIG_OVERRIDES, ...args], { env: { ...env, ...extraEnv }, timeoutMs, signal, wrap, cwd: wrap ? repoDir : undefined });
   return {
     run,
+    scratchRoot,
     /** stdout of a command that must succeed. */
     async output(args: string[], extraEnv?: Record<string, string>): Promise<string> {
       const result = await run(args, extraEnv);
@@ -70,8 +88,8 @@ async function headOf(git: SnapshotGit, repoDir: string): Promise<string | null>
 }
 
 /** HEAD's id and trimmed message, taken when a subtask begins (the 55 callback). */
-export async function initialCommitOf(repoDir: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<InitialCommit> {
-  const git = snapshotGit(repoDir, options.timeoutMs ?? DEFAULT_GIT_TIMEOUTS.commandMs, options.signal);
+export async function initialCommitOf(repoDir: string, options: { timeoutMs?: number; signal?: AbortSignal; wrap?: CommandWrapper } = {}): Promise<InitialCommit> {
+  const git = snapshotGit(repoDir, options.timeoutMs ?? DEFAULT_GIT_TIMEOUTS.commandMs, options.signal, options.wrap);
   const head = await headOf(git, repoDir);
   if (!head) return { id: '', message: '' };
   const message = await git.output(['log', '-1', '--encoding=UTF-8', '--format=%B', head, '--']);
@@ -190,7 +208,7 @@ export function parseCommitStats(output: string): Map<string, TaskCommit['stats'
 
 export async function readGitSnapshot(options: ReadGitSnapshotOptions): Promise<GitSnapshot> {
   const { repoDir, initialCommit, sourceBranch } = options;
-  const git = snapshotGit(repoDir, options.timeoutMs ?? DEFAULT_GIT_TIMEOUTS.commandMs, options.signal);
+  const git = snapshotGit(repoDir, options.timeoutMs ?? DEFAULT_GIT_TIMEOUTS.commandMs, options.signal, options.wrap, options.scratchRoot);
   const head = await headOf(git, repoDir);
 
   const branch = await git.run(['symbolic-ref', '-q', '--short', 'HEAD']);
@@ -235,15 +253,13 @@ export async function readGitSnapshot(options: ReadGitSnapshotOptions): Promise<
  */
 async function withIndexCopy<T>(git: SnapshotGit, read: (env: Record<string, string>) => Promise<T>): Promise<T> {
   const gitDir = (await git.output(['rev-parse', '--absolute-git-dir'])).trim();
-  const scratch = await mkdtemp(join(tmpdir(), 'wegent-git-index-'));
+  await mkdir(git.scratchRoot, { recursive: true });
+  const scratch = await mkdtemp(join(git.scratchRoot, 'wegent-git-index-'));
   try {
     const index = join(scratch, 'index');
-    try {
-      await copyFile(join(gitDir, 'index'), index);
-    } catch (error) {
-      // No index yet (nothing ever added): an absent GIT_INDEX_FILE is an empty index too.
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
+    // Only a regular file is copied: an index the task turned into a symlink is not followed
+    // (it counts as empty, as an absent one does: nothing ever added).
+    if ((await lstat(join(gitDir, 'index')).catch(() => undefined))?.isFile()) await copyFile(join(gitDir, 'index'), index);
     return await read({ GIT_INDEX_FILE: index });
   } finally {
     await rm(scratch, { recursive: true, force: true });

@@ -7,4 +7,4 @@ export type { RepoProxyLookup } from './repo-proxy';
 export { taskGitPaths, taskGitEnv, TASK_GIT_DIR } from './task-git-home';
 export type { TaskGitPaths } from './task-git-home';
 export { DEFAULT_GIT_TIMEOUTS } from './git-command';
-export type { GitTimeouts } from './git-command';
+export type { CommandWrapper, GitTimeouts } from './git-command';

@@ -6,7 +6,7 @@ import { decryptGitToken } from '../git-token';
 import { createSecretMasker, type SecretMasker } from '../../../redaction/src';
 import { checkGitUrl } from '../repo-url';
 import { loginGitCli } from './cli-login';
-import { DEFAULT_GIT_TIMEOUTS, runGit, type GitTimeouts } from './git-command';
+import { DEFAULT_GIT_TIMEOUTS, runGit, type CommandWrapper, type GitTimeouts } from './git-command';
 import { repoProxySettings } from './repo-proxy';
 import { tokenDomainOf, tokenMayGoTo } from './token-host';
 import { ensureTaskGitHome, serviceGitEnv, setGlobalConfig, storeCredentials, TASK_GIT_DIR, taskGitEnv, taskGitPaths, type TaskGitPaths } from './task-git-home';
@@ -42,8 +42,15 @@ export type RepositoryPayload = Pick<TaskPayload, 'task_id' | 'git_url' | 'branc
 
 export interface PrepareRepositoryOptions {
   payload: RepositoryPayload;
-  /** WORKSPACE_ROOT/<task_id> (created when missing). */
+  /** WORKSPACE_ROOT/<task_id> (created when missing): the clone goes here. */
   taskDir: string;
+  /** Where the task's git home (`.wegent-git/`: global config, credentials, gh/glab) lives; default taskDir. */
+  stateDir?: string;
+  /**
+   * Runs every git/gh/glab command (the task's sandbox): the global config and CLI config they
+   * read are files the task's own commands can rewrite between subtasks.
+   */
+  wrap?: CommandWrapper;
   config: RepositoryConfig;
   logger: Pick<Logger, 'debug' | 'info' | 'warn'>;
   /** Aborts a running clone or login (the partial clone is removed). */
@@ -162,11 +169,12 @@ export async function prepareRepository(options: PrepareRepositoryOptions): Prom
   const mask = createSecretMasker(secrets);
 
   await mkdir(taskDir, { recursive: true });
-  const paths = taskGitPaths(taskDir);
+  const paths = taskGitPaths(options.stateDir ?? taskDir);
   await ensureTaskGitHome(paths);
   const gitEnv = taskGitEnv(paths);
   const env = serviceGitEnv(paths, path);
-  const writer = { env, timeoutMs: timeouts.commandMs, signal };
+  const wrap = options.wrap;
+  const writer = { env, timeoutMs: timeouts.commandMs, signal, wrap };
 
   // Before the clone, so the clone goes through the proxy too (the original sets it globally
   // first). Unlike the original, also without a token: a public repository needs the proxy too.
@@ -188,7 +196,7 @@ export async function prepareRepository(options: PrepareRepositoryOptions): Prom
       logger.info({ task_id: taskId }, 'skip_git_clone is set: no clone');
       repoDir = undefined;
     } else {
-      await clone({ taskId, repoDir, cloneUrl: remote.cloneUrl, branch: payload.branch_name?.trim() ?? '', env, timeoutMs: timeouts.cloneMs, signal, logger, mask });
+      await clone({ taskId, repoDir, cloneUrl: remote.cloneUrl, branch: payload.branch_name?.trim() ?? '', env, timeoutMs: timeouts.cloneMs, signal, logger, mask, wrap });
       cloned = true;
       await configureFreshClone({ taskId, repoDir, user: payload.user, writer, logger });
     }
@@ -196,7 +204,7 @@ export async function prepareRepository(options: PrepareRepositoryOptions): Prom
 
   // Every subtask, as the original (which does it when the agent is built, clone or not).
   if (gitDomain && userToken && tokenMayGoTo(gitDomain, tokenDomain)) {
-    await loginGitCli({ taskId, gitDomain, token: userToken, paths, logger, mask, timeoutMs: timeouts.cliLoginMs, path, signal });
+    await loginGitCli({ taskId, gitDomain, token: userToken, paths, logger, mask, timeoutMs: timeouts.cliLoginMs, path, signal, wrap });
   }
 
   return { repoDir, workDir: repoDir ?? taskDir, gitEnv, cloned, secrets };
@@ -212,13 +220,14 @@ interface CloneOptions {
   signal?: AbortSignal;
   logger: Pick<Logger, 'info'>;
   mask: SecretMasker;
+  wrap?: CommandWrapper;
 }
 
 async function clone(options: CloneOptions): Promise<void> {
   const { taskId, repoDir, branch, mask } = options;
   options.logger.info({ task_id: taskId, repo_dir: repoDir, branch }, mask.maskText(`Cloning ${options.cloneUrl}`));
   const args = ['clone', ...(branch ? ['--branch', branch, '--single-branch'] : []), '--', options.cloneUrl, repoDir];
-  const result = await runGit(args, { env: options.env, timeoutMs: options.timeoutMs, signal: options.signal });
+  const result = await runGit(args, { env: options.env, timeoutMs: options.timeoutMs, signal: options.signal, wrap: options.wrap });
   if (result.ok) return;
   // git removes its partial clone on failure, but not when it is killed: a directory left behind
   // would make the next subtask skip the clone.
@@ -231,7 +240,7 @@ interface FreshCloneOptions {
   taskId: number;
   repoDir: string;
   user: WegentUser | null | undefined;
-  writer: { env: Record<string, string>; timeoutMs: number; signal?: AbortSignal };
+  writer: { env: Record<string, string>; timeoutMs: number; signal?: AbortSignal; wrap?: CommandWrapper };
   logger: Pick<Logger, 'warn'>;
 }
 

@@ -1,7 +1,8 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { authenticatedUrl } from '../repo-url';
-import { isolatedGitEnv, runGit, type RunResult } from './git-command';
+import { realDirectory, replaceFile } from '../safe-paths';
+import { isolatedGitEnv, runGit, type CommandWrapper, type RunResult } from './git-command';
 
 /**
  * The task's own git "global" state, in `<taskDir>/.wegent-git/`: the file GIT_CONFIG_GLOBAL
@@ -37,10 +38,15 @@ export function taskGitPaths(taskDir: string): TaskGitPaths {
   };
 }
 
-/** Creates the directories and an (empty if new) global config file. */
+/**
+ * Creates the directories and an (empty if new) global config file. The task's commands can
+ * write here, so nothing that became a symlink is followed (it would point the service's writes —
+ * the token among them — at another task's files).
+ */
 export async function ensureTaskGitHome(paths: TaskGitPaths): Promise<void> {
-  for (const dir of [paths.dir, paths.ghConfigDir, paths.glabConfigDir]) await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFile(paths.globalConfig, '', { flag: 'a', mode: 0o600 });
+  for (const dir of [paths.dir, paths.ghConfigDir, paths.glabConfigDir]) await realDirectory(dirname(paths.dir), dir, 0o700);
+  const config = await lstat(paths.globalConfig).catch(() => undefined);
+  if (!config?.isFile()) await replaceFile(paths.globalConfig, '');
 }
 
 /**
@@ -70,6 +76,7 @@ export interface ConfigWriter {
   env: Record<string, string>;
   timeoutMs: number;
   signal?: AbortSignal;
+  wrap?: CommandWrapper;
 }
 
 /** `git config --file <global> --replace-all <key> <value>`; values are never secrets. */
@@ -84,6 +91,6 @@ export function setGlobalConfig(paths: TaskGitPaths, key: string, value: string,
  * `.git/config` and out of logs; git only hands it to that host, and only when the host asks.
  */
 export async function storeCredentials(paths: TaskGitPaths, origin: string, user: string, token: string, writer: ConfigWriter): Promise<RunResult> {
-  await writeFile(paths.credentials, `${authenticatedUrl(origin, user, token, { alwaysEncode: true })}\n`, { mode: 0o600 });
+  await replaceFile(paths.credentials, `${authenticatedUrl(origin, user, token, { alwaysEncode: true })}\n`);
   return setGlobalConfig(paths, `credential.${origin}.helper`, `store --file=${shellQuote(paths.credentials)}`, writer);
 }

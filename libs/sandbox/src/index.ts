@@ -1,0 +1,4 @@
+export * from './launch-spec';
+export * from './bwrap-launcher';
+export * from './sandbox-probe';
+export * from './sandbox.service';
