@@ -109,7 +109,29 @@ const resultStep =
     );
 const success = resultStep(StepTitle.success, 'success', false);
 const failure = resultStep(StepTitle.failed, 'error_during_execution', true);
-const done = (value?: string) => ({ ...envelope, type: 'done', ...(value === undefined ? {} : { value }) });
+const done = (value?: string, tokens?: Record<string, number>) => ({
+  ...envelope,
+  type: 'done',
+  ...(value === undefined ? {} : { value }),
+  ...(tokens ? { usage: tokens } : {}),
+});
+const reasoning = (itemId: string, value: string) => ({ ...envelope, type: 'reasoning', item_id: itemId, text: value });
+const retract = (itemId: string) => ({ ...envelope, type: 'retract', item_id: itemId });
+/** 2026 usage: this subtask's tokens (OpenAI meaning) and, from Codex, the window and its fill. */
+const tokens = (input: number, output: number, cached: number, reasoningTokens: number) => ({
+  input_tokens: input,
+  output_tokens: output,
+  cached_input_tokens: cached,
+  reasoning_output_tokens: reasoningTokens,
+  total_tokens: input + output,
+});
+const usageEvent = (counts: Record<string, number>, contextTokens: number) => ({
+  ...envelope,
+  type: 'usage',
+  usage: { ...counts, context_window: 258400, context_tokens: contextTokens },
+});
+/** Tests about other things ignore usage events (checked in the recorded happy path and retries). */
+const withoutUsage = (events: NewTaskEvent[]) => events.filter((e) => e.type !== 'usage');
 const agentError = (message: string) => ({ ...envelope, type: 'error', kind: 'agent', message, error: message });
 
 // ---- small hand-made notifications for edge cases ----
@@ -151,6 +173,7 @@ describe('NotificationMapper', () => {
       const answer = 'Added notes.txt and updated the README.';
       expect(events).toEqual([
         system(threadId),
+        reasoning('rs_1_0', '**Planning**\n\nLook at the files first.'),
         assistant(thinking('**Planning**\n\nLook at the files first.')),
         chunk('msg_1_1', 'Checking '),
         chunk('msg_1_1', 'the '),
@@ -167,6 +190,8 @@ describe('NotificationMapper', () => {
         ),
         assistant(toolUse('call_1_3', 'Bash', { command: "printf 'a\\nb\\n' && ls" })),
         user(toolResult('call_1_3', 'a\nb\nREADME.md\n')),
+        // 424 − 304 tokens so far: input 400−300, output 24−4, cached 240−200, reasoning 5.
+        usageEvent(tokens(100, 20, 40, 5), 120),
         assistant(
           toolUse('call_2_0:0', 'Edit', { file_path: `${CWD}/README.md`, diff: '@@ -1 +1 @@\n-old line\n+new line\n' }),
           toolUse('call_2_0:1', 'Write', { file_path: `${CWD}/notes.txt`, content: 'hello world\n' }),
@@ -185,6 +210,7 @@ describe('NotificationMapper', () => {
             ],
           }),
         ),
+        usageEvent(tokens(250, 50, 140, 5), 180),
         chunk('msg_3_0', 'Added '),
         chunk('msg_3_0', 'notes.txt '),
         chunk('msg_3_0', 'and '),
@@ -192,9 +218,10 @@ describe('NotificationMapper', () => {
         chunk('msg_3_0', 'the '),
         chunk('msg_3_0', 'README.'),
         assistant(text(answer)),
+        usageEvent(tokens(450, 62, 290, 5), 212),
         // Thread total 816 tokens minus the 304 re-announced by thread/resume; three model requests.
         success(threadId, { num_turns: 3, duration_ms: 530, usage: usage(450, 62, 290, 0, 5), result: answer }),
-        done(answer),
+        done(answer, tokens(450, 62, 290, 5)),
       ]);
       expect(mapper.finished).toBe(true);
       expect(mapper.outcome).toBe('completed');
@@ -247,8 +274,8 @@ describe('NotificationMapper', () => {
       expect(mapper.outcome).toBe('failed');
     });
 
-    it('reports a reconnect as api_error_retry and keeps going', () => {
-      const { events, threadId } = run('turn-retry-then-success');
+    it('reports a reconnect as api_error_retry and retracts the partial text the retry does not regenerate', () => {
+      const { mapper, events, threadId } = run('turn-retry-then-success');
       expect(events).toEqual([
         system(threadId),
         // The half-streamed message of the failed attempt never completes; its text was already sent.
@@ -259,18 +286,57 @@ describe('NotificationMapper', () => {
           session_id: threadId,
           error: 'stream disconnected before completion: The model crashed',
         }),
+        // The retry's message disagrees with "Partial ": that text leaves the answer.
+        retract('msg_x_0'),
         chunk('msg_x_1', 'Recovered '),
         chunk('msg_x_1', 'answer.'),
         assistant(text('Recovered answer.')),
+        usageEvent(tokens(80, 6, 0, 0), 86),
         success(threadId, { num_turns: 1, duration_ms: 302, usage: usage(80, 6, 0, 0, 0), result: 'Recovered answer.' }),
-        done('Recovered answer.'),
+        done('Recovered answer.', tokens(80, 6, 0, 0)),
       ]);
+      expect(mapper.streamedText()).toBe('Recovered answer.');
+    });
+
+    it('does not stream a cut-off partial twice when the retry regenerates it under a new item id', () => {
+      const mapper = mapperFor();
+      const retry = n.error({ message: 'Reconnecting... 1/5', additionalDetails: 'stream disconnected' }, true);
+      const events = feed(mapper, [
+        n.turnStarted(),
+        n.started(agentMessage('a', '')),
+        n.delta('a', 'Partial'),
+        retry,
+        n.started(agentMessage('b', '')),
+        n.delta('b', 'Part'),
+        n.delta('b', 'ial'),
+        retry,
+        n.started(agentMessage('c', '')),
+        n.delta('c', 'Partial'),
+        n.delta('c', ' answer'),
+        n.completed(agentMessage('c', 'Partial answer', 'final_answer')),
+      ]).events.filter((e) => e.type === 'chunk' || e.type === 'retract');
+      // The issue-9 run sent "Partial\n\nPartial…" six times; now the text goes on where it stopped.
+      expect(events).toEqual([chunk('a', 'Partial'), chunk('a', ' answer')]);
+      expect(mapper.streamedText()).toBe('Partial answer');
+    });
+
+    it('retracts a cut-off partial when the retry produces no message at all before the turn ends', () => {
+      const mapper = mapperFor();
+      const events = feed(mapper, [
+        n.turnStarted(),
+        n.delta('a', 'Half an ans'),
+        n.error({ message: 'Reconnecting... 1/5' }, true),
+        n.error({ message: 'stream disconnected: gave up' }, false),
+        n.turnCompleted({ status: 'failed', error: { message: 'stream disconnected: gave up' } }),
+      ]).events.filter((e) => e.type === 'chunk' || e.type === 'retract' || e.type === 'error');
+      expect(events).toEqual([chunk('a', 'Half an ans'), retract('a'), agentError('stream disconnected: gave up')]);
     });
 
     it('ignores items that a retried stream re-emits with the same ids', () => {
       const { events, threadId } = run('turn-stream-retry-duplicates');
       expect(events).toEqual([
         system(threadId),
+        reasoning('rs_d_0', 'Check the tests.'),
         assistant(thinking('Check the tests.')),
         chunk('msg_d_1', 'Running '),
         chunk('msg_d_1', 'the '),
@@ -286,8 +352,9 @@ describe('NotificationMapper', () => {
         chunk('msg_d_2', 'tests '),
         chunk('msg_d_2', 'pass.'),
         assistant(text('All tests pass.')),
+        usageEvent(tokens(70, 9, 0, 2), 79),
         success(threadId, { num_turns: 1, duration_ms: 405, usage: usage(70, 9, 0, 0, 2), result: 'All tests pass.' }),
-        done('All tests pass.'),
+        done('All tests pass.', tokens(70, 9, 0, 2)),
       ]);
     });
 
@@ -309,7 +376,7 @@ describe('NotificationMapper', () => {
         chunk('msg_m_2', 'Echoed.'),
         assistant(text('Echoed.')),
         success(threadId, { num_turns: 4, duration_ms: 337, usage: usage(510, 33, 350, 0, 0), result: 'Echoed.' }),
-        done('Echoed.'),
+        done('Echoed.', tokens(510, 33, 350, 0)),
       ];
 
       it('waits for every configured server to settle, then lists them (unsupported ones as failed)', () => {
@@ -319,7 +386,7 @@ describe('NotificationMapper', () => {
           { name: 'broken', status: 'failed' },
           { name: 'legacy-sse', status: 'failed' },
         ];
-        expect(events).toEqual([system(threadId, { mcp_servers: servers }), ...mcpEvents(threadId)]);
+        expect(withoutUsage(events)).toEqual([system(threadId, { mcp_servers: servers }), ...mcpEvents(threadId)]);
         // echo became ready after turn/started: that notification releases the step.
         expect(produced.find((p) => p.events.length > 0)?.method).toBe('mcpServer/startupStatus/updated');
       });
@@ -332,8 +399,8 @@ describe('NotificationMapper', () => {
           { name: 'slow', status: 'pending' },
           { name: 'legacy-sse', status: 'failed' },
         ];
-        expect(events).toEqual([system(threadId, { mcp_servers: servers }), ...mcpEvents(threadId)]);
-        expect(produced.find((p) => p.events.length > 0)?.method).toBe('item/started');
+        expect(withoutUsage(events)).toEqual([system(threadId, { mcp_servers: servers }), ...mcpEvents(threadId)]);
+        expect(produced.find((p) => p.events.some((e) => e.type === 'thinking-step'))?.method).toBe('item/started');
       });
 
       it('emits at turn/started when every server settled before it, listing unconfigured ones Codex reported', () => {
@@ -368,7 +435,7 @@ describe('NotificationMapper', () => {
     it('ignores sub-agent threads and stale turns of its own thread', () => {
       const { events, threadId } = run('turn-subagent-noise');
       const child = '01a2132b-2b3c-7d4e-9f50-6a7b8c9d0e1f';
-      expect(events).toEqual([
+      expect(withoutUsage(events)).toEqual([
         system(threadId),
         assistant(toolUse('call_spawn_1', 'Task', { tool: 'spawnAgent', prompt: 'Count the TODO comments in src/' })),
         user(toolResult('call_spawn_1', JSON.stringify({ [child]: { status: 'pendingInit', message: null } }))),
@@ -378,13 +445,13 @@ describe('NotificationMapper', () => {
         chunk('msg_p_3', '3 TODOs.'),
         assistant(text('The helper found 3 TODOs.')),
         success(threadId, { num_turns: 3, duration_ms: 2480, usage: usage(360, 40, 200, 0, 0), result: 'The helper found 3 TODOs.' }),
-        done('The helper found 3 TODOs.'),
+        done('The helper found 3 TODOs.', tokens(360, 40, 200, 0)),
       ]);
     });
 
     it('maps the rarer item types and ignores unknown ones', () => {
       const { events, threadId } = run('turn-other-items');
-      expect(events).toEqual([
+      expect(withoutUsage(events)).toEqual([
         system(threadId),
         assistant(toolUse('ws_1', 'WebSearch', { query: 'codex app-server protocol' })),
         user(toolResult('ws_1', JSON.stringify({ type: 'search', query: 'codex app-server protocol', queries: ['codex app-server protocol'] }))),
@@ -411,7 +478,7 @@ describe('NotificationMapper', () => {
         user(toolResult('call_mcp_6', '{"code":42,"reason":"not found"}', true)),
         step(StepTitle.system, { type: 'system', subtype: 'compact_boundary' }),
         success(threadId, { num_turns: 1, duration_ms: 640, usage: usage(40, 10, 0, 0, 0), result: null }),
-        done(),
+        done(undefined, tokens(40, 10, 0, 0)),
       ]);
     });
   });
@@ -424,8 +491,10 @@ describe('NotificationMapper', () => {
       const mask = jest.fn(maskSecret);
       const { events } = run('turn-secrets', { mask });
       const steps = events.filter((e) => e.type === 'thinking-step');
+      const reasoningEvents = events.filter((e) => e.type === 'reasoning');
       expect(JSON.stringify(events)).not.toContain(SECRET);
-      expect(mask).toHaveBeenCalledTimes(steps.length);
+      expect(reasoningEvents).toHaveLength(1);
+      expect(mask).toHaveBeenCalledTimes(steps.length + reasoningEvents.length);
       expect(steps.length).toBeGreaterThanOrEqual(10);
       expect(JSON.stringify(steps).split('[MASKED]').length - 1).toBe(12);
     });
@@ -469,11 +538,32 @@ describe('NotificationMapper', () => {
       expect(mapper.streamedText()).toBe('Hello world');
     });
 
-    it('stops streaming an item whose restream disagrees with what was sent', () => {
+    it('retracts the text of an item whose restream disagrees with what was sent, then streams the new text', () => {
       const mapper = mapperFor();
       const events = start(mapper, [n.delta('m1', 'Yes'), n.started(agentMessage('m1', '')), n.delta('m1', 'No, '), n.delta('m1', 'sorry'), n.completed(agentMessage('m1', 'No, sorry'))]);
-      expect(events).toEqual([chunk('m1', 'Yes'), assistant(text('No, sorry'))]);
+      expect(events).toEqual([chunk('m1', 'Yes'), retract('m1'), chunk('m1', 'No, '), chunk('m1', 'sorry'), assistant(text('No, sorry'))]);
       expect(mapper.finalAnswer()).toBe('No, sorry');
+      expect(mapper.streamedText()).toBe('No, sorry');
+    });
+
+    it('streams reasoning summaries as reasoning events, a new summary part as a new paragraph, the missing tail at completion', () => {
+      const rdelta = (delta: string, summaryIndex: number): Notification => ({
+        method: 'item/reasoning/summaryTextDelta',
+        params: { ...at, itemId: 'r1', delta, summaryIndex },
+      });
+      const events = start(mapperFor(), [
+        n.started({ type: 'reasoning', id: 'r1', summary: [], content: [] }),
+        rdelta('Read ', 0),
+        rdelta('the code.', 0),
+        rdelta('Then test.', 1),
+        n.completed({ type: 'reasoning', id: 'r1', summary: ['Read the code.', 'Then test it.'], content: [] }),
+      ]);
+      expect(events).toEqual([
+        reasoning('r1', 'Read '),
+        reasoning('r1', 'the code.'),
+        reasoning('r1', '\n\nThen test.'),
+        assistant(thinking('Read the code.\nThen test it.')),
+      ]);
     });
 
     it('ignores re-emitted tool items and deltas of completed messages', () => {

@@ -6,6 +6,7 @@ import {
   type CodexNotificationMethod,
   type CodexNotificationParams,
   type NewTaskEvent,
+  type TokenUsage,
   type TokenUsageBreakdown,
 } from '../../contracts/src';
 
@@ -53,14 +54,19 @@ type ContentBlock =
   | { type: 'tool_result'; tool_use_id: string; content: string; is_error: boolean }
   | { type: 'unknown'; block_type: string; block_data: Record<string, unknown> };
 
-/** Streaming state of one agentMessage item. */
+/** Streaming state of one agentMessage or reasoning item. */
 interface MessageStream {
   /** Text already sent as chunks. */
   sent: string;
   /** Text of the current stream attempt (a retried request may restream the item from the start). */
   attempt: string;
-  /** The restreamed text disagrees with what was sent; send nothing more for this item. */
-  diverged: boolean;
+  /**
+   * Item id the chunks carry: the item's own, or — after a retry — that of the abandoned partial
+   * message this item regenerates, so the answer goes on where it stopped.
+   */
+  chunkId: string;
+  /** Reasoning only: the summary part being streamed (a new part starts a new paragraph). */
+  part?: number;
 }
 
 const SETTLED_MCP_STATES = new Set(['ready', 'failed', 'cancelled']);
@@ -93,6 +99,14 @@ export class NotificationMapper {
   private readonly startedItems = new Set<string>();
   private readonly completedItems = new Set<string>();
   private readonly streams = new Map<string, MessageStream>();
+  private readonly reasoning = new Map<string, MessageStream>();
+  /**
+   * Chunk ids of agent messages a retried model request cut off (streamed, never completed): the
+   * next message adopts the first, and any it does not regenerate is retracted.
+   */
+  private abandoned: string[] = [];
+  /** Chunk ids whose text the folds dropped (`retract`). */
+  private readonly retracted = new Set<string>();
   private readonly answers: { text: string; phase: string | null | undefined }[] = [];
 
   private planCount = 0;
@@ -125,7 +139,10 @@ export class NotificationMapper {
 
   /** All answer text streamed so far, one paragraph per agent message (what the chunks add up to). */
   streamedText(): string {
-    return [...this.streams.values()].map((s) => s.sent).filter((text) => text !== '').join('\n\n');
+    // An adopting stream continues its abandoned partial under the same chunk id: the later one counts.
+    const byChunk = new Map<string, string>();
+    for (const stream of this.streams.values()) if (!this.retracted.has(stream.chunkId)) byChunk.set(stream.chunkId, stream.sent);
+    return [...byChunk.values()].filter((text) => text !== '').join('\n\n');
   }
 
   /** The final answer so far: the last final_answer message, else the last completed message. */
@@ -143,8 +160,9 @@ export class NotificationMapper {
       case 'mcpServer/startupStatus/updated':
         return this.onMcpStatus(params);
       case 'thread/tokenUsage/updated':
-        this.onTokenUsage(params);
-        return [];
+        return this.onTokenUsage(params);
+      case 'item/reasoning/summaryTextDelta':
+        return this.onReasoningDelta(params);
       case 'item/started':
         return this.onItemStarted(params);
       case 'item/completed':
@@ -179,19 +197,26 @@ export class NotificationMapper {
     return this.systemStep(false);
   }
 
-  private onTokenUsage(params: unknown): void {
+  private onTokenUsage(params: unknown): NewTaskEvent[] {
     const p = parse('thread/tokenUsage/updated', params);
-    if (!p || !this.isOwnThread(p.threadId)) return;
+    if (!p || !this.isOwnThread(p.threadId)) return [];
     // A total announced before the turn, or for an earlier turn before this one used the model, is
     // the baseline: a resumed thread re-announces its old total.
     const earlier = !this.turnStarted || (!this.isCurrentTurn(p.turnId) && this.modelRequests === 0);
     if (earlier) {
       this.usageBaseline = p.tokenUsage.total;
-      return;
+      return [];
     }
-    if (!this.isCurrentTurn(p.turnId)) return;
+    if (!this.isCurrentTurn(p.turnId)) return [];
     this.usageLatest = p.tokenUsage.total;
     this.modelRequests += 1;
+    const window = p.tokenUsage.modelContextWindow;
+    const usage: TokenUsage = {
+      ...this.usage(),
+      ...(typeof window === 'number' && window > 0 ? { context_window: Math.round(window) } : {}),
+      ...(p.tokenUsage.last ? { context_tokens: Math.max(0, Math.round(p.tokenUsage.last.totalTokens)) } : {}),
+    };
+    return [{ ...this.envelope(), type: 'usage', usage }];
   }
 
   private onItemStarted(params: unknown): NewTaskEvent[] {
@@ -201,7 +226,16 @@ export class NotificationMapper {
     if (item.type === 'userMessage' || this.completedItems.has(item.id)) return [];
     const events = this.systemStep(true);
     // A message (re)starts from its first character; a retried request may restream one already begun.
-    if (item.type === 'agentMessage') this.stream(item.id).attempt = '';
+    if (item.type === 'agentMessage') {
+      if (!this.streams.has(item.id)) events.push(...this.adoptAbandoned(item.id));
+      this.stream(item.id).attempt = '';
+    } else if (item.type === 'reasoning') {
+      const stream = this.reasoningStream(item.id);
+      stream.attempt = '';
+      stream.part = undefined;
+    } else {
+      events.push(...this.retractAbandoned());
+    }
     if (this.startedItems.has(item.id)) return events;
     this.startedItems.add(item.id);
     switch (item.type) {
@@ -226,6 +260,7 @@ export class NotificationMapper {
         return [...events, ...this.completeMessage(item)];
       case 'reasoning': {
         const thinking = reasoningText(item);
+        events.push(...this.completeReasoning(item));
         if (!thinking) return events;
         return [...events, this.assistantStep([{ type: 'unknown', block_type: 'ThinkingBlock', block_data: { thinking, signature: '' } }])];
       }
@@ -266,21 +301,64 @@ export class NotificationMapper {
     const p = parse('item/agentMessage/delta', params);
     if (!p || !this.isOwnTurn(p.threadId, p.turnId) || p.delta === '' || this.completedItems.has(p.itemId)) return [];
     const events = this.systemStep(true);
+    if (!this.streams.has(p.itemId)) events.push(...this.adoptAbandoned(p.itemId));
     const stream = this.stream(p.itemId);
-    if (stream.diverged) return events;
     stream.attempt += p.delta;
-    if (stream.attempt.length <= stream.sent.length) {
-      // Restreaming text that was already sent: stay quiet while it agrees.
-      if (!stream.sent.startsWith(stream.attempt)) stream.diverged = true;
-      return events;
+    return [...events, ...this.advance(stream, (text) => this.chunk(stream.chunkId, text), p.itemId)];
+  }
+
+  private onReasoningDelta(params: unknown): NewTaskEvent[] {
+    const p = parse('item/reasoning/summaryTextDelta', params);
+    if (!p || !this.isOwnTurn(p.threadId, p.turnId) || p.delta === '' || this.completedItems.has(p.itemId)) return [];
+    const stream = this.reasoningStream(p.itemId);
+    const part = p.summaryIndex ?? 0;
+    // A new summary part is a new paragraph.
+    if (stream.part !== undefined && part !== stream.part && stream.attempt !== '') stream.attempt += '\n\n';
+    stream.part = part;
+    stream.attempt += p.delta;
+    return [...this.systemStep(true), ...this.advance(stream, (text) => this.reasoningChunk(p.itemId, text))];
+  }
+
+  /**
+   * Sends what the current attempt of a stream adds beyond what was already sent. While a retried
+   * request regenerates text that was sent, nothing goes out (no duplicate). When it disagrees,
+   * agent-message text already sent is retracted and the attempt streams anew; a reasoning
+   * summary (not part of the answer) just stays quiet until it passes what was sent.
+   */
+  private advance(stream: MessageStream, send: (text: string) => NewTaskEvent, itemId?: string): NewTaskEvent[] {
+    if (stream.attempt.startsWith(stream.sent)) {
+      if (stream.attempt.length === stream.sent.length) return [];
+      const text = stream.attempt.slice(stream.sent.length);
+      stream.sent = stream.attempt;
+      return [send(text)];
     }
-    if (!stream.attempt.startsWith(stream.sent)) {
-      stream.diverged = true;
-      return events;
-    }
-    const text = stream.attempt.slice(stream.sent.length);
+    if (stream.sent.startsWith(stream.attempt) || itemId === undefined) return [];
+    const retract = this.retract(stream.chunkId);
+    stream.chunkId = itemId;
+    this.retracted.delete(itemId);
     stream.sent = stream.attempt;
-    return [...events, this.chunk(p.itemId, text)];
+    return [retract, send(stream.attempt)];
+  }
+
+  /** A new agent message after a retry continues the first abandoned partial; the rest are retracted. */
+  private adoptAbandoned(itemId: string): NewTaskEvent[] {
+    const [first, ...rest] = this.abandoned;
+    if (first === undefined) return [];
+    this.abandoned = [];
+    const partial = [...this.streams.values()].find((s) => s.chunkId === first);
+    this.streams.set(itemId, { sent: partial?.sent ?? '', attempt: '', chunkId: first });
+    return rest.map((id) => this.retract(id));
+  }
+
+  private retractAbandoned(): NewTaskEvent[] {
+    const ids = this.abandoned;
+    this.abandoned = [];
+    return ids.map((id) => this.retract(id));
+  }
+
+  private retract(chunkId: string): NewTaskEvent {
+    this.retracted.add(chunkId);
+    return { ...this.envelope(), type: 'retract', item_id: chunkId };
   }
 
   private onPlanUpdated(params: unknown): NewTaskEvent[] {
@@ -304,6 +382,10 @@ export class NotificationMapper {
       return [];
     }
     this.retryCount += 1;
+    // Messages cut off by the dropped stream: the retry regenerates them under new ids.
+    for (const [id, stream] of this.streams) {
+      if (!this.completedItems.has(id) && stream.sent !== '' && !this.abandoned.includes(stream.chunkId)) this.abandoned.push(stream.chunkId);
+    }
     // Codex says "Reconnecting... 2/5" and puts the cause in additionalDetails.
     const progress = /^Reconnecting\.*\s*(\d+)\s*\/\s*(\d+)/i.exec(p.error.message);
     const details = {
@@ -326,7 +408,7 @@ export class NotificationMapper {
     }
     if (turn.status !== 'completed' && turn.status !== 'failed') return [];
     this.ended = turn.status;
-    const events = this.systemStep(true);
+    const events = [...this.systemStep(true), ...this.retractAbandoned()];
     const summary = {
       session_id: this.options.threadId,
       num_turns: this.modelRequests,
@@ -339,7 +421,8 @@ export class NotificationMapper {
     if (turn.status === 'completed') {
       const answer = this.finalAnswer() ?? summaryAnswer(turn.items);
       const result = { type: 'result', subtype: 'success', is_error: false, ...summary, result: answer ?? null };
-      const done: NewTaskEvent = { ...this.envelope(), type: 'done', ...(answer !== undefined ? { value: answer } : {}) };
+      const usage = this.usageLatest ? { usage: this.usage() } : {};
+      const done: NewTaskEvent = { ...this.envelope(), type: 'done', ...(answer !== undefined ? { value: answer } : {}), ...usage };
       return [...events, this.step(StepTitle.success, result, false), done];
     }
     const message = turn.error ?? this.lastFatalError ?? 'The Codex turn failed without an error message.';
@@ -355,13 +438,21 @@ export class NotificationMapper {
     this.answers.push({ text, phase: item.phase });
     const events: NewTaskEvent[] = [];
     // Deltas can be missing (an item announced only when done); send what the chunks lack, once.
+    if (!this.streams.has(item.id)) events.push(...this.adoptAbandoned(item.id));
     const stream = this.stream(item.id);
-    if (!stream.diverged && text.length > stream.sent.length && text.startsWith(stream.sent)) {
-      events.push(this.chunk(item.id, text.slice(stream.sent.length)));
-      stream.sent = text;
-    }
+    stream.attempt = text;
+    events.push(...this.advance(stream, (rest) => this.chunk(stream.chunkId, rest), item.id));
     events.push(this.assistantStep([{ type: 'text', text }]));
     return events;
+  }
+
+  /** The summary text a completed reasoning item adds beyond its streamed deltas. */
+  private completeReasoning(item: CodexItem): NewTaskEvent[] {
+    const full = (item.summary ?? []).join('\n\n');
+    if (full === '') return [];
+    const stream = this.reasoningStream(item.id);
+    stream.attempt = full;
+    return this.advance(stream, (text) => this.reasoningChunk(item.id, text));
   }
 
   private toolUseBlocks(item: CodexItem): ContentBlock[] {
@@ -450,6 +541,27 @@ export class NotificationMapper {
     return { ...this.envelope(), type: 'chunk', item_id: itemId, text };
   }
 
+  private reasoningChunk(itemId: string, text: string): NewTaskEvent {
+    return { ...this.envelope(), type: 'reasoning', item_id: itemId, text: this.maskText(text) };
+  }
+
+  private maskText(text: string): string {
+    const masked = this.options.mask(text);
+    return typeof masked === 'string' ? masked : text;
+  }
+
+  /** This subtask's usage so far: the thread's total minus what it had before the turn. */
+  private usage(): TokenUsage {
+    const delta = usageDelta(this.usageBaseline, this.usageLatest ?? this.usageBaseline);
+    return {
+      input_tokens: delta.input_tokens!,
+      output_tokens: delta.output_tokens!,
+      cached_input_tokens: delta.cache_read_input_tokens!,
+      reasoning_output_tokens: delta.reasoning_output_tokens!,
+      total_tokens: delta.input_tokens! + delta.output_tokens!,
+    };
+  }
+
   private envelope(): { task_id: number; subtask_id: number; attempt: number } {
     return { task_id: this.options.taskId, subtask_id: this.options.subtaskId, attempt: this.options.attempt };
   }
@@ -459,8 +571,17 @@ export class NotificationMapper {
   private stream(itemId: string): MessageStream {
     let stream = this.streams.get(itemId);
     if (!stream) {
-      stream = { sent: '', attempt: '', diverged: false };
+      stream = { sent: '', attempt: '', chunkId: itemId };
       this.streams.set(itemId, stream);
+    }
+    return stream;
+  }
+
+  private reasoningStream(itemId: string): MessageStream {
+    let stream = this.reasoning.get(itemId);
+    if (!stream) {
+      stream = { sent: '', attempt: '', chunkId: itemId };
+      this.reasoning.set(itemId, stream);
     }
     return stream;
   }

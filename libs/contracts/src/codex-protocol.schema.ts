@@ -121,6 +121,13 @@ export const codexNotificationParams = {
   'item/started': z.looseObject({ threadId: z.string().nullish(), turnId: z.string().nullish(), item: codexItemSchema }),
   'item/completed': z.looseObject({ threadId: z.string().nullish(), turnId: z.string().nullish(), item: codexItemSchema }),
   'item/agentMessage/delta': z.looseObject({ threadId: z.string().nullish(), turnId: z.string().nullish(), itemId: z.string(), delta: z.string() }),
+  'item/reasoning/summaryTextDelta': z.looseObject({
+    threadId: z.string().nullish(),
+    turnId: z.string().nullish(),
+    itemId: z.string(),
+    delta: z.string(),
+    summaryIndex: z.number().int().nonnegative().nullish(),
+  }),
   'turn/plan/updated': z.looseObject({
     threadId: z.string().nullish(),
     turnId: z.string().nullish(),
@@ -131,7 +138,11 @@ export const codexNotificationParams = {
   'thread/tokenUsage/updated': z.looseObject({
     threadId: z.string().nullish(),
     turnId: z.string().nullish(),
-    tokenUsage: z.looseObject({ total: tokenUsageBreakdownSchema, last: tokenUsageBreakdownSchema.optional() }),
+    tokenUsage: z.looseObject({
+      total: tokenUsageBreakdownSchema,
+      last: tokenUsageBreakdownSchema.optional(),
+      modelContextWindow: z.number().nullish(),
+    }),
   }),
   'mcpServer/startupStatus/updated': z.looseObject({
     threadId: z.string().nullish(),

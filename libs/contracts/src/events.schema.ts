@@ -89,11 +89,52 @@ export const chunkEventSchema = z.object({
   text: z.string(),
 });
 
+/**
+ * The streamed text of an agent message item that a retried model request abandoned (Codex
+ * reconnected and the regenerated text disagrees with what was already streamed): the folds drop
+ * it from the answer. Text the retry regenerates identically is never streamed twice.
+ */
+export const retractEventSchema = z.object({
+  ...envelope,
+  type: z.literal('retract'),
+  item_id: z.string(),
+});
+
+/** A piece of a reasoning summary of one reasoning item (2026 `response.reasoning_summary_text.delta`). */
+export const reasoningEventSchema = z.object({
+  ...envelope,
+  type: z.literal('reasoning'),
+  item_id: z.string(),
+  text: z.string(),
+});
+
+/** Token usage of this subtask's turn so far (OpenAI meaning: input includes cached). */
+export const tokenUsageSchema = z.object({
+  input_tokens: z.number().int().nonnegative(),
+  output_tokens: z.number().int().nonnegative(),
+  cached_input_tokens: z.number().int().nonnegative(),
+  reasoning_output_tokens: z.number().int().nonnegative(),
+  total_tokens: z.number().int().nonnegative(),
+  /** The model's context window and how much of it the thread fills now, when Codex reports it. */
+  context_window: z.number().int().positive().optional(),
+  context_tokens: z.number().int().nonnegative().optional(),
+});
+export type TokenUsage = z.infer<typeof tokenUsageSchema>;
+
+/** The turn's token usage grew (one per model request; 2026 `response.status.updated`). */
+export const usageEventSchema = z.object({
+  ...envelope,
+  type: z.literal('usage'),
+  usage: tokenUsageSchema,
+});
+
 /** Terminal: the turn completed. `value` is the final answer (absent: "No result"). */
 export const doneEventSchema = z.object({
   ...envelope,
   type: z.literal('done'),
   value: z.string().optional(),
+  /** The turn's token usage, when Codex reported any. */
+  usage: tokenUsageSchema.optional(),
 });
 
 /**
@@ -112,6 +153,10 @@ export const errorEventSchema = z.object({
   message: z.string(),
   /** Human text for `result.error` (kinds agent and stream). */
   error: z.string().optional(),
+  /** 2026 `error.code` (wegent-protocol-2026.md §3.4); absent = `runtime_error`. */
+  code: z.string().optional(),
+  /** Set when no `started` precedes it (the run never began): which fold to apply. */
+  protocol: wegentProtocolSchema.optional(),
 });
 
 /** Terminal: cancelled by the user. CANCELLED/100, no result. */
@@ -120,12 +165,17 @@ export const cancelledEventSchema = z.object({
   type: z.literal('cancelled'),
   /** Where the cancel was honoured: still queued, or interrupted while running. */
   stage: z.enum(['queued', 'running']),
+  /** Set when no `started` precedes it (cancelled while queued): which fold to apply. */
+  protocol: wegentProtocolSchema.optional(),
 });
 
 export const taskEventSchema = z.discriminatedUnion('type', [
   statusEventSchema,
   thinkingStepEventSchema,
   chunkEventSchema,
+  retractEventSchema,
+  reasoningEventSchema,
+  usageEventSchema,
   doneEventSchema,
   errorEventSchema,
   cancelledEventSchema,
@@ -135,6 +185,9 @@ export type TaskEvent = z.infer<typeof taskEventSchema>;
 export type StatusEvent = z.infer<typeof statusEventSchema>;
 export type ThinkingStepEvent = z.infer<typeof thinkingStepEventSchema>;
 export type ChunkEvent = z.infer<typeof chunkEventSchema>;
+export type RetractEvent = z.infer<typeof retractEventSchema>;
+export type ReasoningEvent = z.infer<typeof reasoningEventSchema>;
+export type UsageEvent = z.infer<typeof usageEventSchema>;
 export type DoneEvent = z.infer<typeof doneEventSchema>;
 export type ErrorEvent = z.infer<typeof errorEventSchema>;
 export type CancelledEvent = z.infer<typeof cancelledEventSchema>;

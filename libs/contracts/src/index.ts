@@ -5,6 +5,7 @@ export * from './thinking.schema';
 export * from './workbench.schema';
 export * from './events.schema';
 export * from './callback.schema';
+export * from './responses-callback.schema';
 export * from './codex-protocol.schema';
 export * from './config.schema';
 export * from './job.schema';

@@ -4,6 +4,7 @@ import {
   type ChunkEvent,
   type DoneEvent,
   type ErrorEvent,
+  type RetractEvent,
   type RunContext,
   type StatusEvent,
   type StoredEvent,
@@ -37,6 +38,8 @@ import {
  * | thinking-step report:true  | RUNNING/75 `Thinking: <title>` ¹                                       |
  * | thinking-step report:false | none (rides on the next callback)                                      |
  * | chunk                      | RUNNING/75 `text` callback with the grown `value` ¹, message of the latest reported step |
+ * | retract                    | RUNNING/75 `text` callback whose `value` no longer has that item's text  |
+ * | reasoning, usage           | none (2026 events; the reasoning reaches 2025 as a thinking step)      |
  * | done                       | COMPLETED/100, the answer or `No result`                               |
  * | error                      | FAILED/100 `message`, result shaped by `kind`                          |
  * | cancelled                  | CANCELLED/100 `${{tasks.cancel_task}}`, no result, no task_type        |
@@ -47,7 +50,11 @@ import {
  * Once text has streamed, every later RUNNING or FAILED result carries the whole `value` (BE turns
  * its growth into chat chunks and a result without it would restart the stream, §8). FAILED keeps
  * the streamed `value` too, so the answer so far survives a page reload next to the error.
- * COMPLETED carries the final answer only (ClaudeCode parity; `chat:done` replaces the bubble).
+ * COMPLETED carries the same streamed text (every agent message, commentary included): what the
+ * user watched grow is what is stored. ClaudeCode's stored answer is its last message, but it
+ * streams nothing while RUNNING; a bubble that shrinks at `chat:done` loses text the user read
+ * (issue 9; the 2026 fold agrees). With nothing streamed it is the `done` event's answer.
+ * A retracted item (text a retried model request abandoned) leaves the value at once.
  *
  * Validation runs (context task_type `validation`, §12.2) are driven by `validation` events,
  * which carry `validation_id` in their result: `started` sends nothing there (the first
@@ -117,9 +124,8 @@ export class CallbackFolder {
   private lastEventId?: string;
   private updatedAt?: string;
   private readonly thinking: ThinkingStep[] = [];
-  /** All agent-message text so far, append-only; "" until the first chunk. */
-  private streamed = '';
-  private streamedItem?: string;
+  /** Agent-message text so far, one segment per item run; joined by blank lines. */
+  private readonly segments: { item: string; text: string }[] = [];
   /** The message text callbacks repeat: that of the latest reported step. */
   private stepMessage: string = CallbackMessage.initializeAgent;
   private workbench: WorkbenchState = initialWorkbenchState();
@@ -190,6 +196,11 @@ export class CallbackFolder {
         return this.foldStep(event);
       case 'chunk':
         return this.foldChunk(event);
+      case 'retract':
+        return this.foldRetract(event);
+      case 'reasoning':
+      case 'usage':
+        return null;
       case 'done':
         return this.foldDone(event);
       case 'error':
@@ -239,14 +250,29 @@ export class CallbackFolder {
     if (event.text === '') return null;
     // A new message item starts a new paragraph; appending (never inserting) keeps the value a
     // prefix of every later one even if items interleave.
-    if (this.streamed !== '' && event.item_id !== this.streamedItem) this.streamed += '\n\n';
-    this.streamed += event.text;
-    this.streamedItem = event.item_id;
+    const last = this.segments.at(-1);
+    if (last?.item === event.item_id) last.text += event.text;
+    else this.segments.push({ item: event.item_id, text: event.text });
     return planned('text', this.body('RUNNING', this.runningProgress(), this.stepMessage, this.runningResult()));
   }
 
+  /**
+   * The value shrinks here, once: BE keeps appending growth to the bubble, so the live view may
+   * show the abandoned text until `chat:done`; the stored value is right from now on.
+   */
+  private foldRetract(event: RetractEvent): Planned | null {
+    const before = this.segments.length;
+    for (let i = this.segments.length - 1; i >= 0; i -= 1) if (this.segments[i]!.item === event.item_id) this.segments.splice(i, 1);
+    if (this.segments.length === before) return null;
+    return planned('text', this.body('RUNNING', this.runningProgress(), this.stepMessage, this.runningResult()));
+  }
+
+  private get streamed(): string {
+    return this.segments.map((segment) => segment.text).join('\n\n');
+  }
+
   private foldDone(event: DoneEvent): Planned {
-    const value = event.value || undefined;
+    const value = this.streamed || event.value || undefined;
     this.terminal = { state: 'completed', ...(value !== undefined && { value }) };
     this.workbench = withCompleted(this.workbench, event.timestamp);
     const message = value ?? CallbackMessage.noResult;
@@ -265,7 +291,8 @@ export class CallbackFolder {
     if (this.isValidationRun()) {
       return this.validationFailed ? null : planned('terminal', this.body('FAILED', progress, event.message));
     }
-    const value = this.streamed ? { value: this.streamed } : {};
+    const streamed = this.streamed;
+    const value = streamed ? { value: streamed } : {};
     const errorField = error ? { error } : {};
     const thinking = [...this.thinking];
     let result: Record<string, unknown> | undefined;
@@ -312,7 +339,7 @@ export class CallbackFolder {
 
   private runningResult(): Record<string, unknown> {
     return {
-      ...(this.streamed !== '' && { value: this.streamed }),
+      ...(this.segments.length > 0 && { value: this.streamed }),
       thinking: [...this.thinking],
       ...(this.workbenchShown && { workbench: this.renderWorkbench() }),
     };
