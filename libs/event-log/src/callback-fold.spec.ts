@@ -468,9 +468,10 @@ describe('callback fold: streamed answer (§8)', () => {
         ...HEAD,
         progress: 100,
         status: 'COMPLETED',
-        error_message: 'Fixed it.',
+        // Issue 9: the stored answer is what streamed (it used to shrink to the final message alone).
+        error_message: 'Let me look.\n\nFixed it.',
         result: {
-          value: 'Fixed it.',
+          value: 'Let me look.\n\nFixed it.',
           thinking: [...steps13, resultStep('success', 'Fixed it.')],
           workbench: workbench({ status: 'completed', completedTime: at(15), lastUpdated: at(15), summary: 'Fixed it.' }),
         },
@@ -498,6 +499,39 @@ describe('callback fold: streamed answer (§8)', () => {
       result: { value: 'Hi', thinking: [INIT], workbench: workbench({ lastUpdated: at(4), git_info: NO_GIT_INFO }) },
       task_type: 'online',
     });
+  });
+
+  it('drops retracted text (a retried stream) from every later value, FAILED included', () => {
+    const values = fold(
+      log(
+        started(),
+        prepared(),
+        chunk('a', 'Partial'),
+        { type: 'retract', item_id: 'a' },
+        chunk('b', 'Other'),
+        { type: 'retract', item_id: 'zz' }, // unknown item: nothing changes, no callback
+        failure('agent', 'model gave up', 'model gave up'),
+      ),
+    ).map((c) => [c.seq, c.kind, c.body.status, (c.body.result as { value?: string } | undefined)?.value]);
+    expect(values).toEqual([
+      [1, 'milestone', 'RUNNING', undefined],
+      [2, 'milestone', 'RUNNING', undefined],
+      [3, 'text', 'RUNNING', 'Partial'],
+      [4, 'text', 'RUNNING', undefined],
+      [5, 'text', 'RUNNING', 'Other'],
+      [7, 'terminal', 'FAILED', 'Other'],
+    ]);
+  });
+
+  it('COMPLETED without streamed text keeps the done event answer', () => {
+    const [, , completed] = fold(log(started(), prepared(), done('Only at the end.')));
+    expect(completed.body).toMatchObject({ status: 'COMPLETED', error_message: 'Only at the end.', result: { value: 'Only at the end.' } });
+  });
+
+  it('ignores the 2026-only events (reasoning, usage)', () => {
+    const usage = { input_tokens: 1, output_tokens: 2, cached_input_tokens: 0, reasoning_output_tokens: 0, total_tokens: 3 };
+    const callbacks = fold(log(started(), prepared(), { type: 'reasoning', item_id: 'r', text: 'think' }, { type: 'usage', usage }));
+    expect(callbacks.map((c) => c.seq)).toEqual([1, 2]);
   });
 
   it('shows the streamed text in the view while running', () => {
