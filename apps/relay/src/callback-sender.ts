@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { isTraceparent, jobIdFor, type Config } from '../../../libs/contracts/src';
-import type { PlannedCallback } from '../../../libs/event-log/src/callback-fold';
+import type { AnyPlannedCallback } from '../../../libs/event-log/src/callback-fold';
 import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
 import { fullJitterDelay, sleep } from './backoff';
 import { RELAY_METRICS, type RelayMetrics } from './relay-metrics';
@@ -21,8 +21,8 @@ type Attempt = { ok: true; status: number } | { ok: false; retry: boolean; reaso
 const LOGGED_RESPONSE_CHARS = 200;
 const RETRYABLE_STATUS = new Set([408, 429]);
 
-export const idempotencyKey = (callback: PlannedCallback): string =>
-  `wegent-codex:${callback.body.task_id}:${callback.body.subtask_id}:${callback.eventId}`;
+export const idempotencyKey = (callback: AnyPlannedCallback): string =>
+  `wegent-codex:${callback.body.task_id}:${callback.body.subtask_id}:${callback.eventId}${callback.part ? `:${callback.part}` : ''}`;
 
 /**
  * POSTs one callback to CALLBACK_URL until executor_manager takes it (wegent-protocol.md §4.1).
@@ -45,7 +45,7 @@ export class CallbackSender {
     this.logger = logger.child({ component: 'relay' });
   }
 
-  async send(callback: PlannedCallback, signal: AbortSignal): Promise<SendOutcome> {
+  async send(callback: AnyPlannedCallback, signal: AbortSignal): Promise<SendOutcome> {
     const target = this.target;
     if (!target) throw new Error('CallbackSender.send needs CALLBACK_URL');
     const { CALLBACK_RETRY_BASE_MS: base, CALLBACK_RETRY_MAX_MS: max, CALLBACK_RETRY_FOR_MS: retryFor } = this.config;
@@ -60,8 +60,9 @@ export class CallbackSender {
       job_id: jobIdFor(callback.body.task_id, callback.body.subtask_id),
       event_id: callback.eventId,
       kind: callback.kind,
-      progress: callback.body.progress,
-      status: callback.body.status,
+      ...('event_type' in callback.body
+        ? { event_type: callback.body.event_type }
+        : { progress: callback.body.progress, status: callback.body.status }),
     });
 
     for (let attempts = 1; ; attempts += 1) {

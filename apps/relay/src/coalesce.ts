@@ -1,6 +1,6 @@
-import { isSupersededBy, type PlannedCallback } from '../../../libs/event-log/src/callback-fold';
+import { isSupersededBy, type AnyPlannedCallback } from '../../../libs/event-log/src/callback-fold';
 
-export interface SendPlan<T extends PlannedCallback> {
+export interface SendPlan<T extends AnyPlannedCallback> {
   /** To send now, in log order. */
   send: T[];
   /** Text snapshots that a later callback of the batch makes redundant (never sent). */
@@ -18,7 +18,8 @@ export interface SendPlan<T extends PlannedCallback> {
  *   is sent, or BE would keep a result missing the last text.
  * - A trailing `text` callback goes out at most once per `coalesceMs` since the last callback sent;
  *   otherwise it is held, so newer events can replace it.
- * - Every other kind goes out at once.
+ * - Every other kind goes out at once — 2026 deltas included: BE appends each one, so none is ever
+ *   dropped or merged away here (wegent-protocol-2026.md §3.7).
  */
 export interface PlanOptions {
   /** When the last callback of this subtask was sent (undefined: none yet in this process). */
@@ -29,7 +30,7 @@ export interface PlanOptions {
   moreToRead?: boolean;
 }
 
-export function planSends<T extends PlannedCallback>(pending: readonly T[], options: PlanOptions): SendPlan<T> {
+export function planSends<T extends AnyPlannedCallback>(pending: readonly T[], options: PlanOptions): SendPlan<T> {
   const { lastSentAt, now, coalesceMs, moreToRead = false } = options;
   const terminal = pending.findIndex((c) => c.kind === 'terminal');
   const batch = terminal < 0 ? pending : pending.slice(0, terminal + 1);

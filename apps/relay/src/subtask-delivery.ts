@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { StoredEvent } from '../../../libs/contracts/src';
 import type { EventLogRepository } from '../../../libs/event-log/src';
-import { CallbackFolder, isSupersededBy, type FoldOptions, type PlannedCallback } from '../../../libs/event-log/src/callback-fold';
+import { isSupersededBy, type AnyPlannedCallback, type FoldOptions } from '../../../libs/event-log/src/callback-fold';
+import { ProtocolFold } from '../../../libs/event-log/src/protocol-fold';
 import type { Logger } from '../../../libs/runtime/src';
 import type { CallbackSender } from './callback-sender';
 import { planSends } from './coalesce';
@@ -30,11 +31,11 @@ export interface SubtaskDeliveryOptions {
   fold: FoldOptions;
 }
 
-type PendingCallback = PlannedCallback & { eventTime: number };
+type PendingCallback = AnyPlannedCallback & { eventTime: number };
 
 /** A subtask's fold between passes, so a long stream is not refolded from its start each time. */
 interface FoldState {
-  folder: CallbackFolder;
+  folder: ProtocolFold;
   /** Id of the last event folded. */
   foldedUpTo: string;
   /** Callbacks after the cursor, not sent yet, superseded text already removed. */
@@ -106,7 +107,9 @@ export class SubtaskDelivery {
       // Nothing after the cursor: no need to rebuild the fold from the start of the log.
       if (!(await this.hasEventsAfter(taskId, subtaskId, cursor))) return { outcome: 'delivered', finished: false, foldedUpTo: cursor };
       this.logger.debug({ task_id: taskId, subtask_id: subtaskId, cursor }, 'folding the subtask log from its start');
-      state = { folder: new CallbackFolder(taskId, subtaskId, this.options.fold), foldedUpTo: '0', pending: [] };
+      // The fold is a function of the log: a rebuilt one plans exactly the callbacks the lost one
+      // did, and the cursor says which of them were answered — so no 2026 delta goes out twice.
+      state = { folder: new ProtocolFold(taskId, subtaskId, this.options.fold), foldedUpTo: '0', pending: [] };
     }
     this.folds.delete(stateKey);
     this.folds.set(stateKey, state); // most recently used last
@@ -131,6 +134,9 @@ export class SubtaskDelivery {
         state.pending.shift();
         state.lastSentAt = Date.now();
         if (outcome.result === 'delivered') this.metrics.delivered(callback.kind, Math.max(0, state.lastSentAt - callback.eventTime));
+        // An event with several callbacks (2026 blocks; created + terminal) is passed only after the
+        // last: should this relay die in between, the earlier ones (idempotent upserts) go again.
+        if (callback.moreOfEvent) continue;
         if (!(await this.locks.advance(taskId, subtaskId, token, callback.eventId))) return 'aborted';
         cursor = callback.eventId;
         if (callback.kind === 'terminal') {
@@ -151,9 +157,13 @@ export class SubtaskDelivery {
 
   /** Folds one event; keeps its callback if it is after the cursor, dropping text it supersedes. */
   private fold(state: FoldState, stored: StoredEvent, cursor: string): void {
-    const planned = state.folder.apply(stored);
+    const callbacks = state.folder.apply(stored);
     state.foldedUpTo = stored.id;
-    if (!planned || !isAfter(planned.eventId, cursor)) return;
+    for (const planned of callbacks) this.keep(state, stored, planned, cursor);
+  }
+
+  private keep(state: FoldState, stored: StoredEvent, planned: AnyPlannedCallback, cursor: string): void {
+    if (!isAfter(planned.eventId, cursor)) return;
     // Dropping superseded text as we go keeps a rebuild of a long stream from holding one full
     // snapshot per chunk in memory.
     let dropped = 0;

@@ -4,6 +4,7 @@ import {
   type ChunkEvent,
   type DoneEvent,
   type ErrorEvent,
+  type ResponsesCallback,
   type RetractEvent,
   type RunContext,
   type StatusEvent,
@@ -78,17 +79,37 @@ export interface FoldOptions {
  * grew) to coalesce them — every callback is a full snapshot, so a later one supersedes it
  * (`isSupersededBy`). Every other kind is always delivered.
  */
-export type CallbackKind = 'milestone' | 'step' | 'text' | 'terminal' | 'validation';
+export type CallbackKind =
+  | 'milestone'
+  | 'step'
+  | 'text'
+  | 'terminal'
+  | 'validation'
+  /** 2026: a text or reasoning delta. Appended blindly by BE: exactly once, never coalesced. */
+  | 'delta'
+  /** 2026: a block upsert (idempotent by block id). */
+  | 'block'
+  /** 2026: `response.status.updated` (token usage). */
+  | 'status';
 
-export interface PlannedCallback {
+export interface PlannedCallback<B extends CallbackBody | ResponsesCallback = CallbackBody> {
   /** Stream id of the event that produced it; the Idempotency-Key is built from it. */
   eventId: string;
   seq: number;
   kind: CallbackKind;
-  body: CallbackBody;
+  body: B;
   /** W3C `traceparent` of the run (its `started` context): sent as a header, never in the body. */
   traceparent?: string;
+  /**
+   * 2026 only: the index of this callback among those of its event (absent = 0), and whether more
+   * follow. The relay moves its cursor past an event only after its last callback.
+   */
+  part?: number;
+  moreOfEvent?: boolean;
 }
+
+/** A callback of either generation (the relay delivers both). */
+export type AnyPlannedCallback = PlannedCallback<CallbackBody | ResponsesCallback>;
 
 /** The subtask as rebuilt from its events (GET /v1/tasks/{t}/subtasks/{s}). */
 export interface SubtaskView {
@@ -396,13 +417,15 @@ export function foldCallbacks(taskId: number, subtaskId: number, events: StoredE
  * (RUNNING, FAILED) the whole streamed value or (COMPLETED) the final answer. CANCELLED and
  * result-less FAILED carry none, so the text before them is always delivered.
  */
-export function isSupersededBy(earlier: PlannedCallback, later: PlannedCallback): boolean {
+export function isSupersededBy(earlier: PlannedCallback<CallbackBody | ResponsesCallback>, later: PlannedCallback<CallbackBody | ResponsesCallback>): boolean {
+  // Only 2025 snapshots (`text`, with a `result`) supersede: 2026 callbacks are never dropped.
   return (
     earlier.kind === 'text' &&
     later.kind !== 'validation' &&
     later.seq > earlier.seq &&
     later.body.task_id === earlier.body.task_id &&
     later.body.subtask_id === earlier.body.subtask_id &&
+    'result' in later.body &&
     later.body.result !== undefined
   );
 }

@@ -2,3 +2,5 @@ export * from './redis-keys';
 export * from './event-log.repository';
 export * from './callback-fold';
 export * from './relay-backlog';
+export * from './responses-fold';
+export * from './protocol-fold';
