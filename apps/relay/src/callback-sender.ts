@@ -67,7 +67,9 @@ export class CallbackSender {
 
     for (let attempts = 1; ; attempts += 1) {
       if (signal.aborted) return { result: 'aborted', attempts: attempts - 1 };
-      const attempt = await this.attempt(target.url, headers, payload, signal);
+      // A request already on the wire is let finish (bounded by its timeout), even on shutdown:
+      // its answer moves the cursor, so a 2026 delta EM took is not sent again by the next relay.
+      const attempt = await this.attempt(target.url, headers, payload);
       if (signal.aborted && !attempt.ok) return { result: 'aborted', attempts };
       if (attempt.ok) {
         log.debug({ attempts, http_status: attempt.status }, 'callback delivered');
@@ -98,7 +100,7 @@ export class CallbackSender {
     }
   }
 
-  private async attempt(url: string, headers: Record<string, string>, payload: string, signal: AbortSignal): Promise<Attempt> {
+  private async attempt(url: string, headers: Record<string, string>, payload: string): Promise<Attempt> {
     const timeout = AbortSignal.timeout(this.config.CALLBACK_TIMEOUT_MS);
     try {
       const response = await fetch(url, {
@@ -107,7 +109,7 @@ export class CallbackSender {
         body: payload,
         // A 301/302 would turn the POST into a GET; a moved endpoint is a configuration error.
         redirect: 'manual',
-        signal: AbortSignal.any([signal, timeout]),
+        signal: timeout,
       });
       // Always drain the body: it frees the keep-alive connection.
       const text = await response.text().catch(() => '');
@@ -117,7 +119,7 @@ export class CallbackSender {
       const retry = status >= 500 || RETRYABLE_STATUS.has(status);
       return { ok: false, retry, reason: `HTTP ${status}`, status, detail, retryAfterMs: retryAfter(response.headers.get('retry-after')) };
     } catch (error) {
-      if (timeout.aborted && !signal.aborted) return { ok: false, retry: true, reason: 'timeout' };
+      if (timeout.aborted) return { ok: false, retry: true, reason: 'timeout' };
       return { ok: false, retry: true, reason: 'network', detail: networkError(error) };
     }
   }

@@ -262,7 +262,8 @@ describe('RelayService (real Redis)', () => {
       ['RUNNING', 60, '${{thinking.initialize_agent}}'],
       ['RUNNING', 75, 'Thinking: thinking.system_message_received'],
       ['RUNNING', 75, 'Thinking: thinking.assistant_message_received'],
-      ['COMPLETED', 100, 'Fixed the null check in login.ts.'],
+      // The stored answer is what streamed (issue 9), not the done event's last message alone.
+      ['COMPLETED', 100, 'Looking at login.ts.\n\n Fixed it.'],
     ]);
     expect(h.em.duplicates()).toBe(0);
 

@@ -105,9 +105,10 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   /**
-   * Stops promptly: aborts back-off waits and requests in flight (their callbacks stay after the
-   * cursor and their entries pending, so they are sent again later), releases locks, and leaves
-   * the consumer group if it owns nothing.
+   * Stops promptly: aborts back-off waits (their callbacks stay after the cursor and their entries
+   * pending, so they are sent again later), lets a request already sent get its answer (at most
+   * CALLBACK_TIMEOUT_MS) so that what EM took is never sent twice, releases locks, and leaves the
+   * consumer group if it owns nothing.
    */
   async stop(): Promise<void> {
     const running = this.running;

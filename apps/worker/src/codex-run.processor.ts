@@ -49,7 +49,7 @@ export class CodexRunProcessor {
     try {
       if (await this.events.terminalOf(taskId, subtaskId)) return 'already finished';
       if (await this.tasks.cancels.isRequested(taskId, subtaskId)) {
-        await emitter.emitAll(RunEnding.cancelled('queued'));
+        await emitter.emitAll(RunEnding.cancelled('queued', data.protocol));
         return 'cancelled before start';
       }
       if ((await this.events.lastSeq(taskId, subtaskId)) > 0) {
@@ -63,7 +63,9 @@ export class CodexRunProcessor {
       if (typeof loaded === 'string' || !loaded) {
         const reason = loaded ?? 'task payload expired or missing';
         if (loaded) log.warn({ reason }, 'stored payload refused');
-        await emitter.emit({ type: 'status', phase: 'started' });
+        // A 2026 run says so, or its terminal would be folded as a 2025 callback.
+        const context = { task_title: '', subtask_title: '', task_type: '', git_repo: '', git_domain: '', branch_name: '', prompt: '', protocol: '2026' as const };
+        await emitter.emit({ type: 'status', phase: 'started', ...(data.protocol === '2026' && { context }) });
         await emitter.emitAll(RunEnding.noAgent(ids, reason));
         return 'payload missing';
       }

@@ -1,4 +1,4 @@
-import { StepTitle } from '../../../libs/contracts/src';
+import { StepTitle, type WegentProtocol } from '../../../libs/contracts/src';
 import type { RunEvent } from './event-emitter';
 
 /**
@@ -62,9 +62,10 @@ export const RunEnding = {
     { type: 'error', kind: 'stream', message: RunText.processingError(text), error: text },
   ],
 
-  workerLost: (): RunEvent[] => [{ type: 'error', kind: 'stream', message: RunText.processingError(RunText.workerLost), error: 'worker lost' }],
+  workerLost: (): RunEvent[] => [{ type: 'error', kind: 'stream', message: RunText.processingError(RunText.workerLost), error: 'worker lost', code: 'executor_crash' }],
 
   failedInQueue: (reason: string): RunEvent[] => [{ type: 'error', kind: 'stream', message: RunText.processingError(RunText.failedInQueue(reason)), error: reason }],
 
-  cancelled: (stage: 'queued' | 'running'): RunEvent[] => [{ type: 'cancelled', stage }],
+  /** `protocol`: said when no `started` precedes it, so the relay folds the right generation. */
+  cancelled: (stage: 'queued' | 'running', protocol?: WegentProtocol): RunEvent[] => [{ type: 'cancelled', stage, ...(protocol === '2026' && { protocol }) }],
 } as const;

@@ -146,7 +146,8 @@ export class TaskQueueService implements TaskQueuePort {
     } catch {
       return 'running';
     }
-    await this.events.append({ type: 'cancelled', stage: 'queued', task_id, subtask_id, attempt: 0 });
+    const protocol = job.data.protocol === '2026' ? { protocol: '2026' as const } : {};
+    await this.events.append({ type: 'cancelled', stage: 'queued', task_id, subtask_id, attempt: 0, ...protocol });
     const next = await this.lane.leave(task_id, job.id!);
     await this.vault.drop({ task_id, subtask_id });
     if (next) await this.promote(next);
