@@ -129,7 +129,7 @@ export class CallbackSender {
  * fetch refuses URLs with user:password (it would fail every attempt, and be retried for hours):
  * they become a Basic Authorization header.
  */
-function splitCredentials(raw: string): { url: string; authorization?: string } {
+export function splitCredentials(raw: string): { url: string; authorization?: string } {
   const url = new URL(raw);
   if (!url.username && !url.password) return { url: raw };
   const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;

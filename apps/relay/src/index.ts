@@ -3,3 +3,4 @@ export * from './relay.service';
 export * from './relay-metrics';
 export * from './callback-sender';
 export * from './prometheus-relay-metrics';
+export * from './heartbeat.service';

@@ -11,6 +11,7 @@ import { JobProgressReporter } from './job-progress';
 import { RunRegistry } from './run-registry';
 import { RunEnding, type RunResult } from './run-outcome';
 import { TaskRunner } from './task-runner';
+import { WorkerLiveness } from './worker-liveness';
 
 /**
  * The BullMQ processor of the Codex queue: decides whether a job may run now (its task's lane,
@@ -26,6 +27,7 @@ export class CodexRunProcessor {
     private readonly tasks: TaskQueueService,
     private readonly events: EventLogRepository,
     private readonly runner: TaskRunner,
+    private readonly liveness: WorkerLiveness,
     private readonly registry: RunRegistry,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -113,10 +115,14 @@ export class CodexRunProcessor {
       traceparent: job.data.traceparent,
     });
     this.registry.add({ taskId: payload.task_id, subtaskId: payload.subtask_id, jobId: job.id!, cancel, shutdown, done: run });
+    // A 2026 run is alive with this process (its heartbeats stop, and it ends as executor_crash, if we die).
+    const heartbeats = payload.protocol === '2026' ? this.tasks.heartbeats : undefined;
+    await heartbeats?.claim(payload.task_id, payload.subtask_id, this.liveness.id);
     try {
       return await run;
     } finally {
       this.registry.remove(payload.task_id, payload.subtask_id);
+      await heartbeats?.remove(payload.task_id, payload.subtask_id).catch(() => undefined);
     }
   }
 

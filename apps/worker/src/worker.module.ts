@@ -6,12 +6,13 @@ import { OrphanReaper } from './orphan-reaper';
 import { RunRegistry } from './run-registry';
 import { TaskRunner } from './task-runner';
 import { TaskWorkerService } from './task-worker.service';
+import { WorkerLiveness } from './worker-liveness';
 import { WorkspacePreparer } from './workspace-preparer';
 
 /** The worker role: takes Codex jobs from BullMQ and runs them. Needs RuntimeModule. */
 @Module({
   imports: [QueueModule, SandboxModule],
-  providers: [TaskWorkerService, CodexRunProcessor, TaskRunner, WorkspacePreparer, RunRegistry, OrphanReaper],
+  providers: [TaskWorkerService, CodexRunProcessor, TaskRunner, WorkspacePreparer, RunRegistry, OrphanReaper, WorkerLiveness],
   exports: [RunRegistry],
 })
 export class WorkerModule {}

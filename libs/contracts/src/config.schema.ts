@@ -31,7 +31,7 @@ export const configSchema = z.object({
   CALLBACK_URL: optionalString
     .pipe(z.string().url().optional())
     .describe("executor_manager callback endpoint; empty: events stay in Redis and the relay idles"),
-  EXECUTOR_NAME: z.string().default(hostname()).describe('echoed in every callback'),
+  EXECUTOR_NAME: z.string().default(hostname()).describe('echoed in every callback (2026: when the dispatch carries no executor_name)'),
   EXECUTOR_NAMESPACE: z.string().default('').describe('echoed in callbacks when non-empty'),
   WORKSPACE_ROOT: z.string().default('./.data/workspace').describe('one folder per task: clone, attachments, CODEX_HOME'),
   WORKER_CONCURRENCY: int(2, 1).describe('jobs one worker process runs at once'),
@@ -66,6 +66,13 @@ export const configSchema = z.object({
   CALLBACK_RETRY_BASE_MS: int(1_000, 1).describe('first retry delay of a failed callback (doubles, with jitter)'),
   CALLBACK_RETRY_MAX_MS: int(60_000, 1).describe('longest delay between two callback retries'),
   CALLBACK_RETRY_FOR_MS: int(24 * 3_600_000, 1_000).describe('how long a callback is retried before it is given up (and logged)'),
+  EXECUTOR_MANAGER_HEARTBEAT_BASE_URL: optionalString
+    .pipe(z.string().url().optional())
+    .describe('2026 protocol: heartbeats go to <base>/tasks/{task_id}/heartbeat; unset: CALLBACK_URL without its trailing /callback'),
+  HEARTBEAT_INTERVAL_MS: int(10_000, 100).describe('2026 protocol: one heartbeat per running task this often (the first at once); EM deems a task dead after ~20 s'),
+  WORKER_LIVENESS_TTL_MS: int(15_000, 1_000).describe(
+    'a worker process that has not refreshed its liveness key for this long is dead: its 2026 runs stop their heartbeats and end with error executor_crash',
+  ),
   RELAY_CLAIM_IDLE_MS: int(30_000, 100).describe('pending relay entries idle this long are claimed by another relay'),
   CODEX_IDLE_TIMEOUT_MS: int(10 * 60_000, 100).describe('a run with no Codex notification for this long fails'),
   MAX_RUN_MS: int(2 * 3_600_000, 1_000).describe('longest run of one job'),

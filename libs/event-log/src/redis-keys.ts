@@ -45,4 +45,16 @@ export class RedisKeys {
   taskLane(taskId: number): string {
     return `${this.prefix}:task:${taskId}:lane`;
   }
+  /** Hash: the 2026 subtasks this deployment runs, `<task>:<subtask>` → worker id ("" while queued). */
+  get heartbeatRuns(): string {
+    return `${this.prefix}:heartbeat:runs`;
+  }
+  /** String with TTL = the heartbeat interval: who sent the task's current beat (one stream per task). */
+  heartbeatSlot(taskId: number): string {
+    return `${this.prefix}:heartbeat:slot:${taskId}`;
+  }
+  /** String with a short TTL, refreshed by a live worker process. */
+  workerAlive(workerId: string): string {
+    return `${this.prefix}:worker:alive:${workerId}`;
+  }
 }

@@ -6,3 +6,4 @@ export * from './task-lane';
 export * from './cancel-registry';
 export * from './job-options';
 export * from './job-data-check';
+export * from './heartbeat-registry';

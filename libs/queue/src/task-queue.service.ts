@@ -6,6 +6,7 @@ import { jobIdFor, TASK_QUEUE_NAME, type Config, type TaskJobData, type TaskPayl
 import { EventLogRepository, RedisKeys } from '../../event-log/src';
 import { CONFIG, LOGGER, REDIS, type Logger } from '../../runtime/src';
 import { CancelRegistry } from './cancel-registry';
+import { HeartbeatRegistry } from './heartbeat-registry';
 import { PARK_DELAY_MS, TASK_JOB_OPTIONS } from './job-options';
 import { PayloadVault, type SubtaskIds } from './payload-vault';
 import { TaskLane } from './task-lane';
@@ -26,6 +27,7 @@ export class TaskQueueService implements TaskQueuePort {
   readonly vault: PayloadVault;
   readonly lane: TaskLane;
   readonly cancels: CancelRegistry;
+  readonly heartbeats: HeartbeatRegistry;
 
   constructor(
     @InjectQueue(TASK_QUEUE_NAME) private readonly queue: Queue<TaskJobData>,
@@ -42,6 +44,7 @@ export class TaskQueueService implements TaskQueuePort {
     this.vault = vault ?? new PayloadVault(redis, keys, config.SECRETS_KEY);
     this.lane = lane ?? new TaskLane(redis, keys);
     this.cancels = cancels ?? new CancelRegistry(redis, keys);
+    this.heartbeats = new HeartbeatRegistry(redis, keys);
   }
 
   /**
@@ -100,6 +103,8 @@ export class TaskQueueService implements TaskQueuePort {
       ...(options.traceparent ? { traceparent: options.traceparent } : {}),
       ...(payload.protocol ? { protocol: payload.protocol } : {}),
     };
+    // Today's EM expects heartbeats from the moment it dispatched (wegent-protocol-2026.md §5).
+    if (payload.protocol === '2026') await this.heartbeats.register(task_id, subtask_id);
     const job = await this.queue.add(jobId, data, {
       ...TASK_JOB_OPTIONS,
       jobId,
