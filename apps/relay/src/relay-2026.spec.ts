@@ -209,8 +209,10 @@ describe('relay, 2026 protocol (real Redis, a fake EM + backend that records eve
     await append(run2026(ids(16, 1)));
     await append(run2026(ids(16, 2), '2025')); // no protocol in its context: 2025
     await h.wegent.waitTerminal(16, 1);
-    await h.wegent.waitFor((w) => w.requests.some((r) => r.body.subtask_id === 2 && r.body.status === 'COMPLETED'), 20_000, 'the 2025 COMPLETED');
-    const old = h.wegent.requests.filter((r) => r.body.subtask_id === 2).map((r) => r.body);
+    await h.wegent.waitFor((w) => w.legacy.some((r) => r.body.subtask_id === 2 && r.body.status === 'COMPLETED'), 20_000, 'the 2025 COMPLETED');
+    expect(h.wegent.requests.filter((r) => r.body.subtask_id === 2)).toEqual([]);
+    expect(h.wegent.violations).toEqual([]);
+    const old = h.wegent.legacy.map((r) => r.body);
     expect(old.every((b) => b.event_type === undefined && typeof b.status === 'string')).toBe(true);
     expect(old.at(-1)).toMatchObject({ status: 'COMPLETED', progress: 100, result: { value: EXPECTED_TEXT } });
     expect(h.wegent.subtask(16, 1).final).toBe(EXPECTED_TEXT);
