@@ -15,6 +15,8 @@ const TASK_ID = 4242;
 const SUBTASK_ID = 77;
 const COMMAND = "printf 'hello from codex' > result.txt && cat result.txt";
 const FINAL = 'I wrote result.txt with a greeting for you. All done now.';
+/** What streamed, commentary included, is what COMPLETED stores (issue 9: it no longer shrinks to FINAL). */
+const STORED = `Checking the workspace.\n\n${FINAL}`;
 
 describe('e2e: a Wegent task through the real Codex CLI', () => {
   let h: ServiceApp;
@@ -80,8 +82,10 @@ describe('e2e: a Wegent task through the real Codex CLI', () => {
     expect(callbacks.filter((c) => c.progress === 100)).toHaveLength(1);
 
     const last = callbacks[callbacks.length - 1];
-    expect(last).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: FINAL, task_type: 'online' });
-    expect(last.result?.value).toBe(FINAL);
+    expect(last).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: STORED, task_type: 'online' });
+    expect(last.result?.value).toBe(STORED);
+    // The last RUNNING value is the stored one: the bubble does not shrink at chat:done.
+    expect(middle.map((c) => c.result?.value).filter(Boolean).at(-1)).toBe(STORED);
     expect(last.result?.workbench).toMatchObject({ status: 'completed', sessions: 1, premiumRequests: 0, changes: [] });
     const thinking = stepsOf(last);
     expect(thinking[0]).toEqual({ title: 'thinking.initialize_agent', next_action: 'continue' });
@@ -130,7 +134,7 @@ describe('e2e: a Wegent task through the real Codex CLI', () => {
 
     // The subtask view rebuilt from the events.
     const view = await (await fetch(`${h.baseUrl}/v1/tasks/${TASK_ID}/subtasks/${SUBTASK_ID}`)).json();
-    expect(view).toMatchObject({ state: 'completed', status: 'COMPLETED', progress: 100, result: { value: FINAL } });
+    expect(view).toMatchObject({ state: 'completed', status: 'COMPLETED', progress: 100, result: { value: STORED } });
   }, 120_000);
 
   it('hands the model settings, instructions, prompt and task environment to Codex (§2.4, §11.6, §11.10)', async () => {

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { exec, hang, message, patch, reasoning, turn } from '../fixtures/fake-responses';
+import { closeEarly, exec, hang, message, patch, reasoning, turn } from '../fixtures/fake-responses';
 import { FakeWegent2026, type Received2026 } from '../fixtures/fake-wegent-2026';
 import { eventually } from '../support/test-config';
 import { startServiceApp, taskPayload, type ServiceApp } from '../support/service-app';
@@ -82,6 +82,8 @@ describe('e2e: the 2026 protocol against a fake of today\'s executor_manager + b
         CODEX_IDLE_TIMEOUT_MS: '120000',
         CANCEL_GRACE_MS: '1000',
         WORKER_CONCURRENCY: '4',
+        // Codex retries a dropped model stream (the retry test); nothing else here drops one.
+        CODEX_STREAM_MAX_RETRIES: '2',
       },
     });
     await mkdir(OUT, { recursive: true });
@@ -209,6 +211,33 @@ describe('e2e: the 2026 protocol against a fake of today\'s executor_manager + b
     const beats = wegent.heartbeats.filter((b) => b.taskId === taskId).length;
     await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS));
     expect(wegent.heartbeats.filter((b) => b.taskId === taskId)).toHaveLength(beats);
+  }, 120_000);
+
+  it('a retried model stream is not streamed twice, in either generation (issue 9: "Partial\\n\\nPartial…")', async () => {
+    const now = 9607;
+    const old = 9608;
+    const script = () => [
+      closeEarly([message('Partial answ', { phase: 'final_answer' })]),
+      closeEarly([message('Partial answ', { phase: 'final_answer' })]),
+      turn([message('Partial answer, done.', { phase: 'final_answer' })]),
+    ];
+    h.router.script(now, ...script());
+    h.router.script(old, ...script());
+    await h.execute(payload2026(h, now, 1, 'Answer despite a flaky model.'));
+    await h.execute(taskPayload(h, old, 1, 'Answer despite a flaky model.', { apiKey: API_KEY, modelId: 'wegent-2026-model' }));
+    await wegent.waitTerminal(now, 1, 90_000);
+    await wegent.waitFor((w) => w.legacy.some((r) => r.body.task_id === old && r.body.progress === 100), 90_000, 'the 2025 terminal');
+    expect(h.router.requestsOf(now)).toHaveLength(3); // two dropped streams, one complete
+
+    // 2026: the deltas the backend appended add up to the answer, each once, offsets contiguous.
+    const state = wegent.subtask(now, 1);
+    expect(state.text).toBe('Partial answer, done.');
+    expect(state.final).toBe('Partial answer, done.');
+    expect(state.deltas.map((d) => d.delta).join('')).toBe('Partial answer, done.');
+    // 2025: every RUNNING value and the COMPLETED one hold the text once.
+    const legacy = wegent.legacy.filter((r) => r.body.task_id === old).map((r) => r.body as Record<string, any>);
+    for (const body of legacy) expect(String(body.result?.value ?? '')).not.toMatch(/Partial answ.*Partial/s);
+    expect(legacy.at(-1)).toMatchObject({ status: 'COMPLETED', result: { value: 'Partial answer, done.' } });
   }, 120_000);
 
   it('a follow-up remembers: the second subtask resumes the same Codex thread (the model sees the first turn)', async () => {

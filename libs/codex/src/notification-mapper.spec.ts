@@ -298,6 +298,40 @@ describe('NotificationMapper', () => {
       expect(mapper.streamedText()).toBe('Recovered answer.');
     });
 
+    it('a stream dropped twice: each regenerated message and summary goes on where it stopped, nothing twice (recorded)', () => {
+      const { mapper, events, threadId } = run('turn-stream-dropped-twice');
+      const retry = (n: number) =>
+        step(StepTitle.apiErrorRetry, { retry_count: n, max_retries: 2, session_id: threadId, error: 'stream disconnected before completion: stream closed before response.completed' });
+      // Every attempt's completed items still show in the timeline (they happened); the streamed text does not repeat.
+      const attempt = (answer: string) => [assistant(thinking('Plan the answer.')), assistant(text('Checking the files.')), assistant(text(answer))];
+      expect(events).toEqual([
+        system(threadId),
+        reasoning('rs_1_0', 'Plan '),
+        reasoning('rs_1_0', 'the '),
+        reasoning('rs_1_0', 'answer.'),
+        assistant(thinking('Plan the answer.')),
+        chunk('msg_1_1', 'Checking '),
+        chunk('msg_1_1', 'the '),
+        chunk('msg_1_1', 'files.'),
+        assistant(text('Checking the files.')),
+        chunk('msg_1_2', 'Partial '),
+        chunk('msg_1_2', 'answ'),
+        assistant(text('Partial answ')),
+        retry(1),
+        ...attempt('Partial answ'),
+        retry(2),
+        ...attempt('Partial answer, done.').slice(0, 2),
+        // The third attempt passes what was sent: only the rest, under the first attempt's ids.
+        chunk('msg_1_2', 'er, '),
+        chunk('msg_1_2', 'done.'),
+        assistant(text('Partial answer, done.')),
+        usageEvent(tokens(100, 10, 0, 0), 110),
+        success(threadId, { num_turns: 1, duration_ms: expect.any(Number) as unknown as number, usage: usage(100, 10, 0, 0, 0), result: 'Partial answer, done.' }),
+        done('Partial answer, done.', tokens(100, 10, 0, 0)),
+      ]);
+      expect(mapper.streamedText()).toBe('Checking the files.\n\nPartial answer, done.');
+    });
+
     it('does not stream a cut-off partial twice when the retry regenerates it under a new item id', () => {
       const mapper = mapperFor();
       const retry = n.error({ message: 'Reconnecting... 1/5', additionalDetails: 'stream disconnected' }, true);

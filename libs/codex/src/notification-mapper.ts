@@ -101,10 +101,17 @@ export class NotificationMapper {
   private readonly streams = new Map<string, MessageStream>();
   private readonly reasoning = new Map<string, MessageStream>();
   /**
-   * Chunk ids of agent messages a retried model request cut off (streamed, never completed): the
-   * next message adopts the first, and any it does not regenerate is retracted.
+   * Chunk ids of the agent messages a failed model request streamed (completed or not — Codex
+   * completes a message cut off by a dropped stream): its retry regenerates them under new ids.
+   * The retry's n-th new message adopts the n-th of them; whatever the retry has not regenerated
+   * when it succeeds (or when the turn ends) is retracted.
    */
   private abandoned: string[] = [];
+  /** The same for reasoning summaries (never retracted: not part of the answer). */
+  private abandonedReasoning: string[] = [];
+  /** Agent-message and reasoning items streamed during the current model request (up to its token usage). */
+  private readonly requestItems = new Set<string>();
+  private readonly requestReasoning = new Set<string>();
   /** Chunk ids whose text the folds dropped (`retract`). */
   private readonly retracted = new Set<string>();
   private readonly answers: { text: string; phase: string | null | undefined }[] = [];
@@ -210,31 +217,40 @@ export class NotificationMapper {
     if (!this.isCurrentTurn(p.turnId)) return [];
     this.usageLatest = p.tokenUsage.total;
     this.modelRequests += 1;
+    // A model request succeeded: what its retry did not regenerate stays dropped.
+    const retracted = this.retractAbandoned();
+    this.abandonedReasoning = [];
+    this.requestItems.clear();
+    this.requestReasoning.clear();
     const window = p.tokenUsage.modelContextWindow;
     const usage: TokenUsage = {
       ...this.usage(),
       ...(typeof window === 'number' && window > 0 ? { context_window: Math.round(window) } : {}),
       ...(p.tokenUsage.last ? { context_tokens: Math.max(0, Math.round(p.tokenUsage.last.totalTokens)) } : {}),
     };
-    return [{ ...this.envelope(), type: 'usage', usage }];
+    return [...retracted, { ...this.envelope(), type: 'usage', usage }];
   }
 
   private onItemStarted(params: unknown): NewTaskEvent[] {
     const p = parse('item/started', params);
     if (!p || !this.isOwnTurn(p.threadId, p.turnId)) return [];
     const { item } = p;
+    // The retry re-emits an item under its old id: it regenerates itself, nothing to adopt or drop.
+    this.abandoned = this.abandoned.filter((id) => id !== item.id);
+    this.abandonedReasoning = this.abandonedReasoning.filter((id) => id !== item.id);
     if (item.type === 'userMessage' || this.completedItems.has(item.id)) return [];
     const events = this.systemStep(true);
     // A message (re)starts from its first character; a retried request may restream one already begun.
     if (item.type === 'agentMessage') {
-      if (!this.streams.has(item.id)) events.push(...this.adoptAbandoned(item.id));
+      this.adoptAbandoned(item.id);
       this.stream(item.id).attempt = '';
+      this.requestItems.add(item.id);
     } else if (item.type === 'reasoning') {
+      this.adoptAbandonedReasoning(item.id);
       const stream = this.reasoningStream(item.id);
       stream.attempt = '';
       stream.part = undefined;
-    } else {
-      events.push(...this.retractAbandoned());
+      this.requestReasoning.add(item.id);
     }
     if (this.startedItems.has(item.id)) return events;
     this.startedItems.add(item.id);
@@ -301,53 +317,66 @@ export class NotificationMapper {
     const p = parse('item/agentMessage/delta', params);
     if (!p || !this.isOwnTurn(p.threadId, p.turnId) || p.delta === '' || this.completedItems.has(p.itemId)) return [];
     const events = this.systemStep(true);
-    if (!this.streams.has(p.itemId)) events.push(...this.adoptAbandoned(p.itemId));
+    this.adoptAbandoned(p.itemId);
     const stream = this.stream(p.itemId);
+    this.requestItems.add(p.itemId);
     stream.attempt += p.delta;
-    return [...events, ...this.advance(stream, (text) => this.chunk(stream.chunkId, text), p.itemId)];
+    return [...events, ...this.advance(stream, p.itemId, 'message')];
   }
 
   private onReasoningDelta(params: unknown): NewTaskEvent[] {
     const p = parse('item/reasoning/summaryTextDelta', params);
     if (!p || !this.isOwnTurn(p.threadId, p.turnId) || p.delta === '' || this.completedItems.has(p.itemId)) return [];
+    this.adoptAbandonedReasoning(p.itemId);
     const stream = this.reasoningStream(p.itemId);
+    this.requestReasoning.add(p.itemId);
     const part = p.summaryIndex ?? 0;
     // A new summary part is a new paragraph.
     if (stream.part !== undefined && part !== stream.part && stream.attempt !== '') stream.attempt += '\n\n';
     stream.part = part;
     stream.attempt += p.delta;
-    return [...this.systemStep(true), ...this.advance(stream, (text) => this.reasoningChunk(p.itemId, text))];
+    return [...this.systemStep(true), ...this.advance(stream, p.itemId, 'reasoning')];
   }
 
   /**
    * Sends what the current attempt of a stream adds beyond what was already sent. While a retried
    * request regenerates text that was sent, nothing goes out (no duplicate). When it disagrees,
-   * agent-message text already sent is retracted and the attempt streams anew; a reasoning
-   * summary (not part of the answer) just stays quiet until it passes what was sent.
+   * agent-message text already sent is retracted and the attempt streams anew under the item's
+   * own id; a reasoning summary that continued an abandoned one streams anew (it cannot be taken
+   * back, and is not part of the answer), and one restreamed under its own id stays quiet.
    */
-  private advance(stream: MessageStream, send: (text: string) => NewTaskEvent, itemId?: string): NewTaskEvent[] {
+  private advance(stream: MessageStream, itemId: string, kind: 'message' | 'reasoning'): NewTaskEvent[] {
+    const send = (text: string): NewTaskEvent => (kind === 'message' ? this.chunk(stream.chunkId, text) : this.reasoningChunk(stream.chunkId, text));
     if (stream.attempt.startsWith(stream.sent)) {
       if (stream.attempt.length === stream.sent.length) return [];
       const text = stream.attempt.slice(stream.sent.length);
       stream.sent = stream.attempt;
       return [send(text)];
     }
-    if (stream.sent.startsWith(stream.attempt) || itemId === undefined) return [];
-    const retract = this.retract(stream.chunkId);
+    if (stream.sent.startsWith(stream.attempt)) return [];
+    if (kind === 'reasoning' && stream.chunkId === itemId) return [];
+    const retract = kind === 'message' ? [this.retract(stream.chunkId)] : [];
     stream.chunkId = itemId;
     this.retracted.delete(itemId);
     stream.sent = stream.attempt;
-    return [retract, send(stream.attempt)];
+    return [...retract, send(stream.attempt)];
   }
 
-  /** A new agent message after a retry continues the first abandoned partial; the rest are retracted. */
-  private adoptAbandoned(itemId: string): NewTaskEvent[] {
-    const [first, ...rest] = this.abandoned;
-    if (first === undefined) return [];
-    this.abandoned = [];
-    const partial = [...this.streams.values()].find((s) => s.chunkId === first);
-    this.streams.set(itemId, { sent: partial?.sent ?? '', attempt: '', chunkId: first });
-    return rest.map((id) => this.retract(id));
+  /** A new agent message after a retry continues the next abandoned one (the retry regenerates them in order). */
+  private adoptAbandoned(itemId: string): void {
+    if (this.streams.has(itemId)) return;
+    const chunkId = this.abandoned.shift();
+    if (chunkId === undefined) return;
+    const sent = [...this.streams.values()].filter((s) => s.chunkId === chunkId).at(-1)?.sent ?? '';
+    this.streams.set(itemId, { sent, attempt: '', chunkId });
+  }
+
+  private adoptAbandonedReasoning(itemId: string): void {
+    if (this.reasoning.has(itemId)) return;
+    const chunkId = this.abandonedReasoning.shift();
+    if (chunkId === undefined) return;
+    const sent = [...this.reasoning.values()].filter((s) => s.chunkId === chunkId).at(-1)?.sent ?? '';
+    this.reasoning.set(itemId, { sent, attempt: '', chunkId });
   }
 
   private retractAbandoned(): NewTaskEvent[] {
@@ -382,10 +411,11 @@ export class NotificationMapper {
       return [];
     }
     this.retryCount += 1;
-    // Messages cut off by the dropped stream: the retry regenerates them under new ids.
-    for (const [id, stream] of this.streams) {
-      if (!this.completedItems.has(id) && stream.sent !== '' && !this.abandoned.includes(stream.chunkId)) this.abandoned.push(stream.chunkId);
-    }
+    // The dropped request's messages and summaries: the retry regenerates them, in order, under new ids.
+    this.abandoned = abandon(this.requestItems, this.streams, this.abandoned);
+    this.abandonedReasoning = abandon(this.requestReasoning, this.reasoning, this.abandonedReasoning);
+    this.requestItems.clear();
+    this.requestReasoning.clear();
     // Codex says "Reconnecting... 2/5" and puts the cause in additionalDetails.
     const progress = /^Reconnecting\.*\s*(\d+)\s*\/\s*(\d+)/i.exec(p.error.message);
     const details = {
@@ -438,10 +468,11 @@ export class NotificationMapper {
     this.answers.push({ text, phase: item.phase });
     const events: NewTaskEvent[] = [];
     // Deltas can be missing (an item announced only when done); send what the chunks lack, once.
-    if (!this.streams.has(item.id)) events.push(...this.adoptAbandoned(item.id));
+    this.adoptAbandoned(item.id);
     const stream = this.stream(item.id);
+    this.requestItems.add(item.id);
     stream.attempt = text;
-    events.push(...this.advance(stream, (rest) => this.chunk(stream.chunkId, rest), item.id));
+    events.push(...this.advance(stream, item.id, 'message'));
     events.push(this.assistantStep([{ type: 'text', text }]));
     return events;
   }
@@ -450,9 +481,10 @@ export class NotificationMapper {
   private completeReasoning(item: CodexItem): NewTaskEvent[] {
     const full = (item.summary ?? []).join('\n\n');
     if (full === '') return [];
+    this.adoptAbandonedReasoning(item.id);
     const stream = this.reasoningStream(item.id);
     stream.attempt = full;
-    return this.advance(stream, (text) => this.reasoningChunk(item.id, text));
+    return this.advance(stream, item.id, 'reasoning');
   }
 
   private toolUseBlocks(item: CodexItem): ContentBlock[] {
@@ -603,6 +635,19 @@ export class NotificationMapper {
   private isOwnTurn(threadId: string | null | undefined, turnId: string | null | undefined): boolean {
     return this.isOwnThread(threadId) && this.isCurrentTurn(turnId);
   }
+}
+
+/**
+ * The chunk ids a failed request streamed (in order), followed by those an earlier failure left
+ * that this request had not regenerated yet.
+ */
+function abandon(requestItems: Set<string>, streams: Map<string, MessageStream>, leftover: string[]): string[] {
+  const ids: string[] = [];
+  for (const id of requestItems) {
+    const stream = streams.get(id);
+    if (stream && stream.sent !== '' && !ids.includes(stream.chunkId)) ids.push(stream.chunkId);
+  }
+  return [...ids, ...leftover.filter((id) => !ids.includes(id))];
 }
 
 // ---- parsing ----
