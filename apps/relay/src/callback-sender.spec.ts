@@ -163,7 +163,18 @@ describe('CallbackSender', () => {
     await expect(within(sending, 5_000, 'aborted send')).resolves.toMatchObject({ result: 'aborted' });
   });
 
-  it('abandons a request in flight when aborted', async () => {
+  it('lets a request in flight get its answer when aborted: what EM took counts as delivered (not sent again)', async () => {
+    em.stall(300);
+    const sending = sender().send(callback, abort.signal);
+    await em.waitFor((fake) => fake.requests.length === 1, 5_000, 'request');
+
+    abort.abort();
+
+    await expect(within(sending, 5_000, 'aborted send')).resolves.toMatchObject({ result: 'delivered', attempts: 1 });
+    expect(em.requests).toHaveLength(1);
+  });
+
+  it('abandons a request in flight when aborted and EM does not answer within the grace', async () => {
     em.stall(60_000);
     const sending = sender().send(callback, abort.signal);
     await em.waitFor((fake) => fake.requests.length === 1, 5_000, 'request');

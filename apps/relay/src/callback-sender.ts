@@ -20,6 +20,12 @@ type Attempt = { ok: true; status: number } | { ok: false; retry: boolean; reaso
 /** Response text kept in logs: enough to diagnose a 4xx, never a whole echoed body. */
 const LOGGED_RESPONSE_CHARS = 200;
 const RETRYABLE_STATUS = new Set([408, 429]);
+/**
+ * How long a request already on the wire may still take once the relay stops or loses its lock:
+ * enough for EM's answer to arrive (so a 2026 delta it took is not sent again), short enough for
+ * a prompt shutdown when EM hangs.
+ */
+export const IN_FLIGHT_GRACE_MS = 2_000;
 
 export const idempotencyKey = (callback: AnyPlannedCallback): string =>
   `wegent-codex:${callback.body.task_id}:${callback.body.subtask_id}:${callback.eventId}${callback.part ? `:${callback.part}` : ''}`;
@@ -67,9 +73,9 @@ export class CallbackSender {
 
     for (let attempts = 1; ; attempts += 1) {
       if (signal.aborted) return { result: 'aborted', attempts: attempts - 1 };
-      // A request already on the wire is let finish (bounded by its timeout), even on shutdown:
-      // its answer moves the cursor, so a 2026 delta EM took is not sent again by the next relay.
-      const attempt = await this.attempt(target.url, headers, payload);
+      // A request already on the wire gets IN_FLIGHT_GRACE_MS to finish after an abort: its answer
+      // moves the cursor, so a 2026 delta EM took is not sent again by the next relay.
+      const attempt = await this.attempt(target.url, headers, payload, signal);
       if (signal.aborted && !attempt.ok) return { result: 'aborted', attempts };
       if (attempt.ok) {
         log.debug({ attempts, http_status: attempt.status }, 'callback delivered');
@@ -100,8 +106,12 @@ export class CallbackSender {
     }
   }
 
-  private async attempt(url: string, headers: Record<string, string>, payload: string): Promise<Attempt> {
+  private async attempt(url: string, headers: Record<string, string>, payload: string, signal: AbortSignal): Promise<Attempt> {
     const timeout = AbortSignal.timeout(this.config.CALLBACK_TIMEOUT_MS);
+    const grace = new AbortController();
+    const giveUp = (): void => void setTimeout(() => grace.abort(), IN_FLIGHT_GRACE_MS).unref();
+    if (signal.aborted) giveUp();
+    else signal.addEventListener('abort', giveUp, { once: true });
     try {
       const response = await fetch(url, {
         method: 'POST',
@@ -109,7 +119,7 @@ export class CallbackSender {
         body: payload,
         // A 301/302 would turn the POST into a GET; a moved endpoint is a configuration error.
         redirect: 'manual',
-        signal: timeout,
+        signal: AbortSignal.any([timeout, grace.signal]),
       });
       // Always drain the body: it frees the keep-alive connection.
       const text = await response.text().catch(() => '');
@@ -119,8 +129,10 @@ export class CallbackSender {
       const retry = status >= 500 || RETRYABLE_STATUS.has(status);
       return { ok: false, retry, reason: `HTTP ${status}`, status, detail, retryAfterMs: retryAfter(response.headers.get('retry-after')) };
     } catch (error) {
-      if (timeout.aborted) return { ok: false, retry: true, reason: 'timeout' };
+      if (timeout.aborted && !grace.signal.aborted) return { ok: false, retry: true, reason: 'timeout' };
       return { ok: false, retry: true, reason: 'network', detail: networkError(error) };
+    } finally {
+      signal.removeEventListener('abort', giveUp);
     }
   }
 }

@@ -107,7 +107,7 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
   /**
    * Stops promptly: aborts back-off waits (their callbacks stay after the cursor and their entries
    * pending, so they are sent again later), lets a request already sent get its answer (at most
-   * CALLBACK_TIMEOUT_MS) so that what EM took is never sent twice, releases locks, and leaves the
+   * IN_FLIGHT_GRACE_MS) so that what EM took is not sent twice, releases locks, and leaves the
    * consumer group if it owns nothing.
    */
   async stop(): Promise<void> {
