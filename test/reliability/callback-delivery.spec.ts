@@ -18,6 +18,9 @@ function busyRun(s: ReliabilityScene, taskId: number, commandSeconds = 0): void 
   );
 }
 
+/** What COMPLETED stores: the streamed commentary and answer (issue 9). */
+const stored = (taskId: number): string => `Checking task ${taskId} first.\n\nTask ${taskId} is done: one, two.`;
+
 /** How long executor_manager is away: 30 s in `npm test`, 60 s in `npm run test:reliability`. */
 const OUTAGE_MS = Number(process.env.RELIABILITY_OUTAGE_MS ?? 30_000);
 
@@ -50,8 +53,8 @@ describe('reliability: callback delivery', () => {
     await sleep(1_500); // nothing may follow the terminal callbacks
     expect((await s.expectCompleteDelivery(701, 1)).length).toBeGreaterThan(5);
     await s.expectCompleteDelivery(702, 1);
-    expect(s.callbacksOf(701, 1).at(-1)).toMatchObject({ status: 'COMPLETED', error_message: 'Task 701 is done: one, two.' });
-    expect(s.callbacksOf(702, 1).at(-1)).toMatchObject({ status: 'COMPLETED', error_message: 'Task 702 is done: one, two.' });
+    expect(s.callbacksOf(701, 1).at(-1)).toMatchObject({ status: 'COMPLETED', error_message: stored(701) });
+    expect(s.callbacksOf(702, 1).at(-1)).toMatchObject({ status: 'COMPLETED', error_message: stored(702) });
     expect(second.logs('claimed idle outbox entries of another relay').length).toBeGreaterThan(0);
   }, 90_000);
 
@@ -75,7 +78,7 @@ describe('reliability: callback delivery', () => {
     await sleep(1_500);
     const planned = await s.expectCompleteDelivery(711, 1);
     expect(planned.length).toBeGreaterThan(5);
-    expect(s.callbacksOf(711, 1).at(-1)).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: 'Task 711 is done: one, two.' });
+    expect(s.callbacksOf(711, 1).at(-1)).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: stored(711) });
     expect(s.em.duplicates()).toBe(0);
   }, OUTAGE_MS + 90_000);
 });

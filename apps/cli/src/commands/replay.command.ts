@@ -1,4 +1,5 @@
-import { foldCallbacks } from '../../../../libs/event-log/src/callback-fold';
+import type { AnyPlannedCallback } from '../../../../libs/event-log/src/callback-fold';
+import { ProtocolFold } from '../../../../libs/event-log/src/protocol-fold';
 import { CallbackSender, idempotencyKey } from '../../../relay/src/callback-sender';
 import { noopRelayMetrics } from '../../../relay/src/relay-metrics';
 import type { CliContext, CliOutput } from '../cli-context';
@@ -20,7 +21,9 @@ export interface ReplayOptions {
  * that lost them (restored database, a bug on its side). They are folded from the event log like
  * the relay does and carry the same Idempotency-Keys, so an endpoint that deduplicates by key
  * ignores those it already has. Text snapshots the relay coalesced away are included: each is a
- * full snapshot and the terminal callback comes last, so the end state is the same.
+ * full snapshot and the terminal callback comes last, so the end state is the same. A 2026
+ * subtask's text and reasoning deltas are left out: today's backend appends every delta it gets
+ * (wegent-protocol-2026.md §3.7), and `response.completed` carries the whole answer anyway.
  */
 export async function replayCommand(ctx: CliContext, taskId: number, subtaskId: number, io: CliOutput, options: ReplayOptions = {}): Promise<ExitCode> {
   const url = options.to ?? ctx.config.CALLBACK_URL;
@@ -36,10 +39,8 @@ export async function replayCommand(ctx: CliContext, taskId: number, subtaskId: 
       : `no events for task ${taskId} subtask ${subtaskId}\n`);
     return ExitCode.Failed;
   }
-  const callbacks = foldCallbacks(taskId, subtaskId, await ctx.events.read(taskId, subtaskId), {
-    executorName: ctx.config.EXECUTOR_NAME,
-    executorNamespace: ctx.config.EXECUTOR_NAMESPACE,
-  });
+  const fold = new ProtocolFold(taskId, subtaskId, { executorName: ctx.config.EXECUTOR_NAME, executorNamespace: ctx.config.EXECUTOR_NAMESPACE });
+  const callbacks: AnyPlannedCallback[] = (await ctx.events.read(taskId, subtaskId)).flatMap((stored) => fold.apply(stored)).filter((c) => c.kind !== 'delta');
   io.out(`${options.dryRun ? 'would send' : 'sending'} ${callbacks.length} callback(s) of task ${taskId} subtask ${subtaskId} (${terminal})${url ? ` to ${redactUrl(url)}` : ''}\n`);
 
   const sender = options.dryRun
@@ -52,8 +53,11 @@ export async function replayCommand(ctx: CliContext, taskId: number, subtaskId: 
   const signal = options.signal ?? new AbortController().signal;
   let failures = 0;
   for (const [i, callback] of callbacks.entries()) {
-    const { status, progress, error_message } = callback.body;
-    const label = `${String(i + 1).padStart(3)}/${callbacks.length}  ${status.padEnd(9)} ${String(progress).padStart(3)}  ${clip(readableMessage(error_message), 50).padEnd(50)}`;
+    const what =
+      'event_type' in callback.body
+        ? callback.body.event_type.padEnd(64)
+        : `${callback.body.status.padEnd(9)} ${String(callback.body.progress).padStart(3)}  ${clip(readableMessage(callback.body.error_message), 50).padEnd(50)}`;
+    const label = `${String(i + 1).padStart(3)}/${callbacks.length}  ${what}`;
     if (!sender) {
       io.out(`${label}  key ${idempotencyKey(callback)}\n`);
       continue;
