@@ -292,6 +292,32 @@ describe('wegent-codex CLI (in-process, real Redis)', () => {
       expect(await cli(['replay', '500', '1'])).toMatchObject({ code: 2, stderr: 'CALLBACK_URL is not set: set it or pass --to URL\n' });
     });
 
+    it('replays a 2026 subtask without its deltas (the backend appends every delta): created, blocks, terminal', async () => {
+      const e = { task_id: 502, subtask_id: 1, attempt: 1 };
+      await append([
+        { ...e, type: 'status', phase: 'started', context: { ...context, protocol: '2026', responses: { message_id: 2, executor_name: 'wegent-task-x' } } },
+        { ...e, type: 'chunk', item_id: 'm', text: 'Fixed ' },
+        {
+          ...e,
+          type: 'thinking-step',
+          report: true,
+          step: { title: 'thinking.assistant_message_received', next_action: 'continue', details: { type: 'assistant', message: { content: [{ type: 'tool_use', id: 'call_1', name: 'Bash', input: { command: 'ls' } }] } } },
+        },
+        { ...e, type: 'reasoning', item_id: 'r', text: 'think' },
+        { ...e, type: 'chunk', item_id: 'm', text: 'it.' },
+        { ...e, type: 'done', value: 'Fixed it.' },
+      ]);
+      const before = em.requests.length;
+      expect((await cli(['replay', '502', '1', '--to', em.url])).code).toBe(0);
+      const sent = em.requests.slice(before).map((r) => [r.body.event_type, r.body.executor_name]);
+      expect(sent).toEqual([
+        ['response.created', 'wegent-task-x'],
+        ['response.block.created', 'wegent-task-x'],
+        ['response.completed', 'wegent-task-x'],
+      ]);
+      expect(em.requests.at(-1)!.body).toMatchObject({ data: { response: { output: [{ content: [{ text: 'Fixed it.' }] }] } } });
+    });
+
     it('reports callbacks the endpoint rejects (1)', async () => {
       em.failNext(1, 400);
       const result = await cli(['replay', '500', '1', '--to', em.url]);
