@@ -5,7 +5,7 @@ import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
 import { HeartbeatRegistry } from '../../../libs/queue/src';
 import { createLogger } from '../../../libs/runtime/src';
 import { FakeWegent2026 } from '../../../test/fixtures/fake-wegent-2026';
-import { eventually, testConfig } from '../../../test/support/test-config';
+import { dropPrefix, eventually, testConfig } from '../../../test/support/test-config';
 import { heartbeatBase, HeartbeatService, WORKER_LOST_MESSAGE } from './heartbeat.service';
 
 jest.setTimeout(30_000);
@@ -47,19 +47,10 @@ afterEach(async () => {
   for (const s of current.services) await s.onApplicationShutdown();
   await current.wegent.close();
   current.redis.disconnect();
+  await dropPrefix(current.config);
   current = undefined;
 });
 
-afterAll(async () => {
-  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 3 });
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  redis.disconnect();
-});
 
 describe('heartbeats of 2026 tasks (wegent-protocol-2026.md §5)', () => {
   it('the base: EXECUTOR_MANAGER_HEARTBEAT_BASE_URL, else CALLBACK_URL without /callback', () => {

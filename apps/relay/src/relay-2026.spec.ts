@@ -5,7 +5,7 @@ import { StepTitle, type Config, type NewTaskEvent, type RunContext } from '../.
 import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
 import { RuntimeModule } from '../../../libs/runtime/src';
 import { FakeWegent2026 } from '../../../test/fixtures/fake-wegent-2026';
-import { testConfig } from '../../../test/support/test-config';
+import { dropPrefix, testConfig } from '../../../test/support/test-config';
 import { RelayCounters } from './relay-metrics';
 import { RelayModule } from './relay.module';
 
@@ -124,18 +124,9 @@ afterEach(async () => {
   for (const app of h.relays) await app.close().catch(() => undefined);
   await h.wegent.close();
   h.redis.disconnect();
+  await dropPrefix(h.config);
 });
 
-afterAll(async () => {
-  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 3 });
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${FILE_PREFIX}*`, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  redis.disconnect();
-});
 
 describe('relay, 2026 protocol (real Redis, a fake EM + backend that records every POST)', () => {
   it('delivers every callback once, deltas never coalesced even with coalescing on; BE ends with the answer', async () => {

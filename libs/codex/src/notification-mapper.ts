@@ -364,19 +364,11 @@ export class NotificationMapper {
 
   /** A new agent message after a retry continues the next abandoned one (the retry regenerates them in order). */
   private adoptAbandoned(itemId: string): void {
-    if (this.streams.has(itemId)) return;
-    const chunkId = this.abandoned.shift();
-    if (chunkId === undefined) return;
-    const sent = [...this.streams.values()].filter((s) => s.chunkId === chunkId).at(-1)?.sent ?? '';
-    this.streams.set(itemId, { sent, attempt: '', chunkId });
+    adopt(this.streams, this.abandoned, itemId);
   }
 
   private adoptAbandonedReasoning(itemId: string): void {
-    if (this.reasoning.has(itemId)) return;
-    const chunkId = this.abandonedReasoning.shift();
-    if (chunkId === undefined) return;
-    const sent = [...this.reasoning.values()].filter((s) => s.chunkId === chunkId).at(-1)?.sent ?? '';
-    this.reasoning.set(itemId, { sent, attempt: '', chunkId });
+    adopt(this.reasoning, this.abandonedReasoning, itemId);
   }
 
   private retractAbandoned(): NewTaskEvent[] {
@@ -601,21 +593,11 @@ export class NotificationMapper {
   // ---- helpers ----
 
   private stream(itemId: string): MessageStream {
-    let stream = this.streams.get(itemId);
-    if (!stream) {
-      stream = { sent: '', attempt: '', chunkId: itemId };
-      this.streams.set(itemId, stream);
-    }
-    return stream;
+    return streamOf(this.streams, itemId);
   }
 
   private reasoningStream(itemId: string): MessageStream {
-    let stream = this.reasoning.get(itemId);
-    if (!stream) {
-      stream = { sent: '', attempt: '', chunkId: itemId };
-      this.reasoning.set(itemId, stream);
-    }
-    return stream;
+    return streamOf(this.reasoning, itemId);
   }
 
   private cap(text: string): string {
@@ -635,6 +617,24 @@ export class NotificationMapper {
   private isOwnTurn(threadId: string | null | undefined, turnId: string | null | undefined): boolean {
     return this.isOwnThread(threadId) && this.isCurrentTurn(turnId);
   }
+}
+
+function streamOf(streams: Map<string, MessageStream>, itemId: string): MessageStream {
+  let stream = streams.get(itemId);
+  if (!stream) {
+    stream = { sent: '', attempt: '', chunkId: itemId };
+    streams.set(itemId, stream);
+  }
+  return stream;
+}
+
+/** A new item takes over the next abandoned chunk id (from `queue`) with the text already sent under it. */
+function adopt(streams: Map<string, MessageStream>, queue: string[], itemId: string): void {
+  if (streams.has(itemId)) return;
+  const chunkId = queue.shift();
+  if (chunkId === undefined) return;
+  const sent = [...streams.values()].filter((s) => s.chunkId === chunkId).at(-1)?.sent ?? '';
+  streams.set(itemId, { sent, attempt: '', chunkId });
 }
 
 /**
