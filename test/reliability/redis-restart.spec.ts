@@ -96,7 +96,7 @@ describe('reliability: Redis restarts mid-run', () => {
     const terminal = await s.waitTerminal(801, 1, 60_000);
     await sleep(1_500);
     // A short outage is ridden out: commands queue in ioredis, the job lock (JOB_LOCK_MS) outlives it.
-    expect(terminal).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: 'Still here after the restart.' });
+    expect(terminal).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: 'Sleeping through a Redis restart.\n\nStill here after the restart.' }); // what streamed is stored (issue 9)
     await s.expectCompleteDelivery(801, 1);
     expect(service.running).toBe(true);
 
