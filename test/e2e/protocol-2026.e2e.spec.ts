@@ -3,14 +3,13 @@ import { resolve } from 'node:path';
 import { closeEarly, exec, hang, message, patch, reasoning, turn } from '../fixtures/fake-responses';
 import { FakeWegent2026, type Received2026 } from '../fixtures/fake-wegent-2026';
 import { eventually } from '../support/test-config';
-import { startServiceApp, taskPayload, type ServiceApp } from '../support/service-app';
+import { startServiceApp, taskMarker, taskPayload, type ServiceApp } from '../support/service-app';
 
 /**
  * Today's Wegent (docs/protocol/wegent-protocol-2026.md) end to end: the real Codex binary, real
  * Redis, a scripted model, and a fake of today's executor_manager + backend that checks every
  * callback the way §3 says the backend does and records every POST, duplicates included. 2026
- * runs are enqueued through the executor route with `protocol: '2026'` and the Responses echo
- * fields (the seam the `/v1/responses` intake fills).
+ * runs come in through `POST /v1/responses`, 2025 ones through `POST /api/tasks/execute`.
  */
 const API_KEY = 'sk-p2026-SECRET-5f4e3d2c1b0a99887766';
 const EXECUTOR = 'wegent-task-alice-3f9c1a0b7d2e4c1';
@@ -19,12 +18,38 @@ const OUT = resolve(__dirname, '../../.data/e2e-2026');
 
 const ADD = '*** Begin Patch\n*** Add File: hello.txt\n+hello world\n*** End Patch\n';
 
-function payload2026(h: ServiceApp, taskId: number, subtaskId: number, prompt: string, messageId = 2): Record<string, unknown> {
+/** A Responses body as today's executor_manager POSTs it (§2.11, trimmed to what a Codex run uses). */
+function body2026(h: ServiceApp, taskId: number, subtaskId: number, prompt: string, messageId = 2): Record<string, unknown> {
   return {
-    ...taskPayload(h, taskId, subtaskId, prompt, { apiKey: API_KEY, modelId: 'wegent-2026-model', title: `Responses ${taskId}` }),
-    protocol: '2026',
-    responses: { message_id: messageId, bot_name: 'codex-dev', shell_type: 'Codex', executor_name: EXECUTOR, executor_namespace: '' },
+    model: 'wegent-2026-model',
+    input: `${taskMarker(taskId)} ${prompt}`,
+    instructions: 'Be brief.',
+    tools: null,
+    stream: false,
+    background: true,
+    metadata: {
+      task_id: taskId,
+      subtask_id: subtaskId,
+      task_title: `Responses ${taskId}`,
+      subtask_title: `Responses ${taskId}.${subtaskId}`,
+      user: { id: 7, name: 'alice', git_token: null },
+      bot: [{ id: 41, name: 'codex-dev', shell_type: 'Codex', agent_config: { env: { model: 'openai', model_id: 'wegent-2026-model' } }, mcp_servers: [], skills: [] }],
+      bot_name: 'codex-dev',
+      message_id: messageId,
+      auth_token: null,
+      attachments: [],
+      executor_name: EXECUTOR,
+      executor_namespace: '',
+    },
+    model_config: { model_id: 'wegent-2026-model', api_key: API_KEY, base_url: h.fake.baseUrl, default_headers: {} },
   };
+}
+
+/** `POST /v1/responses`: 200 `{id: resp_<subtask>, status: queued}` at once. */
+async function dispatch(h: ServiceApp, body: Record<string, unknown>): Promise<void> {
+  const res = await fetch(`${h.baseUrl}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const answer = (await res.json()) as Record<string, unknown>;
+  expect([res.status, answer.status]).toEqual([200, 'queued']);
 }
 
 /** One row per callback of a subtask, for the closing note: # | event_type | what it carried. */
@@ -107,7 +132,7 @@ describe('e2e: the 2026 protocol against a fake of today\'s executor_manager + b
       turn([message('Added hello.txt — 完成 ✅.', { phase: 'final_answer' })]),
     );
     const dispatched = Date.now();
-    expect((await h.execute(payload2026(h, taskId, 1, 'Add hello.txt.'))).status).toBe(200);
+    await dispatch(h, body2026(h, taskId, 1, 'Add hello.txt.'));
     await wegent.waitTerminal(taskId, 1, 90_000);
     await new Promise((r) => setTimeout(r, 1_000)); // nothing may follow the terminal
 
@@ -146,11 +171,11 @@ describe('e2e: the 2026 protocol against a fake of today\'s executor_manager + b
     const now = 9603;
     h.router.script(old, turn([message('Old style answer.', { phase: 'final_answer' })]));
     h.router.script(now, turn([message('New style answer.', { phase: 'final_answer' })]));
-    const [a, b] = await Promise.all([
+    const [a] = await Promise.all([
       h.execute(taskPayload(h, old, 1, 'Answer in the old way.', { apiKey: API_KEY, modelId: 'wegent-2026-model' })),
-      h.execute(payload2026(h, now, 1, 'Answer in the new way.')),
+      dispatch(h, body2026(h, now, 1, 'Answer in the new way.')),
     ]);
-    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(a.status).toBe(200);
     await wegent.waitTerminal(now, 1, 90_000);
     await wegent.waitFor((w) => w.legacy.some((r) => r.body.task_id === old && r.body.progress === 100), 90_000, 'the 2025 terminal');
 
@@ -167,7 +192,7 @@ describe('e2e: the 2026 protocol against a fake of today\'s executor_manager + b
     const taskId = 9604;
     h.router.script(taskId, turn([exec('sleep 3.5', { yieldTimeMs: 60_000 })]), turn([message('Slept.', { phase: 'final_answer' })]));
     const dispatched = Date.now();
-    await h.execute(payload2026(h, taskId, 1, 'Sleep a little.'));
+    await dispatch(h, body2026(h, taskId, 1, 'Sleep a little.'));
     await wegent.waitTerminal(taskId, 1, 90_000);
     const ended = wegent.requests.find((r) => r.body.task_id === taskId && r.body.event_type === 'response.completed')!.receivedAt;
     const before = wegent.heartbeats.filter((b) => b.taskId === taskId).length;
@@ -191,10 +216,10 @@ describe('e2e: the 2026 protocol against a fake of today\'s executor_manager + b
   it('cancel → response.incomplete, nothing after it, heartbeats stop', async () => {
     const taskId = 9605;
     h.router.script(taskId, hang([message('Thinking about it', { phase: 'commentary' })]));
-    await h.execute(payload2026(h, taskId, 1, 'Hang on.'));
+    await dispatch(h, body2026(h, taskId, 1, 'Hang on.'));
     await eventually(() => h.router.requestsOf(taskId).length >= 1, 60_000);
     await eventually(() => wegent.subtask(taskId, 1).events.includes('response.created'), 30_000);
-    const res = await fetch(`${h.baseUrl}/api/tasks/cancel?task_id=${taskId}`, { method: 'POST' });
+    const res = await fetch(`${h.baseUrl}/api/tasks/cancel?task_id=${taskId}&subtask_id=1`, { method: 'POST' });
     expect(res.status).toBe(200);
     await wegent.waitTerminal(taskId, 1, 30_000);
     await new Promise((r) => setTimeout(r, 1_500));
@@ -223,7 +248,7 @@ describe('e2e: the 2026 protocol against a fake of today\'s executor_manager + b
     ];
     h.router.script(now, ...script());
     h.router.script(old, ...script());
-    await h.execute(payload2026(h, now, 1, 'Answer despite a flaky model.'));
+    await dispatch(h, body2026(h, now, 1, 'Answer despite a flaky model.'));
     await h.execute(taskPayload(h, old, 1, 'Answer despite a flaky model.', { apiKey: API_KEY, modelId: 'wegent-2026-model' }));
     await wegent.waitTerminal(now, 1, 90_000);
     await wegent.waitFor((w) => w.legacy.some((r) => r.body.task_id === old && r.body.progress === 100), 90_000, 'the 2025 terminal');
@@ -243,9 +268,9 @@ describe('e2e: the 2026 protocol against a fake of today\'s executor_manager + b
   it('a follow-up remembers: the second subtask resumes the same Codex thread (the model sees the first turn)', async () => {
     const taskId = 9606;
     h.router.script(taskId, turn([message('Noted: the word is kiwi.', { phase: 'final_answer' })]), turn([message('The word was kiwi.', { phase: 'final_answer' })]));
-    await h.execute(payload2026(h, taskId, 1, 'Remember the word kiwi.', 2));
+    await dispatch(h, body2026(h, taskId, 1, 'Remember the word kiwi.', 2));
     await wegent.waitTerminal(taskId, 1, 90_000);
-    await h.execute(payload2026(h, taskId, 2, 'Which word did I ask you to remember?', 4));
+    await dispatch(h, body2026(h, taskId, 2, 'Which word did I ask you to remember?', 4));
     await wegent.waitTerminal(taskId, 2, 90_000);
 
     expect(wegent.subtask(taskId, 2).final).toBe('The word was kiwi.');

@@ -20,6 +20,8 @@ export const protocolOf = (value: { protocol?: WegentProtocol | null } | undefin
 export const responsesRunSchema = z.looseObject({
   /** Echoed in every callback (`message_id`, §3). */
   message_id: z.number().int().nullish(),
+  /** `model_config.model_id` (else `model`): the `model` of every `response` object (§3.4). */
+  model: z.string().nullish(),
   /** For `response.created` (§3). */
   bot_name: z.string().nullish(),
   shell_type: z.string().nullish(),

@@ -201,7 +201,7 @@ export class ResponsesFolder {
       id: `resp_${this.subtaskId}`,
       object: 'response',
       created_at: Number.isFinite(createdAt) ? createdAt : 0,
-      model: typeof this.run?.model === 'string' ? this.run.model : '',
+      model: this.run?.model ?? '',
       status,
       output,
       ...extra,

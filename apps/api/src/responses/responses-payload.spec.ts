@@ -59,6 +59,7 @@ describe('2026 Responses body → task payload (wegent-protocol-2026.md §2)', (
       protocol: '2026',
       responses: {
         message_id: 2,
+        model: 'gpt-5.1-codex',
         bot_name: 'codex-dev-bot',
         shell_type: 'Codex',
         executor_name: 'wegent-task-alice-3f9c1a0b7d2e4c1',

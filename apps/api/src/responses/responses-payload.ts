@@ -81,6 +81,7 @@ export function toTaskPayload(body: ResponsesBody, m: ResponsesFields): TaskPayl
     protocol: '2026',
     responses: {
       message_id: m.message_id ?? null,
+      model: model.model_id ?? body.model ?? null,
       bot_name: m.bot_name ?? first.name ?? null,
       shell_type: first.shell_type ?? null,
       executor_name: m.executor_name ?? null,
