@@ -35,11 +35,16 @@ describe('run outcome: every ending and its ClaudeCode text', () => {
         kind: 'stream',
         message: 'Error processing response: the worker running this task was lost (process died or lost its Redis lock); the run was not repeated',
         error: 'worker lost',
+        // 2026 `error.code` (the 2025 fold ignores it).
+        code: 'executor_crash',
       },
     ]);
     expect(RunEnding.failedInQueue('job stalled more than allowable limit')).toEqual([
       { type: 'error', kind: 'stream', message: 'Error processing response: the job failed in the queue (job stalled more than allowable limit)', error: 'job stalled more than allowable limit' },
     ]);
     expect(RunEnding.cancelled('running')).toEqual([{ type: 'cancelled', stage: 'running' }]);
+    // Cancelled before any `started`: a 2026 subtask says its protocol, a 2025 one does not.
+    expect(RunEnding.cancelled('queued', '2026')).toEqual([{ type: 'cancelled', stage: 'queued', protocol: '2026' }]);
+    expect(RunEnding.cancelled('queued', '2025')).toEqual([{ type: 'cancelled', stage: 'queued' }]);
   });
 });
