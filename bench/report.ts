@@ -3,6 +3,7 @@ import type { MemoryResult } from './scenarios/memory';
 import type { OverheadResult } from './scenarios/overhead';
 import type { RelayFloodResult } from './scenarios/relay-flood';
 import type { RelayLatencyResult } from './scenarios/relay-latency';
+import type { RestartResult } from './scenarios/restart';
 import type { StreamingResult, StreamingVariant } from './scenarios/streaming';
 import type { ThroughputLevel } from './scenarios/throughput';
 import type { MachineInfo } from './support/machine';
@@ -21,6 +22,7 @@ export interface BenchResults {
     throughput: ThroughputLevel[];
     streaming: StreamingResult;
     memory: MemoryResult;
+    restart: RestartResult;
   }>;
   errors: { scenario: string; message: string }[];
 }
@@ -65,6 +67,7 @@ export function renderReport(results: BenchResults): string {
   if (s.throughput || s.bullmqCeiling || s.relayFlood) renderThroughput(line, s.throughput, s.bullmqCeiling, s.relayFlood);
   if (s.memory) renderMemory(line, s.memory);
   if (s.streaming) renderStreaming(line, s.streaming);
+  if (s.restart) renderRestart(line, s.restart);
   renderRecommendations(line, results);
   if (results.errors.length) {
     line();
@@ -338,4 +341,20 @@ export function lockAdvice(t?: ThroughputLevel[], o?: OverheadResult): string {
   const slack = DEFAULTS.JOB_LOCK_MS / 2;
   const job = o ? ` (A job here lasts ${ms(o.summary.serviceTotal.p50)} ms; real ones last minutes — the lock is renewed, not sized to the job.)` : '';
   return `**keep ${DEFAULTS.JOB_LOCK_MS}**. The worst event-loop stall under load, ${ms(worst)} ms with ${Math.max(...t.map((x) => x.concurrency))} Codex runs starting at once next to the fakes, is ${fmt(slack / worst)}× below the ${slack / 1000} s renewal slack, so load never costs a lock. A shorter lock would only notice a dead worker sooner (today ${DEFAULTS.JOB_LOCK_MS / 1000}–${(DEFAULTS.JOB_LOCK_MS * 1.5) / 1000} s, then one FAILED "worker lost"), at the risk of false "worker lost" failures of healthy runs on pauses this bench cannot produce (Redis failover, VM freeze, long GC).${job} Rule: JOB_LOCK_MS/2 must exceed the worst measured stall by orders of magnitude; past that, longer only delays the FAILED of a dead worker.`;
+}
+
+function renderRestart(line: Line, r: RestartResult): void {
+  line();
+  line('## 7. Restart when nothing changed');
+  line();
+  line('`npm start` (every role in one process) from the command to the first 200 of `/healthz`, when no');
+  line('source changed since the last build: `tsc -b` finds the incremental build info current and the');
+  line('service starts. Baseline in the same run: a full `tsc -p tsconfig.build.json` (what `npm start`');
+  line('did before) plus `node dist/apps/service/src/main.js` to `/healthz`.');
+  line();
+  line('| | median (ms) | samples (ms) |');
+  line('|---|---|---|');
+  line(`| \`npm start\`, nothing changed → /healthz | ${ms(r.npmStartMedianMs)} | ${r.npmStartMs.map(ms).join(', ')} |`);
+  line(`| full build + start → /healthz (before) | ${ms(r.baselineMedianMs)} | ${r.fullBuildMs.map((b, i) => `${ms(b)} + ${ms(r.nodeStartMs[i])}`).join(', ')} |`);
+  line(`| ratio | ${fmt(r.ratio, 2)}× | |`);
 }
