@@ -4,6 +4,7 @@ import type { OverheadResult } from './scenarios/overhead';
 import type { RelayFloodResult } from './scenarios/relay-flood';
 import type { RelayLatencyResult } from './scenarios/relay-latency';
 import type { RestartResult } from './scenarios/restart';
+import type { WarmResult } from './scenarios/warm';
 import type { StreamingResult, StreamingVariant } from './scenarios/streaming';
 import type { ThroughputLevel } from './scenarios/throughput';
 import type { MachineInfo } from './support/machine';
@@ -23,6 +24,7 @@ export interface BenchResults {
     streaming: StreamingResult;
     memory: MemoryResult;
     restart: RestartResult;
+    warm: WarmResult;
   }>;
   errors: { scenario: string; message: string }[];
 }
@@ -67,7 +69,9 @@ export function renderReport(results: BenchResults): string {
   if (s.throughput || s.bullmqCeiling || s.relayFlood) renderThroughput(line, s.throughput, s.bullmqCeiling, s.relayFlood);
   if (s.memory) renderMemory(line, s.memory);
   if (s.streaming) renderStreaming(line, s.streaming);
+  if (s.warm) renderWarm(line, s.warm);
   if (s.restart) renderRestart(line, s.restart);
+  renderRoundTwo(line, results);
   renderRecommendations(line, results);
   if (results.errors.length) {
     line();
@@ -357,4 +361,48 @@ function renderRestart(line: Line, r: RestartResult): void {
   line(`| \`npm start\`, nothing changed → /healthz | ${ms(r.npmStartMedianMs)} | ${r.npmStartMs.map(ms).join(', ')} |`);
   line(`| full build + start → /healthz (before) | ${ms(r.baselineMedianMs)} | ${r.fullBuildMs.map((b, i) => `${ms(b)} + ${ms(r.nodeStartMs[i])}`).join(', ')} |`);
   line(`| ratio | ${fmt(r.ratio, 2)}× | |`);
+}
+
+function renderWarm(line: Line, w: WarmResult): void {
+  line();
+  line('## 8. Warm Codex and instant cancel');
+  line();
+  line(`${w.rounds} rounds, each: the turn of section 1 through the service with \`CODEX_WARM_POOL=2\` (warm), through`);
+  line('the same service with the pool off (cold), both sandboxed, and through bare Codex (direct), alternating');
+  line('which service goes first. Ratios are medians of the per-round ratios.');
+  line();
+  line('| | warm | cold | direct |');
+  line('|---|---|---|---|');
+  line(`| POST → COMPLETED, p50 / p99 (ms) | ${p50p99(w.summary.warmTotal)} | ${p50p99(w.summary.coldTotal)} | ${p50p99(w.summary.directTotal)} (spawn → shutdown) |`);
+  line(`| ÷ direct spawn → shutdown | ${fmt(w.warmToDirect, 2)}× | ${fmt(w.coldToDirect, 2)}× | |`);
+  line(`| ÷ direct spawn → turn completed | ${fmt(w.warmToDirectTurnCompleted, 2)}× | ${fmt(w.coldToDirectTurnCompleted, 2)}× | |`);
+  line(`| POST → first model request, p50 / p99 (ms) | ${p50p99(w.summary.warmFirstModel)} | ${p50p99(w.summary.coldFirstModel)} | |`);
+  line(`| POST → \`prepared\` (enqueue → spawn), p50 / p99 (ms) | ${p50p99(w.summary.warmEnqueueToSpawn)} | ${p50p99(w.summary.coldEnqueueToSpawn)} | |`);
+  line(`| \`prepared\` → \`agent-started\` (spawn or bind + thread), p50 (ms) | ${ms(w.summary.warmCodexStart.p50)} | ${ms(w.summary.coldCodexStart.p50)} | |`);
+  line();
+  line(`Idle pool: ${w.idlePool.processes} processes (bwrap + app-server per slot), ${fmt(w.idlePool.rssMiB)} MiB RSS in total.`);
+  line();
+  line(`Cancel: ${w.cancel.tasks} running tasks (model turn in progress) on the cold service, cancelled together (load average`);
+  line(`${fmt(w.cancel.loadAverage, 1)}): POST cancel → CANCELLED callback p50 ${ms(w.cancel.toCallback.p50)} ms, max ${ms(w.cancel.toCallback.max)} ms; → every`);
+  line(`process of the four runs gone: ${ms(w.cancel.toTreesGoneMs)} ms (the job, and the task's lane, end only then).`);
+}
+
+/** The goals table of issue 12, from this run's numbers. */
+function renderRoundTwo(line: Line, results: BenchResults): void {
+  const { warm: w, restart: r } = results.scenarios;
+  if (!w && !r) return;
+  line();
+  line('## Goals of issue 12 (speed, round two)');
+  line();
+  line(`Load average during the run: ${fmt(results.machine.loadAverage.start, 2)} → ${fmt(results.machine.loadAverage.end, 2)} on ${results.machine.cores} cores.`);
+  line();
+  line('| measure | before (issue 12) | this run | goal |');
+  line('|---|---|---|---|');
+  if (w) {
+    line(`| POST → COMPLETED ÷ bare spawn → turn completed | 1.09–1.13× | warm ${fmt(w.warmToDirectTurnCompleted, 2)}×, cold ${fmt(w.coldToDirectTurnCompleted, 2)}× | ≤ 0.6× warm, ≤ 1.05× cold |`);
+    line(`| POST → first model request, p50 | 373 ms | warm ${ms(w.summary.warmFirstModel.p50)} ms, cold ${ms(w.summary.coldFirstModel.p50)} ms | ≤ 50 ms |`);
+    line(`| enqueue → Codex spawn (bind), p50 | 26 ms | warm ${ms(w.summary.warmEnqueueToSpawn.p50)} ms, cold ${ms(w.summary.coldEnqueueToSpawn.p50)} ms | ≤ 15 ms |`);
+    line(`| cancel → CANCELLED callback | 0.05 s quiet, 3.1 s under load | p50 ${fmt(w.cancel.toCallback.p50 / 1000, 2)} s, max ${fmt(w.cancel.toCallback.max / 1000, 2)} s (4 at once, load ${fmt(w.cancel.loadAverage, 1)}); trees gone after ${fmt(w.cancel.toTreesGoneMs / 1000, 2)} s | ≤ 0.5 s, tree killed |`);
+  }
+  if (r) line(`| \`npm start\` when nothing changed → /healthz | ≈ 7 s | ${fmt(r.npmStartMedianMs / 1000, 1)} s (${fmt(r.ratio, 2)}× a full build + start) | ≤ 2 s |`);
 }

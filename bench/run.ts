@@ -10,6 +10,7 @@ import { runOverhead } from './scenarios/overhead';
 import { runRelayFlood } from './scenarios/relay-flood';
 import { runRelayLatency } from './scenarios/relay-latency';
 import { runRestart } from './scenarios/restart';
+import { runWarm } from './scenarios/warm';
 import { runStreaming } from './scenarios/streaming';
 import { runThroughput } from './scenarios/throughput';
 import { BENCH_DATA_ROOT, BenchContext, REPO_ROOT } from './support/bench-context';
@@ -29,7 +30,7 @@ const DOCS_FILE = join(REPO_ROOT, 'docs', 'benchmarks.md');
 /** WORKER_CONCURRENCY levels of the throughput scenario; full mode fills in the curve between them. */
 const WORKER_CONCURRENCIES = { quick: [1, 4, 16], full: [1, 2, 4, 8, 16] } as const;
 
-type ScenarioName = 'overhead' | 'relayLatency' | 'relayFlood' | 'bullmqCeiling' | 'throughput' | 'streaming' | 'memory' | 'restart';
+type ScenarioName = 'overhead' | 'relayLatency' | 'relayFlood' | 'bullmqCeiling' | 'throughput' | 'streaming' | 'memory' | 'restart' | 'warm';
 
 const SCENARIOS: Record<ScenarioName, (env: ScenarioEnv) => Promise<unknown>> = {
   overhead: runOverhead,
@@ -40,6 +41,7 @@ const SCENARIOS: Record<ScenarioName, (env: ScenarioEnv) => Promise<unknown>> = 
   streaming: runStreaming,
   memory: runMemory,
   restart: runRestart,
+  warm: runWarm,
 };
 
 const USAGE = `usage: npm run bench [-- [--quick] [--write-docs] [--only ${Object.keys(SCENARIOS).join(',')}]]

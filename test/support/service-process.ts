@@ -73,7 +73,7 @@ export class ServiceProcess {
     const inherited = Object.fromEntries(INHERITED_ENV.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]!]));
     const child = spawn(process.execPath, [serviceMain(), ...roles], {
       cwd: resolve(__dirname, '../..'),
-      env: { ...inherited, LOG_LEVEL: 'info', ...env },
+      env: { ...inherited, LOG_LEVEL: 'info', ...(process.env.TEST_CODEX_WARM_POOL ? { CODEX_WARM_POOL: process.env.TEST_CODEX_WARM_POOL } : {}), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const service = new ServiceProcess(name, roles, child);

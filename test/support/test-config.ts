@@ -9,6 +9,8 @@ export function testConfig(name: string, env: Record<string, string> = {}): Conf
     REDIS_PREFIX: `test-${name}-${randomBytes(4).toString('hex')}`,
     LOG_LEVEL: 'silent',
     EXECUTOR_NAME: 'codex-test',
+    // `npm run test:e2e:warm`: the same suites with warm Codex processes (issue 12).
+    ...(process.env.TEST_CODEX_WARM_POOL ? { CODEX_WARM_POOL: process.env.TEST_CODEX_WARM_POOL } : {}),
     ...env,
   });
 }

@@ -7,6 +7,7 @@ import { createSecretMasker } from '../../../libs/redaction/src';
 import type { Logger } from '../../../libs/runtime/src';
 import { CodexProcessRegistry } from './codex-process-registry';
 import type { RunEvent } from './event-emitter';
+import type { BoundCodex, WarmCodexPool } from './warm-codex-pool';
 import type { PreparedWorkspace } from './workspace-preparer';
 
 /** How a Codex session ended, before the runner turns it into terminal events. */
@@ -23,6 +24,11 @@ export interface SessionHooks {
   /** Called once, right before `turn/start` (the 60 callback). */
   agentStarted(): Promise<unknown>;
   cancelRequested(): Promise<boolean>;
+  /**
+   * The cancel is accepted: the terminal CANCELLED goes out now, before the interrupt and the
+   * tree kill (issue 12); the job — and with it the task's lane — ends only when the tree is gone.
+   */
+  cancelAccepted(): Promise<unknown>;
   cancel: AbortSignal;
   shutdown: AbortSignal;
 }
@@ -52,6 +58,7 @@ export class CodexSession {
     private readonly keys: RedisKeys,
     private readonly workspace: PreparedWorkspace,
     private readonly payload: TaskPayload,
+    private readonly pool?: WarmCodexPool,
   ) {
     this.mask = createSecretMasker(workspace.secrets);
   }
@@ -96,34 +103,50 @@ export class CodexSession {
       if (mapper.outcome === 'interrupted') resolveInterrupted();
     };
 
+    let stored: string | null;
+    try {
+      // 2026 `new_session` (a pipeline stage changed): a fresh thread, which then becomes the task's.
+      stored = this.payload.new_session ? null : await this.redis.get(this.keys.thread(taskId));
+    } catch (error) {
+      return { kind: 'exception', error: this.mask.maskText((error as Error).message) };
+    }
+    const handlers = {
+      onNotification,
+      onStderr: (line: string) => this.log.debug({ stderr: this.mask.maskText(line) }, 'codex stderr'),
+      onDiagnostic: (message: string, details?: Record<string, unknown>) => this.log.debug({ details: this.mask.maskDeep(details ?? {}) }, message),
+    };
+    // A new thread may take a warm process; a resume runs cold (the rollout is in the task's home).
+    let warm: BoundCodex | undefined;
+    if (!stored && this.pool && !this.workspace.warm.coldReason) {
+      warm = await this.pool.bind({ taskId, taskDir: this.workspace.taskDir, stateDir: this.workspace.stateDir, codexHome: this.workspace.codexHome, handlers });
+    }
+    if (this.pool?.size) this.log.info({ warm: Boolean(warm), cold_reason: warm ? undefined : (stored ? 'resume' : (this.workspace.warm.coldReason ?? 'no warm process ready')) }, 'Codex process for this run');
     let client: AppServerClient;
     try {
-      client = await AppServerClient.start({
+      client = warm?.client ?? await AppServerClient.start({
         bin: this.workspace.codexBin,
         cwd: this.workspace.workDir,
         env: this.workspace.env,
         // The task's sandbox: Codex and every command it starts see this task only.
         wrap: this.workspace.launch,
-        onNotification,
-        onStderr: (line) => this.log.debug({ stderr: this.mask.maskText(line) }, 'codex stderr'),
-        onDiagnostic: (message, details) => this.log.debug({ details: this.mask.maskDeep(details ?? {}) }, message),
+        ...handlers,
       });
     } catch (error) {
       return { kind: 'exception', error: this.mask.maskText((error as Error).message) };
     }
     const exitedEarly = client.exited.then((exit) => exit);
     // Recorded on disk so that, should this worker die without a shutdown, the next one kills the tree.
-    const tracked = await new CodexProcessRegistry(this.config.WORKSPACE_ROOT).track(client.pid, { taskId, subtaskId: this.payload.subtask_id }, (error) =>
-      this.log.warn({ err: String(error) }, 'could not record the Codex process for orphan clean-up'),
-    );
+    const tracked =
+      warm?.tracked ??
+      (await new CodexProcessRegistry(this.config.WORKSPACE_ROOT).track(client.pid, { taskId, subtaskId: this.payload.subtask_id }, (error) =>
+        this.log.warn({ err: String(error) }, 'could not record the Codex process for orphan clean-up'),
+      ));
 
     try {
       // ---- thread ----
       let threadId: string;
       let resumedFresh = false;
       try {
-        // 2026 `new_session` (a pipeline stage changed): a fresh thread, which then becomes the task's.
-        const stored = this.payload.new_session ? null : await this.redis.get(this.keys.thread(taskId));
         if (stored) {
           try {
             threadId = (await client.threadResume({ threadId: stored, cwd: this.workspace.workDir, model: this.workspace.model })).thread.id;
@@ -134,7 +157,7 @@ export class CodexSession {
             threadId = (await client.threadStart(this.threadStartOptions())).thread.id;
           }
         } else {
-          threadId = (await client.threadStart(this.threadStartOptions())).thread.id;
+          threadId = (await client.threadStart({ ...this.threadStartOptions(), ...(warm ? { config: this.workspace.warm.threadConfig } : {}) })).thread.id;
         }
         await this.redis.set(this.keys.thread(taskId), threadId, 'EX', THREAD_TTL_SECONDS);
       } catch (error) {
@@ -156,7 +179,10 @@ export class CodexSession {
         mask: (value) => this.mask.maskDeep(value),
       });
 
-      if (await hooks.cancelRequested()) return { kind: 'cancelled' };
+      if (await hooks.cancelRequested()) {
+        await hooks.cancelAccepted();
+        return { kind: 'cancelled' };
+      }
       await hooks.agentStarted();
       forwarding = true;
       for (const n of early.splice(0)) forward(mapper.handle(n.method, n.params));
@@ -184,6 +210,10 @@ export class CodexSession {
       }
       if (end.kind === 'cancelled' || end.kind === 'broken') {
         stopped = true; // a late turn/completed racing the cancel or the failure loses
+        if (end.kind === 'cancelled') {
+          await pipe; // an event being written lands before the terminal one
+          await hooks.cancelAccepted();
+        }
         if (end.kind === 'cancelled' && !client.hasExited) {
           await client.turnInterrupt(threadId, mapper.turnId ?? turnId).catch(() => undefined);
           await client
@@ -202,6 +232,7 @@ export class CodexSession {
         treeGone = exit.survivors.length === 0;
       } finally {
         await tracked.release(treeGone); // a tree that is not gone stays recorded for the reaper
+        await warm?.release().catch((error: unknown) => this.log.error({ err: String(error) }, 'could not put the task folders back from the warm slot'));
       }
       await pipe.catch(() => undefined);
     }

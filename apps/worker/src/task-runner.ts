@@ -8,6 +8,7 @@ import { CodexSession, type SessionEnd } from './codex-session';
 import { runImageValidation } from './image-validation';
 import { RunEnding, type RunResult } from './run-outcome';
 import type { RunEvent, RunEventEmitter } from './event-emitter';
+import { WarmCodexPool } from './warm-codex-pool';
 import { WorkspacePreparer, type PreparedWorkspace } from './workspace-preparer';
 
 export interface RunRequest {
@@ -53,6 +54,7 @@ export class TaskRunner {
     private readonly keys: RedisKeys,
     private readonly workspace: WorkspacePreparer,
     private readonly cancels: CancelRegistry,
+    private readonly pool: WarmCodexPool,
   ) {}
 
   async run(request: RunRequest): Promise<RunResult> {
@@ -93,7 +95,8 @@ export class TaskRunner {
     await emitter.emit({ type: 'status', phase: 'prepared', ...(prepared.git ? { git: await workbench.first() } : {}) });
     workbench.start();
 
-    const session = new CodexSession(this.config, log, this.redis, this.keys, prepared, payload);
+    let cancelEmitted: Promise<RunResult> | undefined;
+    const session = new CodexSession(this.config, log, this.redis, this.keys, prepared, payload, this.pool);
     let end: SessionEnd;
     try {
       end = await session.run({
@@ -101,6 +104,7 @@ export class TaskRunner {
         beforeTerminal: () => workbench.finalRefresh(),
         agentStarted: () => emitter.emit({ type: 'status', phase: 'agent-started' }),
         cancelRequested: () => this.cancelled(request),
+        cancelAccepted: () => (cancelEmitted ??= this.endCancelled(emitter, 'running')),
         cancel: request.cancel,
         shutdown: request.shutdown,
       });
@@ -109,6 +113,7 @@ export class TaskRunner {
     } finally {
       workbench.stop();
     }
+    if (end.kind === 'cancelled' && cancelEmitted) return cancelEmitted;
     return this.finish(end, emitter, workbench, payload, log);
   }
 

@@ -12,6 +12,7 @@ import { GuardedWorker } from './guarded-worker';
 import { OrphanReaper } from './orphan-reaper';
 import { RunRegistry } from './run-registry';
 import { RunEnding } from './run-outcome';
+import { WarmCodexPool } from './warm-codex-pool';
 
 /**
  * Owns this process's BullMQ worker: concurrency, the global cap, cancel broadcasts, and a bounded
@@ -32,11 +33,13 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
     private readonly registry: RunRegistry,
     private readonly reaper: OrphanReaper,
     private readonly cancels: CancelRegistry,
+    private readonly pool: WarmCodexPool,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     // Before taking jobs: Codex processes of a worker of this machine that died without a shutdown.
     await this.reaper.reap().catch((error: unknown) => this.logger.error({ err: String(error) }, 'reaping orphaned Codex processes failed'));
+    await this.pool.start();
     if (this.config.GLOBAL_CONCURRENCY) await this.queue.setGlobalConcurrency(this.config.GLOBAL_CONCURRENCY);
     else await this.queue.removeGlobalConcurrency();
 
@@ -97,6 +100,7 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
       await Promise.race([Promise.allSettled(left.map((r) => r.done)), new Promise((r) => setTimeout(r, this.config.CANCEL_GRACE_MS + 5_000).unref())]);
     }
     await Promise.race([closing, new Promise((r) => setTimeout(r, 5_000).unref())]);
+    await this.pool.close();
     await this.unsubscribe?.().catch(() => undefined);
     this.subscriber?.disconnect();
   }

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Config, GitSnapshot, TaskPayload } from '../../../libs/contracts/src';
-import { codexProcessEnv, DEFAULT_API_KEY_ENV, resolveCodexBinary, writeCodexHome, type McpServerOptions } from '../../../libs/codex/src';
+import { codexProcessEnv, DEFAULT_API_KEY_ENV, resolveCodexBinary, warmThreadConfig, writeCodexHome, type McpServerOptions } from '../../../libs/codex/src';
 import { createSecretMasker, serviceSecretsOf, type SecretMasker } from '../../../libs/redaction/src';
 import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
 import { SandboxService, type LaunchCommand, type SandboxLauncher } from '../../../libs/sandbox/src';
@@ -61,6 +61,8 @@ export interface PreparedWorkspace {
   secrets: string[];
   /** Reads the workbench's git data (undefined when there is no repository). */
   git?: () => Promise<GitSnapshot>;
+  /** How a warm Codex process runs this task: its thread's config, or why it must run cold. */
+  warm: { threadConfig: Record<string, unknown>; coldReason?: string };
 }
 
 /** Variables of the service's own environment that Codex and its commands may see (nothing else). */
@@ -188,9 +190,7 @@ export class WorkspacePreparer {
       mcpServers[name] = server.kind === 'stdio' ? { type: 'stdio', command: server.command, args: server.args, env: server.env } : { type: 'http', url: server.url, httpHeaders: server.headers };
     }
 
-    const files = await writeCodexHome({
-      codexHome,
-      bin: this.codexBin,
+    const codexConfig = {
       model: model.modelId,
       modelContextWindow: payload.responses?.context_window ?? CONTEXT_WINDOW_FOR_CUSTOM_MODELS,
       serviceTier: payload.responses?.service_tier ?? undefined,
@@ -206,7 +206,8 @@ export class WorkspacePreparer {
         streamIdleTimeoutMs: this.config.CODEX_STREAM_IDLE_TIMEOUT_MS,
       },
       mcpServers,
-    });
+    };
+    const files = await writeCodexHome({ codexHome, bin: this.codexBin, ...codexConfig });
     log.debug({ known_model: files.knownModel }, 'CODEX_HOME written');
 
     // Skills on every subtask (also for an empty agent_config: the service default model runs them).
@@ -246,24 +247,31 @@ export class WorkspacePreparer {
     const passed: Record<string, string> = {};
     for (const name of PASSED_ENV) if (process.env[name] !== undefined) passed[name] = process.env[name]!;
     const p = payload;
+    const extraEnv = {
+      ...passed,
+      ...model.extraEnv,
+      ...repo.gitEnv,
+      // wegent-protocol.md §11.6: the repository coordinates, for the agent's commands.
+      GIT_DOMAIN: p.git_domain ?? '',
+      GIT_REPO: p.git_repo ?? '',
+      GIT_REPO_ID: p.git_repo_id === null || p.git_repo_id === undefined ? '' : String(p.git_repo_id),
+      BRANCH_NAME: p.branch_name ?? '',
+      GIT_URL: p.git_url ?? '',
+    };
     const env = codexProcessEnv({
       home: homeDir,
       codexHome,
       apiKey: model.apiKey,
       envKey: DEFAULT_API_KEY_ENV,
-      extra: {
-        ...passed,
-        ...model.extraEnv,
-        ...headerEnv,
-        ...repo.gitEnv,
-        // wegent-protocol.md §11.6: the repository coordinates, for the agent's commands.
-        GIT_DOMAIN: p.git_domain ?? '',
-        GIT_REPO: p.git_repo ?? '',
-        GIT_REPO_ID: p.git_repo_id === null || p.git_repo_id === undefined ? '' : String(p.git_repo_id),
-        BRANCH_NAME: p.branch_name ?? '',
-        GIT_URL: p.git_url ?? '',
-      },
+      extra: { ...extraEnv, ...headerEnv },
     });
+    // The same task for a warm process: what the file and the environment say, per thread.
+    const commandEnv = { ...codexProcessEnv({ home: homeDir, codexHome, extra: extraEnv }) };
+    delete commandEnv.PATH; // the process's own PATH, as cold commands inherit it
+    const warm = {
+      threadConfig: warmThreadConfig({ ...codexConfig, modelCatalogPath: files.catalogPath }, { apiKey: model.apiKey, secretHeaders: model.secretHeaders }, commandEnv),
+      coldReason: skills.installed.length ? 'skills are installed into CODEX_HOME' : readable.length > 1 ? 'a local repository must be readable' : undefined,
+    };
 
     return {
       codexBin: this.codexBin,
@@ -283,8 +291,11 @@ export class WorkspacePreparer {
       mcp,
       secrets: [...this.secretsOf(payload), ...repo.secrets],
       ...(repo.repoDir && initialCommit
-        ? { git: () => readGitSnapshot({ repoDir: repo.repoDir!, initialCommit, sourceBranch: payload.branch_name ?? '', wrap, scratchRoot: join(stateDir, 'tmp') }) }
+        ? {
+            git: () => readGitSnapshot({ repoDir: repo.repoDir!, initialCommit, sourceBranch: payload.branch_name ?? '', wrap, scratchRoot: join(stateDir, 'tmp') }),
+          }
         : {}),
+      warm,
     };
   }
 }

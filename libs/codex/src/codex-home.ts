@@ -76,6 +76,11 @@ export interface CodexConfigOptions {
 
 /** The config.toml text. Secrets never appear in it except MCP `env` values the caller puts there. */
 export function renderCodexConfig(options: CodexConfigOptions): string {
+  return tomlDocument(codexConfigTable(options));
+}
+
+/** config.toml as a table (the cold file, and the source of a warm process's per-thread config). */
+export function codexConfigTable(options: CodexConfigOptions): TomlTable {
   const { provider } = options;
   const envKey = provider.envKey === null ? undefined : (provider.envKey ?? DEFAULT_API_KEY_ENV);
   // Commands must never see the key variables, whatever their names (§9).
@@ -112,7 +117,68 @@ export function renderCodexConfig(options: CodexConfigOptions): string {
     },
     mcp_servers: options.mcpServers ? mcpServersTable(options.mcpServers) : undefined,
   };
-  return tomlDocument(config);
+  return config;
+}
+
+/** Keys a warm process must have from its start: they are not re-read per thread. */
+const PROCESS_WIDE_KEYS = ['web_search', 'analytics', 'features', 'tools', 'shell_environment_policy'] as const;
+
+/**
+ * config.toml of a warm `codex app-server` started before its task is known (codex-cli-notes.md
+ * §8.1): the service-wide flags only — no model, provider or MCP server, so a process that is
+ * never bound has nothing of any task. Its shell policy hides every key-like variable from
+ * commands, as a cold task's does.
+ */
+export function renderWarmCodexConfig(): string {
+  const cold = codexConfigTable({ model: 'unused', provider: { baseUrl: 'http://127.0.0.1:9/v1' } });
+  const table: TomlTable = {};
+  for (const key of PROCESS_WIDE_KEYS) table[key] = cold[key];
+  return tomlDocument(table);
+}
+
+/** Codex's default command-environment excludes (§9): names holding KEY, SECRET or TOKEN. */
+const DEFAULT_EXCLUDED = /KEY|SECRET|TOKEN/i;
+
+/**
+ * What a cold task's config.toml and process environment carry, as the `config` of `thread/start`
+ * for a warm process (measured on 0.169: per-thread model, provider, catalog, MCP servers and
+ * shell variables apply; the process's environment and CODEX_HOME are fixed at its start).
+ * The provider keeps the id `wegent`, so the thread's rollout resumes in a cold process with the
+ * task's config.toml. The key goes as the provider's bearer token and secret headers as plain
+ * headers: they travel on the process's stdin only — never argv, environment, disk or rollout.
+ * `commandEnv` is the environment a cold task's commands would see (HOME, git, repository
+ * coordinates); key-like names are dropped as Codex's default excludes would drop them.
+ */
+export function warmThreadConfig(
+  options: CodexConfigOptions & { modelCatalogPath?: string },
+  secrets: { apiKey?: string; secretHeaders?: Record<string, string> },
+  commandEnv: Record<string, string>,
+): Record<string, unknown> {
+  const table = codexConfigTable(options);
+  const provider = { ...((table.model_providers as TomlTable)[WEGENT_PROVIDER_ID] as TomlTable) };
+  delete provider.env_key;
+  delete provider.env_http_headers;
+  provider.http_headers = { ...((provider.http_headers as TomlTable | undefined) ?? {}), ...(secrets.secretHeaders ?? {}) };
+  if (secrets.apiKey !== undefined) provider.experimental_bearer_token = secrets.apiKey;
+  const set: Record<string, string> = {};
+  for (const [name, value] of Object.entries(commandEnv)) if (!DEFAULT_EXCLUDED.test(name)) set[name] = value;
+  const config: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(table)) {
+    if (value === undefined || key === 'model_providers' || key === 'shell_environment_policy' || (PROCESS_WIDE_KEYS as readonly string[]).includes(key)) continue;
+    config[key] = value;
+  }
+  config[`model_providers.${WEGENT_PROVIDER_ID}`] = dropUndefined(provider);
+  config['shell_environment_policy.set'] = set;
+  return dropUndefined(config) as Record<string, unknown>;
+}
+
+function dropUndefined(table: TomlTable | Record<string, unknown>): TomlTable {
+  const out: TomlTable = {};
+  for (const [key, value] of Object.entries(table)) {
+    if (value === undefined) continue;
+    out[key] = value !== null && typeof value === 'object' && !Array.isArray(value) ? dropUndefined(value as TomlTable) : (value as TomlTable[string]);
+  }
+  return out;
 }
 
 function mcpServersTable(servers: Record<string, McpServerOptions>): TomlTable {

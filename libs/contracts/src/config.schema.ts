@@ -35,6 +35,7 @@ export const configSchema = z.object({
   EXECUTOR_NAMESPACE: z.string().default('').describe('echoed in callbacks when non-empty'),
   WORKSPACE_ROOT: z.string().default('./.data/workspace').describe('one folder per task: clone, attachments, CODEX_HOME'),
   WORKER_CONCURRENCY: int(2, 1).describe('jobs one worker process runs at once'),
+  CODEX_WARM_POOL: int(0, 0).describe('ready, initialized codex app-server processes a worker keeps for new threads (0 = spawn one per job)'),
   GLOBAL_CONCURRENCY: z.coerce.number().int().min(1).optional().describe('cap on running jobs across all workers'),
   API_TOKEN: optionalString.describe('when set, /api and /v1 need "Authorization: Bearer <token>"'),
   BOARD_USER: optionalString.describe('Basic auth user for Bull Board'),

@@ -49,6 +49,8 @@ export class BwrapLauncher implements SandboxLauncher {
 
   command(spec: RunSpec): LaunchCommand {
     const args = [...BASE_FLAGS, ...this.rootArgs];
+    // First: a path bound below a mount's target later shows through it.
+    for (const mount of spec.mounts ?? []) args.push('--bind', mount.source, mount.target);
     for (const path of [...(this.options.readable ?? []), ...(spec.readable ?? [])]) {
       if (existsSync(path)) args.push('--ro-bind', path, path);
     }

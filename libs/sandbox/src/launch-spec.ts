@@ -17,6 +17,11 @@ export interface RunSpec {
   writable: readonly string[];
   /** Extra host paths the run may only read (the Codex binary's folder, an MCP server's files). */
   readable?: readonly string[];
+  /**
+   * Host folders bound read-write at another path (a warm slot's folder at WORKSPACE_ROOT, so a
+   * task moved into it later appears at its usual path). Bound before the other folders.
+   */
+  mounts?: readonly { source: string; target: string }[];
 }
 
 /** Exactly what execa spawns: `execa(file, args, { cwd, env, extendEnv: false })`. */

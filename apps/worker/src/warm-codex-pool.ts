@@ -1,0 +1,285 @@
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Config, RpcNotification } from '../../../libs/contracts/src';
+import { AppServerClient, codexProcessEnv, isAlive, renderWarmCodexConfig, resolveCodexBinary } from '../../../libs/codex/src';
+import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
+import { SandboxService, type LaunchCommand } from '../../../libs/sandbox/src';
+import { CodexProcessRegistry, type TrackedCodexProcess } from './codex-process-registry';
+
+/**
+ * Warm `codex app-server` processes (CODEX_WARM_POOL per worker; docs/en/decisions.md, "Warm
+ * Codex"). Each is spawned and initialized before its task is known, inside a sandbox whose only
+ * writable folder is its slot, bound at WORKSPACE_ROOT. At bind time the task's folder and state
+ * folder are renamed into the slot (same filesystem, atomic), so inside they appear at their usual
+ * paths, and a symlink at each host path points at them, so the worker's git, the workbench and
+ * anyone on the host still find them there. The process's `sessions` folder becomes a symlink to
+ * the task's own CODEX_HOME/sessions, so the thread's rollout is written where a cold follow-up
+ * resumes it (0.169 finds a rollout by scanning sessions/; measured). When the run ends (the
+ * tree gone) the folders are renamed back. A process serves one task and
+ * is then discarded; a slot never holds two tasks.
+ */
+
+/** Under WORKSPACE_ROOT: one folder per slot, named <host>-<worker pid>-<n>-<random>. */
+export const WARM_DIR = '.warm';
+/** Inside a slot's view (= WORKSPACE_ROOT inside its sandbox): the process's own CODEX_HOME and HOME. */
+const SLOT_CODEX_HOME = '.warm-codex-home';
+const SLOT_HOME = '.warm-home';
+const STATE_DIR = '.task-state';
+/** Same list as the cold process gets (workspace-preparer.ts). */
+const PASSED_ENV = ['LANG', 'LC_ALL', 'TZ', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'NODE_EXTRA_CA_CERTS', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
+
+interface Handlers {
+  onNotification(n: RpcNotification): void;
+  onStderr(line: string): void;
+  onDiagnostic(message: string, details?: Record<string, unknown>): void;
+}
+
+const IDLE: Handlers = { onNotification: () => undefined, onStderr: () => undefined, onDiagnostic: () => undefined };
+
+interface Slot {
+  dir: string;
+  /** Bound at WORKSPACE_ROOT inside the sandbox (bwrap), or just the slot's folder (SANDBOX=off). */
+  view: string;
+  client: AppServerClient;
+  tracked: TrackedCodexProcess;
+  handlers: Handlers;
+}
+
+/** A warm process bound to one task's run. */
+export interface BoundCodex {
+  client: AppServerClient;
+  tracked: TrackedCodexProcess;
+  /** Call after the client's tree is gone: the task's folders go back, the rollout is copied home. */
+  release(): Promise<void>;
+}
+
+export interface BindRequest {
+  taskId: number;
+  taskDir: string;
+  stateDir: string;
+  codexHome: string;
+  handlers: Handlers;
+}
+
+@Injectable()
+export class WarmCodexPool {
+  readonly size: number;
+  private readonly root: string;
+  private readonly registry: CodexProcessRegistry;
+  private readonly ready: Slot[] = [];
+  private readonly bound = new Map<number, Slot>();
+  private spawning = 0;
+  private seq = 0;
+  private closed = false;
+  private started = false;
+  private bin?: string;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly sandbox: SandboxService,
+  ) {
+    this.size = config.CODEX_WARM_POOL;
+    this.root = resolve(config.WORKSPACE_ROOT);
+    this.registry = new CodexProcessRegistry(config.WORKSPACE_ROOT);
+  }
+
+  private get sandboxed(): boolean {
+    return this.sandbox.launcher.kind === 'bwrap';
+  }
+
+  /** Puts back the task folders of slots whose worker died, then fills the pool. */
+  async start(): Promise<void> {
+    if (this.size === 0) return;
+    this.started = true;
+    await this.recover().catch((error: unknown) => this.logger.error({ err: String(error) }, 'recovering warm slots of a dead worker failed'));
+    this.refill();
+  }
+
+  /** Idle warm processes (for metrics and the bench). */
+  idlePids(): number[] {
+    return this.ready.map((s) => s.client.pid).filter((pid): pid is number => pid !== undefined);
+  }
+
+  /** A warm process for this task's run, or undefined (none ready, or the bind failed): run cold. */
+  async bind(request: BindRequest): Promise<BoundCodex | undefined> {
+    if (this.size === 0 || this.closed || this.bound.has(request.taskId)) return undefined;
+    let slot: Slot | undefined;
+    while ((slot = this.ready.shift()) && slot.client.hasExited) void this.discard(slot);
+    this.refill();
+    if (!slot) return undefined;
+    const moved: [string, string][] = [];
+    try {
+      if (this.sandboxed) {
+        await mkdir(join(slot.view, STATE_DIR), { recursive: true, mode: 0o700 });
+        for (const [from, to] of [
+          [request.taskDir, join(slot.view, String(request.taskId))],
+          [request.stateDir, join(slot.view, STATE_DIR, String(request.taskId))],
+        ] as const) {
+          await rename(from, to);
+          moved.push([from, to]);
+          await symlink(to, from);
+        }
+      }
+      // Created by Codex at its start, empty until a thread exists: the rollout goes to the task's home.
+      const sessions = join(slot.view, SLOT_CODEX_HOME, 'sessions');
+      await rm(sessions, { recursive: true, force: true });
+      await mkdir(join(request.codexHome, 'sessions'), { recursive: true, mode: 0o700 });
+      await symlink(join(request.codexHome, 'sessions'), sessions);
+    } catch (error) {
+      for (const [from, to] of moved.reverse()) await putBack(to, from).catch(() => undefined);
+      this.logger.warn({ task_id: request.taskId, err: String(error) }, 'could not bind a warm Codex process: running cold');
+      void this.discard(slot);
+      return undefined;
+    }
+    this.bound.set(request.taskId, slot);
+    slot.handlers = request.handlers;
+    let released = false;
+    return {
+      client: slot.client,
+      tracked: slot.tracked,
+      release: async () => {
+        if (released) return;
+        released = true;
+        try {
+          for (const [from, to] of moved.reverse()) await putBack(to, from);
+        } finally {
+          this.bound.delete(request.taskId);
+          await rm(slot.dir, { recursive: true, force: true }).catch(() => undefined);
+        }
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const idle = this.ready.splice(0);
+    await Promise.allSettled(idle.map((slot) => this.discard(slot)));
+  }
+
+  private refill(): void {
+    if (!this.started || this.closed) return;
+    while (this.ready.length + this.spawning < this.size) {
+      this.spawning += 1;
+      void this.spawn()
+        .then(
+          (slot) => {
+            if (this.closed) return void this.discard(slot);
+            this.ready.push(slot);
+          },
+          (error: unknown) => {
+            this.logger.warn({ err: String(error) }, 'could not start a warm Codex process');
+            // Not in a tight loop: a broken binary or sandbox is retried after a pause.
+            setTimeout(() => this.refill(), 5_000).unref();
+          },
+        )
+        .finally(() => {
+          this.spawning -= 1;
+        });
+    }
+  }
+
+  private async spawn(): Promise<Slot> {
+    const launcher = await this.sandbox.require();
+    this.bin ??= resolveCodexBinary({ override: this.config.CODEX_BIN });
+    this.seq += 1;
+    const dir = join(this.root, WARM_DIR, `${safeHost()}-${process.pid}-${this.seq}-${randomBytes(4).toString('hex')}`);
+    const view = join(dir, 'view');
+    await mkdir(join(view, SLOT_CODEX_HOME), { recursive: true, mode: 0o700 });
+    await mkdir(join(view, SLOT_HOME), { recursive: true, mode: 0o700 });
+    await writeFile(join(view, SLOT_CODEX_HOME, 'config.toml'), renderWarmCodexConfig(), { mode: 0o600 });
+    // Inside the sandbox the slot's view is WORKSPACE_ROOT; without one it is where it is.
+    const inside = this.sandboxed ? this.root : view;
+    const passed: Record<string, string> = {};
+    for (const name of PASSED_ENV) if (process.env[name] !== undefined) passed[name] = process.env[name]!;
+    const env = codexProcessEnv({ home: join(inside, SLOT_HOME), codexHome: join(inside, SLOT_CODEX_HOME), extra: passed });
+    const readable = [dirname(dirname(this.bin))];
+    const wrap = (command: { file: string; args: string[]; cwd: string; env: Record<string, string> }): LaunchCommand =>
+      launcher.command({ ...command, cwd: inside, writable: this.sandboxed ? [] : [view], readable, mounts: this.sandboxed ? [{ source: view, target: this.root }] : [] });
+    let slot!: Slot;
+    const client = await AppServerClient.start({
+      bin: this.bin,
+      cwd: inside,
+      env,
+      wrap,
+      onNotification: (n) => slot?.handlers.onNotification(n),
+      onStderr: (line) => slot?.handlers.onStderr(line),
+      onDiagnostic: (message, details) => slot?.handlers.onDiagnostic(message, details),
+    });
+    const tracked = await this.registry.track(client.pid, { taskId: 0, subtaskId: 0 }, (error) => this.logger.warn({ err: String(error) }, 'could not record a warm Codex process'));
+    slot = { dir, view, client, tracked, handlers: IDLE };
+    // A warm process that dies while idle is replaced.
+    void client.exited.then(() => {
+      const at = this.ready.indexOf(slot);
+      if (at >= 0) {
+        this.ready.splice(at, 1);
+        void this.discard(slot);
+        this.refill();
+      }
+    });
+    return slot;
+  }
+
+  private async discard(slot: Slot): Promise<void> {
+    try {
+      const exit = await slot.client.shutdown({ graceMs: 1_000 });
+      await slot.tracked.release(exit.survivors.length === 0);
+    } catch (error) {
+      this.logger.warn({ err: String(error) }, 'a warm Codex process did not stop cleanly');
+    }
+    await rm(slot.dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  /**
+   * Slots of a dead worker of this host (its pid in the name is gone): the task folders in them go
+   * back to their places, with the rollout copied home, and the slot is removed. The orphan reaper
+   * has killed their processes already.
+   */
+  private async recover(): Promise<void> {
+    const base = join(this.root, WARM_DIR);
+    let names: string[];
+    try {
+      names = await readdir(base);
+    } catch {
+      return;
+    }
+    const prefix = `${safeHost()}-`;
+    for (const name of names) {
+      if (!name.startsWith(prefix)) continue;
+      const pid = Number(name.slice(prefix.length).split('-')[0]);
+      if (!Number.isInteger(pid) || (pid !== process.pid && isAlive(pid))) continue;
+      const view = join(base, name, 'view');
+      for (const entry of await readdir(view).catch(() => [] as string[])) {
+        if (/^\d+$/.test(entry)) await putBack(join(view, entry), join(this.root, entry));
+      }
+      for (const entry of await readdir(join(view, STATE_DIR)).catch(() => [] as string[])) {
+        if (!/^\d+$/.test(entry)) continue;
+        await putBack(join(view, STATE_DIR, entry), join(this.root, STATE_DIR, entry));
+      }
+      await rm(join(base, name), { recursive: true, force: true });
+      this.logger.warn({ slot: name }, 'a dead worker\'s warm slot was emptied: its task folders are back in place');
+    }
+  }
+}
+
+/** Moves a task folder home; the symlink standing in for it goes first (never a real folder). */
+async function putBack(from: string, to: string): Promise<boolean> {
+  const there = await lstat(to).catch(() => null);
+  if (there?.isSymbolicLink()) await unlink(to);
+  else if (there) return false;
+  await mkdir(dirname(to), { recursive: true });
+  await rename(from, to);
+  return true;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+const safeHost = () => hostname().replace(/[^A-Za-z0-9_.]/g, '_');
