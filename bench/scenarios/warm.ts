@@ -1,3 +1,5 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { readCmdline } from '../../libs/codex/src';
 import { sleep, until } from '../support/bench-context';
 import { prepareDirectRun, runDirect, type DirectRun } from '../support/direct-codex';
@@ -52,8 +54,14 @@ export async function runWarm(env: ScenarioEnv): Promise<WarmResult> {
   const coldService = await startInProcessService(ctx, 'cold', fake, { env: common });
   const warmRoot = warmService.config.WORKSPACE_ROOT;
   const warmProcesses = () => descendantsOf(process.pid).filter((pid) => readCmdline(pid).includes(`${warmRoot}/.warm/`));
-  // Ready slots: distinct slot folders named by a live sandbox's command line.
-  const warmSlots = () => new Set(warmProcesses().map((pid) => readCmdline(pid).split(`${warmRoot}/.warm/`)[1]?.split('/')[0])).size;
+  // Ready slots: the pool marks a slot whose process is initialized.
+  const warmSlots = () => {
+    try {
+      return readdirSync(join(warmRoot, '.warm')).filter((name) => existsSync(join(warmRoot, '.warm', name, 'ready'))).length;
+    } catch {
+      return 0;
+    }
+  };
   try {
     // Until the pool is full (two sandboxes, each with its app-server).
     await until(() => warmSlots() >= 2 || undefined, 60_000, 'the warm pool', 100);

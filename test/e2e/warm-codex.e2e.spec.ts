@@ -20,7 +20,12 @@ describe('e2e: warm Codex processes', () => {
   let h: ServiceApp;
   const runLog = (taskId: number): Line[] =>
     h.logs.map((l) => JSON.parse(l) as Line).filter((l) => l.msg === 'Codex process for this run' && l.task_id === taskId);
-  const slots = async () => (await readdir(join(h.workspaceRoot, '.warm')).catch(() => [] as string[])).sort();
+  // Slots whose process is initialized and waiting (the pool marks them).
+  const slots = async () => {
+    const names = await readdir(join(h.workspaceRoot, '.warm')).catch(() => [] as string[]);
+    const ready = await Promise.all(names.map((n) => lstat(join(h.workspaceRoot, '.warm', n, 'ready')).then(() => n, () => '')));
+    return ready.filter(Boolean).sort();
+  };
   // Slots with a live sandbox (bwrap, whose command line names the slot it binds) running app-server.
   const appServers = async () => {
     const pids = (await readdir('/proc')).filter((n) => /^\d+$/.test(n)).map(Number);
@@ -40,9 +45,8 @@ describe('e2e: warm Codex processes', () => {
   it('runs a new thread in a ready process: the task\'s model, key, headers, instructions and environment; files in place; the process is then discarded', async () => {
     // One warm process is ready before any task exists; it holds no task's anything.
     const before = await eventually(async () => ((await slots()).length === 1 ? slots() : undefined), 30_000);
-    await eventually(async () => (await appServers()).length === 1 || undefined, 30_000);
-    const [idleSlot] = await appServers();
-    expect(idleSlot).toBe(before[0]);
+    expect(await appServers()).toEqual(before);
+    const idleSlot = before[0];
 
     const taskId = 9101;
     const show = 'printf "%s|%s|%s" "$GIT_REPO" "${WEGENT_CODEX_API_KEY:-hidden}" "$(basename "$HOME")" > warm.txt && cat warm.txt';
@@ -98,7 +102,7 @@ describe('e2e: warm Codex processes', () => {
     expect(JSON.stringify(followUp.body.input)).toContain('Warm done.');
 
     const other = 9102;
-    const [idleSlot] = await eventually(async () => ((await appServers()).length === 1 ? appServers() : undefined), 30_000);
+    const [idleSlot] = await eventually(async () => ((await slots()).length === 1 ? slots() : undefined), 30_000);
     h.router.script(other, turn([message('Other tenant.', { phase: 'final_answer' })]));
     expect((await h.execute(taskPayload(h, other, 1, 'Hello.', { apiKey: KEY_B }))).status).toBe(200);
     expect(await h.waitTerminal(other, 1)).toMatchObject({ status: 'COMPLETED', error_message: 'Other tenant.' });

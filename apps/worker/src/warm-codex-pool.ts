@@ -28,6 +28,8 @@ export const WARM_DIR = '.warm';
 const SLOT_CODEX_HOME = '.warm-codex-home';
 const SLOT_HOME = '.warm-home';
 const STATE_DIR = '.task-state';
+/** In a slot's folder (outside its view) once its process is initialized. */
+export const READY_FILE = 'ready';
 /** Same list as the cold process gets (workspace-preparer.ts). */
 const PASSED_ENV = ['LANG', 'LC_ALL', 'TZ', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'NODE_EXTRA_CA_CERTS', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
 
@@ -114,6 +116,7 @@ export class WarmCodexPool {
     const moved: [string, string][] = [];
     try {
       if (this.sandboxed) {
+        await rm(join(slot.dir, READY_FILE), { force: true });
         await mkdir(join(slot.view, STATE_DIR), { recursive: true, mode: 0o700 });
         for (const [from, to] of [
           [request.taskDir, join(slot.view, String(request.taskId))],
@@ -211,6 +214,8 @@ export class WarmCodexPool {
     });
     const tracked = await this.registry.track(client.pid, { taskId: 0, subtaskId: 0 }, (error) => this.logger.warn({ err: String(error) }, 'could not record a warm Codex process'));
     slot = { dir, view, client, tracked, handlers: IDLE };
+    // For operators and tests: this slot's process is initialized and waiting for a task.
+    await writeFile(join(dir, READY_FILE), '');
     // A warm process that dies while idle is replaced.
     void client.exited.then(() => {
       const at = this.ready.indexOf(slot);
