@@ -55,9 +55,9 @@ export interface BuiltService {
 }
 
 /** `node dist/apps/service/src/main.js <roles…>` with exactly `env` (plus PATH and HOME). */
-export function spawnBuiltService(roles: string[], env: Record<string, string>): BuiltService {
+export function spawnBuiltService(roles: string[], env: Record<string, string>, nodeArgs: string[] = []): BuiltService {
   const main = join(REPO_ROOT, 'dist', 'apps', 'service', 'src', 'main.js');
-  const child = spawn(process.execPath, [main, ...roles], {
+  const child = spawn(process.execPath, [...nodeArgs, main, ...roles], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

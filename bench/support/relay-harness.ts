@@ -34,7 +34,8 @@ export async function startRelay(ctx: BenchContext, part: string, env: Record<st
     LOG_LEVEL: config.LOG_LEVEL,
     EMBEDDED_REDIS: 'never',
     ...env,
-  });
+    // BENCH_RELAY_CPU_PROF=<dir>: the relay writes a V8 CPU profile there when it stops (issue 12).
+  }, process.env.BENCH_RELAY_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_RELAY_CPU_PROF}`] : []);
   const stopRelay = ctx.defer(`relay process ${relay.pid} (${part})`, () => relay.stop());
   await relay.waitForLog('relay started', 30_000);
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
