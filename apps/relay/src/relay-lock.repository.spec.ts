@@ -50,6 +50,15 @@ describe('RelayLockRepository', () => {
     expect(await locks.cursor(2, 1)).toBe('10-0');
   });
 
+  it('takes the lock and reads the cursor in one round trip', async () => {
+    expect(await locks.tryLockWithCursor(4, 1, 'a', 10_000)).toEqual({ locked: true, cursor: '0' });
+    expect(await locks.advance(4, 1, 'a', '7-3')).toBe(true);
+    expect(await locks.tryLockWithCursor(4, 1, 'b', 10_000)).toEqual({ locked: false, cursor: '7-3' });
+    await locks.unlock(4, 1, 'a');
+    expect(await locks.tryLockWithCursor(4, 1, 'b', 10_000)).toEqual({ locked: true, cursor: '7-3' });
+    expect(await locks.advance(4, 1, 'a', '8-0')).toBe(false); // 'b' holds it now
+  });
+
   it('expires the cursor with the event log', async () => {
     await redis.xadd(keys.events(3, 1), '1-1', 'seq', 1);
     await locks.tryLock(3, 1, 'a', 10_000);

@@ -78,6 +78,22 @@ export class RelayLockRepository {
     return (await this.redis.set(this.keys.relayLock(taskId, subtaskId), token, 'PX', ttlMs, 'NX')) === 'OK';
   }
 
+  /**
+   * tryLock and cursor in one round trip (a pipeline): the lock decides, the cursor is only used
+   * when it was taken (reading it under someone else's lock is harmless).
+   */
+  async tryLockWithCursor(taskId: number, subtaskId: number, token: string, ttlMs: number): Promise<{ locked: boolean; cursor: string }> {
+    const replies = await this.redis
+      .pipeline()
+      .set(this.keys.relayLock(taskId, subtaskId), token, 'PX', ttlMs, 'NX')
+      .get(this.keys.relayCursor(taskId, subtaskId))
+      .exec();
+    const [lock, cursor] = replies ?? [];
+    if (lock?.[0]) throw lock[0];
+    if (cursor?.[0]) throw cursor[0];
+    return { locked: lock?.[1] === 'OK', cursor: (cursor?.[1] as string | null) ?? '0' };
+  }
+
   /** Milliseconds the lock still lives (-2: free). */
   async ttl(taskId: number, subtaskId: number): Promise<number> {
     return this.redis.pttl(this.keys.relayLock(taskId, subtaskId));

@@ -62,7 +62,8 @@ export class SubtaskDelivery {
   async pass(taskId: number, subtaskId: number, signal: AbortSignal): Promise<PassResult> {
     const { lockTtlMs, lockRefreshMs } = this.options;
     const token = `${this.options.owner}:${randomUUID()}`;
-    if (!(await this.locks.tryLock(taskId, subtaskId, token, lockTtlMs))) {
+    const { locked, cursor } = await this.locks.tryLockWithCursor(taskId, subtaskId, token, lockTtlMs);
+    if (!locked) {
       const ttl = await this.locks.ttl(taskId, subtaskId);
       return { outcome: 'locked-elsewhere', retryInMs: Math.min(lockTtlMs, Math.max(10, ttl + 10)) };
     }
@@ -75,7 +76,7 @@ export class SubtaskDelivery {
       );
     }, lockRefreshMs);
     try {
-      const result = await this.deliver(taskId, subtaskId, token, AbortSignal.any([signal, lost.signal]));
+      const result = await this.deliver(taskId, subtaskId, token, cursor, AbortSignal.any([signal, lost.signal]));
       if (result === 'aborted') return { outcome: signal.aborted ? 'aborted' : 'lock-lost' };
       return result;
     } catch (error) {
@@ -97,11 +98,12 @@ export class SubtaskDelivery {
     taskId: number,
     subtaskId: number,
     token: string,
+    lockedCursor: string,
     signal: AbortSignal,
   ): Promise<Extract<PassResult, { outcome: 'delivered' }> | 'aborted'> {
     const { pageSize, coalesceMs } = this.options;
     const stateKey = key(taskId, subtaskId);
-    let cursor = await this.locks.cursor(taskId, subtaskId);
+    let cursor = lockedCursor;
     let state = this.folds.get(stateKey);
     if (!state) {
       // Nothing after the cursor: no need to rebuild the fold from the start of the log.
