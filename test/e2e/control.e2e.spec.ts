@@ -1,4 +1,4 @@
-import { readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { closeEarly, exec, hang, httpError, message, pause, turn } from '../fixtures/fake-responses';
 import { eventually } from '../support/test-config';
@@ -195,6 +195,9 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
     h.router.script(taskId, turn([message('first answer', { phase: 'final_answer' })]), turn([message('fresh answer', { phase: 'final_answer' })]));
     await execute(h, payload(h, taskId, 1, 'Remember this.'));
     const one = await h.waitTerminal(taskId, 1);
+    // The run is over, not just its terminal callback: with a warm process (CODEX_WARM_POOL) the
+    // task's state folder stands in a slot until the tree is gone (docs/en/decisions.md).
+    await eventually(async () => !(await lstat(join(h.workspaceRoot, '.task-state', String(taskId)))).isSymbolicLink(), 20_000);
     // The thread's rollout disappears (e.g. the volume was cleaned): resume is impossible.
     await rm(join(h.workspaceRoot, '.task-state', String(taskId), 'codex-home', 'sessions'), { recursive: true, force: true });
 

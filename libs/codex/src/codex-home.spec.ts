@@ -7,10 +7,68 @@ import {
   codexProcessEnv,
   loadBundledModelCatalog,
   renderCodexConfig,
+  renderWarmCodexConfig,
+  warmThreadConfig,
   writeCodexHome,
 } from './codex-home';
 
 const DATA_ROOT = resolve(__dirname, '../../../.data/test-codex');
+
+describe('warm Codex configuration', () => {
+  it('starts a warm process with the service-wide flags only: no model, provider, MCP server or key', () => {
+    expect(renderWarmCodexConfig()).toBe(
+      [
+        'web_search = "disabled"',
+        '',
+        '[analytics]',
+        'enabled = false',
+        '',
+        '[features]',
+        'plugins = false',
+        'tool_call_mcp_elicitation = false',
+        '',
+        '[tools.update_plan]',
+        'enabled = true',
+        '',
+        '[shell_environment_policy]',
+        'ignore_default_excludes = false',
+        'exclude = ["WEGENT_CODEX_API_KEY"]',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('hands the task\'s whole configuration to thread/start: key as bearer token, secret headers as headers, no key-like names for commands', () => {
+    const config = warmThreadConfig(
+      {
+        model: 'my-model',
+        provider: { baseUrl: 'https://gw.example.com/v1', httpHeaders: { 'X-Team': 'platform' }, envHttpHeaders: { 'X-Secret': 'WEGENT_CODEX_HEADER_1_KEY' }, requestMaxRetries: 2 },
+        modelContextWindow: 262_144,
+        modelCatalogPath: '/ws/.task-state/5/codex-home/model-catalog.json',
+        mcpServers: { docs: { type: 'http', url: 'https://mcp.example.com/mcp' } },
+      },
+      { apiKey: 'sk-task-5', secretHeaders: { 'X-Secret': 'hdr-secret' } },
+      { HOME: '/ws/.task-state/5/home', GIT_REPO: 'alice/app', GH_TOKEN: 'ghp-x', MY_API_KEY: 'k', CLIENT_SECRET: 's' },
+    );
+    expect(config).toEqual({
+      model: 'my-model',
+      model_provider: 'wegent',
+      model_reasoning_summary: 'auto',
+      model_context_window: 262_144,
+      model_catalog_json: '/ws/.task-state/5/codex-home/model-catalog.json',
+      mcp_servers: { docs: { url: 'https://mcp.example.com/mcp' } },
+      'model_providers.wegent': {
+        name: 'Wegent',
+        base_url: 'https://gw.example.com/v1',
+        wire_api: 'responses',
+        request_max_retries: 2,
+        http_headers: { 'X-Team': 'platform', 'X-Secret': 'hdr-secret' },
+        experimental_bearer_token: 'sk-task-5',
+      },
+      'shell_environment_policy.set': { HOME: '/ws/.task-state/5/home', GIT_REPO: 'alice/app' },
+    });
+  });
+});
 
 describe('renderCodexConfig', () => {
   it('writes the provider, offline flags, environment policy and MCP servers', () => {
