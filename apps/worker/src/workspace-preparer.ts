@@ -270,15 +270,7 @@ export class WorkspacePreparer {
     delete commandEnv.PATH; // the process's own PATH, as cold commands inherit it
     const warm = {
       threadConfig: warmThreadConfig({ ...codexConfig, modelCatalogPath: files.catalogPath }, { apiKey: model.apiKey, secretHeaders: model.secretHeaders }, commandEnv),
-      // MCP servers: 0.169 starts a per-thread server but its tools never reached tool_search in the
-      // e2e run (measured), so such a task runs cold, where config.toml declares them at start.
-      coldReason: skills.installed.length
-        ? 'skills are installed into CODEX_HOME'
-        : Object.keys(mcpServers).length
-          ? 'MCP servers are configured'
-          : readable.length > 1
-            ? 'a local repository must be readable'
-            : undefined,
+      coldReason: skills.installed.length ? 'skills are installed into CODEX_HOME' : readable.length > 1 ? 'a local repository must be readable' : undefined,
     };
 
     return {
