@@ -69,8 +69,8 @@ export function renderReport(results: BenchResults): string {
   if (s.throughput || s.bullmqCeiling || s.relayFlood) renderThroughput(line, s.throughput, s.bullmqCeiling, s.relayFlood);
   if (s.memory) renderMemory(line, s.memory);
   if (s.streaming) renderStreaming(line, s.streaming);
-  if (s.warm) renderWarm(line, s.warm);
   if (s.restart) renderRestart(line, s.restart);
+  if (s.warm) renderWarm(line, s.warm);
   renderRoundTwo(line, results);
   renderRecommendations(line, results);
   if (results.errors.length) {
@@ -394,7 +394,8 @@ function renderRoundTwo(line: Line, results: BenchResults): void {
   line();
   line('## Goals of issue 12 (speed, round two)');
   line();
-  line(`Load average during the run: ${fmt(results.machine.loadAverage.start, 2)} → ${fmt(results.machine.loadAverage.end, 2)} on ${results.machine.cores} cores.`);
+  const load = w?.loadAverage ?? results.machine.loadAverage;
+  line(`Load average (1 min) while these were measured: ${fmt(load.start, 2)} → ${fmt(load.end, 2)} on ${results.machine.cores} cores.`);
   line();
   line('| measure | before (issue 12) | this run | goal |');
   line('|---|---|---|---|');

@@ -1,4 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { readCmdline } from '../../libs/codex/src';
 import { sleep, until } from '../support/bench-context';
@@ -40,6 +41,8 @@ export interface WarmResult {
   summary: Record<'warmTotal' | 'coldTotal' | 'directTotal' | 'warmFirstModel' | 'coldFirstModel' | 'warmEnqueueToSpawn' | 'coldEnqueueToSpawn' | 'warmCodexStart' | 'coldCodexStart', Summary>;
   idlePool: { processes: number; rssMiB: number };
   cancel: { tasks: number; toCallbackMs: number[]; toCallback: Summary; toTreesGoneMs: number; loadAverage: number };
+  /** 1-minute load average when the scenario started and ended. */
+  loadAverage: { start: number; end: number };
 }
 
 const TASK_TIMEOUT_MS = 60_000;
@@ -47,6 +50,7 @@ const TASK_TIMEOUT_MS = 60_000;
 export async function runWarm(env: ScenarioEnv): Promise<WarmResult> {
   const { ctx, fake, quick } = env;
   const rounds = quick ? 4 : 15;
+  const loadAtStart = loadavg()[0];
   const hanging = new Set<number>();
   const arrivals = scriptModel(fake, (request) => (hanging.has(taskOf(request) ?? -1) ? hangingTurn() : commandThenAnswer(request)));
   const common = { SANDBOX: 'bwrap', WORKER_CONCURRENCY: '4', CODEX_STREAM_IDLE_TIMEOUT_MS: '120000' };
@@ -96,7 +100,7 @@ export async function runWarm(env: ScenarioEnv): Promise<WarmResult> {
     for (const id of ids) await coldService.submit(id);
     await until(() => ids.every((id) => (arrivals.get(id)?.length ?? 0) > 0) || undefined, 60_000, 'a model request of every hanging task', 50);
     await sleep(500);
-    const load = (await import('node:os')).loadavg()[0];
+    const load = loadavg()[0];
     const coldRoot = coldService.config.WORKSPACE_ROOT;
     const runProcesses = () => descendantsOf(process.pid).filter((pid) => readCmdline(pid).includes(`${coldRoot}/`));
     const cancelledAt = Date.now();
@@ -135,6 +139,7 @@ export async function runWarm(env: ScenarioEnv): Promise<WarmResult> {
       },
       idlePool: { processes: idle.length, rssMiB: idleRss },
       cancel: { tasks: ids.length, toCallbackMs, toCallback: summarize(toCallbackMs), toTreesGoneMs, loadAverage: load },
+      loadAverage: { start: loadAtStart, end: loadavg()[0] },
     };
   } finally {
     await coldService.close();
