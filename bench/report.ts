@@ -27,6 +27,8 @@ export interface BenchResults {
     warm: WarmResult;
   }>;
   errors: { scenario: string; message: string }[];
+  /** Set when the round-two scenarios (restart, warm) were measured in a later partial run and merged in. */
+  roundTwo?: { date: string; command: string; loadAverage: { start: number; end: number } };
 }
 
 /** Current defaults (libs/contracts/src/config.schema.ts), to compare the recommendations with. */
@@ -394,7 +396,9 @@ function renderRoundTwo(line: Line, results: BenchResults): void {
   line();
   line('## Goals of issue 12 (speed, round two)');
   line();
-  const load = w?.loadAverage ?? results.machine.loadAverage;
+  if (results.roundTwo) line(`Sections 7, 8 and this table: \`${results.roundTwo.command}\` on ${results.roundTwo.date}, merged into the full run above.`);
+  if (results.roundTwo) line();
+  const load = w?.loadAverage ?? results.roundTwo?.loadAverage ?? results.machine.loadAverage;
   line(`Load average (1 min) while these were measured: ${fmt(load.start, 2)} → ${fmt(load.end, 2)} on ${results.machine.cores} cores.`);
   line();
   line('| measure | before (issue 12) | this run | goal |');
