@@ -74,6 +74,9 @@ export class WarmCodexPool {
   private readonly ready: Slot[] = [];
   private readonly bound = new Map<number, Slot>();
   private spawning = 0;
+  /** Spawns under way (with their discard, when the pool closed meanwhile): close() waits for them. */
+  private readonly inflight = new Set<Promise<void>>();
+  private retry?: NodeJS.Timeout;
   private seq = 0;
   private closed = false;
   private started = false;
@@ -110,7 +113,7 @@ export class WarmCodexPool {
   async bind(request: BindRequest): Promise<BoundCodex | undefined> {
     if (this.size === 0 || this.closed || this.bound.has(request.taskId)) return undefined;
     let slot: Slot | undefined;
-    while ((slot = this.ready.shift()) && slot.client.hasExited) void this.discard(slot);
+    while ((slot = this.ready.shift()) && slot.client.hasExited) this.background(this.discard(slot));
     this.refill();
     if (!slot) return undefined;
     const moved: [string, string][] = [];
@@ -135,7 +138,7 @@ export class WarmCodexPool {
     } catch (error) {
       for (const [from, to] of moved.reverse()) await putBack(to, from).catch(() => undefined);
       this.logger.warn({ task_id: request.taskId, err: String(error) }, 'could not bind a warm Codex process: running cold');
-      void this.discard(slot);
+      this.background(this.discard(slot));
       return undefined;
     }
     this.bound.set(request.taskId, slot);
@@ -157,8 +160,11 @@ export class WarmCodexPool {
     };
   }
 
+  /** Stops every idle process and waits for spawns under way, so nothing writes into a slot after. */
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.retry);
+    await Promise.allSettled([...this.inflight]);
     const idle = this.ready.splice(0);
     await Promise.allSettled(idle.map((slot) => this.discard(slot)));
   }
@@ -167,21 +173,26 @@ export class WarmCodexPool {
     if (!this.started || this.closed) return;
     while (this.ready.length + this.spawning < this.size) {
       this.spawning += 1;
-      void this.spawn()
+      const done: Promise<void> = this.spawn()
         .then(
-          (slot) => {
-            if (this.closed) return void this.discard(slot);
+          async (slot) => {
+            if (this.closed) return this.discard(slot);
             this.ready.push(slot);
           },
           (error: unknown) => {
+            if (this.closed) return;
             this.logger.warn({ err: String(error) }, 'could not start a warm Codex process');
             // Not in a tight loop: a broken binary or sandbox is retried after a pause.
-            setTimeout(() => this.refill(), 5_000).unref();
+            clearTimeout(this.retry);
+            this.retry = setTimeout(() => this.refill(), 5_000);
+            this.retry.unref();
           },
         )
         .finally(() => {
           this.spawning -= 1;
+          this.inflight.delete(done);
         });
+      this.inflight.add(done);
     }
   }
 
@@ -221,11 +232,16 @@ export class WarmCodexPool {
       const at = this.ready.indexOf(slot);
       if (at >= 0) {
         this.ready.splice(at, 1);
-        void this.discard(slot);
+        this.background(this.discard(slot));
         this.refill();
       }
     });
     return slot;
+  }
+
+  private background(work: Promise<void>): void {
+    const tracked = work.finally(() => this.inflight.delete(tracked));
+    this.inflight.add(tracked);
   }
 
   private async discard(slot: Slot): Promise<void> {
