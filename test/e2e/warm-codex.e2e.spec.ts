@@ -90,6 +90,25 @@ describe('e2e: warm Codex processes', () => {
     expect(h.logs.join('')).not.toContain(KEY_A);
   }, 120_000);
 
+  it('never moves back what the agent put in place of its folder (a symlink to another task)', async () => {
+    const taskId = 9103;
+    const victim = join(h.workspaceRoot, '9101');
+    await eventually(async () => ((await slots()).length === 1 ? true : undefined), 30_000);
+    // Inside its sandbox the folder is not a mount point: the agent can swap it for a symlink whose
+    // target only the host would resolve.
+    const swap = `cd .. && mv ${taskId} ${taskId}-gone && ln -s ${victim} ${taskId} && echo swapped`;
+    h.router.script(taskId, turn([exec(swap, { callId: 'call_swap' })]), turn([message('Swapped.', { phase: 'final_answer' })]));
+    expect((await h.execute(taskPayload(h, taskId, 1, 'Swap the folder.', { apiKey: KEY_B }))).status).toBe(200);
+    const terminal = await h.waitTerminal(taskId, 1);
+    expect(runLog(taskId)).toEqual([expect.objectContaining({ warm: true })]);
+    expect(blocksOf(stepsOf(terminal)).find((b) => b.type === 'tool_result' && b.tool_use_id === 'call_swap')).toMatchObject({ content: expect.stringContaining('swapped') });
+    // After the run the host path is neither the agent's symlink nor the slot's stand-in.
+    const taskDir = join(h.workspaceRoot, String(taskId));
+    await eventually(async () => ((await lstat(taskDir).catch(() => null))?.isSymbolicLink() ? undefined : true), 30_000);
+    expect((await lstat(taskDir).catch(() => null))?.isSymbolicLink() ?? false).toBe(false);
+    expect(await readFile(join(victim, 'warm.txt'), 'utf8')).toBe('alice/warm|hidden|home');
+  }, 120_000);
+
   it('resumes that thread cold for the follow-up, and gives the next tenant another process', async () => {
     const taskId = 9101;
     h.router.script(taskId, turn([message('Follow-up answered.', { phase: 'final_answer' })]));

@@ -286,11 +286,18 @@ export class WarmCodexPool {
   }
 }
 
-/** Moves a task folder home; the symlink standing in for it goes first (never a real folder). */
+/**
+ * Moves a task folder home; the symlink standing in for it goes first (never a real folder). Inside
+ * its sandbox the slot's copy is not a mount point, so the agent could have replaced it with a
+ * symlink (say, to another task's path, which the host would resolve): only a real directory
+ * goes back; anything else stays in the slot and is deleted with it (the next run's preparation
+ * makes the folder anew).
+ */
 async function putBack(from: string, to: string): Promise<boolean> {
   const there = await lstat(to).catch(() => null);
   if (there?.isSymbolicLink()) await unlink(to);
   else if (there) return false;
+  if (!(await lstat(from).catch(() => null))?.isDirectory()) return false;
   await mkdir(dirname(to), { recursive: true });
   await rename(from, to);
   return true;
