@@ -107,7 +107,7 @@ export class WorkspacePreparer {
    * Codex binary's folder (and a local test repository) readable, nothing else of this host.
    */
   private wrapperFor(launcher: SandboxLauncher, taskDir: string, stateDir: string, readable: string[]): CommandWrapper {
-    return (command): LaunchCommand => launcher.command({ ...command, cwd: command.cwd ?? taskDir, writable: [taskDir, stateDir], readable });
+    return ({ writable = [], ...command }): LaunchCommand => launcher.command({ ...command, cwd: command.cwd ?? taskDir, writable: [taskDir, stateDir, ...writable], readable });
   }
 
   /** Text with every secret of the run (its payload's and the service's) masked out. */
@@ -292,7 +292,7 @@ export class WorkspacePreparer {
       secrets: [...this.secretsOf(payload), ...repo.secrets],
       ...(repo.repoDir && initialCommit
         ? {
-            git: () => readGitSnapshot({ repoDir: repo.repoDir!, initialCommit, sourceBranch: payload.branch_name ?? '', wrap, scratchRoot: join(stateDir, 'tmp') }),
+            git: () => readGitSnapshot({ repoDir: repo.repoDir!, initialCommit, sourceBranch: payload.branch_name ?? '', wrap }),
           }
         : {}),
       warm,
