@@ -8,7 +8,7 @@ import { apiTokenCheck } from '../../apps/service/src/api-token-check';
  * Without API_TOKEN that client reads every tenant's events, cancels and enqueues tasks. The shipped
  * compose file left API_TOKEN empty, and nothing said so.
  */
-const OPEN = "API_TOKEN is not set: /api and /v1 answer anyone who reaches this port, task commands included (any tenant's events, cancel, enqueue); set API_TOKEN";
+const OPEN = "without API_TOKEN, /api and /v1 answer anyone who reaches this port, task commands included (any tenant's events, cancel, enqueue); set API_TOKEN";
 
 describe('an API without API_TOKEN', () => {
   it('is warned about wherever the api role runs, refused with NODE_ENV=production', () => {
