@@ -11,6 +11,7 @@ import { gitTokenKeyCheck } from './git-token-key-check';
 import { installProcessGuards } from './process-guards';
 import { embeddedRedisUrl, onPath, redisAnswers, startEmbeddedRedis, type EmbeddedRedis } from './redis-bootstrap';
 import { parseRoles, type Role } from './roles';
+import { secretFileCheck } from './secret-file-check';
 
 /** One clear line on stderr and a non-zero exit: what an operator sees for a fatal start-up problem. */
 function die(line: string): never {
@@ -106,6 +107,8 @@ if (require.main === module) {
   try {
     roles = parseRoles(process.argv.slice(2));
     config = loadConfig();
+    const secretFiles = secretFileCheck(process.env, config, roles);
+    if (secretFiles.verdict !== 'ok') die(secretFiles.message);
     // Secrets now live in `config` only: no child that inherits process.env by mistake gets one.
     removeSecretsFromEnv(process.env);
   } catch (error) {
