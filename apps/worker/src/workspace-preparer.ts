@@ -1,12 +1,11 @@
 import { rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Config, GitSnapshot, TaskPayload } from '../../../libs/contracts/src';
 import { codexProcessEnv, DEFAULT_API_KEY_ENV, resolveCodexBinary, warmThreadConfig, writeCodexHome, type McpServerOptions } from '../../../libs/codex/src';
 import { createSecretMasker, serviceSecretsOf, type SecretMasker } from '../../../libs/redaction/src';
 import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
-import { SandboxService, type LaunchCommand, type SandboxLauncher } from '../../../libs/sandbox/src';
+import { localRepositoryBind, SandboxService, type LaunchCommand, type SandboxLauncher } from '../../../libs/sandbox/src';
 import {
   appendPromptSuffix,
   backendBaseUrl,
@@ -133,10 +132,9 @@ export class WorkspacePreparer {
 
   /** A `file://` or local-path git_url (tests and the demo, ALLOW_FILE_GIT_URLS): git in the sandbox must read it. */
   private localRepositoryPaths(payload: TaskPayload): string[] {
-    const url = payload.git_url ?? '';
     if (!this.config.ALLOW_FILE_GIT_URLS) return [];
-    if (url.startsWith('file://')) return [fileURLToPath(url)];
-    return url.startsWith('/') ? [url] : [];
+    const path = localRepositoryBind(payload.git_url ?? '', this.root);
+    return path ? [path] : [];
   }
 
   async prepare(payload: TaskPayload, options: { signal?: AbortSignal } = {}): Promise<PreparedWorkspace> {
