@@ -6,10 +6,12 @@ import { createLogger, type Logger } from '../../../libs/runtime/src';
 import { configureHttpApp } from '../../api/src/http-app';
 import { AppModule } from './app.module';
 import { NestPinoLogger } from './nest-pino-logger';
+import { apiTokenCheck } from './api-token-check';
 import { gitTokenKeyCheck } from './git-token-key-check';
 import { installProcessGuards } from './process-guards';
 import { embeddedRedisUrl, onPath, redisAnswers, startEmbeddedRedis, type EmbeddedRedis } from './redis-bootstrap';
 import { parseRoles, type Role } from './roles';
+import { secretFileCheck } from './secret-file-check';
 
 /** One clear line on stderr and a non-zero exit: what an operator sees for a fatal start-up problem. */
 function die(line: string): never {
@@ -75,9 +77,10 @@ function handleShutdownSignals(config: Config, logger: Logger, close: () => Prom
 export async function bootstrap(roles: Role[], config: Config): Promise<void> {
   const logger = createLogger(config, { roles: roles.join(',') });
   installProcessGuards(logger);
-  const keyCheck = gitTokenKeyCheck(config, roles, process.env.NODE_ENV);
-  if (keyCheck.verdict === 'refuse') die(keyCheck.message);
-  if (keyCheck.verdict === 'warn') logger.warn(keyCheck.message);
+  for (const check of [gitTokenKeyCheck(config, roles, process.env.NODE_ENV), apiTokenCheck(config, roles, process.env.NODE_ENV)]) {
+    if (check.verdict === 'refuse') die(check.message);
+    if (check.verdict === 'warn') logger.warn(check.message);
+  }
   const embedded = await ensureRedis(config, logger);
   if (!config.SECRETS_KEY && roles.includes('api')) {
     logger.warn('SECRETS_KEY is not set: task payloads (api keys, git tokens) are stored in Redis unencrypted');
@@ -104,6 +107,8 @@ if (require.main === module) {
   try {
     roles = parseRoles(process.argv.slice(2));
     config = loadConfig();
+    const secretFiles = secretFileCheck(process.env, config, roles);
+    if (secretFiles.verdict !== 'ok') die(secretFiles.message);
     // Secrets now live in `config` only: no child that inherits process.env by mistake gets one.
     removeSecretsFromEnv(process.env);
   } catch (error) {

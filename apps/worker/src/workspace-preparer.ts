@@ -1,12 +1,11 @@
 import { rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Config, GitSnapshot, TaskPayload } from '../../../libs/contracts/src';
 import { codexProcessEnv, DEFAULT_API_KEY_ENV, resolveCodexBinary, warmThreadConfig, writeCodexHome, type McpServerOptions } from '../../../libs/codex/src';
 import { createSecretMasker, serviceSecretsOf, type SecretMasker } from '../../../libs/redaction/src';
 import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
-import { SandboxService, type LaunchCommand, type SandboxLauncher } from '../../../libs/sandbox/src';
+import { localRepositoryBind, SandboxService, type LaunchCommand, type SandboxLauncher } from '../../../libs/sandbox/src';
 import {
   appendPromptSuffix,
   backendBaseUrl,
@@ -107,7 +106,7 @@ export class WorkspacePreparer {
    * Codex binary's folder (and a local test repository) readable, nothing else of this host.
    */
   private wrapperFor(launcher: SandboxLauncher, taskDir: string, stateDir: string, readable: string[]): CommandWrapper {
-    return (command): LaunchCommand => launcher.command({ ...command, cwd: command.cwd ?? taskDir, writable: [taskDir, stateDir], readable });
+    return ({ writable = [], ...command }): LaunchCommand => launcher.command({ ...command, cwd: command.cwd ?? taskDir, writable: [taskDir, stateDir, ...writable], readable });
   }
 
   /** Text with every secret of the run (its payload's and the service's) masked out. */
@@ -133,10 +132,9 @@ export class WorkspacePreparer {
 
   /** A `file://` or local-path git_url (tests and the demo, ALLOW_FILE_GIT_URLS): git in the sandbox must read it. */
   private localRepositoryPaths(payload: TaskPayload): string[] {
-    const url = payload.git_url ?? '';
     if (!this.config.ALLOW_FILE_GIT_URLS) return [];
-    if (url.startsWith('file://')) return [fileURLToPath(url)];
-    return url.startsWith('/') ? [url] : [];
+    const path = localRepositoryBind(payload.git_url ?? '', this.root);
+    return path ? [path] : [];
   }
 
   async prepare(payload: TaskPayload, options: { signal?: AbortSignal } = {}): Promise<PreparedWorkspace> {
@@ -292,7 +290,7 @@ export class WorkspacePreparer {
       secrets: [...this.secretsOf(payload), ...repo.secrets],
       ...(repo.repoDir && initialCommit
         ? {
-            git: () => readGitSnapshot({ repoDir: repo.repoDir!, initialCommit, sourceBranch: payload.branch_name ?? '', wrap, scratchRoot: join(stateDir, 'tmp') }),
+            git: () => readGitSnapshot({ repoDir: repo.repoDir!, initialCommit, sourceBranch: payload.branch_name ?? '', wrap }),
           }
         : {}),
       warm,

@@ -60,6 +60,22 @@ export class BwrapLauncher implements SandboxLauncher {
   }
 }
 
+/**
+ * Host folders every bwrap run can read, whatever its task: the system part of the root and the
+ * operator's SANDBOX_READABLE_PATHS. A secret file inside one of them is readable by every task.
+ */
+export function sharedReadablePaths(readable: readonly string[] = []): string[] {
+  const paths = ['/usr', '/etc'];
+  for (const name of USR_LINKS) {
+    try {
+      if (lstatSync(`/${name}`).isDirectory()) paths.push(`/${name}`);
+    } catch {
+      // not on this host
+    }
+  }
+  return [...paths, ...readable];
+}
+
 /** The read-only system part of the root, adapted to this host's /bin, /lib… layout. */
 function rootFilesystemArgs(): string[] {
   const args = ['--tmpfs', '/', '--ro-bind', '/usr', '/usr', '--ro-bind', '/etc', '/etc'];

@@ -2,3 +2,4 @@ export * from './launch-spec';
 export * from './bwrap-launcher';
 export * from './sandbox-probe';
 export * from './sandbox.service';
+export * from './local-repository';

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { open, realpath, stat } from 'node:fs/promises';
+import { lstat, open, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, posix, relative, sep } from 'node:path';
 
 /**
@@ -83,6 +83,12 @@ export async function loadCustomInstructions(
   const loaded: LoadedInstructions = { files: [], skipped: [] };
   let root: string;
   try {
+    // The clone's folder itself may have been replaced by a symlink in an earlier run of the task
+    // (to another tenant's repository): its target is no root of this task's files.
+    if ((await lstat(repoDir)).isSymbolicLink()) {
+      loaded.skipped.push({ entry: '.', reason: 'the repository folder is a symlink' });
+      return loaded;
+    }
     root = await realpath(repoDir);
   } catch {
     return loaded;

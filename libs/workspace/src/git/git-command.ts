@@ -63,7 +63,14 @@ export function isolatedGitEnv(options: IsolatedEnvOptions): Record<string, stri
  * Turns a command into the one actually spawned — the task's sandbox (libs/sandbox) for every
  * command that reads files a task could have written (its repository, its git and CLI config).
  */
-export type CommandWrapper = (command: { file: string; args: string[]; cwd?: string; env: Record<string, string> }) => {
+export type CommandWrapper = (command: {
+  file: string;
+  args: string[];
+  cwd?: string;
+  env: Record<string, string>;
+  /** Extra host folders this one command may write (a worker-private scratch folder), bound at their own paths. */
+  writable?: string[];
+}) => {
   file: string;
   args: string[];
   cwd: string;
@@ -74,6 +81,8 @@ export interface RunOptions {
   cwd?: string;
   /** Run through this wrapper (a sandbox); the command runs as is when omitted. */
   wrap?: CommandWrapper;
+  /** Extra folders the wrapped command may write (CommandWrapper's `writable`). */
+  writable?: string[];
   /** The whole environment (nothing of process.env is added). */
   env: Record<string, string>;
   timeoutMs: number;
@@ -96,7 +105,7 @@ export interface RunResult {
 /** Runs `file args` and never throws: a failure is described in the result. */
 export async function runCommand(file: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
   const command = options.wrap
-    ? options.wrap({ file, args: [...args], cwd: options.cwd, env: options.env })
+    ? options.wrap({ file, args: [...args], cwd: options.cwd, env: options.env, ...(options.writable ? { writable: options.writable } : {}) })
     : { file, args: [...args], cwd: options.cwd, env: options.env };
   const result = await execa(command.file, command.args, {
     cwd: command.cwd,

@@ -320,7 +320,9 @@ describe('readGitSnapshot on a repository whose config the task wrote', () => {
     await write(repo, { 'a.md': 'one\n' });
     const initial = { id: await commitAll(repo, 'Initial', '2025-01-01T00:00:00Z'), message: 'Initial' };
     await git(repo, ['config', 'filter.evil.clean', await tattle(repo, 'filter')]);
-    await write(repo, { '.gitattributes': '*.md filter=evil\n', 'a.md': 'two\n' });
+    // Another size: git must re-read the file (and run the filter) even when its mtime falls in the
+    // index's second — same-size content could pass as unchanged by stat alone.
+    await write(repo, { '.gitattributes': '*.md filter=evil\n', 'a.md': 'two, longer\n' });
     const scratch = join(base, `scratch-${repoCount}`);
     await mkdir(scratch, { recursive: true });
     await readGitSnapshot({

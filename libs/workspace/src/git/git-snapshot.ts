@@ -1,6 +1,7 @@
-import { copyFile, lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, mkdtemp, open, readlink, realpath, rm, writeFile } from 'node:fs/promises';
 import { devNull, tmpdir } from 'node:os';
-import { dirname, join, posix, resolve } from 'node:path';
+import { dirname, join, posix, resolve, sep } from 'node:path';
 import type { FileChange, GitSnapshot, TaskCommit } from '../../../contracts/src';
 import { DEFAULT_GIT_TIMEOUTS, isolatedGitEnv, runGit, type CommandWrapper } from './git-command';
 
@@ -36,7 +37,11 @@ export interface ReadGitSnapshotOptions {
   signal?: AbortSignal;
   /** Runs each git command (the task's sandbox); see CONFIG_OVERRIDES. */
   wrap?: CommandWrapper;
-  /** Where the index copy lives; must be visible to wrapped commands (default: the OS temp dir). */
+  /**
+   * Where the index copy lives (default: the OS temp dir). Must be the worker's own, never a folder
+   * of the task: the worker makes and fills it while the task's commands run. Wrapped commands get
+   * the copy's folder bound in (CommandWrapper `writable`).
+   */
   scratchRoot?: string;
 }
 
@@ -63,14 +68,14 @@ const DIFF_FLAGS = ['--no-color', '--no-ext-diff', '--no-textconv', '--no-relati
 function snapshotGit(repoDir: string, timeoutMs: number, signal?: AbortSignal, wrap?: CommandWrapper, scratchRoot = tmpdir()) {
   // The ceiling: a repoDir that is no repository must not be read as part of one above it.
   const env = { ...isolatedGitEnv({ globalConfig: devNull }), GIT_CEILING_DIRECTORIES: dirname(resolve(repoDir)) };
-  const run = (args: string[], extraEnv: Record<string, string> = {}) =>
-    runGit(['-C', repoDir, ...CONFIG_OVERRIDES, ...args], { env: { ...env, ...extraEnv }, timeoutMs, signal, wrap, cwd: wrap ? repoDir : undefined });
+  const run = (args: string[], extraEnv: Record<string, string> = {}, writable?: string[]) =>
+    runGit(['-C', repoDir, ...CONFIG_OVERRIDES, ...args], { env: { ...env, ...extraEnv }, timeoutMs, signal, wrap, writable, cwd: wrap ? repoDir : undefined });
   return {
     run,
     scratchRoot,
     /** stdout of a command that must succeed. */
-    async output(args: string[], extraEnv?: Record<string, string>): Promise<string> {
-      const result = await run(args, extraEnv);
+    async output(args: string[], extraEnv?: Record<string, string>, writable?: string[]): Promise<string> {
+      const result = await run(args, extraEnv, writable);
       if (!result.ok) throw new Error(`git ${args[0]} failed in ${repoDir}: ${result.failure}`);
       return result.stdout;
     },
@@ -229,10 +234,10 @@ export async function readGitSnapshot(options: ReadGitSnapshotOptions): Promise<
     range = [head];
   }
 
-  const diff = async (args: string[], env?: Record<string, string>) =>
-    parseRawNumstat(await git.output(['diff', ...DIFF_FLAGS, '-M', '--raw', '--numstat', '-z', ...args, '--'], env));
+  const diff = async (args: string[], env?: Record<string, string>, writable?: string[]) =>
+    parseRawNumstat(await git.output(['diff', ...DIFF_FLAGS, '-M', '--raw', '--numstat', '-z', ...args, '--'], env, writable));
   const committed = head && base && base !== head ? await diff([base, head]) : [];
-  const [staged, unstaged] = await withIndexCopy(git, async (env) => [await diff(['--cached'], env), await diff([], env)]);
+  const [staged, unstaged] = await withIndexCopy(git, repoDir, async (env, writable) => [await diff(['--cached'], env, writable), await diff([], env, writable)]);
 
   const taskCommits = head && range && head !== initialCommit.id ? await commitsIn(git, range) : [];
 
@@ -250,19 +255,42 @@ export async function readGitSnapshot(options: ReadGitSnapshotOptions): Promise<
  * Runs `read` against a copy of the index. `git diff` refreshes the index's stat data and writes
  * it back under index.lock (GIT_OPTIONAL_LOCKS=0 does not stop it); on the real index that lock could
  * make the agent's own `git add`/`git commit` fail mid-run. The copy takes the refresh instead.
+ *
+ * This part runs in the worker, outside the sandbox, while the task's commands run: any path below
+ * the repository may be swapped for a symlink between two system calls. So the copy's folder is the
+ * worker's own (not the task's, bound into the diff commands only), and the index is read from one
+ * open file that must be a regular file inside the repository — whatever the path named a moment
+ * before (test/security/workbench-race.spec.ts).
  */
-async function withIndexCopy<T>(git: SnapshotGit, read: (env: Record<string, string>) => Promise<T>): Promise<T> {
+async function withIndexCopy<T>(git: SnapshotGit, repoDir: string, read: (env: Record<string, string>, writable: string[]) => Promise<T>): Promise<T> {
   const gitDir = (await git.output(['rev-parse', '--absolute-git-dir'])).trim();
-  await mkdir(git.scratchRoot, { recursive: true });
+  await mkdir(git.scratchRoot, { recursive: true, mode: 0o700 });
   const scratch = await mkdtemp(join(git.scratchRoot, 'wegent-git-index-'));
   try {
     const index = join(scratch, 'index');
-    // Only a regular file is copied: an index the task turned into a symlink is not followed
-    // (it counts as empty, as an absent one does: nothing ever added).
-    if ((await lstat(join(gitDir, 'index')).catch(() => undefined))?.isFile()) await copyFile(join(gitDir, 'index'), index);
-    return await read({ GIT_INDEX_FILE: index });
+    // Anything else (absent, a symlink, a FIFO, a file outside the repository) counts as empty,
+    // as an absent index does: nothing ever added.
+    const content = await ownIndex(join(gitDir, 'index'), repoDir);
+    if (content) await writeFile(index, content, { flag: 'wx', mode: 0o600 });
+    return await read({ GIT_INDEX_FILE: index }, [scratch]);
   } finally {
     await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** The bytes of `path` if, once opened (no symlink as last part), it is a regular file inside `repoDir`. */
+async function ownIndex(path: string, repoDir: string): Promise<Buffer | undefined> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => undefined);
+  if (!handle) return undefined;
+  try {
+    if (!(await handle.stat()).isFile()) return undefined;
+    // Where the open file really is (a swapped parent folder shows here), not where the path pointed.
+    const opened = await readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
+    const root = await realpath(repoDir);
+    if (!opened || !opened.startsWith(root + sep)) return undefined;
+    return await handle.readFile();
+  } finally {
+    await handle.close();
   }
 }
 
