@@ -119,6 +119,8 @@ export class CodexSession {
     let warm: BoundCodex | undefined;
     if (!stored && this.pool && !this.workspace.warm.coldReason) {
       warm = await this.pool.bind({ taskId, taskDir: this.workspace.taskDir, stateDir: this.workspace.stateDir, codexHome: this.workspace.codexHome, handlers });
+      // The worker's own commands on the task (workbench git) now see the slot, never the host links.
+      if (warm?.view) this.workspace.slot.view = warm.view;
     }
     if (this.pool?.size) this.log.info({ warm: Boolean(warm), cold_reason: warm ? undefined : (stored ? 'resume' : (this.workspace.warm.coldReason ?? 'no warm process ready')) }, 'Codex process for this run');
     let client: AppServerClient;
@@ -233,6 +235,8 @@ export class CodexSession {
       } finally {
         await tracked.release(treeGone); // a tree that is not gone stays recorded for the reaper
         await warm?.release().catch((error: unknown) => this.log.error({ err: String(error) }, 'could not put the task folders back from the warm slot'));
+        // Only once the folders are real directories at their host paths again.
+        this.workspace.slot.view = undefined;
       }
       await pipe.catch(() => undefined);
     }

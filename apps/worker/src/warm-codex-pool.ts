@@ -54,6 +54,8 @@ interface Slot {
 export interface BoundCodex {
   client: AppServerClient;
   tracked: TrackedCodexProcess;
+  /** The slot folder the process's sandbox sees at WORKSPACE_ROOT (undefined without a sandbox). */
+  view?: string;
   /** Call after the client's tree is gone: the task's folders go back, the rollout is copied home. */
   release(): Promise<void>;
 }
@@ -147,6 +149,7 @@ export class WarmCodexPool {
     return {
       client: slot.client,
       tracked: slot.tracked,
+      ...(this.sandboxed ? { view: slot.view } : {}),
       release: async () => {
         if (released) return;
         released = true;

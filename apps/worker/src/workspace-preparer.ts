@@ -6,6 +6,7 @@ import { codexProcessEnv, DEFAULT_API_KEY_ENV, resolveCodexBinary, warmThreadCon
 import { createSecretMasker, serviceSecretsOf, type SecretMasker } from '../../../libs/redaction/src';
 import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
 import { localRepositoryBind, SandboxService, type LaunchCommand, type SandboxLauncher } from '../../../libs/sandbox/src';
+import { taskCommandWrapper, type WarmSlotView } from './task-command-wrapper';
 import {
   appendPromptSuffix,
   backendBaseUrl,
@@ -41,6 +42,8 @@ export interface PreparedWorkspace {
   stateDir: string;
   /** The command that starts a program of this task inside its sandbox (Codex, the worker's git). */
   launch: CommandWrapper;
+  /** Set by the session while a warm process holds the task's folders (see taskCommandWrapper). */
+  slot: WarmSlotView;
   /** Codex's working directory: the clone, or the task directory when there is no repository. */
   workDir: string;
   codexHome: string;
@@ -105,8 +108,8 @@ export class WorkspacePreparer {
    * Wraps a command of this task into its sandbox: the task and state folders writable, the
    * Codex binary's folder (and a local test repository) readable, nothing else of this host.
    */
-  private wrapperFor(launcher: SandboxLauncher, taskDir: string, stateDir: string, readable: string[]): CommandWrapper {
-    return ({ writable = [], ...command }): LaunchCommand => launcher.command({ ...command, cwd: command.cwd ?? taskDir, writable: [taskDir, stateDir, ...writable], readable });
+  private wrapperFor(launcher: SandboxLauncher, taskDir: string, stateDir: string, readable: string[], slot: WarmSlotView): CommandWrapper {
+    return taskCommandWrapper({ launcher, root: this.root, taskDir, stateDir, readable, slot });
   }
 
   /** Text with every secret of the run (its payload's and the service's) masked out. */
@@ -156,7 +159,8 @@ export class WorkspacePreparer {
     // free of anything installed for the service user.
     for (const file of ['.profile', '.bashrc', '.bash_profile']) await replaceFile(join(homeDir, file), '', 0o644);
     const readable = [dirname(dirname(this.codexBin)), ...this.localRepositoryPaths(payload)];
-    const wrap = this.wrapperFor(launcher, taskDir, stateDir, readable);
+    const slot: WarmSlotView = {};
+    const wrap = this.wrapperFor(launcher, taskDir, stateDir, readable, slot);
 
     // The repository: cloned once per task (follow-ups find it), credentials never in argv or .git/config.
     const repo = await prepareRepository({ payload, taskDir, stateDir, wrap, config: repositoryConfigFrom(this.config), logger: log, signal });
@@ -276,6 +280,7 @@ export class WorkspacePreparer {
       taskDir,
       stateDir,
       launch: wrap,
+      slot,
       workDir,
       codexHome,
       homeDir,
