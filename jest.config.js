@@ -39,10 +39,14 @@ const shared = {
   testEnvironment: 'node',
   transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] },
   transformIgnorePatterns: [`^${escape(__dirname)}/node_modules/(?!(${esm.map(escape).join('|')})/)`],
-  // unicorn-magic only exports an "import" condition.
-  moduleNameMapper: { '^unicorn-magic$': '<rootDir>/node_modules/unicorn-magic/node.js' },
-  testPathIgnorePatterns: ['/node_modules/', '/dist/', '/.data/'],
-  modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.data/'],
+  moduleNameMapper: {
+    // unicorn-magic only exports an "import" condition.
+    '^unicorn-magic$': '<rootDir>/node_modules/unicorn-magic/node.js',
+    // Each library's public entry (tsconfig.json "paths"; compiled trees: scripts/lib-aliases.js).
+    '^@wegent-codex/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
+  },
+  testPathIgnorePatterns: ['/node_modules/', '/dist/', '/.data/', '/.stryker-tmp/'],
+  modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.data/', '<rootDir>/.stryker-tmp/'],
 };
 
 module.exports = {
