@@ -1,9 +1,9 @@
 import { basename, resolve } from 'node:path';
 
 // The modules themselves (not `import * as`, whose interop copy would be patched instead of the module).
-const childProcess = require('node:child_process') as typeof import('node:child_process');
-const fs = require('node:fs') as typeof import('node:fs');
-const net = require('node:net') as typeof import('node:net');
+import childProcess = require('node:child_process');
+import fs = require('node:fs');
+import net = require('node:net');
 
 /**
  * Loaded before every spec of the unit tier (`*.spec.ts`, see jest.config.js). The unit tier runs on a fresh

@@ -148,7 +148,6 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 
 const subtaskKey = (task: number, subtask: number) => `${task}:${subtask}`;
 const delivered = (task: number, subtask: number): ReceivedCallback[] => h.em.bySubtask().get(subtaskKey(task, subtask)) ?? [];
-const hasTerminal = (task: number, subtask: number) => delivered(task, subtask).some((c) => c.body.progress === 100);
 const waitTerminals = (subtasks: [number, number][], timeoutMs = 30_000) =>
   h.em.waitFor(
     (em) => {
