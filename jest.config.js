@@ -45,7 +45,7 @@ const shared = {
     // Each library's public entry (tsconfig.json "paths"; compiled trees: scripts/lib-aliases.js).
     '^@wegent-codex/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
   },
-  testPathIgnorePatterns: ['/node_modules/', '/dist/', '/.data/', '/.stryker-tmp/'],
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/dist/', '<rootDir>/.data/', '<rootDir>/.stryker-tmp/'],
   modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.data/', '<rootDir>/.stryker-tmp/'],
 };
 

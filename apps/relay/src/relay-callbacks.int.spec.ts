@@ -41,7 +41,7 @@ const EVENTS: NewTaskEvent[] = [
 const timeOf = (n: number) => new Date(Date.parse('2026-03-01T10:00:00.000Z') + n * 1_000);
 
 // ---------------------------------------------------------------------------------------------
-// The expected callbacks (wegent-protocol.md §4–8), by hand.
+// The expected callbacks (docs/protocol/wegent-protocol.md §4–8), by hand.
 
 const head = { task_id: 77, subtask_id: 3, task_title: 'Fix login', subtask_title: 'Fix login - Assistant', executor_name: 'codex-test' };
 const workbench = (lastUpdated: string, ended?: string) => ({

@@ -199,7 +199,7 @@ export class CodexSession {
           ...this.workspace.images.map((path) => ({ type: 'localImage', path })),
           ...this.workspace.imageUrls.map((url) => ({ type: 'image', url })),
         ];
-        // 2026: the user's reasoning choice, per turn (wegent-protocol-2026.md §2.4).
+        // 2026: the user's reasoning choice, per turn (docs/protocol/wegent-protocol-2026.md §2.4).
         const { reasoning_effort: effort, reasoning_summary: summary } = this.payload.responses ?? {};
         turnId = (await client.turnStart({ threadId, input, ...(effort ? { effort } : {}), ...(summary ? { summary } : {}) })).turn.id;
       } catch (error) {
