@@ -31,14 +31,16 @@ function esmPackages(nodeModules, prefix = '') {
   return found;
 }
 
-const esm = esmPackages(path.join(__dirname, 'node_modules'));
+// Jest sees modules by their real path: a symlinked node_modules must match the pattern too.
+const nodeModules = fs.existsSync(path.join(__dirname, 'node_modules')) ? fs.realpathSync(path.join(__dirname, 'node_modules')) : path.join(__dirname, 'node_modules');
+const esm = esmPackages(nodeModules);
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const SPEC_ROOTS = '<rootDir>/{apps,libs,test,bench,scripts}/**/';
 
 const shared = {
   testEnvironment: 'node',
   transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] },
-  transformIgnorePatterns: [`^${escape(__dirname)}/node_modules/(?!(${esm.map(escape).join('|')})/)`],
+  transformIgnorePatterns: [`^${escape(nodeModules)}/(?!(${esm.map(escape).join('|')})/)`],
   moduleNameMapper: {
     // unicorn-magic only exports an "import" condition.
     '^unicorn-magic$': '<rootDir>/node_modules/unicorn-magic/node.js',
