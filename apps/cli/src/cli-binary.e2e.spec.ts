@@ -12,6 +12,8 @@ import { dropPrefix } from '../../../test/support/test-config';
  * build Jest's globalSetup made for this run (never a stale or missing `dist/`), its shebang, exit
  * codes, and Ctrl-C ending a `tail` promptly.
  */
+jest.setTimeout(30_000); // each case starts node processes; a busy machine makes that slow
+
 const root = resolve(__dirname, '../../..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const published: string = pkg.bin['wegent-codex'];
