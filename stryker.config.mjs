@@ -3,11 +3,6 @@
 //   MUTATION_AREA=fold npx stryker run             one area (fold, relay, queue, masking, git, config)
 // Each area runs the unit specs of its code only (the unit tier: no Redis, no Codex, no build), one
 // Jest at a time — the machine is shared. Reports: reports/mutation/<area>.{json,html}.
-import { createRequire } from 'node:module';
-
-const require = createRequire(import.meta.url);
-const unit = require('./jest.config.js').projects.find((project) => project.displayName === 'unit');
-
 export const AREAS = {
   fold: {
     mutate: ['libs/event-log/src/callback-fold.ts', 'libs/event-log/src/workbench-fold.ts'],
@@ -48,7 +43,8 @@ export default {
   testRunner: 'jest',
   jest: {
     projectType: 'custom',
-    config: { ...unit, rootDir: '.', testMatch: specs.map((spec) => `<rootDir>/${spec}`) },
+    configFile: 'stryker.jest.config.js', // the unit tier only
+    config: { testMatch: specs.map((spec) => `<rootDir>/${spec}`) },
     enableFindRelatedTests: false,
   },
   coverageAnalysis: 'perTest',

@@ -78,3 +78,48 @@ describe('PayloadVault sealing', () => {
     expect(v.open(`plain:${PLAIN}`)).toBe(PLAIN);
   });
 });
+
+describe('PayloadVault storage (an in-memory Redis that records its calls)', () => {
+  class RecordingRedis {
+    readonly calls: unknown[][] = [];
+    readonly data = new Map<string, string>();
+    async set(...args: [string, string, ...unknown[]]) {
+      this.calls.push(['set', ...args]);
+      this.data.set(args[0], args[1]);
+      return 'OK';
+    }
+    async get(key: string) {
+      this.calls.push(['get', key]);
+      return this.data.get(key) ?? null;
+    }
+    async del(key: string) {
+      this.calls.push(['del', key]);
+      return this.data.delete(key) ? 1 : 0;
+    }
+  }
+  const payload = {
+    task_id: 7,
+    subtask_id: 1,
+    bot: [{ shell_type: 'Codex', agent_config: { env: { model: 'openai', model_id: 'm', api_key: 'sk-live-7f3a9c' } } }],
+    prompt: 'hi',
+  };
+
+  it('stores sealed under the subtask key for a week, loads it back parsed, drops it', async () => {
+    const redis = new RecordingRedis();
+    const v = new PayloadVault(redis as unknown as Redis, keys, 'key-one');
+    const ref = await v.store(payload as never);
+    expect(ref).toBe('vault-spec:payload:7:1');
+    expect(redis.calls[0]).toEqual(['set', 'vault-spec:payload:7:1', expect.stringMatching(/^gcm1:/), 'EX', 604_800]);
+    expect(redis.data.get(ref)).not.toContain('sk-live');
+    expect(await v.load(ref)).toMatchObject({ task_id: 7, subtask_id: 1, prompt: 'hi' });
+    await v.drop(ref);
+    expect(redis.calls.at(-1)).toEqual(['del', ref]);
+    expect(await v.load(ref)).toBeNull();
+  });
+
+  it('a custom TTL is used as given', async () => {
+    const redis = new RecordingRedis();
+    await new PayloadVault(redis as unknown as Redis, keys, undefined, 60).store(payload as never);
+    expect(redis.calls[0]).toEqual(['set', 'vault-spec:payload:7:1', expect.stringMatching(/^plain:\{/), 'EX', 60]);
+  });
+});
