@@ -69,8 +69,19 @@ describe('config: bad values are named, never echoed', () => {
     if (raw.length > 3) expect(text).not.toContain(raw);
   });
 
-  it('names every bad variable at once, in schema order', () => {
+  it('names every bad variable at once, in schema order, in one line', () => {
     expect(issuesOf({ PORT: 'x', LOG_LEVEL: 'loud' }).map((i) => i.variable)).toEqual(['PORT', 'LOG_LEVEL']);
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'x', LOG_LEVEL: 'loud' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).name).toBe('ConfigError');
+    expect((error as ConfigError).message).toBe(
+      'PORT: Invalid input: expected number, received NaN; LOG_LEVEL: Invalid option: expected one of "fatal"|"error"|"warn"|"info"|"debug"|"trace"|"silent"',
+    );
   });
 
   it('empty optional strings are unset, not empty', () => {
