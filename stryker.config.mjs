@@ -11,7 +11,7 @@ export const AREAS = {
   relay: {
     // The pure parts; the Redis-backed ones are exercised by the integration tier.
     mutate: ['apps/relay/src/coalesce.ts', 'apps/relay/src/backoff.ts', 'apps/relay/src/stream-id.ts'],
-    specs: ['apps/relay/src/coalesce.spec.ts', 'apps/relay/src/backoff.spec.ts'],
+    specs: ['apps/relay/src/coalesce.spec.ts', 'apps/relay/src/backoff.spec.ts', 'apps/relay/src/stream-id.spec.ts'],
   },
   queue: { mutate: ['libs/queue/src/payload-vault.ts'], specs: ['libs/queue/src/payload-vault.spec.ts'] },
   masking: {
