@@ -111,10 +111,12 @@ describe('PayloadVault storage (an in-memory Redis that records its calls)', () 
     expect(ref).toBe('vault-spec:payload:7:1');
     expect(redis.calls[0]).toEqual(['set', 'vault-spec:payload:7:1', expect.stringMatching(/^gcm1:/), 'EX', 604_800]);
     expect(redis.data.get(ref)).not.toContain('sk-live');
-    expect(await v.load(ref)).toMatchObject({ task_id: 7, subtask_id: 1, prompt: 'hi' });
-    await v.drop(ref);
+    const ids = { task_id: 7, subtask_id: 1 };
+    expect(v.refOf(ids)).toBe(ref);
+    expect(await v.load(ids)).toMatchObject({ task_id: 7, subtask_id: 1, prompt: 'hi' });
+    await v.drop(ids);
     expect(redis.calls.at(-1)).toEqual(['del', ref]);
-    expect(await v.load(ref)).toBeNull();
+    expect(await v.load(ids)).toBeNull();
   });
 
   it('a custom TTL is used as given', async () => {
