@@ -8,6 +8,7 @@ import { examplePayload } from '../../../test/support/wegent-payload';
 import { dropPrefix, eventually, testConfig } from '../../../test/support/test-config';
 import { CodexRunProcessor } from './codex-run.processor';
 import { RunRegistry } from './run-registry';
+import { WorkerLiveness } from './worker-liveness';
 import type { RunRequest, TaskRunner } from './task-runner';
 
 /**
@@ -63,7 +64,8 @@ beforeEach(async () => {
   tasks = new TaskQueueService(queue, redis, config, logger, keys, events);
   runner = new ScriptedRunner();
   results = new Map();
-  const processor = new CodexRunProcessor(queue, tasks, events, runner as unknown as TaskRunner, new RunRegistry(), logger);
+  const liveness = new WorkerLiveness(config, logger, tasks); // only its id is read here
+  const processor = new CodexRunProcessor(queue, tasks, events, runner as unknown as TaskRunner, liveness, new RunRegistry(), logger);
   worker = new Worker<TaskJobData>(TASK_QUEUE_NAME, (job: Job<TaskJobData>, token?: string) => processor.process(job, token), {
     connection,
     prefix: config.REDIS_PREFIX,
