@@ -1,3 +1,10 @@
+// Three tiers, chosen by the spec's file name (docs/en/testing.md):
+//   *.spec.ts      unit: no Redis, no Codex, no build — runs on a fresh clone (`npm run test:unit`)
+//   *.int.spec.ts  integration: a real Redis at REDIS_URL                  (`npm run test:integration`)
+//   *.e2e.spec.ts  end to end: the real Codex CLI and/or the built service (`npm run test:e2e`)
+// `npm test` runs all three. test/support/unit-tier-guard.ts fails a unit spec that touches Redis, Codex or
+// the build; only the e2e tier builds the service (test/support/global-setup.ts).
+//
 // execa@9 and its dependency tree are ESM-only. Jest's CommonJS runtime cannot require(esm) on
 // Node 20, so every ESM-only package in node_modules is transpiled to CommonJS by ts-jest, like
 // our own sources. The list is read from node_modules so a dependency bump cannot break it.
@@ -24,16 +31,36 @@ function esmPackages(nodeModules, prefix = '') {
   return found;
 }
 
-const esm = esmPackages(path.join(__dirname, 'node_modules'));
+// Jest sees modules by their real path: a symlinked node_modules must match the pattern too.
+const nodeModules = fs.existsSync(path.join(__dirname, 'node_modules')) ? fs.realpathSync(path.join(__dirname, 'node_modules')) : path.join(__dirname, 'node_modules');
+const esm = esmPackages(nodeModules);
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const SPEC_ROOTS = '<rootDir>/{apps,libs,test,bench,scripts}/**/';
 
-module.exports = {
+const shared = {
   testEnvironment: 'node',
   transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] },
-  transformIgnorePatterns: [`^${escape(__dirname)}/node_modules/(?!(${esm.map(escape).join('|')})/)`],
-  // unicorn-magic only exports an "import" condition.
-  moduleNameMapper: { '^unicorn-magic$': '<rootDir>/node_modules/unicorn-magic/node.js' },
-  testMatch: ['<rootDir>/{apps,libs,test,bench}/**/*.spec.ts'],
-  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
-  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  transformIgnorePatterns: [`^${escape(nodeModules)}/(?!(${esm.map(escape).join('|')})/)`],
+  moduleNameMapper: {
+    // unicorn-magic only exports an "import" condition.
+    '^unicorn-magic$': '<rootDir>/node_modules/unicorn-magic/node.js',
+    // Each library's public entry (tsconfig.json "paths"; compiled trees: scripts/lib-aliases.js).
+    '^@wegent-codex/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
+  },
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/dist/', '<rootDir>/.data/', '<rootDir>/.stryker-tmp/'],
+  modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.data/', '<rootDir>/.stryker-tmp/'],
+};
+
+module.exports = {
+  projects: [
+    {
+      ...shared,
+      displayName: 'unit',
+      testMatch: [`${SPEC_ROOTS}*.spec.ts`],
+      testPathIgnorePatterns: [...shared.testPathIgnorePatterns, '\\.int\\.spec\\.ts$', '\\.e2e\\.spec\\.ts$'],
+      setupFilesAfterEnv: ['<rootDir>/test/support/unit-tier-guard.ts'],
+    },
+    { ...shared, displayName: 'integration', testMatch: [`${SPEC_ROOTS}*.int.spec.ts`] },
+    { ...shared, displayName: 'e2e', testMatch: [`${SPEC_ROOTS}*.e2e.spec.ts`], globalSetup: '<rootDir>/test/support/global-setup.ts' },
+  ],
 };

@@ -5,7 +5,7 @@ import type { RelayFloodResult } from './scenarios/relay-flood';
 import type { RelayLatencyResult } from './scenarios/relay-latency';
 import type { RestartResult } from './scenarios/restart';
 import type { WarmResult } from './scenarios/warm';
-import type { StreamingResult, StreamingVariant } from './scenarios/streaming';
+import type { StreamingResult } from './scenarios/streaming';
 import type { ThroughputLevel } from './scenarios/throughput';
 import type { MachineInfo } from './support/machine';
 import { fmt, type Summary } from './stats';

@@ -73,7 +73,7 @@ export async function prepareDirectRun(dir: string, taskId: number, fake: FakeRe
 export async function runDirect(run: PreparedDirectRun): Promise<DirectRun> {
   const t0 = performance.now();
   const client = await AppServerClient.start({ bin: run.bin, cwd: run.workDir, env: run.env, requestTimeoutMs: RPC_TIMEOUT_MS });
-  let t1 = performance.now();
+  const t1 = performance.now();
   let t2 = t1;
   let t3 = t1;
   try {

@@ -7,7 +7,7 @@ import { blocksOf, expectSingleTerminalLast, startServiceApp, stepsOf, taskPaylo
 import { eventually } from '../support/test-config';
 
 /**
- * MCP servers of a Wegent payload end to end (wegent-protocol.md §2.5, codex-cli-notes.md §12): the
+ * MCP servers of a Wegent payload end to end (docs/protocol/wegent-protocol.md §2.5, docs/protocol/codex-cli-notes.md §12): the
  * worker normalises `bot[0].mcp_servers`, fills `${{…}}` and writes them into the task's Codex
  * config; the real Codex binary starts a real stdio server (`node echo-stdio.js`) and talks to a
  * real streamable-HTTP server; the scripted model finds the tools through `tool_search` (the model

@@ -7,7 +7,7 @@ import { startServiceApp, taskMarker, type ServiceApp } from '../support/service
 import { eventually } from '../support/test-config';
 
 /**
- * A 2026 dispatch end to end (wegent-protocol-2026.md §2): `POST /v1/responses` → queue → worker →
+ * A 2026 dispatch end to end (docs/protocol/wegent-protocol-2026.md §2): `POST /v1/responses` → queue → worker →
  * the real Codex binary → the scripted model. What the model receives is the proof that the body
  * was used: the reasoning options, the instructions, the MCP server of `tools`, and — for a
  * follow-up subtask of the same task — the conversation so far (the thread is resumed).

@@ -4,7 +4,7 @@ import { message, patch, plan, turn, type RecordedRequest } from '../fixtures/fa
 import { blocksOf, expectSingleTerminalLast, startServiceApp, stepsOf, taskPayload, type ServiceApp } from '../support/service-app';
 
 /**
- * The thinking-step mapping of wegent-protocol.md §6.8 for the items a real Codex run produces from
+ * The thinking-step mapping of docs/protocol/wegent-protocol.md §6.8 for the items a real Codex run produces from
  * apply_patch and update_plan calls (commands: pipeline.e2e.spec.ts; MCP calls: mcp.e2e.spec.ts).
  */
 const API_KEY = 'sk-steps-SECRET-1a2b3c4d5e6f708192a3';

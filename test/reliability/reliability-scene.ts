@@ -136,7 +136,7 @@ export class ReliabilityScene {
     if (res.status !== 200) throw new Error(`execute ${taskId}.${subtaskId}: HTTP ${res.status} ${text}`);
   }
 
-  /** Delivered callbacks of one subtask (deduplicated by Idempotency-Key), in arrival order. */
+  /** Delivered callbacks of one subtask (repeats included), in arrival order. */
   callbacksOf(taskId: number, subtaskId: number): Callback[] {
     return (this.em.bySubtask().get(`${taskId}:${subtaskId}`) ?? []).map((c) => c.body as unknown as Callback);
   }
@@ -164,7 +164,7 @@ export class ReliabilityScene {
   /**
    * Asserts that the subtask's callbacks arrived complete and in order, compared with its event
    * log: every delivered callback is one the log folds into (same body), in log order, exactly one
-   * terminal and it is last, and nothing is missing — only text snapshots made redundant by a later
+   * terminal and it is last, nothing delivered twice, and nothing is missing — only text snapshots made redundant by a later
    * callback may be left out (coalescing).
    */
   async expectCompleteDelivery(taskId: number, subtaskId: number): Promise<PlannedCallback[]> {
@@ -172,6 +172,8 @@ export class ReliabilityScene {
     const keyOf = (p: PlannedCallback) => `wegent-codex:${taskId}:${subtaskId}:${p.eventId}`;
     const position = new Map(planned.map((p, i) => [keyOf(p), i]));
     const delivered = this.em.delivered().filter((c) => c.body.task_id === taskId && c.body.subtask_id === subtaskId);
+    // At least once on the wire, but never twice for executor_manager: no Idempotency-Key delivered twice.
+    expect(this.em.duplicates().filter((c) => c.body.task_id === taskId && c.body.subtask_id === subtaskId).map((c) => c.idempotencyKey)).toEqual([]);
     const positions = delivered.map((c) => position.get(c.idempotencyKey ?? '') ?? -1);
     expect(positions).not.toContain(-1);
     expect(positions).toEqual([...new Set(positions)].sort((a, b) => a - b));

@@ -3,8 +3,8 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 /**
- * Jest globalSetup: compiles the service once per run (same compiler and options as
- * `npm run build`, `tsc -p tsconfig.build.json`), so the suites that spawn the built service
+ * Jest globalSetup of the e2e tier: compiles the service once per run (the steps of `npm run build`:
+ * `tsc -p tsconfig.build.json`, then `scripts/lib-aliases.js`), so the suites that spawn the built service
  * (test/support/service-process.ts) never test a stale build.
  *
  * The output goes to a directory of this run, `.data/test-dist/<jest pid>/`, not to `dist/`:
@@ -23,6 +23,7 @@ export default function globalSetup(): void {
   const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
   try {
     execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', outDir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 });
+    execFileSync(process.execPath, [join(root, 'scripts/lib-aliases.js'), outDir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }); // same steps as `npm run build`
   } catch (error) {
     const { stdout, stderr } = error as { stdout?: Buffer; stderr?: Buffer };
     throw new Error(`globalSetup: \`tsc -p tsconfig.build.json\` failed, the service cannot be built for the tests:\n${String(stdout ?? '')}${String(stderr ?? '')}`);

@@ -1,5 +1,5 @@
 /**
- * The Codex body of wegent-protocol-2026.md §2.11 as executor_manager POSTs it to `/v1/responses`,
+ * The Codex body of docs/protocol/wegent-protocol-2026.md §2.11 as executor_manager POSTs it to `/v1/responses`,
  * with ids to choose. Its secrets are in RESPONSES_SECRETS so tests can assert they never leak.
  */
 export const RESPONSES_SECRETS = {

@@ -1,5 +1,5 @@
 /**
- * The Codex payload of wegent-protocol.md §2.9, shared by every test that needs a realistic one.
+ * The Codex payload of docs/protocol/wegent-protocol.md §2.9, shared by every test that needs a realistic one.
  * Its secrets are in EXAMPLE_SECRETS so tests can assert they never leak.
  */
 export const EXAMPLE_SECRETS = {
@@ -10,7 +10,7 @@ export const EXAMPLE_SECRETS = {
 } as const;
 
 
-/** The full Codex payload of wegent-protocol.md §2.9, with ids to choose. */
+/** The full Codex payload of docs/protocol/wegent-protocol.md §2.9, with ids to choose. */
 export function examplePayload(taskId = 305, subtaskId = 812): Record<string, unknown> {
   return {
     subtask_id: subtaskId,

@@ -40,7 +40,7 @@ export const RESOLVED_API_OPTIONS = Symbol('RESOLVED_API_OPTIONS');
  */
 export const Deadline = {
   enqueueMs: 10_000,
-  /** Under executor_manager's 10 s dispatch timeout (wegent-protocol-2026.md §2.13). */
+  /** Under executor_manager's 10 s dispatch timeout (docs/protocol/wegent-protocol-2026.md §2.13). */
   responsesEnqueueMs: 8_000,
   cancelMs: 1_800,
   readMs: 5_000,

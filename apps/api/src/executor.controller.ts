@@ -6,7 +6,7 @@ import { cancelParamsSchema, parseParams } from './request-params';
 import { TaskIntakeService } from './task-intake.service';
 
 /**
- * Drop-in for the Wegent executor's HTTP API (wegent-protocol.md §3), so executor_manager can
+ * Drop-in for the Wegent executor's HTTP API (docs/protocol/wegent-protocol.md §3), so executor_manager can
  * post to this service unchanged. Answer texts are byte-for-byte the executor's, including the
  * two spaces in "Task execution status  : RUNNING" and the literal ".-1" in cancel answers.
  */

@@ -2,8 +2,7 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { ConfigError, loadConfig } from '../../../libs/contracts/src';
-import { createLogger } from '../../../libs/runtime/src';
-import { embeddedRedisUrl, redisAnswers } from '../../service/src/redis-bootstrap';
+import { createLogger, embeddedRedisUrl, redisAnswers } from '../../../libs/runtime/src';
 import { CliContext, processOutput, type CliOutput } from './cli-context';
 import { cancelCommand } from './commands/cancel.command';
 import { enqueueCommand } from './commands/enqueue.command';

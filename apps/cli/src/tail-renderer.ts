@@ -14,7 +14,7 @@ const oneLine = (text: string): string => clip(text, MAX_LINE);
 
 /**
  * Short lines for one thinking step: the commands and tools it used, their results, reasoning.
- * Steps are ClaudeCode-shaped (`details.message.content[]` blocks, wegent-protocol.md §6). Answer
+ * Steps are ClaudeCode-shaped (`details.message.content[]` blocks, docs/protocol/wegent-protocol.md §6). Answer
  * text blocks are left out (the answer streams as chunks); a step without a message shows its
  * session or result summary, or its title.
  */

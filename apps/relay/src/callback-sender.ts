@@ -31,7 +31,7 @@ export const idempotencyKey = (callback: AnyPlannedCallback): string =>
   `wegent-codex:${callback.body.task_id}:${callback.body.subtask_id}:${callback.eventId}${callback.part ? `:${callback.part}` : ''}`;
 
 /**
- * POSTs one callback to CALLBACK_URL until executor_manager takes it (wegent-protocol.md §4.1).
+ * POSTs one callback to CALLBACK_URL until executor_manager takes it (docs/protocol/wegent-protocol.md §4.1).
  * Each attempt has its own timeout; 5xx, 408, 429, timeouts and network errors are retried with
  * full-jitter exponential back-off for up to CALLBACK_RETRY_FOR_MS, so an EM outage of minutes
  * loses nothing. The `Idempotency-Key` is the same on every attempt and in every relay; the

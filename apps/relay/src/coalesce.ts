@@ -10,7 +10,7 @@ export interface SendPlan<T extends AnyPlannedCallback> {
 }
 
 /**
- * Which of a subtask's undelivered callbacks go out now (wegent-protocol.md §8 "Coalesce").
+ * Which of a subtask's undelivered callbacks go out now (docs/protocol/wegent-protocol.md §8 "Coalesce").
  *
  * - Nothing after the first terminal callback, ever.
  * - A `text` callback is dropped when a later one supersedes it (`isSupersededBy`: a full snapshot
@@ -19,7 +19,7 @@ export interface SendPlan<T extends AnyPlannedCallback> {
  * - A trailing `text` callback goes out at most once per `coalesceMs` since the last callback sent;
  *   otherwise it is held, so newer events can replace it.
  * - Every other kind goes out at once — 2026 deltas included: BE appends each one, so none is ever
- *   dropped or merged away here (wegent-protocol-2026.md §3.7).
+ *   dropped or merged away here (docs/protocol/wegent-protocol-2026.md §3.7).
  */
 export interface PlanOptions {
   /** When the last callback of this subtask was sent (undefined: none yet in this process). */

@@ -9,7 +9,7 @@ import { CONFIG, LOGGER, REDIS, type Logger } from '../../../libs/runtime/src';
 import { sleep } from './backoff';
 import { splitCredentials } from './callback-sender';
 
-/** EM's own timeout for one beat (wegent-protocol-2026.md §5). */
+/** EM's own timeout for one beat (docs/protocol/wegent-protocol-2026.md §5). */
 const BEAT_TIMEOUT_MS = 5_000;
 
 /** The text of the terminal a dead worker's run ends with: what happened and what to do. */

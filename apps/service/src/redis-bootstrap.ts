@@ -1,29 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
+import { EMBEDDED_REDIS_DATA_DIR, EMBEDDED_REDIS_PASSWORD_FILE, embeddedRedisUrl, redisAnswers } from '../../../libs/runtime/src';
 
-const DEFAULT_DATA_DIR = '.data/redis';
-const PASSWORD_FILE = 'password';
+const DEFAULT_DATA_DIR = EMBEDDED_REDIS_DATA_DIR;
+const PASSWORD_FILE = EMBEDDED_REDIS_PASSWORD_FILE;
 
-/**
- * The URL of the embedded Redis with its password (kept in `<data>/password`, 0600, created on
- * first use) — the default URL when there is no such file. Task commands are loopback clients
- * too: an embedded Redis without a password would hand them every queue and payload.
- */
-export function embeddedRedisUrl(url: string, dataDir = resolve(DEFAULT_DATA_DIR)): string {
-  let password: string;
-  try {
-    password = readFileSync(join(dataDir, PASSWORD_FILE), 'utf8').trim();
-  } catch {
-    return url;
-  }
-  const u = new URL(url);
-  if (!password || u.password) return url;
-  u.password = encodeURIComponent(password);
-  return u.toString();
-}
+// Also used by the CLI, so they live with the other Redis helpers of libs/runtime.
+export { embeddedRedisUrl, redisAnswers };
 
 function ensurePassword(dataDir: string): string {
   const file = join(dataDir, PASSWORD_FILE);
@@ -36,23 +21,6 @@ function ensurePassword(dataDir: string): string {
   const password = randomBytes(24).toString('hex');
   writeFileSync(file, `${password}\n`, { mode: 0o600 });
   return password;
-}
-
-/** True when something answers PING at the URL's host and port within `timeoutMs`. */
-export function redisAnswers(url: string, timeoutMs = 1_500): Promise<boolean> {
-  const u = new URL(url);
-  return new Promise((done) => {
-    const socket = createConnection({ host: u.hostname || '127.0.0.1', port: Number(u.port || 6379) });
-    const finish = (ok: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      done(ok);
-    };
-    const timer = setTimeout(() => finish(false), timeoutMs);
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => finish(/^(\+PONG|-NOAUTH|-ERR)/.test(data.toString())));
-    socket.once('error', () => finish(false));
-  });
 }
 
 /** Finds an executable on PATH. */

@@ -3,7 +3,7 @@ import type { Config, RpcNotification, TaskPayload } from '../../../libs/contrac
 import { AppServerClient, AppServerRpcError, NotificationMapper, textInput } from '../../../libs/codex/src';
 import { isTerminalEvent, type NewTaskEvent } from '../../../libs/contracts/src';
 import type { RedisKeys } from '../../../libs/event-log/src';
-import { createSecretMasker } from '../../../libs/redaction/src';
+import { createSecretMasker, StreamScrubber } from '../../../libs/redaction/src';
 import type { Logger } from '../../../libs/runtime/src';
 import { CodexProcessRegistry } from './codex-process-registry';
 import type { RunEvent } from './event-emitter';
@@ -50,6 +50,8 @@ const strip = (event: NewTaskEvent): RunEvent => {
  */
 export class CodexSession {
   private readonly mask: ReturnType<typeof createSecretMasker>;
+  /** A secret streamed in pieces is scrubbed too (chunks are held back while they could become one). */
+  private readonly streamed: StreamScrubber;
 
   constructor(
     private readonly config: Config,
@@ -61,6 +63,7 @@ export class CodexSession {
     private readonly pool?: WarmCodexPool,
   ) {
     this.mask = createSecretMasker(workspace.secrets);
+    this.streamed = new StreamScrubber(workspace.secrets);
   }
 
   async run(hooks: SessionHooks): Promise<SessionEnd> {
@@ -82,15 +85,16 @@ export class CodexSession {
         if (stopped) return;
         for (const event of events) {
           if (stopped) return;
-          const clean = this.scrub(strip(event));
-          if (isTerminalEvent(event)) {
-            await hooks.beforeTerminal().catch((e: unknown) => this.log.warn({ err: String(e) }, 'workbench refresh failed'));
+          for (const clean of this.streamed.push(this.scrub(strip(event)))) {
+            if (isTerminalEvent(clean)) {
+              await hooks.beforeTerminal().catch((e: unknown) => this.log.warn({ err: String(e) }, 'workbench refresh failed'));
+              await hooks.emit([clean]);
+              terminalEmitted = true;
+              resolveTerminal();
+              return;
+            }
             await hooks.emit([clean]);
-            terminalEmitted = true;
-            resolveTerminal();
-            return;
           }
-          await hooks.emit([clean]);
         }
       });
     };
@@ -197,7 +201,7 @@ export class CodexSession {
           ...this.workspace.images.map((path) => ({ type: 'localImage', path })),
           ...this.workspace.imageUrls.map((url) => ({ type: 'image', url })),
         ];
-        // 2026: the user's reasoning choice, per turn (wegent-protocol-2026.md §2.4).
+        // 2026: the user's reasoning choice, per turn (docs/protocol/wegent-protocol-2026.md §2.4).
         const { reasoning_effort: effort, reasoning_summary: summary } = this.payload.responses ?? {};
         turnId = (await client.turnStart({ threadId, input, ...(effort ? { effort } : {}), ...(summary ? { summary } : {}) })).turn.id;
       } catch (error) {

@@ -4,7 +4,7 @@ import type { TaskPayload } from '../../../libs/contracts/src';
 import type { RunEventEmitter } from './event-emitter';
 import { RunEnding, RunText, type RunResult } from './run-outcome';
 
-/** One runtime check of the Codex image (wegent-protocol.md §12.3). */
+/** One runtime check of the Codex image (docs/protocol/wegent-protocol.md §12.3). */
 export interface RuntimeCheck {
   name: string;
   command: string;
@@ -69,7 +69,7 @@ export async function workspaceCheck(root: string): Promise<CheckResult> {
 
 /**
  * A `type: "validation"` payload: runs the Codex runtime checks here and reports them as Wegent's
- * validation callbacks (wegent-protocol.md §12.2).
+ * validation callbacks (docs/protocol/wegent-protocol.md §12.2).
  */
 export async function runImageValidation(payload: TaskPayload, emitter: RunEventEmitter, input: { codexBin: string; workspaceRoot: string }): Promise<RunResult> {
   const params = payload.validation_params ?? {};

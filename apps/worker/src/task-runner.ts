@@ -42,7 +42,7 @@ const message = (error: unknown): string => (error instanceof Error ? error.mess
 
 /**
  * One run of one subtask: prepare the workspace, drive Codex, and turn everything that happens
- * into events — including every way it can end (wegent-protocol.md §5). Whatever happens, the run
+ * into events — including every way it can end (docs/protocol/wegent-protocol.md §5). Whatever happens, the run
  * appends exactly one terminal event (the log refuses any second one).
  */
 @Injectable()
@@ -71,7 +71,7 @@ export class TaskRunner {
       return runImageValidation(payload, emitter, { codexBin: this.workspace.codexBin, workspaceRoot: this.workspace.root });
     }
 
-    // The first step of every subtask, also when preparation then fails (wegent-protocol.md §5.5).
+    // The first step of every subtask, also when preparation then fails (docs/protocol/wegent-protocol.md §5.5).
     await emitter.emit({ type: 'thinking-step', report: false, step: { title: StepTitle.initializeAgent, next_action: 'continue' } });
     let prepared: PreparedWorkspace;
     try {
@@ -156,7 +156,7 @@ const WORKBENCH_REFRESH_MS = 5_000;
 /**
  * Keeps the workbench's git part current: read at 55, every few seconds while the run goes (an
  * event only when something changed), and once more right before the terminal event, so the last
- * changes are never missed (wegent-protocol.md §7.4).
+ * changes are never missed (docs/protocol/wegent-protocol.md §7.4).
  */
 class WorkbenchRefresher {
   private last = '';

@@ -253,7 +253,7 @@ export class WorkspacePreparer {
       ...passed,
       ...model.extraEnv,
       ...repo.gitEnv,
-      // wegent-protocol.md §11.6: the repository coordinates, for the agent's commands.
+      // docs/protocol/wegent-protocol.md §11.6: the repository coordinates, for the agent's commands.
       GIT_DOMAIN: p.git_domain ?? '',
       GIT_REPO: p.git_repo ?? '',
       GIT_REPO_ID: p.git_repo_id === null || p.git_repo_id === undefined ? '' : String(p.git_repo_id),

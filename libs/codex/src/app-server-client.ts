@@ -13,7 +13,7 @@ import { answerServerRequest, type ServerRequestAnswer } from './server-requests
 import { tomlKey, tomlValue, type TomlValue } from './toml';
 
 /**
- * One `codex app-server` process spoken to over stdio JSON-RPC (codex-cli-notes.md §3–§6, §15):
+ * One `codex app-server` process spoken to over stdio JSON-RPC (docs/protocol/codex-cli-notes.md §3–§6, §15):
  * spawn, handshake, requests with bounded waits, notifications, automatic answers to server
  * requests, and a shutdown that leaves no process of the tree running.
  */

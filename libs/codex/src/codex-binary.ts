@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
 /**
- * Where the native Codex binary lives (codex-cli-notes.md §1). The npm package `@openai/codex`
+ * Where the native Codex binary lives (docs/protocol/codex-cli-notes.md §1). The npm package `@openai/codex`
  * ships a Node launcher; the real binary comes in a platform package declared as an optional
  * dependency. Spawning it directly gives the real PID, which the process-tree kill needs.
  */

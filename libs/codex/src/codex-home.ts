@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { tomlDocument, type TomlTable } from './toml';
 
 /**
- * A task's CODEX_HOME: its `config.toml` (codex-cli-notes.md §8, §9, §12) and, for model ids
+ * A task's CODEX_HOME: its `config.toml` (docs/protocol/codex-cli-notes.md §8, §9, §12) and, for model ids
  * the binary does not know, a one-entry model catalog (§8.3).
  */
 

@@ -48,7 +48,7 @@ function run(name: string, overrides: Partial<NotificationMapperOptions> = {}) {
   return { mapper, threadId: f.threadId, ...feed(mapper, f.notifications) };
 }
 
-// ---- expected-event builders (the shapes of wegent-protocol.md §6.3/6.4) ----
+// ---- expected-event builders (the shapes of docs/protocol/wegent-protocol.md §6.3/6.4) ----
 
 const envelope = { task_id: 305, subtask_id: 812, attempt: 1 };
 const step = (title: string, details: Record<string, unknown>, report = true) => ({

@@ -12,7 +12,7 @@ import {
 
 /**
  * The pure mapping from `codex app-server` notifications of one run (one thread, one turn) to the
- * events of the subtask's log: thinking steps shaped like ClaudeCode's (wegent-protocol.md §6),
+ * events of the subtask's log: thinking steps shaped like ClaudeCode's (docs/protocol/wegent-protocol.md §6),
  * streamed answer chunks, and the terminal `done` / `error` (§5.2, §5.3). No I/O, no clock.
  */
 

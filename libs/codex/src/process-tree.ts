@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 /**
  * Process trees read from /proc (Linux). Codex runs every command in its own session (`setsid`),
  * so killing a process group misses them, and once the app-server dies its orphans are
- * re-parented to PID 1 and lose the link (codex-cli-notes.md §15). Hence: walk parent links,
+ * re-parented to PID 1 and lose the link (docs/protocol/codex-cli-notes.md §15). Hence: walk parent links,
  * remember what was seen while the parent was alive, and recognise late members by session id.
  */
 

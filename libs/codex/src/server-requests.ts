@@ -1,5 +1,5 @@
 /**
- * Answers to the requests `codex app-server` sends to its client (codex-cli-notes.md §6). A Wegent
+ * Answers to the requests `codex app-server` sends to its client (docs/protocol/codex-cli-notes.md §6). A Wegent
  * run has nobody to ask, and an unanswered request blocks the turn, so every request gets an
  * answer at once: approvals are accepted (the service runs `danger-full-access` + `never` anyway),
  * questions and elicitations are declined, anything else is "not supported".

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** executor_manager callback body (wegent-protocol.md §4.2). Empty fields are left out. */
+/** executor_manager callback body (docs/protocol/wegent-protocol.md §4.2). Empty fields are left out. */
 export const callbackStatusSchema = z.enum(['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED']);
 export type CallbackStatus = z.infer<typeof callbackStatusSchema>;
 
@@ -19,7 +19,7 @@ export const callbackBodySchema = z.object({
 });
 export type CallbackBody = z.infer<typeof callbackBodySchema>;
 
-/** Exact texts the backend and frontend depend on (wegent-protocol.md §13). */
+/** Exact texts the backend and frontend depend on (docs/protocol/wegent-protocol.md §13). */
 export const CallbackMessage = {
   started: 'Task execution started',
   initializeAgent: '${{thinking.initialize_agent}}',

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * The parts of the `codex app-server` JSON-RPC protocol (Codex CLI 0.169.0) that the service reads.
- * Parsing is tolerant: unknown fields, item types and methods pass through (codex-cli-notes.md §5).
+ * Parsing is tolerant: unknown fields, item types and methods pass through (docs/protocol/codex-cli-notes.md §5).
  */
 
 /** One line from app-server stdout, classified by which of `id` / `method` it has. */
@@ -30,7 +30,7 @@ export type RpcLine =
   | { kind: 'notification'; message: RpcNotification }
   | { kind: 'invalid'; raw: string; reason: string };
 
-/** Classify one stdout line (codex-cli-notes.md §3). Never throws. */
+/** Classify one stdout line (docs/protocol/codex-cli-notes.md §3). Never throws. */
 export function classifyRpcLine(raw: string): RpcLine | null {
   const line = raw.trim();
   if (!line) return null;
@@ -54,7 +54,7 @@ export function classifyRpcLine(raw: string): RpcLine | null {
   return { kind: 'notification', message: parsed.data as RpcNotification };
 }
 
-// ---- items (codex-cli-notes.md §5.2) ----
+// ---- items (docs/protocol/codex-cli-notes.md §5.2) ----
 
 export const codexItemSchema = z.looseObject({
   id: z.string(),

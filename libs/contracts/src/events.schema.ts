@@ -51,7 +51,7 @@ export type RunContext = z.infer<typeof runContextSchema>;
  * - `prepared`  → RUNNING/55 (workspace ready; first callback with the workbench)
  * - `agent-started` → RUNNING/60 (Codex thread and turn started)
  * - `workbench` → no callback; refreshes the git part of the workbench
- * - `validation` → a validation-task callback (image validation, wegent-protocol.md §12)
+ * - `validation` → a validation-task callback (image validation, docs/protocol/wegent-protocol.md §12)
  */
 export const statusEventSchema = z.object({
   ...envelope,
@@ -139,7 +139,7 @@ export const doneEventSchema = z.object({
 
 /**
  * Terminal: the run failed. `message` is the callback's exact `error_message`; `kind` decides the
- * shape of `result` (wegent-protocol.md §5.3–5.7):
+ * shape of `result` (docs/protocol/wegent-protocol.md §5.3–5.7):
  * - `agent`       the turn failed            → {thinking, workbench: failed, error}
  * - `stream`      the run broke mid-way      → {error, thinking, workbench: failed}
  * - `exception`   the runner could not start → {thinking}
@@ -153,7 +153,7 @@ export const errorEventSchema = z.object({
   message: z.string(),
   /** Human text for `result.error` (kinds agent and stream). */
   error: z.string().optional(),
-  /** 2026 `error.code` (wegent-protocol-2026.md §3.4); absent = `runtime_error`. */
+  /** 2026 `error.code` (docs/protocol/wegent-protocol-2026.md §3.4); absent = `runtime_error`. */
   code: z.string().optional(),
   /** Set when no `started` precedes it (the run never began): which fold to apply. */
   protocol: wegentProtocolSchema.optional(),

@@ -13,7 +13,7 @@ export type WegentProtocol = z.infer<typeof wegentProtocolSchema>;
 export const protocolOf = (value: { protocol?: WegentProtocol | null } | undefined): WegentProtocol => value?.protocol ?? '2025';
 
 /**
- * What a 2026 run needs beyond the 2025 payload (Responses body, wegent-protocol-2026 §2): the
+ * What a 2026 run needs beyond the 2025 payload (Responses body, docs/protocol/wegent-protocol-2026.md §2): the
  * fields its callbacks echo and the per-turn model options Codex takes at `turn/start`. Set by the
  * 2026 intake only; the 2025 path never has it.
  */

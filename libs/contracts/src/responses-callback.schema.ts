@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * The 2026 callback envelope (wegent-protocol-2026.md §3.1): one Responses-API stream event per
+ * The 2026 callback envelope (docs/protocol/wegent-protocol-2026.md §3.1): one Responses-API stream event per
  * POST, forwarded verbatim by executor_manager to the backend's `/api/internal/callback`. Empty
  * optional fields are left out (the Rust executor drops them too).
  */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { responsesRunSchema, wegentProtocolSchema } from './protocol.schema';
 
 /**
- * The task payload Wegent's backend dispatches (wegent-protocol.md §2). Strict on the fields the
+ * The task payload Wegent's backend dispatches (docs/protocol/wegent-protocol.md §2). Strict on the fields the
  * service reads, tolerant of everything else: unknown keys pass through, every `user.*` field may
  * be null, repository fields may be "" or 0. A payload the backend really sends must never be
  * rejected.
@@ -52,7 +52,7 @@ export const attachmentSchema = z.looseObject({
   file_extension: nullableString,
   file_size: z.number().nullish(),
   mime_type: nullableString,
-  /** 2026 only (wegent-protocol-2026.md §2.9): set once the backend pre-synced the file (§7.1). */
+  /** 2026 only (docs/protocol/wegent-protocol-2026.md §2.9): set once the backend pre-synced the file (§7.1). */
   status: nullableString,
   local_path: nullableString,
   error: nullableString,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** One Wegent thinking step (wegent-protocol.md §6.1). `details` is omitted, never null. */
+/** One Wegent thinking step (docs/protocol/wegent-protocol.md §6.1). `details` is omitted, never null. */
 export const thinkingStepSchema = z.object({
   title: z.string(),
   next_action: z.string(),
@@ -8,7 +8,7 @@ export const thinkingStepSchema = z.object({
 });
 export type ThinkingStep = z.infer<typeof thinkingStepSchema>;
 
-/** Title keys and literal titles the service emits (wegent-protocol.md §6.2). */
+/** Title keys and literal titles the service emits (docs/protocol/wegent-protocol.md §6.2). */
 export const StepTitle = {
   initializeAgent: 'thinking.initialize_agent',
   attachmentsDownloaded: 'thinking.attachments_downloaded',

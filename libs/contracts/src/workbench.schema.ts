@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** One entry of `workbench.file_changes` (wegent-protocol.md §7.2). */
+/** One entry of `workbench.file_changes` (docs/protocol/wegent-protocol.md §7.2). */
 export const fileChangeSchema = z.object({
   old_path: z.string(),
   new_path: z.string(),
@@ -35,7 +35,7 @@ export type GitSnapshot = z.infer<typeof gitSnapshotSchema>;
 export type FileChange = z.infer<typeof fileChangeSchema>;
 export type TaskCommit = z.infer<typeof taskCommitSchema>;
 
-/** The workbench object of every callback from 55 on (wegent-protocol.md §7.1). */
+/** The workbench object of every callback from 55 on (docs/protocol/wegent-protocol.md §7.1). */
 export const workbenchSchema = z.object({
   taskTitle: z.string(),
   taskNumber: z.string(),

@@ -15,7 +15,7 @@ import { CallbackFolder, foldCallbacks, isSupersededBy, type FoldOptions, type P
 import { commitListSummary, gitTypeOf } from './workbench-fold';
 
 // ---------------------------------------------------------------------------------------------
-// Fixtures: a task as in wegent-protocol.md §2.9 and events built in log order.
+// Fixtures: a task as in docs/protocol/wegent-protocol.md §2.9 and events built in log order.
 // ---------------------------------------------------------------------------------------------
 
 const TASK = 305;

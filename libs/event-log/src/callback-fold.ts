@@ -26,7 +26,7 @@ import {
 
 /**
  * The pure fold from a subtask's event log to executor_manager callbacks
- * (wegent-protocol.md §4–8). Same events in, same callbacks out: no clock, no I/O; every time
+ * (docs/protocol/wegent-protocol.md §4–8). Same events in, same callbacks out: no clock, no I/O; every time
  * comes from an event's `timestamp`.
  *
  * | event                      | callback                                                               |

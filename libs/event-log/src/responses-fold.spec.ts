@@ -59,7 +59,7 @@ const usage = { input_tokens: 450, output_tokens: 62, cached_input_tokens: 290, 
 const envelope = { task_id: TASK, subtask_id: SUB, message_id: 2, executor_name: 'wegent-task-alice-3f9c1a0b7d2e4c1' };
 const bodies = (events: StoredEvent[], options = OPTIONS) => foldResponses(TASK, SUB, events, options).map((c) => c.body);
 
-describe('2026 fold (wegent-protocol-2026.md §3)', () => {
+describe('2026 fold (docs/protocol/wegent-protocol-2026.md §3)', () => {
   it('maps one turn with reasoning, a command, a patch, usage and a streamed answer to the events BE accepts', () => {
     const events = log(
       started(), // 1

@@ -1,7 +1,7 @@
 import type { FileChange, GitSnapshot, RunContext, TaskCommit, ThinkingStep, Workbench } from '../../contracts/src';
 
 /**
- * The changing part of a subtask's workbench (wegent-protocol.md §7). The fixed part comes from
+ * The changing part of a subtask's workbench (docs/protocol/wegent-protocol.md §7). The fixed part comes from
  * the run context; `renderWorkbench` joins both into the object the callbacks carry. Every
  * function here returns a new state and never mutates its input, so a rendered workbench can be
  * shared by callbacks without copying.

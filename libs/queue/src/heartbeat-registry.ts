@@ -18,7 +18,7 @@ return 0
 type RedisWithClaim = Redis & { wegentHeartbeatClaim(runs: string, field: string, workerId: string): Promise<number> };
 
 /**
- * Which 2026 tasks this deployment is running, for their heartbeats (wegent-protocol-2026.md §5),
+ * Which 2026 tasks this deployment is running, for their heartbeats (docs/protocol/wegent-protocol-2026.md §5),
  * and which worker process runs each: the intake registers a subtask, the worker that takes it
  * claims it and keeps a liveness key alive, and whoever sees a subtask finished or its worker
  * dead drops it. Shared by every process through Redis, so there is one registry however many

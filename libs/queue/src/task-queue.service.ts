@@ -103,7 +103,7 @@ export class TaskQueueService implements TaskQueuePort {
       ...(options.traceparent ? { traceparent: options.traceparent } : {}),
       ...(payload.protocol ? { protocol: payload.protocol } : {}),
     };
-    // Today's EM expects heartbeats from the moment it dispatched (wegent-protocol-2026.md §5).
+    // Today's EM expects heartbeats from the moment it dispatched (docs/protocol/wegent-protocol-2026.md §5).
     if (payload.protocol === '2026') await this.heartbeats.register(task_id, subtask_id);
     const job = await this.queue.add(jobId, data, {
       ...TASK_JOB_OPTIONS,

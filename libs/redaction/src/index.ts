@@ -3,3 +3,4 @@ export * from './secret-masker';
 export * from './secret-names';
 export * from './service-secrets';
 export * from './walk';
+export * from './stream-scrub';

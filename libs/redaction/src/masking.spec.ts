@@ -9,7 +9,7 @@ import {
   SECRET_PLACEHOLDER,
 } from './index';
 
-// Expected outputs were produced by a Python reference of wegent-protocol.md §11.11 (the same
+// Expected outputs were produced by a Python reference of docs/protocol/wegent-protocol.md §11.11 (the same
 // patterns run by Python's `re`), so they are byte-exact with the original masker.
 
 const AWS_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';

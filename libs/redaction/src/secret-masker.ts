@@ -53,7 +53,7 @@ function base64Forms(bytes: Buffer): string[] {
  * Masking stays exact-value only: a secret transformed any other way is not found (the sandbox,
  * not the masker, keeps a run from reading service secrets).
  */
-function secretVariants(secret: string): string[] {
+export function secretVariants(secret: string): string[] {
   const forms = new Set<string>();
   for (const s of [secret, secret.trim()]) {
     if (Array.from(s).length < MIN_SECRET_LENGTH) continue;

@@ -1,7 +1,7 @@
 import { createDecipheriv } from 'node:crypto';
 
 /**
- * `user.git_token` resolution (wegent-protocol.md §11.2). Wegent's backend sends the token
+ * `user.git_token` resolution (docs/protocol/wegent-protocol.md §11.2). Wegent's backend sends the token
  * AES-256-CBC encrypted and base64 encoded; older or hand-written values are plain tokens.
  */
 

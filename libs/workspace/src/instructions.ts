@@ -3,7 +3,7 @@ import { lstat, open, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, posix, relative, sep } from 'node:path';
 
 /**
- * Custom instruction files (wegent-protocol.md §11.7): `CUSTOM_INSTRUCTION_FILES` names
+ * Custom instruction files (docs/protocol/wegent-protocol.md §11.7): `CUSTOM_INSTRUCTION_FILES` names
  * repository files (`.cursorrules`, …) whose content is appended to the developer instructions,
  * so the model actually sees them. Nothing is written into the repository.
  */

@@ -2,7 +2,7 @@ import { taskPayloadSchema, type Bot, type TaskPayload } from '../../contracts/s
 import { examplePayload } from '../../../test/support/wegent-payload';
 import { normalizeMcpServers, substitutePlaceholders, toCodexMcpServers } from './mcp-config';
 
-/** The example of wegent-protocol.md §2.9, plus values of every JSON type for the substitution rules. */
+/** The example of docs/protocol/wegent-protocol.md §2.9, plus values of every JSON type for the substitution rules. */
 const payload: TaskPayload = taskPayloadSchema.parse({ ...examplePayload(), flags: { on: true, off: false, ratio: 1.5, list: [1, 'two'] } });
 
 describe('normalizeMcpServers', () => {

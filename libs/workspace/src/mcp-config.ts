@@ -1,7 +1,7 @@
 import type { Bot } from '../../contracts/src';
 
 /**
- * MCP servers of `bot[0]` (wegent-protocol.md §2.5): the nestings Wegent accepts, the
+ * MCP servers of `bot[0]` (docs/protocol/wegent-protocol.md §2.5): the nestings Wegent accepts, the
  * `${{path}}` placeholders, and the translation into what Codex can run.
  */
 

@@ -3,7 +3,7 @@ import { isSecretName, maskText } from '../../redaction/src';
 import { normalizeMcpServers, substitutePlaceholders } from './mcp-config';
 
 /**
- * The model a task runs with (wegent-protocol.md §2.4; codex-cli-notes.md §8.2, §9):
+ * The model a task runs with (docs/protocol/wegent-protocol.md §2.4; docs/protocol/codex-cli-notes.md §8.2, §9):
  * `bot[0].agent_config.env`, or the service's default model when the bot names none.
  */
 

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Attachment } from '../../contracts/src';
 
 /**
- * The prompt text the model sees (wegent-protocol.md §11.9, §11.10). Every string here is
+ * The prompt text the model sees (docs/protocol/wegent-protocol.md §11.9, §11.10). Every string here is
  * must-match, byte for byte.
  */
 

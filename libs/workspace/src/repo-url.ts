@@ -1,7 +1,7 @@
 import { percentEncodeAll } from '../../redaction/src';
 
 /**
- * Git URL helpers (wegent-protocol.md §11.1, §11.3) and the gate a `git_url` must pass before it
+ * Git URL helpers (docs/protocol/wegent-protocol.md §11.1, §11.3) and the gate a `git_url` must pass before it
  * reaches `git clone`: the payload is outside input, and git treats some URL forms as commands.
  */
 

@@ -13,7 +13,7 @@ const pathsOf = (body: unknown) => {
   return parsed.error.issues.map((i) => [parsed.prefix, ...i.path.map(String)].filter(Boolean).join('.'));
 };
 
-describe('2026 Responses body → task payload (wegent-protocol-2026.md §2)', () => {
+describe('2026 Responses body → task payload (docs/protocol/wegent-protocol-2026.md §2)', () => {
   it('maps the §2.11 example to the 2025 payload the worker runs, field by field', () => {
     const payload = payloadOf(exampleResponsesBody());
 

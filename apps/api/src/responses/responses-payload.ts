@@ -101,7 +101,7 @@ export function toTaskPayload(body: ResponsesBody, m: ResponsesFields): TaskPayl
 }
 
 /**
- * `model_config` as the 2025 `agent_config.env` (§2.4 → wegent-protocol.md §2.4): what the body
+ * `model_config` as the 2025 `agent_config.env` (§2.4 → docs/protocol/wegent-protocol.md §2.4): what the body
  * gives wins over the bot's own binding, which usually names the model but holds no key.
  */
 function modelEnvOf(body: ResponsesBody, model: ResponsesModelConfig, bot: ResponsesBot): Record<string, unknown> {

@@ -23,7 +23,7 @@ export interface ReplayOptions {
  * ignores those it already has. Text snapshots the relay coalesced away are included: each is a
  * full snapshot and the terminal callback comes last, so the end state is the same. A 2026
  * subtask's text and reasoning deltas are left out: today's backend appends every delta it gets
- * (wegent-protocol-2026.md §3.7), and `response.completed` carries the whole answer anyway.
+ * (docs/protocol/wegent-protocol-2026.md §3.7), and `response.completed` carries the whole answer anyway.
  */
 export async function replayCommand(ctx: CliContext, taskId: number, subtaskId: number, io: CliOutput, options: ReplayOptions = {}): Promise<ExitCode> {
   const url = options.to ?? ctx.config.CALLBACK_URL;

@@ -8,7 +8,7 @@ import { backendGet, backendUrl, declaredLength, errorText, TransferError, trans
 
 /**
  * Downloads the payload's attachments into `<task dir>/<task_id>:executor:attachments/<subtask_id>/`
- * (wegent-protocol.md §11.9 puts it in the work dir; here it is the task directory, so it is
+ * (docs/protocol/wegent-protocol.md §11.9 puts it in the work dir; here it is the task directory, so it is
  * never inside the clone). A task's commands may have replaced any part of that path by a
  * symlink; none is followed (realDirectory), so downloads never land outside the task. Never throws: each failure is a result with the original's error
  * text, and the task runs on (rewriteAttachments tells the model what is missing).
@@ -166,14 +166,14 @@ export function imageInputs(downloaded: readonly DownloadedAttachment[]): string
 export interface PresyncedSplit {
   /** Files the backend's pre-sync (`POST /v1/attachments/sync`) already put in this task's folder. */
   presynced: DownloadedAttachment[];
-  /** Reported failed by the pre-sync: the backend already told the model (wegent-protocol-2026.md §2.5). */
+  /** Reported failed by the pre-sync: the backend already told the model (docs/protocol/wegent-protocol-2026.md §2.5). */
   failedBefore: Attachment[];
   /** Everything else: download now. */
   toDownload: Attachment[];
 }
 
 /**
- * Sorts 2026 attachments (wegent-protocol-2026.md §2.9): an item whose `local_path` is a regular
+ * Sorts 2026 attachments (docs/protocol/wegent-protocol-2026.md §2.9): an item whose `local_path` is a regular
  * file inside `taskDir` is used where it is; one marked `failed` is left alone; the rest is
  * downloaded. A `local_path` anywhere else is never trusted (the body is not).
  */

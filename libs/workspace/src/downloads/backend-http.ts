@@ -2,7 +2,7 @@ import { attachmentError } from '../prompt';
 
 /**
  * GETs against Wegent's backend (TASK_API_DOMAIN) for skills and attachments
- * (wegent-protocol.md §11.8, §11.9), with the original's failure vocabulary.
+ * (docs/protocol/wegent-protocol.md §11.8, §11.9), with the original's failure vocabulary.
  */
 
 /** The logging surface the downloaders need; a pino logger fits. */
@@ -53,7 +53,7 @@ export function errorText(error: unknown): string {
 export const DEFAULT_BACKEND_URL = 'http://wegent-backend:8000';
 
 /**
- * The backend for skill and attachment downloads (wegent-protocol-2026.md §1.2, hop EX → BE): the
+ * The backend for skill and attachment downloads (docs/protocol/wegent-protocol-2026.md §1.2, hop EX → BE): the
  * operator's TASK_API_DOMAIN, else the task's `metadata.backend_url` (2026 bodies only), else the default.
  */
 export function backendBaseUrl(configured: string | undefined, fromTask: string | null | undefined): string {

@@ -6,7 +6,7 @@ import { saveInputImages } from './input-images';
 
 const SCRATCH = resolve(__dirname, '../../../../.data/test-downloads');
 
-describe('2026 attachments and input images (wegent-protocol-2026.md §2.5, §2.9)', () => {
+describe('2026 attachments and input images (docs/protocol/wegent-protocol-2026.md §2.5, §2.9)', () => {
   let root: string;
   let taskDir: string;
 

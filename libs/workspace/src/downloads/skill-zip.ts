@@ -6,7 +6,7 @@ import * as yauzl from 'yauzl';
 import { errorText } from './backend-http';
 
 /**
- * Safe extraction of a skill zip (`<name>/SKILL.md` + files, wegent-protocol.md §11.8).
+ * Safe extraction of a skill zip (`<name>/SKILL.md` + files, docs/protocol/wegent-protocol.md §11.8).
  *
  * The whole zip is refused when any entry is unsafe, before anything is written: a name that is
  * absolute, contains `..` or a backslash, or would land outside the root (zip-slip); a symlink or

@@ -4,7 +4,7 @@ import { backendGet, backendUrl, errorText, readCapped, TransferError, type Down
 import { DEFAULT_ZIP_LIMITS, extractSkillZip, invalidSkillName, type ZipLimits } from './skill-zip';
 
 /**
- * Installs `bot[0].skills` into the task's `CODEX_HOME/skills` (wegent-protocol.md §11.8), where
+ * Installs `bot[0].skills` into the task's `CODEX_HOME/skills` (docs/protocol/wegent-protocol.md §11.8), where
  * Codex discovers `<name>/SKILL.md`. Nothing here is fatal: every problem is logged once and
  * reported in `failed`, and the task runs with the skills that did install.
  */
@@ -26,7 +26,7 @@ export interface InstallSkillsOptions {
   /** `CODEX_HOME/skills`; created when missing. */
   skillsRoot: string;
   /**
-   * 2026 tasks (wegent-protocol-2026.md §2.10): name → backend id and namespace, so the skill is
+   * 2026 tasks (docs/protocol/wegent-protocol-2026.md §2.10): name → backend id and namespace, so the skill is
    * downloaded by id (`?namespace=…&task_id=…`) without the lookup by name.
    */
   refs?: Readonly<Record<string, { skill_id: string; namespace?: string | null }>>;

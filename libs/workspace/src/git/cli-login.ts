@@ -4,7 +4,7 @@ import { findExecutable, runCommand, type CommandWrapper } from './git-command';
 import { serviceGitEnv, type TaskGitPaths } from './task-git-home';
 
 /**
- * `gh`/`glab auth login` for the task (wegent-protocol.md §11.5): GitHub when the domain contains
+ * `gh`/`glab auth login` for the task (docs/protocol/wegent-protocol.md §11.5): GitHub when the domain contains
  * `github` (any case), GitLab otherwise. The token goes on stdin (the original put it in a shell
  * string), the login lands in the task's GH_CONFIG_DIR/GLAB_CONFIG_DIR, and a missing CLI or a
  * failed login is only a warning, as in the original.

@@ -6,7 +6,7 @@ import type { FileChange, GitSnapshot, TaskCommit } from '../../../contracts/src
 import { DEFAULT_GIT_TIMEOUTS, isolatedGitEnv, runGit, type CommandWrapper } from './git-command';
 
 /**
- * The workbench's git data (wegent-protocol.md §7.2), read from the clone with plain git.
+ * The workbench's git data (docs/protocol/wegent-protocol.md §7.2), read from the clone with plain git.
  *
  * Choices where the original (GitPython) leaves room:
  * - `committed_date` is local time without offset and without fraction (`2025-12-30T10:04:11`),

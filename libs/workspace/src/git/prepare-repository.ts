@@ -12,7 +12,7 @@ import { tokenDomainOf, tokenMayGoTo } from './token-host';
 import { ensureTaskGitHome, serviceGitEnv, setGlobalConfig, storeCredentials, TASK_GIT_DIR, taskGitEnv, taskGitPaths, type TaskGitPaths } from './task-git-home';
 
 /**
- * The repository part of a task's preparation (wegent-protocol.md §11.1–§11.5): clone on the
+ * The repository part of a task's preparation (docs/protocol/wegent-protocol.md §11.1–§11.5): clone on the
  * first subtask, identity and hooks right after it, CLI logins and the repository proxy on every
  * subtask — all confined to the task directory.
  */
@@ -192,7 +192,7 @@ export async function prepareRepository(options: PrepareRepositoryOptions): Prom
     if (await exists(repoDir)) {
       logger.info({ task_id: taskId, repo_dir: repoDir }, 'Repository already cloned; clone skipped');
     } else if (payload.skip_git_clone) {
-      // 2026: the workspace is being restored from an archive (wegent-protocol-2026.md §2.8, §7.5).
+      // 2026: the workspace is being restored from an archive (docs/protocol/wegent-protocol-2026.md §2.8, §7.5).
       logger.info({ task_id: taskId }, 'skip_git_clone is set: no clone');
       repoDir = undefined;
     } else {

@@ -1,5 +1,5 @@
 /**
- * REPO_PROXY_CONFIG (wegent-protocol.md §11.5): `{"<domain>": {"http.proxy": "…", "https.proxy":
+ * REPO_PROXY_CONFIG (docs/protocol/wegent-protocol.md §11.5): `{"<domain>": {"http.proxy": "…", "https.proxy":
  * "…"}, "*": {…}}`. The entry is looked up by the exact domain, then the lower-cased domain, then
  * `"*"`; a missing or empty entry falls through to the next, as in the original (`a or b or c`). Keys are
  * compared lower-cased; only `http.proxy` and `https.proxy` with non-empty values are kept.

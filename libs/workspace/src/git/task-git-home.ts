@@ -8,7 +8,7 @@ import { isolatedGitEnv, runGit, type CommandWrapper, type RunResult } from './g
  * The task's own git "global" state, in `<taskDir>/.wegent-git/`: the file GIT_CONFIG_GLOBAL
  * points at, the credential store behind it and the gh/glab config directories. Wegent's executor
  * writes these into the container user's global configuration; a service running many tasks keeps
- * them per task (wegent-protocol.md §11.5), outside the repository, and hands the Codex process an
+ * them per task (docs/protocol/wegent-protocol.md §11.5), outside the repository, and hands the Codex process an
  * environment pointing at them.
  */
 

@@ -1,6 +1,6 @@
 /**
  * Where a user's git token may be sent: only to the host of the credential it belongs to —
- * `user.git_domain` (wegent-protocol.md §2.2: "domain of the user's git credential"), else the
+ * `user.git_domain` (docs/protocol/wegent-protocol.md §2.2: "domain of the user's git credential"), else the
  * payload's `git_domain`. A `git_url` or a CLI login naming any other host gets no token: a
  * payload whose repository lives elsewhere must not hand the user's GitHub token to that server.
  */

@@ -9,7 +9,7 @@ import { FakeWegentBackend } from '../../../../test/fixtures/fake-wegent-backend
 import { postJson, startApi, type ApiHarness } from '../../../../test/support/api-harness';
 import { exampleResponsesBody, RESPONSES_SECRETS } from '../../../../test/support/wegent-2026-body';
 
-/** Today's executor routes as executor_manager calls them (wegent-protocol-2026.md §2, §6, §7). */
+/** Today's executor routes as executor_manager calls them (docs/protocol/wegent-protocol-2026.md §2, §6, §7). */
 describe('2026 executor API (/v1/responses, cancel by subtask, /v1/attachments/sync, /ready)', () => {
   let api: ApiHarness;
   let queue: Queue;

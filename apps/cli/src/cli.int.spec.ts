@@ -8,7 +8,7 @@ import { jobIdFor, TASK_QUEUE_NAME, type NewTaskEvent, type RunContext } from '.
 import { EventLogRepository, RedisKeys, foldCallbacks } from '../../../libs/event-log/src';
 import { redisOptionsFromUrl } from '../../../libs/runtime/src';
 import { FakeExecutorManager } from '../../../test/fixtures/fake-executor-manager';
-import { dropPrefix } from '../../../test/support/test-config';
+import { dropPrefix, eventually } from '../../../test/support/test-config';
 import type { CliOutput } from './cli-context';
 import { runCli } from './main';
 
@@ -28,10 +28,18 @@ function capture(): CliOutput & { stdout: () => string; stderr: () => string } {
   return { out: (t) => void (out += t), err: (t) => void (err += t), stdout: () => out, stderr: () => err };
 }
 
-async function cli(argv: string[], options: { env?: Record<string, string>; signal?: AbortSignal; stdin?: string } = {}) {
+type CliOptions = { env?: Record<string, string>; signal?: AbortSignal; stdin?: string };
+
+/** A running command: its output so far, and its end. */
+function startCli(argv: string[], options: CliOptions = {}) {
   const io = capture();
-  const code = await runCli(argv, { env: options.env ?? env(), io, signal: options.signal, stdin: options.stdin === undefined ? undefined : async () => options.stdin! });
-  return { code, stdout: io.stdout(), stderr: io.stderr() };
+  const stdin = options.stdin === undefined ? undefined : async () => options.stdin!;
+  const done = runCli(argv, { env: options.env ?? env(), io, signal: options.signal, stdin }).then((code) => ({ code, stdout: io.stdout(), stderr: io.stderr() }));
+  return { io, done };
+}
+
+async function cli(argv: string[], options: CliOptions = {}) {
+  return startCli(argv, options).done;
 }
 
 const payload = (task: number, sub: number, extra: Record<string, unknown> = {}) => ({
@@ -185,13 +193,13 @@ describe('wegent-codex CLI (in-process, real Redis)', () => {
   describe('tail', () => {
     it('follows a queued subtask live to its end: bars, commands, results, the streamed answer (0)', async () => {
       await cli(['enqueue', '-'], { stdin: JSON.stringify(payload(300, 1)) });
-      const tail = cli(['tail', '300']);
-      await new Promise((r) => setTimeout(r, 400)); // tail is now waiting in XREAD BLOCK
+      const tail = startCli(['tail', '300']);
+      await eventually(() => tail.io.stdout().includes('waiting for a worker'), 10_000); // now following live
       for (const event of successfulRun(300, 1)) {
         await events.append(event);
-        await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 20)); // paced like a live run, not a wait for anything
       }
-      const result = await tail;
+      const result = await tail.done;
       expect(result.code).toBe(0);
       expect(result.stdout).toBe(
         [
@@ -223,11 +231,11 @@ describe('wegent-codex CLI (in-process, real Redis)', () => {
     it('stops at once on Ctrl-C (130), leaving the task alone', async () => {
       await cli(['enqueue', '-'], { stdin: JSON.stringify(payload(303, 1)) });
       const controller = new AbortController();
-      const tail = cli(['tail', '303', '1'], { signal: controller.signal });
-      await new Promise((r) => setTimeout(r, 400));
+      const tail = startCli(['tail', '303', '1'], { signal: controller.signal });
+      await eventually(() => tail.io.stdout().includes('waiting for a worker'), 10_000);
       const aborted = Date.now();
       controller.abort();
-      const result = await tail;
+      const result = await tail.done;
       expect(Date.now() - aborted).toBeLessThan(1_000);
       expect(result.code).toBe(130);
       expect(result.stdout).toContain('stopped following; the task itself goes on');

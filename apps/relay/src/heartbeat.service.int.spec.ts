@@ -52,7 +52,7 @@ afterEach(async () => {
 });
 
 
-describe('heartbeats of 2026 tasks (wegent-protocol-2026.md §5)', () => {
+describe('heartbeats of 2026 tasks (docs/protocol/wegent-protocol-2026.md §5)', () => {
   it('the base: EXECUTOR_MANAGER_HEARTBEAT_BASE_URL, else CALLBACK_URL without /callback', () => {
     expect(heartbeatBase({ CALLBACK_URL: 'http://em:8001/executor-manager/callback', EXECUTOR_MANAGER_HEARTBEAT_BASE_URL: undefined })).toBe('http://em:8001/executor-manager');
     expect(heartbeatBase({ CALLBACK_URL: 'http://em:8001/executor-manager/callback', EXECUTOR_MANAGER_HEARTBEAT_BASE_URL: 'http://hb:9/em/' })).toBe('http://hb:9/em');

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
  * clear line. The machine's own Redis holds the default port, so each case runs in a network
  * namespace of its own (root, as on CI), where 127.0.0.1:6379 is free.
  */
-const dist = process.env.WEGENT_TEST_DIST ?? resolve(__dirname, '../../dist');
+const dist = process.env.WEGENT_TEST_DIST!; // the build globalSetup made for this run, never a stale dist/
 const main = join(dist, 'apps/service/src/main.js');
 const inNetns = (script: string) => ['-n', 'sh', '-c', `ip link set lo up && ${script}`];
 const env = (extra: Record<string, string> = {}) => {

@@ -143,7 +143,7 @@ describe('AppServerClient against codex app-server', () => {
 
     const command = itemOf(notifications[at(completedItem('commandExecution'))]!);
     expect(command).toMatchObject({ status: 'completed', exitCode: 0 });
-    // Model commands never see the key (shell_environment_policy, codex-cli-notes.md §9).
+    // Model commands never see the key (shell_environment_policy, docs/protocol/codex-cli-notes.md §9).
     expect(command.aggregatedOutput).toContain('HOME=');
     expect(command.aggregatedOutput).not.toContain(env.apiKey);
     expect(command.aggregatedOutput).not.toContain('WEGENT_CODEX_API_KEY');

@@ -148,7 +148,6 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 
 const subtaskKey = (task: number, subtask: number) => `${task}:${subtask}`;
 const delivered = (task: number, subtask: number): ReceivedCallback[] => h.em.bySubtask().get(subtaskKey(task, subtask)) ?? [];
-const hasTerminal = (task: number, subtask: number) => delivered(task, subtask).some((c) => c.body.progress === 100);
 const waitTerminals = (subtasks: [number, number][], timeoutMs = 30_000) =>
   h.em.waitFor(
     (em) => {
@@ -164,13 +163,14 @@ const eventIdOf = (callback: ReceivedCallback): string => String(callback.idempo
 /**
  * The delivered callbacks of a subtask are exactly the fold of its log, minus superseded text:
  * same bodies, log order, every non-text callback, one terminal and last, progress never down,
- * streamed value append-only. Returns the fold for further checks.
+ * streamed value append-only, nothing delivered twice. Returns the fold for further checks.
  */
 async function expectFaithful(task: number, subtask: number): Promise<PlannedCallback[]> {
   const stored: StoredEvent[] = await h.log.read(task, subtask);
   const planned = foldCallbacks(task, subtask, stored, { executorName: 'codex-test' });
   const byEvent = new Map(planned.map((p) => [p.eventId, p]));
   const got = delivered(task, subtask);
+  expect(h.em.duplicates().filter((c) => c.body.task_id === task && c.body.subtask_id === subtask)).toEqual([]);
 
   for (const callback of got) {
     expect(callback.headers['content-type']).toBe('application/json');
@@ -265,7 +265,7 @@ describe('RelayService (real Redis)', () => {
       // The stored answer is what streamed (issue 9), not the done event's last message alone.
       ['COMPLETED', 100, 'Looking at login.ts.\n\n Fixed it.'],
     ]);
-    expect(h.em.duplicates()).toBe(0);
+    expect(h.em.duplicates()).toEqual([]);
 
     // Entries acknowledged and deleted; the cursor sits on the last event and expires with the log.
     await eventually(outboxDrained, 10_000);

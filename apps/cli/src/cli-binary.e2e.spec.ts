@@ -8,12 +8,22 @@ import { redisOptionsFromUrl } from '../../../libs/runtime/src';
 import { dropPrefix } from '../../../test/support/test-config';
 
 /**
- * The built CLI as an operator runs it (`dist/`, compiled by Jest's globalSetup): the path
- * package.json publishes, its shebang, exit codes, and Ctrl-C ending a `tail` promptly.
+ * The built CLI as an operator runs it: the path package.json publishes (under `dist/`), run from the
+ * build Jest's globalSetup made for this run (never a stale or missing `dist/`), its shebang, exit
+ * codes, and Ctrl-C ending a `tail` promptly.
  */
+jest.setTimeout(30_000); // each case starts node processes; a busy machine makes that slow
+
 const root = resolve(__dirname, '../../..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-const bin = join(root, pkg.bin['wegent-codex']);
+const published: string = pkg.bin['wegent-codex'];
+const bin = join(testBuild(), published.replace(/^dist\//, ''));
+
+function testBuild(): string {
+  const build = process.env.WEGENT_TEST_DIST;
+  if (!build) throw new Error('WEGENT_TEST_DIST is not set: run Jest with jest.config.js, whose globalSetup builds the service for the e2e tier');
+  return build;
+}
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `test-cli-bin-${randomBytes(4).toString('hex')}`;
 
@@ -34,6 +44,7 @@ describe('wegent-codex (built binary)', () => {
   afterAll(() => dropPrefix({ REDIS_URL, REDIS_PREFIX: prefix }));
 
   it('is the published bin, starts with a node shebang and prints usage', async () => {
+    expect(published).toBe('dist/apps/cli/src/main.js');
     expect(readFileSync(bin, 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
     const help = await run(['--help']);
     expect(help.code).toBe(0);
