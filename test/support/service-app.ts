@@ -32,6 +32,8 @@ const BASE_ENV: Record<string, string> = {
 export interface ServiceAppOptions {
   /** Config variables on top of the e2e defaults (WORKSPACE_ROOT and CALLBACK_URL are set here). */
   env?: Record<string, string>;
+  /** More environment, from the fake model's base URL (for the service's default model). */
+  fakeEnv?: (fakeBaseUrl: string) => Record<string, string>;
   /** Level of the in-memory logger whose lines end up in `logs`. */
   logLevel?: 'debug' | 'info' | 'trace';
 }
@@ -62,7 +64,7 @@ export async function startServiceApp(name: string, options: ServiceAppOptions =
   const fake = await startFakeResponses();
   const router = new ModelRouter(fake);
   const em = await FakeExecutorManager.start();
-  const config = testConfig(name, { WORKSPACE_ROOT: workspaceRoot, CALLBACK_URL: em.url, ...BASE_ENV, ...options.env });
+  const config = testConfig(name, { WORKSPACE_ROOT: workspaceRoot, CALLBACK_URL: em.url, ...BASE_ENV, ...options.env, ...options.fakeEnv?.(fake.baseUrl) });
   const logs = memoryLogger(options.logLevel ?? 'info');
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoles(config, ['api', 'worker', 'relay'], logs.logger), { bodyParser: false, logger: false });
   configureHttpApp(app, config);

@@ -82,6 +82,16 @@ export class TaskRunner {
       await emitter.emitAll(RunEnding.preExecuteFailed(taskId, text));
       return 'pre-execute failed';
     }
+    try {
+      return await this.runPrepared(request, prepared, log);
+    } finally {
+      prepared.release();
+    }
+  }
+
+  /** The run once its workspace is ready: Codex, the workbench, and how it ends. */
+  private async runPrepared(request: RunRequest, prepared: PreparedWorkspace, log: Logger): Promise<RunResult> {
+    const { payload, emitter } = request;
     if (await this.cancelled(request)) return this.endCancelled(emitter, 'queued');
 
     if (prepared.attachmentsDownloaded > 0) {

@@ -6,6 +6,7 @@ import { OrphanReaper } from './orphan-reaper';
 import { RunRegistry } from './run-registry';
 import { TaskRunner } from './task-runner';
 import { TaskWorkerService } from './task-worker.service';
+import { ModelKeyProxy } from './model-key-proxy';
 import { WarmCodexPool } from './warm-codex-pool';
 import { WorkerLiveness } from './worker-liveness';
 import { WorkspacePreparer } from './workspace-preparer';
@@ -13,7 +14,7 @@ import { WorkspacePreparer } from './workspace-preparer';
 /** The worker role: takes Codex jobs from BullMQ and runs them. Needs RuntimeModule. */
 @Module({
   imports: [QueueModule, SandboxModule],
-  providers: [TaskWorkerService, CodexRunProcessor, TaskRunner, WorkspacePreparer, RunRegistry, OrphanReaper, WorkerLiveness, WarmCodexPool],
+  providers: [TaskWorkerService, CodexRunProcessor, TaskRunner, WorkspacePreparer, RunRegistry, OrphanReaper, WorkerLiveness, WarmCodexPool, ModelKeyProxy],
   exports: [RunRegistry, WarmCodexPool],
 })
 export class WorkerModule {}

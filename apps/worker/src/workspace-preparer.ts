@@ -6,6 +6,7 @@ import { codexProcessEnv, DEFAULT_API_KEY_ENV, resolveCodexBinary, warmThreadCon
 import { createSecretMasker, serviceSecretsOf, type SecretMasker } from '../../../libs/redaction/src';
 import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
 import { localRepositoryBind, SandboxService, type LaunchCommand, type SandboxLauncher } from '../../../libs/sandbox/src';
+import { ModelKeyProxy, type ModelKeyLease } from './model-key-proxy';
 import { taskCommandWrapper, type WarmSlotView } from './task-command-wrapper';
 import {
   appendPromptSuffix,
@@ -42,6 +43,8 @@ export interface PreparedWorkspace {
   stateDir: string;
   /** The command that starts a program of this task inside its sandbox (Codex, the worker's git). */
   launch: CommandWrapper;
+  /** Ends what the run holds outside its folders (its model key lease); called once the run is over. */
+  release(): void;
   /** Set by the session while a warm process holds the task's folders (see taskCommandWrapper). */
   slot: WarmSlotView;
   /** Codex's working directory: the clone, or the task directory when there is no repository. */
@@ -87,6 +90,7 @@ export class WorkspacePreparer {
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly sandbox: SandboxService,
+    private readonly modelKeys: ModelKeyProxy,
   ) {
     this.root = resolve(config.WORKSPACE_ROOT);
   }
@@ -169,10 +173,14 @@ export class WorkspacePreparer {
     const custom = repo.repoDir ? await loadCustomInstructions(repo.repoDir, this.config.CUSTOM_INSTRUCTION_FILES) : { files: [], skipped: [] };
     for (const skipped of custom.skipped) log.warn({ file: skipped.entry, reason: skipped.reason }, 'custom instruction file skipped');
 
-    const model = resolveModel(payload, { apiKey: this.config.OPENAI_API_KEY, model: this.config.CODEX_MODEL, baseUrl: this.config.OPENAI_BASE_URL });
-    if (!model.ok) throw new Error(model.error);
-    const noKey = missingApiKey(model);
+    const resolved = resolveModel(payload, { apiKey: this.config.OPENAI_API_KEY, model: this.config.CODEX_MODEL, baseUrl: this.config.OPENAI_BASE_URL });
+    if (!resolved.ok) throw new Error(resolved.error);
+    const noKey = missingApiKey(resolved);
     if (noKey) throw new Error(noKey);
+    // The service's default key never enters the sandbox: Codex gets a per-run lease on the worker's key proxy.
+    let modelLease: ModelKeyLease | undefined;
+    if (resolved.source === 'default' && resolved.apiKey) modelLease = await this.modelKeys.open(resolved.baseUrl, resolved.apiKey, this.config.MAX_RUN_MS + 60_000);
+    const model = modelLease ? { ...resolved, baseUrl: modelLease.baseUrl, apiKey: undefined } : resolved;
     for (const warning of model.warnings) log.warn(warning);
 
     // Secret header values travel as environment variables named in env_http_headers.
@@ -281,6 +289,7 @@ export class WorkspacePreparer {
       stateDir,
       launch: wrap,
       slot,
+      release: () => modelLease?.close(),
       workDir,
       codexHome,
       homeDir,

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { watch } from 'node:fs';
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { ModelKeyProxy } from '../../apps/worker/src/model-key-proxy';
 import { WorkspacePreparer, type PreparedWorkspace } from '../../apps/worker/src/workspace-preparer';
 import { loadConfig, taskPayloadSchema } from '../../libs/contracts/src';
 import { SandboxService } from '../../libs/sandbox/src';
@@ -69,7 +70,7 @@ beforeAll(async () => {
     auth_token: null,
     attachments: [],
   });
-  prepared = await new WorkspacePreparer(config, silent, sandbox).prepare(payload);
+  prepared = await new WorkspacePreparer(config, silent, sandbox, new ModelKeyProxy(silent)).prepare(payload);
   repo = prepared.workDir;
   expect(repo).toBe(join(root, String(TASK), 'app'));
   expect(prepared.git).toBeDefined();
