@@ -294,7 +294,7 @@ export class CodexSession {
           (exit) =>
             ({
               kind: 'broken',
-              error: `codex app-server exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`}) before the turn completed`,
+              error: client.killedBecause ?? `codex app-server exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`}) before the turn completed`,
             }) as const,
         ),
       ]);

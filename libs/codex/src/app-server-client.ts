@@ -60,6 +60,8 @@ export interface AppServerClientOptions {
   onDiagnostic?: (message: string, details?: Record<string, unknown>) => void;
   /** Called with Date.now() for every stdout message (idle watchdogs). */
   onActivity?: (at: number) => void;
+  /** Longest line read from the process's stdout or stderr before it is killed (default 32 MiB). */
+  maxLineBytes?: number;
   /** How often descendants are recorded while the process runs (default 1000 ms; 0 = only on demand). */
   descendantScanMs?: number;
 }
@@ -106,8 +108,10 @@ export class AppServerExitedError extends AppServerError {
     readonly signal: string | null,
     /** The last stderr lines (unmasked: mask before logging). */
     readonly stderrTail: string[],
+    /** Why the client killed it, when it did (an over-long line). */
+    readonly reason?: string,
   ) {
-    super(`${what}: codex app-server exited (${signal ? `signal ${signal}` : `code ${code}`})`);
+    super(`${what}: ${reason ?? `codex app-server exited (${signal ? `signal ${signal}` : `code ${code}`})`}`);
   }
 }
 
@@ -173,6 +177,8 @@ const STDERR_TAIL = 30;
 /** After `exit`, how long stdout may take to deliver its last lines. */
 const STDOUT_DRAIN_MS = 1_000;
 const KILL_WAIT_MS = 5_000;
+/** Longest stdout/stderr line taken from codex app-server (its own lines stay far below). */
+const MAX_LINE_BYTES = 32 * 1_048_576;
 
 export class AppServerClient {
   /** Date.now() of the last stdout message. */
@@ -193,6 +199,7 @@ export class AppServerClient {
   private nextId = 1;
   private exitStatus: { code: number | null; signal: string | null } | undefined;
   private spawnError: string | undefined;
+  private lineOverflow: string | undefined;
   private shutdownPromise: Promise<AppServerExit> | undefined;
 
   /** Spawns `<bin> [-c k=v…] app-server` and completes the `initialize`/`initialized` handshake. */
@@ -239,14 +246,17 @@ export class AppServerClient {
     }
 
     this.subprocess.stdin?.on('error', (err) => this.diagnostic('stdin error', { error: err.message }));
+    const maxLine = options.maxLineBytes ?? MAX_LINE_BYTES;
     const stdoutClosed = new Promise<void>((resolve) => {
       if (!this.subprocess.stdout) return resolve();
       const lines = createInterface({ input: this.subprocess.stdout, crlfDelay: Infinity });
+      this.limitLines(this.subprocess.stdout, lines, 'stdout', maxLine);
       lines.on('line', (line) => this.handleLine(line));
       lines.on('close', () => resolve());
     });
     if (this.subprocess.stderr) {
       const lines = createInterface({ input: this.subprocess.stderr, crlfDelay: Infinity });
+      this.limitLines(this.subprocess.stderr, lines, 'stderr', maxLine);
       lines.on('line', (raw) => {
         const line = raw.replace(ANSI, '');
         this.stderrTail.push(line);
@@ -266,6 +276,31 @@ export class AppServerClient {
       await Promise.race([stdoutClosed, delay(STDOUT_DRAIN_MS)]);
       return this.finish(status);
     });
+  }
+
+  /**
+   * The task's commands can write into Codex's own stdout and stderr (`/proc/<pid>/fd/1`), and
+   * readline buffers a line without bound: one endless line would take the worker's memory, and
+   * every tenant on it. A line longer than the bound kills the process (the run ends as broken,
+   * saying why).
+   */
+  private limitLines(stream: NodeJS.ReadableStream, lines: ReturnType<typeof createInterface>, name: string, maxBytes: number): void {
+    let open = 0;
+    stream.on('data', (chunk: Buffer) => {
+      if (this.lineOverflow) return;
+      const newline = chunk.lastIndexOf(10);
+      open = newline === -1 ? open + chunk.length : chunk.length - newline - 1;
+      if (open <= maxBytes) return;
+      this.lineOverflow = `codex app-server wrote a line of more than ${maxBytes >= 1_048_576 ? `${Math.round(maxBytes / 1_048_576)} MiB` : `${Math.round(maxBytes / 1024)} KiB`} on ${name}; the run was stopped`;
+      this.diagnostic('line over the limit: killing codex app-server', { stream: name, max_bytes: maxBytes });
+      lines.close();
+      this.subprocess.kill('SIGKILL');
+    });
+  }
+
+  /** Why the client killed its own process (an over-long line), if it did. */
+  get killedBecause(): string | undefined {
+    return this.lineOverflow;
   }
 
   /** PID of the app-server (undefined only when spawning failed). */
@@ -500,7 +535,7 @@ export class AppServerClient {
 
   private exitedError(what: string): AppServerError {
     if (!this.exitStatus) return new AppServerError(`${what}: codex app-server is shutting down`);
-    return new AppServerExitedError(what, this.exitStatus.code, this.exitStatus.signal, [...this.stderrTail]);
+    return new AppServerExitedError(what, this.exitStatus.code, this.exitStatus.signal, [...this.stderrTail], this.lineOverflow);
   }
 
   private diagnostic(message: string, details?: Record<string, unknown>): void {
