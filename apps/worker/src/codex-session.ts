@@ -15,7 +15,9 @@ export type SessionEnd =
   | { kind: 'finished' }
   | { kind: 'cancelled' }
   | { kind: 'exception'; error: string }
-  | { kind: 'broken'; error: string };
+  | { kind: 'broken'; error: string }
+  /** A per-run limit fired (memory, processes, disk): the message names it. */
+  | { kind: 'limit'; error: string };
 
 export interface SessionHooks {
   emit(events: RunEvent[]): Promise<unknown>;
@@ -31,6 +33,8 @@ export interface SessionHooks {
   cancelAccepted(): Promise<unknown>;
   cancel: AbortSignal;
   shutdown: AbortSignal;
+  /** Resolves when a per-run limit fires; `check` asks now (before Codex's result is accepted). */
+  limits?: { exceeded: Promise<{ message: string }>; check(): Promise<{ message: string } | undefined> };
 }
 
 /** Codex's tools as the Wegent frontend names them (system step). */
@@ -87,6 +91,8 @@ export class CodexSession {
           if (stopped) return;
           for (const clean of this.streamed.push(this.scrub(strip(event)))) {
             if (isTerminalEvent(clean)) {
+              // A command killed at a limit may still let the turn "complete": the limit decides.
+              if (await hooks.limits?.check().catch(() => undefined)) return;
               await hooks.beforeTerminal().catch((e: unknown) => this.log.warn({ err: String(e) }, 'workbench refresh failed'));
               await hooks.emit([clean]);
               terminalEmitted = true;
@@ -214,7 +220,7 @@ export class CodexSession {
         await pipe;
         if (terminalEmitted) end = { kind: 'finished' };
       }
-      if (end.kind === 'cancelled' || end.kind === 'broken') {
+      if (end.kind === 'cancelled' || end.kind === 'broken' || end.kind === 'limit') {
         stopped = true; // a late turn/completed racing the cancel or the failure loses
         if (end.kind === 'cancelled') {
           await pipe; // an event being written lands before the terminal one
@@ -283,6 +289,7 @@ export class CodexSession {
     try {
       return await Promise.race<SessionEnd>([
         terminal.then(() => ({ kind: 'finished' }) as const),
+        ...(hooks.limits ? [hooks.limits.exceeded.then((hit) => ({ kind: 'limit', error: hit.message }) as const)] : []),
         // Interrupted although nobody here asked for it: Codex stopped the turn by itself.
         interrupted.then(() => ({ kind: 'broken', error: 'the turn was interrupted' }) as const),
         abortOf(hooks.cancel, { kind: 'cancelled' }),
