@@ -27,6 +27,9 @@ export class LimitsUnavailableError extends Error {
 /** The worker's own score: lowered when allowed (CAP_SYS_RESOURCE); runs raise theirs to 1000 anyway. */
 const WORKER_OOM_SCORE_ADJ = -500;
 
+/** The worker's own threads (node, libuv) and git under RLIMIT_NPROC's per-user count. */
+const USER_PROCESS_HEADROOM = 256;
+
 let runSequence = 0;
 
 /**
@@ -69,9 +72,11 @@ export class LimitsService implements OnModuleInit {
     const status = await this.current();
     if (!status.ok) throw new LimitsUnavailableError(`per-run limits cannot be applied: ${status.reason}`);
     const warn = (message: string) => this.logger.warn({ dir: diskDir }, message);
-    if (status.mechanism === 'off') return new RunLimiter({ limits: { ...this.limits, diskCheckMs: 2 ** 31 - 1 }, diskDir, onWarning: warn });
+    if (status.mechanism === 'off') return new RunLimiter({ limits: { ...this.limits, diskCheckMs: 2 ** 31 - 1 }, diskDir, passthrough: true, onWarning: warn });
     const cgroup = this.tree ? await this.tree.create(`run-${process.pid}-${++runSequence}`, this.limits) : undefined;
-    return new RunLimiter({ limits: this.limits, diskDir, onWarning: warn, ...(cgroup ? { cgroup } : {}), ...(this.prlimit ? { prlimit: this.prlimit } : {}) });
+    // Without a cgroup, RLIMIT_NPROC counts the whole user: every run's share plus the worker's own threads.
+    const userProcesses = this.limits.pids * this.config.WORKER_CONCURRENCY + USER_PROCESS_HEADROOM;
+    return new RunLimiter({ limits: this.limits, diskDir, onWarning: warn, userProcesses, ...(cgroup ? { cgroup } : {}), ...(this.prlimit ? { prlimit: this.prlimit } : {}) });
   }
 
   private async detect(): Promise<LimitsStatus> {

@@ -85,9 +85,14 @@ describe('RunLimiter', () => {
     });
   });
 
-  it('without a cgroup: a lower priority and RLIMIT_NPROC', () => {
-    const limiter = new RunLimiter({ limits: LIMITS, prlimit: '/usr/bin/prlimit', diskDir: dir });
-    expect(limiter.wrap({ file: 'x', args: [], cwd: dir, env: {} }).args.slice(3)).toEqual(['--', 'nice', '-n', '10', '/usr/bin/prlimit', '--nofile=128:128', '--fsize=1048576:1048576', '--nproc=64:64', '--', 'x']);
+  it('without a cgroup: a lower priority and RLIMIT_NPROC for the whole user', () => {
+    const limiter = new RunLimiter({ limits: LIMITS, prlimit: '/usr/bin/prlimit', diskDir: dir, userProcesses: 384 });
+    expect(limiter.wrap({ file: 'x', args: [], cwd: dir, env: {} }).args.slice(3)).toEqual(['--', 'nice', '-n', '10', '/usr/bin/prlimit', '--nofile=128:128', '--fsize=1048576:1048576', '--nproc=384:384', '--', 'x']);
+  });
+
+  it('RUN_LIMITS=off: the command as given', () => {
+    const command = { file: 'bwrap', args: ['--', 'codex'], cwd: dir, env: { A: '1' } };
+    expect(new RunLimiter({ limits: LIMITS, diskDir: dir, passthrough: true }).wrap(command)).toBe(command);
   });
 
   it('the prefix really runs: the first process writes its own pid, raises its OOM score, and execs with the rlimits', async () => {

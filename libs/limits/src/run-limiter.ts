@@ -25,6 +25,14 @@ export interface RunLimiterOptions {
   prlimit?: string;
   /** The folder whose size is bounded (the task folder; the state folder is the service's). */
   diskDir: string;
+  /**
+   * RLIMIT_NPROC when there is no cgroup. It counts every process (thread) of the service's user —
+   * the worker and all runs — so it is sized for all runs together: a fork bomb can take the other
+   * runs' share, not the machine's. Default: the per-run pids limit.
+   */
+  userProcesses?: number;
+  /** RUN_LIMITS=off: the command runs as given. */
+  passthrough?: boolean;
   onWarning?: (message: string) => void;
 }
 
@@ -56,13 +64,16 @@ export class RunLimiter {
   /** `sh -c ATTACH <cgroup files> -- [nice] [prlimit …] <command>` */
   wrap(command: LaunchCommand): LaunchCommand {
     const { limits, cgroup, prlimit } = this.options;
+    if (this.options.passthrough) return command;
     const prefix: string[] = [...(cgroup?.procsFiles ?? []), '--'];
     // Without a cgroup nothing bounds the run's CPU: a lower priority keeps the worker responsive.
     if (!cgroup) prefix.push('nice', '-n', '10');
     if (prlimit) {
       prefix.push(prlimit, `--nofile=${limits.openFiles}:${limits.openFiles}`, `--fsize=${limits.diskBytes}:${limits.diskBytes}`);
-      // RLIMIT_NPROC counts every process of the user, not of the run: only a fallback.
-      if (!cgroup) prefix.push(`--nproc=${limits.pids}:${limits.pids}`);
+      if (!cgroup) {
+        const nproc = this.options.userProcesses ?? limits.pids;
+        prefix.push(`--nproc=${nproc}:${nproc}`);
+      }
       prefix.push('--');
     }
     return { ...command, file: '/bin/sh', args: ['-c', ATTACH_SCRIPT, 'wegent-run-limits', ...prefix, command.file, ...command.args] };
