@@ -44,6 +44,9 @@ interface Figures {
   ratio: number;
   workerRssMaxMiB: number;
   eventLoopDelayMaxMs: number;
+  aloneWorkerRssMaxMiB: number;
+  aloneEventLoopDelayMaxMs: number;
+  floodMarker?: string;
   redisUsedBefore: number;
   redisUsedAfter: number;
   hostileStreamBytes: number;
@@ -118,7 +121,12 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
    * normal one beside it. Returns the hostile task's terminal callback.
    */
   async function scenario(name: string, hostile: (taskId: number) => void, commandStarted: string): Promise<{ terminal: Callback; taskId: number; figures: Figures }> {
+    // The same figures for the normal task alone: the baseline of this machine at this moment.
+    sampler.start();
     const alone = await runNormal();
+    await sampler.stop();
+    const aloneRss = sampler.rssMax;
+    const aloneLag = sampler.lagMax;
     const redisBefore = await redisUsed();
     const taskId = nextTask++;
     hostile(taskId);
@@ -149,6 +157,8 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
       ratio: Number((besideMs / alone.ms).toFixed(2)),
       workerRssMaxMiB: Math.round(sampler.rssMax / 1024 / 1024),
       eventLoopDelayMaxMs: Math.round(sampler.lagMax * 1000),
+      aloneWorkerRssMaxMiB: Math.round(aloneRss / 1024 / 1024),
+      aloneEventLoopDelayMaxMs: Math.round(aloneLag * 1000),
       redisUsedBefore: redisBefore,
       redisUsedAfter: await redisUsed(),
       hostileStreamBytes: await streamBytes(taskId),
@@ -298,6 +308,7 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
     const events = JSON.stringify((await s.eventLog(taskId, 1)).map((e) => e.event));
     // Per text: the flood's output is cut with a marker; per subtask: later outputs become the marker.
     expect(events).toMatch(/more bytes not shown/);
+    figures.floodMarker = /\[\d+ more bytes not shown[^\]]*\]/.exec(events)?.[0];
     expect(events).toContain("this subtask's output limit of 256 KiB is");
     // The whole log stays well under twice the budget, however large the flood.
     expect(Buffer.byteLength(events)).toBeLessThan(512 * 1024);
