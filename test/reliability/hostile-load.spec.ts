@@ -197,6 +197,8 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
     const ready = await fetch(`${s.baseUrl}/readyz`);
     expect(ready.status).toBe(200);
     expect(mechanism).toMatch(/^cgroup-v[12]$/);
+    // The worker lowered its own OOM score where it may (root here); its runs raise theirs to 1000.
+    expect((await readFile(`/proc/${worker.pid}/oom_score_adj`, 'utf8')).trim()).toBe(process.getuid!() === 0 ? '-500' : '0');
     // A probe run reads its own rlimits from inside the sandbox; its cgroup is read from outside.
     const taskId = nextTask++;
     s.router.script(
@@ -334,3 +336,50 @@ async function runCgroupsOf(pid: number, controller = 'pids'): Promise<string[]>
   const dir = join('/sys/fs/cgroup', controller, path, 'wegent-codex');
   return (await readdir(dir).catch((): string[] => [])).filter((name) => name.startsWith(`run-${pid}-`)).map((name) => join(dir, name));
 }
+
+/**
+ * The fallback where no cgroup may be made (most unprivileged containers): rlimits, the folder
+ * check and the output budget still hold; /readyz says so.
+ */
+describe('reliability: hostile load under RUN_LIMITS=rlimit (no cgroup)', () => {
+  let s: ReliabilityScene;
+  let worker: ServiceProcess;
+
+  beforeAll(async () => {
+    s = await ReliabilityScene.create('hostile-rlimit', { env: { ...LIMITS, RUN_LIMITS: 'rlimit' } });
+    worker = await s.start(['worker', 'api', 'relay'], { WORKER_CONCURRENCY: '2' }, 'all');
+  }, 120_000);
+  afterAll(async () => {
+    await s?.close();
+  }, 60_000);
+
+  it('reports rlimit in /readyz and at boot, and names what is not enforced', async () => {
+    const ready = (await (await fetch(`${s.baseUrl}/readyz`)).json()) as Record<string, unknown>;
+    expect(ready).toMatchObject({ status: 'ok', limits: 'rlimit' });
+    const boot = worker.lines.find((l) => l.msg === 'per-run limits: rlimits only (no cgroup): memory and CPU are not limited per run; see docs/en/security.md');
+    // RLIMIT_NPROC binds every user but root.
+    expect(boot?.enforced).toEqual({ memory: false, pids: process.getuid!() !== 0, cpu: false, disk: true, openFiles: true });
+  });
+
+  it('a run gets its rlimits and a lower priority; a disk filler is stopped at the folder limit', async () => {
+    const probe = 9301;
+    s.router.script(probe, turn([exec('echo "nofile=$(ulimit -n) fsize=$(ulimit -f) nproc=$(ulimit -u) nice=$(nice) oom=$(cat /proc/self/oom_score_adj)"', { callId: 'probe' })]), turn([message('Probed.', { phase: 'final_answer' })]));
+    await s.execute(probe, 1, 'Probe.');
+    expect(await s.waitTerminal(probe, 1, 60_000)).toMatchObject({ status: 'COMPLETED' });
+    // RLIMIT_NPROC for the whole user: 64 per run × 2 runs + 256 for the worker.
+    expect(JSON.stringify((await s.eventLog(probe, 1)).map((e) => e.event))).toContain('nofile=256 fsize=65536 nproc=384 nice=10 oom=1000');
+
+    const filler = 9302;
+    s.router.script(
+      filler,
+      turn([exec('for i in $(seq 1 20); do head -c 8388608 /dev/zero > fill-$i || break; sleep 0.3; done; sleep 30', { callId: 'filler', yieldTimeMs: 30_000 })]),
+      turn([message('Filled.', { phase: 'final_answer' })]),
+    );
+    await s.execute(filler, 1, 'Fill.');
+    const terminal = await s.waitTerminal(filler, 1, 120_000);
+    expect(terminal).toMatchObject({ status: 'FAILED', progress: 100 });
+    expect(terminal.error_message).toMatch(/^the task folder grew to \d+(\.\d+)? MiB, over its limit of 64 MiB; the run was stopped \(the folder is kept for a follow-up\)$/);
+    await s.expectCompleteDelivery(filler, 1);
+    expect(await processesUnder(s.taskDir(filler))).toEqual([]);
+  }, 240_000);
+});

@@ -109,7 +109,10 @@ export class LimitsService implements OnModuleInit {
       }
       if (mode === 'cgroup') return { ok: false, mechanism: 'rlimit', enforced: none, workerOomScoreAdj, reason: `RUN_LIMITS=cgroup but no cgroup can be created: ${reasons.join('; ')}` };
     }
-    return { ok: true, mechanism: 'rlimit', enforced: { memory: false, pids: Boolean(this.prlimit), cpu: false, disk: true, openFiles: Boolean(this.prlimit) }, workerOomScoreAdj, ...(reasons.length ? { reason: reasons.join('; ') } : {}) };
+    // RLIMIT_NPROC does not apply to root (nor to CAP_SYS_RESOURCE / CAP_SYS_ADMIN).
+    const nprocHolds = Boolean(this.prlimit) && process.getuid?.() !== 0;
+    if (!nprocHolds) reasons.push('no process limit per run: RLIMIT_NPROC does not apply to root');
+    return { ok: true, mechanism: 'rlimit', enforced: { memory: false, pids: nprocHolds, cpu: false, disk: true, openFiles: Boolean(this.prlimit) }, workerOomScoreAdj, ...(reasons.length ? { reason: reasons.join('; ') } : {}) };
   }
 }
 
