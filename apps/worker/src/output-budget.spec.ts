@@ -16,12 +16,18 @@ describe('OutputBudget (what a subtask may add to its events)', () => {
     expect(contentOf(budget.apply(toolResult('hello')))).toBe('hello');
   });
 
-  it('cuts one text at 64 KiB with a marker naming what was left out', () => {
+  it('cuts one text at 68 KiB with a marker naming what was left out', () => {
     const budget = new OutputBudget(1024 * 1024);
     const out = contentOf(budget.apply(toolResult('y'.repeat(100_000))));
-    const marker = '\n… [34464 more bytes not shown: one text is limited to 64 KiB]';
+    const marker = '\n… [30368 more bytes not shown: one text is limited to 68 KiB]';
     expect(out.endsWith(marker)).toBe(true);
-    expect(out.length - marker.length).toBe(65_536);
+    expect(out.length - marker.length).toBe(69_632);
+  });
+
+  it('lets a command output the mapper already capped (64 KiB and its marker) pass whole', () => {
+    const budget = new OutputBudget(1024 * 1024);
+    const capped = `${'z'.repeat(65_536)}\n… [1073676288 more bytes not shown]`;
+    expect(contentOf(budget.apply(toolResult(capped)))).toBe(capped);
   });
 
   it('per subtask: the budget is spent across events, then long texts become the marker alone', () => {
@@ -44,8 +50,8 @@ describe('OutputBudget (what a subtask may add to its events)', () => {
 
   it('never splits a UTF-8 character', () => {
     const budget = new OutputBudget(1024 * 1024);
-    const out = contentOf(budget.apply(toolResult('é'.repeat(40_000)))); // 80 000 bytes
-    expect(out.startsWith('é'.repeat(32_768))).toBe(true);
-    expect(out).toContain('\n… [14464 more bytes not shown');
+    const out = contentOf(budget.apply(toolResult('é'.repeat(40_000)))); // 80 000 bytes, cut at 69 632
+    expect(out.startsWith('é'.repeat(34_816))).toBe(true);
+    expect(out).toContain('\n… [10368 more bytes not shown');
   });
 });

@@ -1,7 +1,10 @@
 import type { RunEvent } from './event-emitter';
 
-/** One text of one event, at most (the mapper already caps a command's output at 64 KiB). */
-export const MAX_TEXT_BYTES = 64 * 1024;
+/**
+ * One text of one event, at most: a backstop above the mapper's own cap (64 KiB of a command's
+ * output plus its marker), so a text the mapper already cut passes whole and keeps one marker.
+ */
+export const MAX_TEXT_BYTES = 68 * 1024;
 /** Texts this short always pass: titles, ids, paths, exit codes — the shape of a step. */
 const ALWAYS_SHOWN_BYTES = 256;
 
