@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunLimits } from './run-limits';
 
@@ -145,7 +145,9 @@ export class RunCgroup {
    * sweep repeats; its forks fail at the pids limit, so each sweep shrinks it.
    */
   async destroy(): Promise<{ removed: boolean; survivors: number[] }> {
-    if (this.layout.version === 2) await writeFile(join(this.dirs[0]!, 'cgroup.kill'), '1').catch(() => undefined);
+    // cgroup.kill (Linux ≥ 5.14) kills the whole cgroup at once; the sweep below covers older kernels.
+    const kill = join(this.dirs[0]!, 'cgroup.kill');
+    if (this.layout.version === 2 && existsSync(kill)) await writeFile(kill, '1').catch(() => undefined);
     let survivors: number[] = [];
     for (let round = 0; round < 100; round++) {
       survivors = await this.members();
@@ -208,6 +210,27 @@ export class CgroupTree {
       for (const dir of [memory, pids, cpu]) if (dir) await mkdir(dir, { recursive: true });
     }
     this.prepared = true;
+  }
+
+  /**
+   * Removes the run cgroups of workers that are gone (killed without a shutdown): their processes
+   * were reaped by the orphan reaper or died with the sandbox, but the folders stay until removed.
+   * Returns the names removed.
+   */
+  async sweepStale(alive: (pid: number) => boolean): Promise<string[]> {
+    await this.prepare();
+    const first = this.layout.version === 2 ? this.layout.base : this.layout.memory;
+    const names = (await readdir(first).catch((): string[] => [])).filter((name) => {
+      const match = /^(?:run|probe)-(\d+)-\d+$/.exec(name);
+      return match !== null && !alive(Number(match[1]));
+    });
+    const removed: string[] = [];
+    for (const name of names) {
+      const dirs = this.layout.version === 2 ? [join(this.layout.base, name)] : [this.layout.memory, this.layout.pids, this.layout.cpu].filter((d): d is string => Boolean(d)).map((d) => join(d, name));
+      const { removed: gone } = await new RunCgroup(this.layout, dirs).destroy();
+      if (gone) removed.push(name);
+    }
+    return removed;
   }
 
   async create(name: string, limits: RunLimits): Promise<RunCgroup> {

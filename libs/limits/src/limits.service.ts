@@ -96,6 +96,8 @@ export class LimitsService implements OnModuleInit {
         const failure = await probeCgroup(tree, this.limits);
         if (!failure) {
           this.tree = tree;
+          const stale = await tree.sweepStale(isAlive).catch(() => []);
+          if (stale.length) this.logger.warn({ cgroups: stale }, 'removed the run cgroups of workers that are gone');
           const version = layout.version === 2 ? 'cgroup-v2' : 'cgroup-v1';
           return {
             ok: true,
@@ -134,6 +136,15 @@ async function probeCgroup(tree: CgroupTree, limits: RunLimits): Promise<string 
     return undefined;
   } finally {
     await cgroup.destroy().catch(() => undefined);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

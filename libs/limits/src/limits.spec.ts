@@ -140,3 +140,24 @@ describe('limits from the config', () => {
   });
 });
 
+
+describe('stale run cgroups', () => {
+  let base: string;
+  beforeEach(async () => {
+    base = await mkdtemp(join(tmpdir(), 'cgroup-stale-spec-'));
+    await writeFile(join(base, 'cgroup.controllers'), 'memory pids cpu\n');
+    await writeFile(join(base, 'cgroup.subtree_control'), 'memory pids cpu\n');
+    await writeFile(join(base, 'cgroup.procs'), '');
+  });
+  afterEach(() => rm(base, { recursive: true, force: true }));
+
+  it('removes the cgroups of dead workers only (by the pid in the name), never foreign folders', async () => {
+    const { mkdir } = await import('node:fs/promises');
+    for (const name of ['run-111-1', 'run-111-2', 'run-222-1', 'probe-111-3', 'worker', 'other-111-1']) await mkdir(join(base, name));
+    const tree = new CgroupTree({ version: 2, base });
+    // rmdir of an empty plain folder works like rmdir of an emptied cgroup.
+    expect((await tree.sweepStale((pid) => pid === 222)).sort()).toEqual(['probe-111-3', 'run-111-1', 'run-111-2']);
+    const { readdir } = await import('node:fs/promises');
+    expect((await readdir(base)).filter((n) => !n.startsWith('cgroup.')).sort()).toEqual(['other-111-1', 'run-222-1', 'worker']);
+  });
+});

@@ -93,7 +93,12 @@ export class RunLimiter {
     this.timers.push(d);
   }
 
-  /** Reads the counters now (also right before a run's result is accepted). */
+  /** Everything at once, right before a run's result is accepted: the counters, then the folder. */
+  async checkAll(): Promise<LimitHit | undefined> {
+    return (await this.check()) ?? (await this.measureDisk());
+  }
+
+  /** Reads the cgroup's counters now. */
   async check(): Promise<LimitHit | undefined> {
     if (this.hit || !this.options.cgroup) return this.hit;
     const counters = await this.options.cgroup.counters();
