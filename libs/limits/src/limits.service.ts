@@ -67,6 +67,20 @@ export class LimitsService implements OnModuleInit {
     return this.detecting;
   }
 
+  /**
+   * Removes the run cgroups of workers of this host that died without a shutdown, killing what is
+   * still in them (processes that escaped the recorded tree). Called after the orphan reaper.
+   */
+  async sweepStale(): Promise<void> {
+    await this.current();
+    if (!this.tree) return;
+    const stale = await this.tree.sweepStale(isAlive).catch((error: unknown) => {
+      this.logger.warn({ err: String(error) }, 'could not remove the run cgroups of dead workers');
+      return [];
+    });
+    if (stale.length) this.logger.warn({ cgroups: stale }, 'removed the run cgroups of workers that are gone');
+  }
+
   /** A limiter for one run, or a LimitsUnavailableError (the run fails with its message). */
   async open(diskDir: string): Promise<RunLimiter> {
     const status = await this.current();
@@ -96,8 +110,6 @@ export class LimitsService implements OnModuleInit {
         const failure = await probeCgroup(tree, this.limits);
         if (!failure) {
           this.tree = tree;
-          const stale = await tree.sweepStale(isAlive).catch(() => []);
-          if (stale.length) this.logger.warn({ cgroups: stale }, 'removed the run cgroups of workers that are gone');
           const version = layout.version === 2 ? 'cgroup-v2' : 'cgroup-v1';
           return {
             ok: true,
