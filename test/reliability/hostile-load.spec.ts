@@ -268,7 +268,7 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
       'fill-$i',
     );
     expect(terminal).toMatchObject({ status: 'FAILED', progress: 100 });
-    expect(terminal.error_message).toMatch(/^the task folder grew to \d+(\.\d+)? MiB, over its limit of 64 MiB; the run was stopped \(the folder is kept for a follow-up\)$/);
+    expect(terminal.error_message).toMatch(/^the task folder grew to \d+(\.\d+)? MiB, reaching its limit of 64 MiB; the run was stopped \(the folder is kept for a follow-up\)$/);
     const files = (await readdir(s.taskDir(taskId))).filter((f) => f.startsWith('fill-'));
     expect(files.length).toBeGreaterThanOrEqual(8);
     expect(files.length).toBeLessThan(20);
@@ -382,7 +382,7 @@ describe('reliability: hostile load under RUN_LIMITS=rlimit (no cgroup)', () => 
     await s.execute(filler, 1, 'Fill.');
     const terminal = await s.waitTerminal(filler, 1, 120_000);
     expect(terminal).toMatchObject({ status: 'FAILED', progress: 100 });
-    expect(terminal.error_message).toMatch(/^the task folder grew to \d+(\.\d+)? MiB, over its limit of 64 MiB; the run was stopped \(the folder is kept for a follow-up\)$/);
+    expect(terminal.error_message).toMatch(/^the task folder grew to \d+(\.\d+)? MiB, reaching its limit of 64 MiB; the run was stopped \(the folder is kept for a follow-up\)$/);
     await s.expectCompleteDelivery(filler, 1);
     expect(await processesUnder(s.taskDir(filler))).toEqual([]);
   }, 240_000);

@@ -72,7 +72,7 @@ describe('RunLimiter, run for real', () => {
     await writeFile(join(dir, 'grown'), Buffer.alloc(512 * 1024, 1));
     const hit = await fresh.measureDisk();
     expect(hit?.limit).toBe('disk');
-    expect(hit?.message).toMatch(/^the task folder grew to 2\.\d MiB, over its limit of 1 MiB; the run was stopped \(the folder is kept for a follow-up\)$/);
+    expect(hit?.message).toMatch(/^the task folder grew to 2\.\d MiB, reaching its limit of 1 MiB; the run was stopped \(the folder is kept for a follow-up\)$/);
     await expect(fresh.exceeded).resolves.toBe(hit);
   });
 });

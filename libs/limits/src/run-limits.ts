@@ -41,5 +41,5 @@ export const limitMessages = {
   memory: (limits: RunLimits) => `the task used more than ${formatBytes(limits.memoryBytes)} of memory (a process was killed); the run was stopped`,
   pids: (limits: RunLimits) => `the task tried to run more than ${limits.pids} processes at once; the run was stopped`,
   disk: (limits: RunLimits, used: number) =>
-    `the task folder grew to ${formatBytes(used)}, over its limit of ${formatBytes(limits.diskBytes)}; the run was stopped (the folder is kept for a follow-up)`,
+    `the task folder grew to ${formatBytes(used)}, reaching its limit of ${formatBytes(limits.diskBytes)}; the run was stopped (the folder is kept for a follow-up)`,
 };
