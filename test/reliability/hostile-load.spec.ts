@@ -387,3 +387,45 @@ describe('reliability: hostile load under RUN_LIMITS=rlimit (no cgroup)', () => 
     expect(await processesUnder(s.taskDir(filler))).toEqual([]);
   }, 240_000);
 });
+
+/**
+ * A warm Codex process (CODEX_WARM_POOL) starts before its task is known, outside any run's
+ * limits; bound to a run, it must join that run's cgroup before the task's first command.
+ */
+describe('reliability: hostile load on a warm Codex process (CODEX_WARM_POOL=1)', () => {
+  let s: ReliabilityScene;
+  let worker: ServiceProcess;
+
+  beforeAll(async () => {
+    s = await ReliabilityScene.create('hostile-warm', { env: { ...LIMITS } });
+    worker = await s.start(['worker', 'api', 'relay'], { WORKER_CONCURRENCY: '1', CODEX_WARM_POOL: '1' }, 'all');
+  }, 120_000);
+  afterAll(async () => {
+    await s?.close();
+  }, 60_000);
+
+  it('a fork bomb on a warm process is stopped at the run limit, like a cold one', async () => {
+    const ready = (await (await fetch(`${s.baseUrl}/readyz`)).json()) as Record<string, unknown>;
+    expect(ready.limits).toMatch(/^cgroup-v[12]$/); // never without its limit
+    // The warm process is ready before the task comes.
+    const warmReady = async () => {
+      for (const slot of await readdir(join(s.workspaceRoot, '.warm')).catch((): string[] => [])) if (existsSync(join(s.workspaceRoot, '.warm', slot, 'ready'))) return true;
+      return false;
+    };
+    for (let i = 0; i < 600 && !(await warmReady()); i++) await sleep(100);
+    expect(await warmReady()).toBe(true);
+    const taskId = 9401;
+    s.router.script(
+      taskId,
+      turn([exec("timeout -s KILL 40 sh -c 'b() { b | b & }; b'; sleep 30", { callId: 'bomb', yieldTimeMs: 30_000 })]),
+      turn([message('Bomb done.', { phase: 'final_answer' })]),
+    );
+    await s.execute(taskId, 1, 'Run the bomb.');
+    const terminal = await s.waitTerminal(taskId, 1, 120_000);
+    const line = worker.lines.find((l) => l.msg === 'Codex process for this run' && l.task_id === taskId);
+    expect(line?.warm).toBe(true);
+    expect(terminal).toMatchObject({ status: 'FAILED', progress: 100, error_message: 'the task tried to run more than 64 processes at once; the run was stopped' });
+    expect(await processesUnder(s.taskDir(taskId))).toEqual([]);
+    expect(await runCgroupsOf(worker.pid)).toEqual([]);
+  }, 240_000);
+});

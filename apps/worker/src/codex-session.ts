@@ -34,7 +34,7 @@ export interface SessionHooks {
   cancel: AbortSignal;
   shutdown: AbortSignal;
   /** Resolves when a per-run limit fires; `check` asks now (before Codex's result is accepted). */
-  limits?: { exceeded: Promise<{ message: string }>; check(): Promise<{ message: string } | undefined> };
+  limits?: { exceeded: Promise<{ message: string }>; check(): Promise<{ message: string } | undefined>; adopt?(rootPid: number): Promise<void> };
 }
 
 /** Codex's tools as the Wegent frontend names them (system step). */
@@ -131,6 +131,17 @@ export class CodexSession {
       warm = await this.pool.bind({ taskId, taskDir: this.workspace.taskDir, stateDir: this.workspace.stateDir, codexHome: this.workspace.codexHome, handlers });
       // The worker's own commands on the task (workbench git) now see the slot, never the host links.
       if (warm?.view) this.workspace.slot.view = warm.view;
+      // Started before its task was known: it joins this run's limits before the turn starts.
+      if (warm && hooks.limits?.adopt) {
+        try {
+          await hooks.limits.adopt(warm.client.pid!);
+        } catch (error) {
+          const exit = await warm.client.shutdown({ graceMs: 0 }).catch(() => ({ survivors: [0] }));
+          await warm.tracked.release(exit.survivors.length === 0);
+          await warm.release().catch(() => undefined);
+          return { kind: 'exception', error: `the warm Codex process could not join the run's limits: ${(error as Error).message}` };
+        }
+      }
     }
     if (this.pool?.size) this.log.info({ warm: Boolean(warm), cold_reason: warm ? undefined : (stored ? 'resume' : (this.workspace.warm.coldReason ?? 'no warm process ready')) }, 'Codex process for this run');
     let client: AppServerClient;

@@ -120,7 +120,7 @@ export class TaskRunner {
       const session = new CodexSession(this.config, log, this.redis, this.keys, { ...prepared, launch: (command) => limited.wrap(prepared.launch(command)) }, payload, this.pool);
       limiter.start();
       end = await session.run({
-        limits: { exceeded: limiter.exceeded, check: () => limited.checkAll() },
+        limits: { exceeded: limiter.exceeded, check: () => limited.checkAll(), adopt: (pid) => limited.adopt(pid) },
         emit: (events: RunEvent[]) => emitter.emitAll(events.map((event) => output.apply(event))),
         beforeTerminal: () => workbench.finalRefresh(),
         agentStarted: () => emitter.emit({ type: 'status', phase: 'agent-started' }),

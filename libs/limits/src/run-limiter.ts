@@ -1,4 +1,6 @@
+import { writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
+import { listDescendants } from '../../codex/src/process-tree';
 import type { LaunchCommand } from '../../sandbox/src';
 import type { CgroupCounters, RunCgroup } from './cgroups';
 import { limitMessages, type LimitHit, type RunLimits } from './run-limits';
@@ -79,6 +81,25 @@ export class RunLimiter {
     return { ...command, file: '/bin/sh', args: ['-c', ATTACH_SCRIPT, 'wegent-run-limits', ...prefix, command.file, ...command.args] };
   }
 
+  /**
+   * A warm Codex process (CODEX_WARM_POOL) was started before its task was known, outside any
+   * run's limits: at bind time — idle, no command of the task yet — its whole tree moves into this
+   * run's cgroup and gets the run's OOM score and rlimits; whatever it starts later inherits them.
+   */
+  async adopt(rootPid: number): Promise<void> {
+    if (this.options.passthrough) return;
+    const { limits, cgroup, prlimit } = this.options;
+    const pids = [rootPid, ...listDescendants(rootPid).map((p) => p.pid)];
+    for (const pid of pids) {
+      for (const file of cgroup?.procsFiles ?? []) await writeFile(file, String(pid));
+      await writeFile(`/proc/${pid}/oom_score_adj`, '1000').catch(() => undefined);
+      if (prlimit) {
+        const args = ['--pid', String(pid), `--nofile=${limits.openFiles}:${limits.openFiles}`, `--fsize=${limits.diskBytes}:${limits.diskBytes}`];
+        await execa(prlimit, args, { reject: false, timeout: 5_000, stdin: 'ignore' });
+      }
+    }
+  }
+
   /** Starts watching: cgroup counters every second, the task folder every RUN_DISK_CHECK_MS. */
   start(): void {
     // The size the run starts with: a follow-up of a run stopped for its size may clean up.
@@ -115,7 +136,7 @@ export class RunLimiter {
     if (this.hit || this.measuring || this.closed) return this.hit;
     this.measuring = true;
     try {
-      const result = await execa('nice', ['-n', '10', 'du', '-sxk', this.options.diskDir], { reject: false, timeout: DU_TIMEOUT_MS, stdin: 'ignore' });
+      const result = await execa('nice', ['-n', '10', 'du', '-sxkH', this.options.diskDir], { reject: false, timeout: DU_TIMEOUT_MS, stdin: 'ignore' });
       const kib = Number(/^(\d+)/.exec(String(result.stdout))?.[1]);
       if (Number.isFinite(kib)) {
         this.lastDisk = kib * 1024;
