@@ -61,7 +61,10 @@ class WorkerSampler {
   private timer?: NodeJS.Timeout;
   constructor(private readonly url: string) {}
   async sample(): Promise<void> {
-    const text = await fetch(this.url).then((r) => r.text(), () => '');
+    const text = await fetch(this.url).then(
+      (r) => r.text(),
+      () => '',
+    );
     const value = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? 0);
     this.rssMax = Math.max(this.rssMax, value('process_resident_memory_bytes'));
     this.lagMax = Math.max(this.lagMax, value('nodejs_eventloop_lag_max_seconds'));
@@ -90,9 +93,15 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
   const results: Figures[] = [];
 
   const redisUsed = async () => Number(/used_memory:(\d+)/.exec(await s.redis.info('memory'))?.[1] ?? 0);
-  const streamBytes = async (taskId: number) => Number((await s.redis.call('MEMORY', 'USAGE', new RedisKeys(s.env.REDIS_PREFIX).events(taskId, 1), 'SAMPLES', '0')) ?? 0);
+  const streamBytes = async (taskId: number) =>
+    Number((await s.redis.call('MEMORY', 'USAGE', new RedisKeys(s.env.REDIS_PREFIX).events(taskId, 1), 'SAMPLES', '0')) ?? 0);
 
-  const normalScript = (taskId: number) => s.router.script(taskId, turn([exec(NORMAL_CMD, { callId: `normal-${taskId}` })]), turn([message('Normal done.', { phase: 'final_answer' })]));
+  const normalScript = (taskId: number) =>
+    s.router.script(
+      taskId,
+      turn([exec(NORMAL_CMD, { callId: `normal-${taskId}` })]),
+      turn([message('Normal done.', { phase: 'final_answer' })]),
+    );
 
   /** The normal task: COMPLETED, its command's output (a hand-computed sum) in its steps and its file. */
   async function expectNormalCorrect(taskId: number, terminal: Callback): Promise<void> {
@@ -120,7 +129,11 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
    * One scenario: the normal task alone, then the hostile one and — once its command runs — the
    * normal one beside it. Returns the hostile task's terminal callback.
    */
-  async function scenario(name: string, hostile: (taskId: number) => void, commandStarted: string): Promise<{ terminal: Callback; taskId: number; figures: Figures }> {
+  async function scenario(
+    name: string,
+    hostile: (taskId: number) => void,
+    commandStarted: string,
+  ): Promise<{ terminal: Callback; taskId: number; figures: Figures }> {
     // The same figures for the normal task alone: the baseline of this machine at this moment.
     sampler.start();
     const alone = await runNormal();
@@ -150,7 +163,9 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
       scenario: name,
       hostileStatus: String(terminal.status),
       hostileMessage: String(terminal.error_message ?? ''),
-      limit: String(usage.limit ?? (Number((usage.counters as Record<string, number> | undefined)?.cpuThrottled) > 0 ? 'cpu (throttled)' : 'none')),
+      limit: String(
+        usage.limit ?? (Number((usage.counters as Record<string, number> | undefined)?.cpuThrottled) > 0 ? 'cpu (throttled)' : 'none'),
+      ),
       counters: usage.counters as Record<string, number> | undefined,
       aloneMs: alone.ms,
       besideMs,
@@ -178,7 +193,10 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
     const metricsPort = await freePort();
     worker = await s.start(['worker'], { WORKER_CONCURRENCY: '2', METRICS_PORT: String(metricsPort) }, 'worker');
     sampler = new WorkerSampler(`http://127.0.0.1:${metricsPort}/metrics`);
-    const boot = await eventuallyValue(() => worker.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('per-run limits')), 20_000);
+    const boot = await eventuallyValue(
+      () => worker.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('per-run limits')),
+      20_000,
+    );
     mechanism = String(boot.mechanism);
   }, 120_000);
 
@@ -205,7 +223,12 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
     const taskId = nextTask++;
     s.router.script(
       taskId,
-      turn([exec('echo "nofile=$(ulimit -n) fsize=$(ulimit -f) oom=$(cat /proc/self/oom_score_adj)"; sleep 4; echo probe-end', { callId: 'probe', yieldTimeMs: 20_000 })]),
+      turn([
+        exec('echo "nofile=$(ulimit -n) fsize=$(ulimit -f) oom=$(cat /proc/self/oom_score_adj)"; sleep 4; echo probe-end', {
+          callId: 'probe',
+          yieldTimeMs: 20_000,
+        }),
+      ]),
       turn([message('Probed.', { phase: 'final_answer' })]),
     );
     await s.execute(taskId, 1, 'Probe.');
@@ -237,7 +260,11 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
         ),
       'timeout -s KILL 40',
     );
-    expect(terminal).toMatchObject({ status: 'FAILED', progress: 100, error_message: 'the task tried to run more than 64 processes at once; the run was stopped' });
+    expect(terminal).toMatchObject({
+      status: 'FAILED',
+      progress: 100,
+      error_message: 'the task tried to run more than 64 processes at once; the run was stopped',
+    });
   }, 600_000);
 
   it('memory balloon: stopped at the memory limit, the normal task completes', async () => {
@@ -247,12 +274,21 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
       (taskId) =>
         s.router.script(
           taskId,
-          turn([exec(`timeout -s KILL 40 python3 -c 'b=[]\nwhile True: b.append(bytearray(8<<20))'; sleep 30`, { callId: 'balloon', yieldTimeMs: 30_000 })]),
+          turn([
+            exec(`timeout -s KILL 40 python3 -c 'b=[]\nwhile True: b.append(bytearray(8<<20))'; sleep 30`, {
+              callId: 'balloon',
+              yieldTimeMs: 30_000,
+            }),
+          ]),
           turn([message('Balloon done.', { phase: 'final_answer' })]),
         ),
       'timeout -s KILL 40 python3',
     );
-    expect(terminal).toMatchObject({ status: 'FAILED', progress: 100, error_message: 'the task used more than 256 MiB of memory (a process was killed); the run was stopped' });
+    expect(terminal).toMatchObject({
+      status: 'FAILED',
+      progress: 100,
+      error_message: 'the task used more than 256 MiB of memory (a process was killed); the run was stopped',
+    });
   }, 600_000);
 
   it('disk filler: stopped at the folder limit, the files are kept for a follow-up', async () => {
@@ -262,13 +298,20 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
         s.router.script(
           taskId,
           // 20 files of 8 MiB: no single file reaches RLIMIT_FSIZE; the folder's size does.
-          turn([exec('for i in $(seq 1 20); do head -c 8388608 /dev/zero > fill-$i || break; sleep 0.3; done; sleep 30', { callId: 'filler', yieldTimeMs: 30_000 })]),
+          turn([
+            exec('for i in $(seq 1 20); do head -c 8388608 /dev/zero > fill-$i || break; sleep 0.3; done; sleep 30', {
+              callId: 'filler',
+              yieldTimeMs: 30_000,
+            }),
+          ]),
           turn([message('Filled.', { phase: 'final_answer' })]),
         ),
       'fill-$i',
     );
     expect(terminal).toMatchObject({ status: 'FAILED', progress: 100 });
-    expect(terminal.error_message).toMatch(/^the task folder grew to \d+(\.\d+)? MiB, reaching its limit of 64 MiB; the run was stopped \(the folder is kept for a follow-up\)$/);
+    expect(terminal.error_message).toMatch(
+      /^the task folder grew to \d+(\.\d+)? MiB, reaching its limit of 64 MiB; the run was stopped \(the folder is kept for a follow-up\)$/,
+    );
     const files = (await readdir(s.taskDir(taskId))).filter((f) => f.startsWith('fill-'));
     expect(files.length).toBeGreaterThanOrEqual(8);
     expect(files.length).toBeLessThan(20);
@@ -282,7 +325,12 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
         s.router.script(
           taskId,
           // Two spinners (as many as this machine has cores) for 12 s; bash's `time` reports the CPU they got.
-          turn([exec("TIMEFORMAT='cpu %U %S wall %R'; time ( timeout 12 sh -c 'while :; do :; done' & timeout 12 sh -c 'while :; do :; done'; wait ); echo spun", { callId: 'spinner', yieldTimeMs: 30_000 })]),
+          turn([
+            exec(
+              "TIMEFORMAT='cpu %U %S wall %R'; time ( timeout 12 sh -c 'while :; do :; done' & timeout 12 sh -c 'while :; do :; done'; wait ); echo spun",
+              { callId: 'spinner', yieldTimeMs: 30_000 },
+            ),
+          ]),
           turn([message('Spun.', { phase: 'final_answer' })]),
         ),
       'while :; do :; done',
@@ -290,7 +338,9 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
     // Not stopped: slowed. Two spinners for 12 s got at most the run's half core (plus slack for
     // accounting), where an unlimited pair would take up to 24 CPU seconds.
     expect(terminal).toMatchObject({ status: 'COMPLETED', error_message: 'Spun.' });
-    const [, user, sys, wall] = /cpu (\d+\.\d+) (\d+\.\d+) wall (\d+\.\d+)/.exec(JSON.stringify((await s.eventLog(taskId, 1)).map((e) => e.event)))!.map(Number);
+    const [, user, sys, wall] = /cpu (\d+\.\d+) (\d+\.\d+) wall (\d+\.\d+)/
+      .exec(JSON.stringify((await s.eventLog(taskId, 1)).map((e) => e.event)))!
+      .map(Number);
     figures.spinnerCpuSeconds = Number((user! + sys!).toFixed(2));
     figures.spinnerWallSeconds = wall!;
     expect(user! + sys!).toBeLessThan(0.5 * wall! * 1.2 + 0.5);
@@ -360,14 +410,24 @@ describe('reliability: hostile load under RUN_LIMITS=rlimit (no cgroup)', () => 
   it('reports rlimit in /readyz and at boot, and names what is not enforced', async () => {
     const ready = (await (await fetch(`${s.baseUrl}/readyz`)).json()) as Record<string, unknown>;
     expect(ready).toMatchObject({ status: 'ok', limits: 'rlimit' });
-    const boot = worker.lines.find((l) => l.msg === 'per-run limits: rlimits only (no cgroup): memory and CPU are not limited per run; see docs/en/security.md');
+    const boot = worker.lines.find(
+      (l) => l.msg === 'per-run limits: rlimits only (no cgroup): memory and CPU are not limited per run; see docs/en/security.md',
+    );
     // RLIMIT_NPROC binds every user but root.
     expect(boot?.enforced).toEqual({ memory: false, pids: process.getuid!() !== 0, cpu: false, disk: true, openFiles: true });
   });
 
   it('a run gets its rlimits and a lower priority; a disk filler is stopped at the folder limit', async () => {
     const probe = 9301;
-    s.router.script(probe, turn([exec('echo "nofile=$(ulimit -n) fsize=$(ulimit -f) nproc=$(ulimit -u) nice=$(nice) oom=$(cat /proc/self/oom_score_adj)"', { callId: 'probe' })]), turn([message('Probed.', { phase: 'final_answer' })]));
+    s.router.script(
+      probe,
+      turn([
+        exec('echo "nofile=$(ulimit -n) fsize=$(ulimit -f) nproc=$(ulimit -u) nice=$(nice) oom=$(cat /proc/self/oom_score_adj)"', {
+          callId: 'probe',
+        }),
+      ]),
+      turn([message('Probed.', { phase: 'final_answer' })]),
+    );
     await s.execute(probe, 1, 'Probe.');
     expect(await s.waitTerminal(probe, 1, 60_000)).toMatchObject({ status: 'COMPLETED' });
     // RLIMIT_NPROC for the whole user: 64 per run × 2 runs + 256 for the worker.
@@ -376,13 +436,20 @@ describe('reliability: hostile load under RUN_LIMITS=rlimit (no cgroup)', () => 
     const filler = 9302;
     s.router.script(
       filler,
-      turn([exec('for i in $(seq 1 20); do head -c 8388608 /dev/zero > fill-$i || break; sleep 0.3; done; sleep 30', { callId: 'filler', yieldTimeMs: 30_000 })]),
+      turn([
+        exec('for i in $(seq 1 20); do head -c 8388608 /dev/zero > fill-$i || break; sleep 0.3; done; sleep 30', {
+          callId: 'filler',
+          yieldTimeMs: 30_000,
+        }),
+      ]),
       turn([message('Filled.', { phase: 'final_answer' })]),
     );
     await s.execute(filler, 1, 'Fill.');
     const terminal = await s.waitTerminal(filler, 1, 120_000);
     expect(terminal).toMatchObject({ status: 'FAILED', progress: 100 });
-    expect(terminal.error_message).toMatch(/^the task folder grew to \d+(\.\d+)? MiB, reaching its limit of 64 MiB; the run was stopped \(the folder is kept for a follow-up\)$/);
+    expect(terminal.error_message).toMatch(
+      /^the task folder grew to \d+(\.\d+)? MiB, reaching its limit of 64 MiB; the run was stopped \(the folder is kept for a follow-up\)$/,
+    );
     await s.expectCompleteDelivery(filler, 1);
     expect(await processesUnder(s.taskDir(filler))).toEqual([]);
   }, 240_000);
@@ -409,7 +476,8 @@ describe('reliability: hostile load on a warm Codex process (CODEX_WARM_POOL=1)'
     expect(ready.limits).toMatch(/^cgroup-v[12]$/); // never without its limit
     // The warm process is ready before the task comes.
     const warmReady = async () => {
-      for (const slot of await readdir(join(s.workspaceRoot, '.warm')).catch((): string[] => [])) if (existsSync(join(s.workspaceRoot, '.warm', slot, 'ready'))) return true;
+      for (const slot of await readdir(join(s.workspaceRoot, '.warm')).catch((): string[] => []))
+        if (existsSync(join(s.workspaceRoot, '.warm', slot, 'ready'))) return true;
       return false;
     };
     for (let i = 0; i < 600 && !(await warmReady()); i++) await sleep(100);
@@ -424,7 +492,11 @@ describe('reliability: hostile load on a warm Codex process (CODEX_WARM_POOL=1)'
     const terminal = await s.waitTerminal(taskId, 1, 120_000);
     const line = worker.lines.find((l) => l.msg === 'Codex process for this run' && l.task_id === taskId);
     expect(line?.warm).toBe(true);
-    expect(terminal).toMatchObject({ status: 'FAILED', progress: 100, error_message: 'the task tried to run more than 64 processes at once; the run was stopped' });
+    expect(terminal).toMatchObject({
+      status: 'FAILED',
+      progress: 100,
+      error_message: 'the task tried to run more than 64 processes at once; the run was stopped',
+    });
     expect(await processesUnder(s.taskDir(taskId))).toEqual([]);
     expect(await runCgroupsOf(worker.pid)).toEqual([]);
   }, 240_000);

@@ -4,7 +4,11 @@ import type { RunEvent } from './event-emitter';
 const toolResult = (content: string): RunEvent => ({
   type: 'thinking-step',
   report: true,
-  step: { title: 'thinking.user_message_received', next_action: 'continue', details: { type: 'user', message: { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'c1', content, is_error: false }] } } },
+  step: {
+    title: 'thinking.user_message_received',
+    next_action: 'continue',
+    details: { type: 'user', message: { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'c1', content, is_error: false }] } },
+  },
 });
 const contentOf = (event: RunEvent): string => (event as any).step.details.message.content[0].content;
 

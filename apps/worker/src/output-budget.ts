@@ -60,7 +60,10 @@ export class OutputBudget {
     }
     const cut = cutUtf8(value, keep);
     this.used += Buffer.byteLength(cut, 'utf8');
-    const why = keep === left ? `this subtask's output limit of ${Math.round(this.budgetBytes / 1024)} KiB is reached` : `one text is limited to ${MAX_TEXT_BYTES / 1024} KiB`;
+    const why =
+      keep === left
+        ? `this subtask's output limit of ${Math.round(this.budgetBytes / 1024)} KiB is reached`
+        : `one text is limited to ${MAX_TEXT_BYTES / 1024} KiB`;
     return `${cut}\n… [${bytes - Buffer.byteLength(cut, 'utf8')} more bytes not shown: ${why}]`;
   }
 

@@ -12,9 +12,7 @@ import type { RunLimits } from './run-limits';
  * The run's first process moves itself in before it execs anything (the launch prefix), so nothing
  * of the run ever runs outside its cgroup.
  */
-export type CgroupLayout =
-  | { version: 2; base: string }
-  | { version: 1; memory: string; pids: string; cpu?: string };
+export type CgroupLayout = { version: 2; base: string } | { version: 1; memory: string; pids: string; cpu?: string };
 
 export interface CgroupCounters {
   /** Processes the kernel killed for the memory limit. */
@@ -42,7 +40,10 @@ export function parseProcCgroup(text: string): Map<string, string> {
 }
 
 /** Parses `/proc/self/mountinfo` into the mount point of each cgroup v1 controller, and the cgroup2 mount. */
-export function parseCgroupMounts(text: string): { v1: Map<string, { mountPoint: string; root: string }>; v2?: { mountPoint: string; root: string } } {
+export function parseCgroupMounts(text: string): {
+  v1: Map<string, { mountPoint: string; root: string }>;
+  v2?: { mountPoint: string; root: string };
+} {
   const v1 = new Map<string, { mountPoint: string; root: string }>();
   let v2: { mountPoint: string; root: string } | undefined;
   for (const line of text.split('\n')) {
@@ -116,8 +117,18 @@ export class RunCgroup {
     const field = (text: string, name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
     if (this.layout.version === 2) {
       const [dir] = this.dirs;
-      const [memory, pids, cpu, peak] = await Promise.all([read(join(dir!, 'memory.events')), read(join(dir!, 'pids.events')), read(join(dir!, 'cpu.stat')), read(join(dir!, 'memory.peak'))]);
-      return { oomKills: field(memory, 'oom_kill'), pidsRefused: field(pids, 'max'), cpuThrottled: field(cpu, 'nr_throttled'), memoryPeak: Number(peak.trim()) || 0 };
+      const [memory, pids, cpu, peak] = await Promise.all([
+        read(join(dir!, 'memory.events')),
+        read(join(dir!, 'pids.events')),
+        read(join(dir!, 'cpu.stat')),
+        read(join(dir!, 'memory.peak')),
+      ]);
+      return {
+        oomKills: field(memory, 'oom_kill'),
+        pidsRefused: field(pids, 'max'),
+        cpuThrottled: field(cpu, 'nr_throttled'),
+        memoryPeak: Number(peak.trim()) || 0,
+      };
     }
     const [memoryDir, pidsDir, cpuDir] = this.dirs;
     const [oom, pids, cpu, peak] = await Promise.all([
@@ -126,7 +137,12 @@ export class RunCgroup {
       cpuDir ? read(join(cpuDir, 'cpu.stat')) : Promise.resolve(''),
       read(join(memoryDir!, 'memory.max_usage_in_bytes')),
     ]);
-    return { oomKills: field(oom, 'oom_kill'), pidsRefused: field(pids, 'max'), cpuThrottled: field(cpu, 'nr_throttled'), memoryPeak: Number(peak.trim()) || 0 };
+    return {
+      oomKills: field(oom, 'oom_kill'),
+      pidsRefused: field(pids, 'max'),
+      cpuThrottled: field(cpu, 'nr_throttled'),
+      memoryPeak: Number(peak.trim()) || 0,
+    };
   }
 
   /** Pids still in the cgroup. */
@@ -186,7 +202,9 @@ export class CgroupTree {
   constructor(readonly layout: CgroupLayout) {}
 
   get description(): string {
-    return this.layout.version === 2 ? `cgroup v2 (${this.layout.base})` : `cgroup v1 (${this.layout.memory}, ${this.layout.pids}${this.layout.cpu ? `, ${this.layout.cpu}` : ''})`;
+    return this.layout.version === 2
+      ? `cgroup v2 (${this.layout.base})`
+      : `cgroup v1 (${this.layout.memory}, ${this.layout.pids}${this.layout.cpu ? `, ${this.layout.cpu}` : ''})`;
   }
 
   /** v2: the worker leaves its own cgroup for `<own>/worker` and enables the controllers below. */
@@ -203,7 +221,13 @@ export class CgroupTree {
         const procs = (await readFile(join(base, 'cgroup.procs'), 'utf8')).split('\n').filter(Boolean);
         for (const pid of procs) await writeFile(join(leaf, 'cgroup.procs'), pid).catch(() => undefined);
         const available = (await readFile(join(base, 'cgroup.controllers'), 'utf8')).split(/\s+/);
-        await writeFile(join(base, 'cgroup.subtree_control'), wanted.filter((c) => available.includes(c)).map((c) => `+${c}`).join(' '));
+        await writeFile(
+          join(base, 'cgroup.subtree_control'),
+          wanted
+            .filter((c) => available.includes(c))
+            .map((c) => `+${c}`)
+            .join(' '),
+        );
       }
     } else {
       const { memory, pids, cpu } = this.layout;
@@ -226,7 +250,10 @@ export class CgroupTree {
     });
     const removed: string[] = [];
     for (const name of names) {
-      const dirs = this.layout.version === 2 ? [join(this.layout.base, name)] : [this.layout.memory, this.layout.pids, this.layout.cpu].filter((d): d is string => Boolean(d)).map((d) => join(d, name));
+      const dirs =
+        this.layout.version === 2
+          ? [join(this.layout.base, name)]
+          : [this.layout.memory, this.layout.pids, this.layout.cpu].filter((d): d is string => Boolean(d)).map((d) => join(d, name));
       const { removed: gone } = await new RunCgroup(this.layout, dirs).destroy();
       if (gone) removed.push(name);
     }
@@ -253,7 +280,8 @@ export class CgroupTree {
       dirs.push(memory);
       await writeFile(join(memory, 'memory.limit_in_bytes'), String(limits.memoryBytes));
       // Without swap accounting the file is absent; with it, swap must not extend the limit.
-      if (existsSync(join(memory, 'memory.memsw.limit_in_bytes'))) await writeFile(join(memory, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes)).catch(() => undefined);
+      if (existsSync(join(memory, 'memory.memsw.limit_in_bytes')))
+        await writeFile(join(memory, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes)).catch(() => undefined);
       const pids = join(this.layout.pids, name);
       await mkdir(pids);
       dirs.push(pids);

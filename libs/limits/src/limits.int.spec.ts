@@ -7,7 +7,14 @@ import { RunLimiter } from './run-limiter';
 import type { RunLimits } from './run-limits';
 
 /** Integration: the launch prefix and the folder check run real processes; cgroup trees are simulated in folders. */
-const LIMITS: RunLimits = { memoryBytes: 256 * 1024 * 1024, pids: 64, cpus: 0.5, diskBytes: 1024 * 1024, diskCheckMs: 60_000, openFiles: 128 };
+const LIMITS: RunLimits = {
+  memoryBytes: 256 * 1024 * 1024,
+  pids: 64,
+  cpus: 0.5,
+  diskBytes: 1024 * 1024,
+  diskCheckMs: 60_000,
+  openFiles: 128,
+};
 
 describe('CgroupTree v2 (a delegated subtree, simulated in a folder)', () => {
   let base: string;
@@ -45,7 +52,12 @@ describe('RunLimiter, run for real', () => {
   it('the prefix really runs: the first process writes its own pid, raises its OOM score, and execs with the rlimits', async () => {
     const procs = join(dir, 'procs');
     const limiter = new RunLimiter({ limits: LIMITS, cgroup: { procsFiles: [procs] } as never, prlimit: '/usr/bin/prlimit', diskDir: dir });
-    const command = limiter.wrap({ file: '/bin/sh', args: ['-c', 'echo "$$ $(cat /proc/self/oom_score_adj) $(ulimit -n)"'], cwd: dir, env: { PATH: '/usr/bin:/bin' } });
+    const command = limiter.wrap({
+      file: '/bin/sh',
+      args: ['-c', 'echo "$$ $(cat /proc/self/oom_score_adj) $(ulimit -n)"'],
+      cwd: dir,
+      env: { PATH: '/usr/bin:/bin' },
+    });
     const result = await execa(command.file, command.args, { cwd: command.cwd, env: command.env, extendEnv: false, reject: false });
     const [pid, oom, nofile] = String(result.stdout).trim().split(' ');
     expect((await readFile(procs, 'utf8')).trim()).toBe(pid); // exec kept the pid that moved itself
@@ -72,7 +84,9 @@ describe('RunLimiter, run for real', () => {
     await writeFile(join(dir, 'grown'), Buffer.alloc(512 * 1024, 1));
     const hit = await fresh.measureDisk();
     expect(hit?.limit).toBe('disk');
-    expect(hit?.message).toMatch(/^the task folder grew to 2\.\d MiB, reaching its limit of 1 MiB; the run was stopped \(the folder is kept for a follow-up\)$/);
+    expect(hit?.message).toMatch(
+      /^the task folder grew to 2\.\d MiB, reaching its limit of 1 MiB; the run was stopped \(the folder is kept for a follow-up\)$/,
+    );
     await expect(fresh.exceeded).resolves.toBe(hit);
   });
 });

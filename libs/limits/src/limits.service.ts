@@ -54,10 +54,22 @@ export class LimitsService implements OnModuleInit {
 
   async onModuleInit(): Promise<void> {
     const status = await this.current();
-    const log = { mechanism: status.mechanism, enforced: status.enforced, worker_oom_score_adj: status.workerOomScoreAdj, limits: this.limits, cgroup: this.tree?.description };
-    if (!status.ok) this.logger.error({ ...log, reason: status.reason }, 'per-run limits unavailable: runs are refused until they work (RUN_LIMITS)');
-    else if (status.mechanism === 'off') this.logger.warn(log, 'RUN_LIMITS=off: one task can take all memory, processes and CPU of this worker. Development only.');
-    else if (status.mechanism === 'rlimit') this.logger.warn({ ...log, reason: status.reason }, 'per-run limits: rlimits only (no cgroup): memory and CPU are not limited per run; see docs/en/security.md');
+    const log = {
+      mechanism: status.mechanism,
+      enforced: status.enforced,
+      worker_oom_score_adj: status.workerOomScoreAdj,
+      limits: this.limits,
+      cgroup: this.tree?.description,
+    };
+    if (!status.ok)
+      this.logger.error({ ...log, reason: status.reason }, 'per-run limits unavailable: runs are refused until they work (RUN_LIMITS)');
+    else if (status.mechanism === 'off')
+      this.logger.warn(log, 'RUN_LIMITS=off: one task can take all memory, processes and CPU of this worker. Development only.');
+    else if (status.mechanism === 'rlimit')
+      this.logger.warn(
+        { ...log, reason: status.reason },
+        'per-run limits: rlimits only (no cgroup): memory and CPU are not limited per run; see docs/en/security.md',
+      );
     else this.logger.info(log, `per-run limits: ${status.mechanism}`);
   }
 
@@ -86,11 +98,19 @@ export class LimitsService implements OnModuleInit {
     const status = await this.current();
     if (!status.ok) throw new LimitsUnavailableError(`per-run limits cannot be applied: ${status.reason}`);
     const warn = (message: string) => this.logger.warn({ dir: diskDir }, message);
-    if (status.mechanism === 'off') return new RunLimiter({ limits: { ...this.limits, diskCheckMs: 2 ** 31 - 1 }, diskDir, passthrough: true, onWarning: warn });
+    if (status.mechanism === 'off')
+      return new RunLimiter({ limits: { ...this.limits, diskCheckMs: 2 ** 31 - 1 }, diskDir, passthrough: true, onWarning: warn });
     const cgroup = this.tree ? await this.tree.create(`run-${process.pid}-${++runSequence}`, this.limits) : undefined;
     // Without a cgroup, RLIMIT_NPROC counts the whole user: every run's share plus the worker's own threads.
     const userProcesses = this.limits.pids * this.config.WORKER_CONCURRENCY + USER_PROCESS_HEADROOM;
-    return new RunLimiter({ limits: this.limits, diskDir, onWarning: warn, userProcesses, ...(cgroup ? { cgroup } : {}), ...(this.prlimit ? { prlimit: this.prlimit } : {}) });
+    return new RunLimiter({
+      limits: this.limits,
+      diskDir,
+      onWarning: warn,
+      userProcesses,
+      ...(cgroup ? { cgroup } : {}),
+      ...(this.prlimit ? { prlimit: this.prlimit } : {}),
+    });
   }
 
   private async detect(): Promise<LimitsStatus> {
@@ -102,7 +122,10 @@ export class LimitsService implements OnModuleInit {
     const reasons: string[] = [];
     if (!this.prlimit) reasons.push('prlimit (util-linux) is not installed: open files and file size are not limited');
     if (mode !== 'rlimit') {
-      const [procCgroup, mountinfo] = await Promise.all([readFile('/proc/self/cgroup', 'utf8').catch(() => ''), readFile('/proc/self/mountinfo', 'utf8').catch(() => '')]);
+      const [procCgroup, mountinfo] = await Promise.all([
+        readFile('/proc/self/cgroup', 'utf8').catch(() => ''),
+        readFile('/proc/self/mountinfo', 'utf8').catch(() => ''),
+      ]);
       const layouts = cgroupLayouts(procCgroup, mountinfo);
       if (!layouts.length) reasons.push('no cgroup with the memory and pids controllers is visible');
       for (const layout of layouts) {
@@ -114,19 +137,38 @@ export class LimitsService implements OnModuleInit {
           return {
             ok: true,
             mechanism: version,
-            enforced: { memory: true, pids: true, cpu: layout.version === 2 || Boolean(layout.cpu), disk: true, openFiles: Boolean(this.prlimit) },
+            enforced: {
+              memory: true,
+              pids: true,
+              cpu: layout.version === 2 || Boolean(layout.cpu),
+              disk: true,
+              openFiles: Boolean(this.prlimit),
+            },
             workerOomScoreAdj,
             ...(reasons.length ? { reason: reasons.join('; ') } : {}),
           };
         }
         reasons.push(`${tree.description}: ${failure}`);
       }
-      if (mode === 'cgroup') return { ok: false, mechanism: 'rlimit', enforced: none, workerOomScoreAdj, reason: `RUN_LIMITS=cgroup but no cgroup can be created: ${reasons.join('; ')}` };
+      if (mode === 'cgroup')
+        return {
+          ok: false,
+          mechanism: 'rlimit',
+          enforced: none,
+          workerOomScoreAdj,
+          reason: `RUN_LIMITS=cgroup but no cgroup can be created: ${reasons.join('; ')}`,
+        };
     }
     // RLIMIT_NPROC does not apply to root (nor to CAP_SYS_RESOURCE / CAP_SYS_ADMIN).
     const nprocHolds = Boolean(this.prlimit) && process.getuid?.() !== 0;
     if (!nprocHolds) reasons.push('no process limit per run: RLIMIT_NPROC does not apply to root');
-    return { ok: true, mechanism: 'rlimit', enforced: { memory: false, pids: nprocHolds, cpu: false, disk: true, openFiles: Boolean(this.prlimit) }, workerOomScoreAdj, ...(reasons.length ? { reason: reasons.join('; ') } : {}) };
+    return {
+      ok: true,
+      mechanism: 'rlimit',
+      enforced: { memory: false, pids: nprocHolds, cpu: false, disk: true, openFiles: Boolean(this.prlimit) },
+      workerOomScoreAdj,
+      ...(reasons.length ? { reason: reasons.join('; ') } : {}),
+    };
   }
 }
 
@@ -141,10 +183,19 @@ async function probeCgroup(tree: CgroupTree, limits: RunLimits): Promise<string 
   try {
     const limiter = new RunLimiter({ limits, cgroup, diskDir: '/' });
     const command = limiter.wrap({ file: '/bin/cat', args: ['/proc/self/cgroup'], cwd: '/', env: { PATH: '/usr/bin:/bin' } });
-    const result = await execa(command.file, command.args, { cwd: command.cwd, env: command.env, extendEnv: false, reject: false, timeout: 10_000, stdin: 'ignore' });
-    if (result.exitCode !== 0) return `cannot move a process into the cgroup (exit ${result.exitCode}: ${String(result.stderr).slice(0, 200)})`;
+    const result = await execa(command.file, command.args, {
+      cwd: command.cwd,
+      env: command.env,
+      extendEnv: false,
+      reject: false,
+      timeout: 10_000,
+      stdin: 'ignore',
+    });
+    if (result.exitCode !== 0)
+      return `cannot move a process into the cgroup (exit ${result.exitCode}: ${String(result.stderr).slice(0, 200)})`;
     const leaf = cgroup.dirs[0]!.split('/').pop()!;
-    if (!String(result.stdout).includes(`/${leaf}\n`) && !String(result.stdout).endsWith(`/${leaf}`)) return 'a process started in the cgroup is not in it';
+    if (!String(result.stdout).includes(`/${leaf}\n`) && !String(result.stdout).endsWith(`/${leaf}`))
+      return 'a process started in the cgroup is not in it';
     return undefined;
   } finally {
     await cgroup.destroy().catch(() => undefined);

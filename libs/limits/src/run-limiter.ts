@@ -94,7 +94,12 @@ export class RunLimiter {
       for (const file of cgroup?.procsFiles ?? []) await writeFile(file, String(pid));
       await writeFile(`/proc/${pid}/oom_score_adj`, '1000').catch(() => undefined);
       if (prlimit) {
-        const args = ['--pid', String(pid), `--nofile=${limits.openFiles}:${limits.openFiles}`, `--fsize=${limits.diskBytes}:${limits.diskBytes}`];
+        const args = [
+          '--pid',
+          String(pid),
+          `--nofile=${limits.openFiles}:${limits.openFiles}`,
+          `--fsize=${limits.diskBytes}:${limits.diskBytes}`,
+        ];
         await execa(prlimit, args, { reject: false, timeout: 5_000, stdin: 'ignore' });
       }
     }
@@ -136,12 +141,17 @@ export class RunLimiter {
     if (this.hit || this.measuring || this.closed) return this.hit;
     this.measuring = true;
     try {
-      const result = await execa('nice', ['-n', '10', 'du', '-sxkH', this.options.diskDir], { reject: false, timeout: DU_TIMEOUT_MS, stdin: 'ignore' });
+      const result = await execa('nice', ['-n', '10', 'du', '-sxkH', this.options.diskDir], {
+        reject: false,
+        timeout: DU_TIMEOUT_MS,
+        stdin: 'ignore',
+      });
       const kib = Number(/^(\d+)/.exec(String(result.stdout))?.[1]);
       if (Number.isFinite(kib)) {
         this.lastDisk = kib * 1024;
         if (baseline) this.startDisk = this.lastDisk;
-        else if (this.lastDisk >= this.options.limits.diskBytes && this.lastDisk > (this.startDisk ?? 0)) this.fire({ limit: 'disk', message: limitMessages.disk(this.options.limits, this.lastDisk) });
+        else if (this.lastDisk >= this.options.limits.diskBytes && this.lastDisk > (this.startDisk ?? 0))
+          this.fire({ limit: 'disk', message: limitMessages.disk(this.options.limits, this.lastDisk) });
       } else if (result.timedOut) {
         this.options.onWarning?.(`measuring the task folder took over ${DU_TIMEOUT_MS / 1000} s; its size is not checked this time`);
       }
@@ -156,10 +166,20 @@ export class RunLimiter {
     this.closed = true;
     this.timers.forEach((t) => clearInterval(t));
     const cgroup = this.options.cgroup;
-    if (!cgroup) return { ...(this.lastDisk === undefined ? {} : { diskBytes: this.lastDisk }), ...(this.hit ? { hit: this.hit } : {}), survivors: [] };
+    if (!cgroup)
+      return {
+        ...(this.lastDisk === undefined ? {} : { diskBytes: this.lastDisk }),
+        ...(this.hit ? { hit: this.hit } : {}),
+        survivors: [],
+      };
     const counters = await cgroup.counters();
     const { survivors } = await cgroup.destroy();
-    return { counters, ...(this.lastDisk === undefined ? {} : { diskBytes: this.lastDisk }), ...(this.hit ? { hit: this.hit } : {}), survivors };
+    return {
+      counters,
+      ...(this.lastDisk === undefined ? {} : { diskBytes: this.lastDisk }),
+      ...(this.hit ? { hit: this.hit } : {}),
+      survivors,
+    };
   }
 
   get firstHit(): LimitHit | undefined {

@@ -13,7 +13,9 @@ export interface RunLimits {
 
 const MIB = 1024 * 1024;
 
-export function runLimitsFrom(config: Pick<Config, 'RUN_MEMORY_MB' | 'RUN_PIDS' | 'RUN_CPUS' | 'RUN_DISK_MB' | 'RUN_DISK_CHECK_MS' | 'RUN_OPEN_FILES'>): RunLimits {
+export function runLimitsFrom(
+  config: Pick<Config, 'RUN_MEMORY_MB' | 'RUN_PIDS' | 'RUN_CPUS' | 'RUN_DISK_MB' | 'RUN_DISK_CHECK_MS' | 'RUN_OPEN_FILES'>,
+): RunLimits {
   return {
     memoryBytes: config.RUN_MEMORY_MB * MIB,
     pids: config.RUN_PIDS,
@@ -32,13 +34,11 @@ export function formatBytes(bytes: number): string {
 }
 
 /** Which limit ended a run; the text is the run's error message. */
-export type LimitHit =
-  | { limit: 'memory'; message: string }
-  | { limit: 'pids'; message: string }
-  | { limit: 'disk'; message: string };
+export type LimitHit = { limit: 'memory'; message: string } | { limit: 'pids'; message: string } | { limit: 'disk'; message: string };
 
 export const limitMessages = {
-  memory: (limits: RunLimits) => `the task used more than ${formatBytes(limits.memoryBytes)} of memory (a process was killed); the run was stopped`,
+  memory: (limits: RunLimits) =>
+    `the task used more than ${formatBytes(limits.memoryBytes)} of memory (a process was killed); the run was stopped`,
   pids: (limits: RunLimits) => `the task tried to run more than ${limits.pids} processes at once; the run was stopped`,
   disk: (limits: RunLimits, used: number) =>
     `the task folder grew to ${formatBytes(used)}, reaching its limit of ${formatBytes(limits.diskBytes)}; the run was stopped (the folder is kept for a follow-up)`,
