@@ -178,6 +178,7 @@ export class RunCgroup {
       await new Promise((r) => setTimeout(r, round < 10 ? 10 : 50));
     }
     let removed = true;
+    const left: string[] = [];
     for (const dir of [...this.dirs].reverse()) {
       for (let attempt = 0; attempt < 20; attempt++) {
         try {
@@ -186,12 +187,34 @@ export class RunCgroup {
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
           if (code === 'ENOENT') break;
-          if (attempt === 19) removed = false;
+          if (attempt === 19) {
+            removed = false;
+            left.push(dir);
+          }
           await new Promise((r) => setTimeout(r, 50)); // zombies leave the cgroup once reaped
         }
       }
     }
+    // A process killed at the memory limit may take longer to leave: retried in the background (bounded).
+    if (left.length) RunCgroup.removeLater(left);
     return { removed, survivors };
+  }
+
+  private static removeLater(dirs: string[], tries = 60): void {
+    const timer = setTimeout(() => {
+      void Promise.all(
+        dirs.map((dir) =>
+          rmdir(dir).then(
+            () => undefined,
+            (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : dir),
+          ),
+        ),
+      ).then((still) => {
+        const rest = still.filter((d): d is string => Boolean(d));
+        if (rest.length && tries > 1) RunCgroup.removeLater(rest, tries - 1);
+      });
+    }, 1_000);
+    timer.unref();
   }
 }
 
