@@ -52,4 +52,12 @@ export const ZH_DESCRIPTIONS: Readonly<Record<string, string>> = {
   EMBEDDED_REDIS: 'npm start：当 REDIS_URL 未设置且默认端口无响应时，从 PATH 启动 redis-server',
   SANDBOX: '每次 Codex 运行以及 worker 对任务文件执行的 git 所处的边界：bwrap（bubblewrap，默认）或 off（仅限开发：任务之间、任务与本进程之间都可互相读取——每次启动都会记录警告）',
   SANDBOX_READABLE_PATHS: '逗号分隔的主机绝对路径，每次沙箱运行都可只读访问（位于 /usr 之外的工具或 MCP 服务器）；切勿包含存放密钥或其他任务的目录',
+  RUN_LIMITS: '每次运行的限制如何施加：auto（本进程能创建 cgroup 时每次运行一个 cgroup——cgroup v2 委派子树或以 root 运行的 v1——否则用 rlimit）、cgroup（没有 cgroup 则拒绝运行）、rlimit（只用 rlimit：不限内存和 CPU）、off（仅限开发）',
+  RUN_MEMORY_MB: '一次运行（Codex 及其启动的所有命令）可用的内存，MiB；超过则运行以失败结束（仅 cgroup）',
+  RUN_PIDS: '一次运行的进程与线程数（cgroup：仅该运行；rlimit：按用户计算，跨所有运行）',
+  RUN_CPUS: '一次运行可用的 CPU 时间，单位为核（仅 cgroup；空转的运行会被减速而不是被停止）',
+  RUN_DISK_MB: '任务目录的大小上限，MiB（单个文件：RLIMIT_FSIZE；整个目录：每隔 RUN_DISK_CHECK_MS 测量一次）；超过则运行以失败结束',
+  RUN_DISK_CHECK_MS: '运行期间测量任务目录大小的间隔',
+  RUN_OPEN_FILES: '一次运行中每个进程可打开的文件数（RLIMIT_NOFILE）',
+  RUN_OUTPUT_KB: '一个子任务的命令输出可写入其事件的总量，KiB；超过后输出被替换为标记（每条命令的输出另有 64 KiB 上限）',
 };

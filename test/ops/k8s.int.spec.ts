@@ -200,6 +200,13 @@ describe('k8s manifests', () => {
     expect(mebibytes(worker.limits.memory)).toBeGreaterThanOrEqual(2 * mebibytes(worker.requests.memory));
   });
 
+  it('fits every run at its memory limit, plus the worker, within the worker pod (issue 13)', () => {
+    const worker = container(deployment('worker')).resources;
+    expect(num('RUN_MEMORY_MB') * num('WORKER_CONCURRENCY') + 512).toBeLessThanOrEqual(mebibytes(worker.limits.memory));
+    expect(mebibytes(worker.limits.memory)).toBe(4096);
+    expect(worker.requests.cpu).toBe('2');
+  });
+
   it('scales workers with KEDA on the BullMQ wait and active lists, WORKER_CONCURRENCY jobs per pod', () => {
     const scaled = one('ScaledObject', 'wegent-codex-worker');
     expect(scaled.spec.scaleTargetRef.name).toBe(deployment('worker').metadata.name);

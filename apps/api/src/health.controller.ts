@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { TASK_QUEUE_NAME } from '../../../libs/contracts/src';
 import { TaskQueueService } from '../../../libs/queue/src';
 import { REDIS } from '../../../libs/runtime/src';
+import { LimitsService } from '../../../libs/limits/src';
 import { SandboxService } from '../../../libs/sandbox/src';
 import { Deadline, RESOLVED_API_OPTIONS, type ResolvedApiOptions } from './api-options';
 import { ApiError, withDeadline } from './http/api-error';
@@ -16,6 +17,8 @@ export class HealthController {
     @Inject(RESOLVED_API_OPTIONS) private readonly options: ResolvedApiOptions,
     /** Present when this process also runs the worker role. */
     @Optional() private readonly sandbox?: SandboxService,
+    /** Present when this process also runs the worker role. */
+    @Optional() private readonly limits?: LimitsService,
   ) {}
 
   /** Liveness: the process answers. Touches nothing else, so a Redis outage never restarts pods. */
@@ -63,8 +66,10 @@ export class HealthController {
     if (this.options.requireWorkers && workers === 0) reasons.push(`no worker is registered on queue ${TASK_QUEUE_NAME}`);
     const sandbox = this.sandbox ? await this.sandbox.current() : undefined;
     if (sandbox && !sandbox.ok) reasons.push(sandbox.reason ?? 'the task sandbox cannot start');
+    const limits = this.limits ? await this.limits.current() : undefined;
+    if (limits && !limits.ok) reasons.push(limits.reason ?? 'per-run limits cannot be applied');
 
     if (reasons.length) throw new ApiError(503, { status: 'unavailable', reasons, ...(workers === undefined ? {} : { workers }) });
-    return { status: 'ok', workers, counts, ...(sandbox ? { sandbox: sandbox.kind } : {}) };
+    return { status: 'ok', workers, counts, ...(sandbox ? { sandbox: sandbox.kind } : {}), ...(limits ? { limits: limits.mechanism } : {}) };
   }
 }

@@ -15,7 +15,9 @@ export type SessionEnd =
   | { kind: 'finished' }
   | { kind: 'cancelled' }
   | { kind: 'exception'; error: string }
-  | { kind: 'broken'; error: string };
+  | { kind: 'broken'; error: string }
+  /** A per-run limit fired (memory, processes, disk): the message names it. */
+  | { kind: 'limit'; error: string };
 
 export interface SessionHooks {
   emit(events: RunEvent[]): Promise<unknown>;
@@ -31,6 +33,8 @@ export interface SessionHooks {
   cancelAccepted(): Promise<unknown>;
   cancel: AbortSignal;
   shutdown: AbortSignal;
+  /** Resolves when a per-run limit fires; `check` asks now (before Codex's result is accepted). */
+  limits?: { exceeded: Promise<{ message: string }>; check(): Promise<{ message: string } | undefined>; adopt?(rootPid: number): Promise<void> };
 }
 
 /** Codex's tools as the Wegent frontend names them (system step). */
@@ -87,6 +91,8 @@ export class CodexSession {
           if (stopped) return;
           for (const clean of this.streamed.push(this.scrub(strip(event)))) {
             if (isTerminalEvent(clean)) {
+              // A command killed at a limit may still let the turn "complete": the limit decides.
+              if (await hooks.limits?.check().catch(() => undefined)) return;
               await hooks.beforeTerminal().catch((e: unknown) => this.log.warn({ err: String(e) }, 'workbench refresh failed'));
               await hooks.emit([clean]);
               terminalEmitted = true;
@@ -125,6 +131,17 @@ export class CodexSession {
       warm = await this.pool.bind({ taskId, taskDir: this.workspace.taskDir, stateDir: this.workspace.stateDir, codexHome: this.workspace.codexHome, handlers });
       // The worker's own commands on the task (workbench git) now see the slot, never the host links.
       if (warm?.view) this.workspace.slot.view = warm.view;
+      // Started before its task was known: it joins this run's limits before the turn starts.
+      if (warm && hooks.limits?.adopt) {
+        try {
+          await hooks.limits.adopt(warm.client.pid!);
+        } catch (error) {
+          const exit = await warm.client.shutdown({ graceMs: 0 }).catch(() => ({ survivors: [0] }));
+          await warm.tracked.release(exit.survivors.length === 0);
+          await warm.release().catch(() => undefined);
+          return { kind: 'exception', error: `the warm Codex process could not join the run's limits: ${(error as Error).message}` };
+        }
+      }
     }
     if (this.pool?.size) this.log.info({ warm: Boolean(warm), cold_reason: warm ? undefined : (stored ? 'resume' : (this.workspace.warm.coldReason ?? 'no warm process ready')) }, 'Codex process for this run');
     let client: AppServerClient;
@@ -214,7 +231,7 @@ export class CodexSession {
         await pipe;
         if (terminalEmitted) end = { kind: 'finished' };
       }
-      if (end.kind === 'cancelled' || end.kind === 'broken') {
+      if (end.kind === 'cancelled' || end.kind === 'broken' || end.kind === 'limit') {
         stopped = true; // a late turn/completed racing the cancel or the failure loses
         if (end.kind === 'cancelled') {
           await pipe; // an event being written lands before the terminal one
@@ -283,6 +300,7 @@ export class CodexSession {
     try {
       return await Promise.race<SessionEnd>([
         terminal.then(() => ({ kind: 'finished' }) as const),
+        ...(hooks.limits ? [hooks.limits.exceeded.then((hit) => ({ kind: 'limit', error: hit.message }) as const)] : []),
         // Interrupted although nobody here asked for it: Codex stopped the turn by itself.
         interrupted.then(() => ({ kind: 'broken', error: 'the turn was interrupted' }) as const),
         abortOf(hooks.cancel, { kind: 'cancelled' }),

@@ -17,6 +17,7 @@ export type RunResult =
   | 'pre-execute failed'
   | 'exception'
   | 'broken'
+  | 'limit'
   | 'validated'
   | 'validation failed';
 
@@ -60,6 +61,20 @@ export const RunEnding = {
   broken: (text: string): RunEvent[] => [
     { type: 'thinking-step', report: false, step: { title: StepTitle.responseProcessingError, next_action: 'continue' } },
     { type: 'error', kind: 'stream', message: RunText.processingError(text), error: text },
+  ],
+
+  /**
+   * §5.4's shape (the run broke after it started, FAILED), with the limit's own words as the
+   * message: "the task used more than 1.5 GiB of memory …" says more than "Error processing response".
+   * No 2026 `code`: the task's own failure is a `runtime_error` (wegent-protocol-2026.md §3.4).
+   */
+  limit: (text: string): RunEvent[] => [
+    {
+      type: 'thinking-step',
+      report: false,
+      step: { title: StepTitle.executionFailed, next_action: 'continue', details: { execution_type: 'Codex Agent execution', error_message: text } },
+    },
+    { type: 'error', kind: 'stream', message: text, error: text },
   ],
 
   workerLost: (): RunEvent[] => [{ type: 'error', kind: 'stream', message: RunText.processingError(RunText.workerLost), error: 'worker lost', code: 'executor_crash' }],

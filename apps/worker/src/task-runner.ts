@@ -3,9 +3,11 @@ import type { Redis } from 'ioredis';
 import { shellTypeOf, StepTitle, type Config, type GitSnapshot, type RunContext, type TaskPayload } from '../../../libs/contracts/src';
 import { RedisKeys } from '../../../libs/event-log/src';
 import { CancelRegistry } from '../../../libs/queue/src';
+import { LimitsService, type RunLimiter } from '../../../libs/limits/src';
 import { CONFIG, LOGGER, REDIS, type Logger } from '../../../libs/runtime/src';
 import { CodexSession, type SessionEnd } from './codex-session';
 import { runImageValidation } from './image-validation';
+import { OutputBudget } from './output-budget';
 import { RunEnding, type RunResult } from './run-outcome';
 import type { RunEvent, RunEventEmitter } from './event-emitter';
 import { WarmCodexPool } from './warm-codex-pool';
@@ -55,6 +57,7 @@ export class TaskRunner {
     private readonly workspace: WorkspacePreparer,
     private readonly cancels: CancelRegistry,
     private readonly pool: WarmCodexPool,
+    private readonly limits: LimitsService,
   ) {}
 
   async run(request: RunRequest): Promise<RunResult> {
@@ -106,11 +109,19 @@ export class TaskRunner {
     workbench.start();
 
     let cancelEmitted: Promise<RunResult> | undefined;
-    const session = new CodexSession(this.config, log, this.redis, this.keys, prepared, payload, this.pool);
     let end: SessionEnd;
+    let limiter: RunLimiter | undefined;
+    // What Codex's steps (command output above all) may add to this subtask's events.
+    const output = new OutputBudget(this.config.RUN_OUTPUT_KB * 1024);
     try {
+      // The run's limits (cgroup, rlimits): Codex and every command it starts live under them.
+      limiter = await this.limits.open(prepared.taskDir);
+      const limited = limiter;
+      const session = new CodexSession(this.config, log, this.redis, this.keys, { ...prepared, launch: (command) => limited.wrap(prepared.launch(command)) }, payload, this.pool);
+      limiter.start();
       end = await session.run({
-        emit: (events: RunEvent[]) => emitter.emitAll(events),
+        limits: { exceeded: limiter.exceeded, check: () => limited.checkAll(), adopt: (pid) => limited.adopt(pid) },
+        emit: (events: RunEvent[]) => emitter.emitAll(events.map((event) => output.apply(event))),
         beforeTerminal: () => workbench.finalRefresh(),
         agentStarted: () => emitter.emit({ type: 'status', phase: 'agent-started' }),
         cancelRequested: () => this.cancelled(request),
@@ -118,10 +129,21 @@ export class TaskRunner {
         cancel: request.cancel,
         shutdown: request.shutdown,
       });
+      // Codex itself killed at a limit ends as a broken run: the limit is the real cause.
+      if (end.kind === 'broken') {
+        const hit = await limiter.check();
+        if (hit) end = { kind: 'limit', error: hit.message };
+      }
     } catch (error) {
       end = { kind: 'exception', error: message(error) };
     } finally {
       workbench.stop();
+      const usage = await limiter?.close().catch((error: unknown) => {
+        log.error({ err: message(error) }, 'could not remove the run\'s cgroup');
+        return undefined;
+      });
+      if (usage?.survivors.length) log.error({ survivors: usage.survivors }, 'processes of the run survived its cgroup sweep');
+      if (usage) log.info({ limit: usage.hit?.limit, counters: usage.counters, disk_bytes: usage.diskBytes }, 'run limits: usage');
     }
     if (end.kind === 'cancelled' && cancelEmitted) return cancelEmitted;
     return this.finish(end, emitter, workbench, payload, log);
@@ -139,6 +161,13 @@ export class TaskRunner {
         log.warn({ err: text }, 'Codex could not be started');
         await emitter.emitAll(RunEnding.exception(text));
         return 'exception';
+      }
+      case 'limit': {
+        const text = mask(end.error);
+        log.warn({ err: text }, 'run stopped at a per-run limit');
+        await workbench.finalRefresh();
+        await emitter.emitAll(RunEnding.limit(text));
+        return 'limit';
       }
       case 'broken': {
         const text = mask(end.error);

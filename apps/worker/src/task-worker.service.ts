@@ -4,6 +4,7 @@ import type { Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { TASK_QUEUE_NAME, type Config, type NewTaskEvent, type TaskJobData } from '../../../libs/contracts/src';
 import { EventLogRepository } from '../../../libs/event-log/src';
+import { LimitsService } from '../../../libs/limits/src';
 import { CancelRegistry, idsOfJobId } from '../../../libs/queue/src';
 import { CONFIG, createRedis, LOGGER, redisOptionsFromUrl, type Logger } from '../../../libs/runtime/src';
 import { bullmqTelemetry } from '../../../libs/metrics/src';
@@ -34,11 +35,14 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
     private readonly reaper: OrphanReaper,
     private readonly cancels: CancelRegistry,
     private readonly pool: WarmCodexPool,
+    private readonly limits: LimitsService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     // Before taking jobs: Codex processes of a worker of this machine that died without a shutdown.
     await this.reaper.reap().catch((error: unknown) => this.logger.error({ err: String(error) }, 'reaping orphaned Codex processes failed'));
+    // Then their runs' cgroups, with anything that escaped the recorded trees.
+    await this.limits.sweepStale();
     await this.pool.start();
     if (this.config.GLOBAL_CONCURRENCY) await this.queue.setGlobalConcurrency(this.config.GLOBAL_CONCURRENCY);
     else await this.queue.removeGlobalConcurrency();

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { QueueModule } from '../../../libs/queue/src';
+import { LimitsModule } from '../../../libs/limits/src';
 import { SandboxModule } from '../../../libs/sandbox/src';
 import { CodexRunProcessor } from './codex-run.processor';
 import { OrphanReaper } from './orphan-reaper';
@@ -13,7 +14,7 @@ import { WorkspacePreparer } from './workspace-preparer';
 
 /** The worker role: takes Codex jobs from BullMQ and runs them. Needs RuntimeModule. */
 @Module({
-  imports: [QueueModule, SandboxModule],
+  imports: [QueueModule, SandboxModule, LimitsModule],
   providers: [TaskWorkerService, CodexRunProcessor, TaskRunner, WorkspacePreparer, RunRegistry, OrphanReaper, WorkerLiveness, WarmCodexPool, ModelKeyProxy],
   exports: [RunRegistry, WarmCodexPool],
 })

@@ -97,6 +97,17 @@ export const configSchema = z.object({
     .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
     .pipe(z.array(z.string().startsWith('/', 'must be absolute paths')))
     .describe('comma-separated absolute host paths every sandboxed run may read (tools or MCP servers outside /usr); never a folder holding secrets or other tasks'),
+  RUN_LIMITS: z
+    .enum(['auto', 'cgroup', 'rlimit', 'off'])
+    .default('auto')
+    .describe('how per-run limits are enforced: auto (a cgroup per run where this process may create one — v2 delegated subtree or v1 as root — else rlimits), cgroup (refuse runs without one), rlimit (rlimits only: no memory or CPU limit), off (development only)'),
+  RUN_MEMORY_MB: int(1536, 64).describe('memory of one run (Codex and every command it starts), MiB; over it the run ends failed (cgroup only)'),
+  RUN_PIDS: int(256, 16).describe('processes and threads of one run (cgroup: the run alone; rlimit: per user, counted across runs)'),
+  RUN_CPUS: z.coerce.number().min(0.1).default(1).describe('CPU time one run may use, in cores (cgroup only; a spinning run is slowed, not stopped)'),
+  RUN_DISK_MB: int(4096, 16).describe("the task folder's size, MiB (one file: RLIMIT_FSIZE; the folder: measured every RUN_DISK_CHECK_MS); over it the run ends failed"),
+  RUN_DISK_CHECK_MS: int(10_000, 500).describe('how often the task folder is measured while a run goes'),
+  RUN_OPEN_FILES: int(1024, 64).describe('open files of one process of a run (RLIMIT_NOFILE)'),
+  RUN_OUTPUT_KB: int(1024, 16).describe("command output one subtask may add to its events, KiB; past it, output is replaced by a marker (each command's output is capped at 64 KiB as well)"),
 }).superRefine((config, ctx) => {
   // One of the two alone is a slip, not a choice: the board would stay loopback-only while the
   // operator believes it takes a password.

@@ -1,0 +1,111 @@
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { CgroupTree } from './cgroups';
+import { RunLimiter } from './run-limiter';
+import type { RunLimits } from './run-limits';
+
+/** Integration: the launch prefix and the folder check run real processes; cgroup trees are simulated in folders. */
+const LIMITS: RunLimits = {
+  memoryBytes: 256 * 1024 * 1024,
+  pids: 64,
+  cpus: 0.5,
+  diskBytes: 1024 * 1024,
+  diskCheckMs: 60_000,
+  openFiles: 128,
+};
+
+describe('CgroupTree v2 (a delegated subtree, simulated in a folder)', () => {
+  let base: string;
+  beforeEach(async () => {
+    base = await mkdtemp(join(tmpdir(), 'cgroup-v2-spec-'));
+    await writeFile(join(base, 'cgroup.controllers'), 'cpuset cpu io memory pids\n');
+    await writeFile(join(base, 'cgroup.subtree_control'), '\n');
+    await writeFile(join(base, 'cgroup.procs'), '101\n102\n');
+  });
+  afterEach(() => rm(base, { recursive: true, force: true }));
+
+  it('moves the container processes to a leaf, enables memory, pids and cpu below, writes the run limits', async () => {
+    const tree = new CgroupTree({ version: 2, base });
+    const run = await tree.create('run-1', LIMITS);
+    // A plain file keeps the last write: the last pid moved to the leaf.
+    expect(await readFile(join(base, 'worker', 'cgroup.procs'), 'utf8')).toBe('102');
+    expect(await readFile(join(base, 'cgroup.subtree_control'), 'utf8')).toBe('+memory +pids +cpu');
+    expect(await readFile(join(base, 'run-1', 'memory.max'), 'utf8')).toBe('268435456');
+    expect(await readFile(join(base, 'run-1', 'pids.max'), 'utf8')).toBe('64');
+    expect(run.procsFiles).toEqual([join(base, 'run-1', 'cgroup.procs')]);
+    await writeFile(join(base, 'run-1', 'memory.events'), 'low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n');
+    await writeFile(join(base, 'run-1', 'pids.events'), 'max 3\n');
+    await writeFile(join(base, 'run-1', 'cpu.stat'), 'usage_usec 10\nnr_periods 5\nnr_throttled 4\n');
+    expect(await run.counters()).toEqual({ oomKills: 1, pidsRefused: 3, cpuThrottled: 4, memoryPeak: 0 });
+  });
+});
+
+describe('RunLimiter, run for real', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'run-limiter-spec-'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('the prefix really runs: the first process writes its own pid, raises its OOM score, and execs with the rlimits', async () => {
+    const procs = join(dir, 'procs');
+    const limiter = new RunLimiter({ limits: LIMITS, cgroup: { procsFiles: [procs] } as never, prlimit: '/usr/bin/prlimit', diskDir: dir });
+    const command = limiter.wrap({
+      file: '/bin/sh',
+      args: ['-c', 'echo "$$ $(cat /proc/self/oom_score_adj) $(ulimit -n)"'],
+      cwd: dir,
+      env: { PATH: '/usr/bin:/bin' },
+    });
+    const result = await execa(command.file, command.args, { cwd: command.cwd, env: command.env, extendEnv: false, reject: false });
+    const [pid, oom, nofile] = String(result.stdout).trim().split(' ');
+    expect((await readFile(procs, 'utf8')).trim()).toBe(pid); // exec kept the pid that moved itself
+    expect(oom).toBe('1000');
+    expect(nofile).toBe('128');
+  });
+
+  it('a cgroup that cannot be joined stops the launch (exit 125) instead of running unlimited', async () => {
+    const limiter = new RunLimiter({ limits: LIMITS, cgroup: { procsFiles: [join(dir, 'missing', 'procs')] } as never, diskDir: dir });
+    const command = limiter.wrap({ file: '/bin/echo', args: ['ran'], cwd: dir, env: { PATH: '/usr/bin:/bin' } });
+    const result = await execa(command.file, command.args, { cwd: command.cwd, env: command.env, extendEnv: false, reject: false });
+    expect(result.exitCode).toBe(125);
+    expect(result.stdout).toBe('');
+  });
+
+  it('the folder limit fires when the folder grew to its size during the run, not for a folder that started over it', async () => {
+    await writeFile(join(dir, 'before'), Buffer.alloc(2 * 1024 * 1024, 1)); // already over 1 MiB
+    const limiter = new RunLimiter({ limits: LIMITS, diskDir: dir });
+    limiter.start();
+    await limiter.close(); // stops the timers; the baseline measure was started
+    const fresh = new RunLimiter({ limits: LIMITS, diskDir: dir });
+    await fresh.measureDisk(true);
+    expect(await fresh.measureDisk()).toBeUndefined();
+    await writeFile(join(dir, 'grown'), Buffer.alloc(512 * 1024, 1));
+    const hit = await fresh.measureDisk();
+    expect(hit?.limit).toBe('disk');
+    expect(hit?.message).toMatch(
+      /^the task folder grew to 2\.\d MiB, reaching its limit of 1 MiB; the run was stopped \(the folder is kept for a follow-up\)$/,
+    );
+    await expect(fresh.exceeded).resolves.toBe(hit);
+  });
+});
+
+describe('stale run cgroups', () => {
+  let base: string;
+  beforeEach(async () => {
+    base = await mkdtemp(join(tmpdir(), 'cgroup-stale-spec-'));
+    await writeFile(join(base, 'cgroup.controllers'), 'memory pids cpu\n');
+    await writeFile(join(base, 'cgroup.subtree_control'), 'memory pids cpu\n');
+    await writeFile(join(base, 'cgroup.procs'), '');
+  });
+  afterEach(() => rm(base, { recursive: true, force: true }));
+
+  it('removes the cgroups of dead workers only (by the pid in the name), never foreign folders', async () => {
+    for (const name of ['run-111-1', 'run-111-2', 'run-222-1', 'probe-111-3', 'worker', 'other-111-1']) await mkdir(join(base, name));
+    const tree = new CgroupTree({ version: 2, base });
+    // rmdir of an empty plain folder works like rmdir of an emptied cgroup.
+    expect((await tree.sweepStale((pid) => pid === 222)).sort()).toEqual(['probe-111-3', 'run-111-1', 'run-111-2']);
+    expect((await readdir(base)).filter((n) => !n.startsWith('cgroup.')).sort()).toEqual(['other-111-1', 'run-222-1', 'worker']);
+  });
+});

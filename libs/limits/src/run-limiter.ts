@@ -1,0 +1,194 @@
+import { writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { listDescendants } from '../../codex/src/process-tree';
+import type { LaunchCommand } from '../../sandbox/src';
+import type { CgroupCounters, RunCgroup } from './cgroups';
+import { limitMessages, type LimitHit, type RunLimits } from './run-limits';
+
+/**
+ * The first process of a run (sh, pid P) writes P into each cgroup named before `--`, raises its
+ * own oom_score_adj (any process may raise it), then execs the rest — so every process of the run
+ * starts inside its cgroup and is the kernel's first choice under memory pressure, never the worker.
+ * Only paths travel in argv.
+ */
+export const ATTACH_SCRIPT =
+  'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; echo 1000 > /proc/self/oom_score_adj 2>/dev/null; exec "$@"';
+
+/** How long one measurement of the task folder may take; a folder too big to measure in time is logged, not failed. */
+const DU_TIMEOUT_MS = 20_000;
+/** The cgroup's counters are cheap (three small files): read every second. */
+const COUNTER_POLL_MS = 1_000;
+
+export interface RunLimiterOptions {
+  limits: RunLimits;
+  /** The run's cgroup; absent under rlimits only. */
+  cgroup?: RunCgroup;
+  /** prlimit on PATH (util-linux): RLIMIT_NOFILE, RLIMIT_FSIZE (and RLIMIT_NPROC without a cgroup). */
+  prlimit?: string;
+  /** The folder whose size is bounded (the task folder; the state folder is the service's). */
+  diskDir: string;
+  /**
+   * RLIMIT_NPROC when there is no cgroup. It counts every process (thread) of the service's user —
+   * the worker and all runs — so it is sized for all runs together: a fork bomb can take the other
+   * runs' share, not the machine's. Default: the per-run pids limit.
+   */
+  userProcesses?: number;
+  /** RUN_LIMITS=off: the command runs as given. */
+  passthrough?: boolean;
+  onWarning?: (message: string) => void;
+}
+
+export interface RunUsage {
+  counters?: CgroupCounters;
+  /** The task folder's last measured size, bytes. */
+  diskBytes?: number;
+  hit?: LimitHit;
+  /** Processes still in the cgroup after the sweep (should be none). */
+  survivors: number[];
+}
+
+/** One run's limits: the launch prefix, the watch that ends the run, the final sweep. */
+export class RunLimiter {
+  private hit?: LimitHit;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private resolveHit!: (hit: LimitHit) => void;
+  /** Resolves when a limit fires (never otherwise). */
+  readonly exceeded: Promise<LimitHit>;
+  private lastDisk?: number;
+  private startDisk?: number;
+  private measuring = false;
+  private closed = false;
+
+  constructor(private readonly options: RunLimiterOptions) {
+    this.exceeded = new Promise((resolve) => (this.resolveHit = resolve));
+  }
+
+  /** `sh -c ATTACH <cgroup files> -- [nice] [prlimit …] <command>` */
+  wrap(command: LaunchCommand): LaunchCommand {
+    const { limits, cgroup, prlimit } = this.options;
+    if (this.options.passthrough) return command;
+    const prefix: string[] = [...(cgroup?.procsFiles ?? []), '--'];
+    // Without a cgroup nothing bounds the run's CPU: a lower priority keeps the worker responsive.
+    if (!cgroup) prefix.push('nice', '-n', '10');
+    if (prlimit) {
+      prefix.push(prlimit, `--nofile=${limits.openFiles}:${limits.openFiles}`, `--fsize=${limits.diskBytes}:${limits.diskBytes}`);
+      if (!cgroup) {
+        const nproc = this.options.userProcesses ?? limits.pids;
+        prefix.push(`--nproc=${nproc}:${nproc}`);
+      }
+      prefix.push('--');
+    }
+    return { ...command, file: '/bin/sh', args: ['-c', ATTACH_SCRIPT, 'wegent-run-limits', ...prefix, command.file, ...command.args] };
+  }
+
+  /**
+   * A warm Codex process (CODEX_WARM_POOL) was started before its task was known, outside any
+   * run's limits: at bind time — idle, no command of the task yet — its whole tree moves into this
+   * run's cgroup and gets the run's OOM score and rlimits; whatever it starts later inherits them.
+   */
+  async adopt(rootPid: number): Promise<void> {
+    if (this.options.passthrough) return;
+    const { limits, cgroup, prlimit } = this.options;
+    const pids = [rootPid, ...listDescendants(rootPid).map((p) => p.pid)];
+    for (const pid of pids) {
+      for (const file of cgroup?.procsFiles ?? []) await writeFile(file, String(pid));
+      await writeFile(`/proc/${pid}/oom_score_adj`, '1000').catch(() => undefined);
+      if (prlimit) {
+        const args = [
+          '--pid',
+          String(pid),
+          `--nofile=${limits.openFiles}:${limits.openFiles}`,
+          `--fsize=${limits.diskBytes}:${limits.diskBytes}`,
+        ];
+        await execa(prlimit, args, { reject: false, timeout: 5_000, stdin: 'ignore' });
+      }
+    }
+  }
+
+  /** Starts watching: cgroup counters every second, the task folder every RUN_DISK_CHECK_MS. */
+  start(): void {
+    // The size the run starts with: a follow-up of a run stopped for its size may clean up.
+    void this.measureDisk(true);
+    if (this.options.cgroup) {
+      const t = setInterval(() => void this.check(), COUNTER_POLL_MS);
+      t.unref();
+      this.timers.push(t);
+    }
+    const d = setInterval(() => void this.measureDisk(), this.options.limits.diskCheckMs);
+    d.unref();
+    this.timers.push(d);
+  }
+
+  /** Everything at once, right before a run's result is accepted: the counters, then the folder. */
+  async checkAll(): Promise<LimitHit | undefined> {
+    return (await this.check()) ?? (await this.measureDisk());
+  }
+
+  /** Reads the cgroup's counters now. */
+  async check(): Promise<LimitHit | undefined> {
+    if (this.hit || !this.options.cgroup) return this.hit;
+    const counters = await this.options.cgroup.counters();
+    if (counters.oomKills > 0) this.fire({ limit: 'memory', message: limitMessages.memory(this.options.limits) });
+    else if (counters.pidsRefused > 0) this.fire({ limit: 'pids', message: limitMessages.pids(this.options.limits) });
+    return this.hit;
+  }
+
+  /**
+   * Measures the task folder now; fires the disk limit when it is at or over its size and grew
+   * during this run (a folder left over-size by an earlier run may be cleaned by a follow-up).
+   */
+  async measureDisk(baseline = false): Promise<LimitHit | undefined> {
+    if (this.hit || this.measuring || this.closed) return this.hit;
+    this.measuring = true;
+    try {
+      const result = await execa('nice', ['-n', '10', 'du', '-sxkH', this.options.diskDir], {
+        reject: false,
+        timeout: DU_TIMEOUT_MS,
+        stdin: 'ignore',
+      });
+      const kib = Number(/^(\d+)/.exec(String(result.stdout))?.[1]);
+      if (Number.isFinite(kib)) {
+        this.lastDisk = kib * 1024;
+        if (baseline) this.startDisk = this.lastDisk;
+        else if (this.lastDisk >= this.options.limits.diskBytes && this.lastDisk > (this.startDisk ?? 0))
+          this.fire({ limit: 'disk', message: limitMessages.disk(this.options.limits, this.lastDisk) });
+      } else if (result.timedOut) {
+        this.options.onWarning?.(`measuring the task folder took over ${DU_TIMEOUT_MS / 1000} s; its size is not checked this time`);
+      }
+    } finally {
+      this.measuring = false;
+    }
+    return this.hit;
+  }
+
+  /** Stops watching, kills whatever is left in the cgroup (the whole run, escaped or not) and removes it. */
+  async close(): Promise<RunUsage> {
+    this.closed = true;
+    this.timers.forEach((t) => clearInterval(t));
+    const cgroup = this.options.cgroup;
+    if (!cgroup)
+      return {
+        ...(this.lastDisk === undefined ? {} : { diskBytes: this.lastDisk }),
+        ...(this.hit ? { hit: this.hit } : {}),
+        survivors: [],
+      };
+    const counters = await cgroup.counters();
+    const { survivors } = await cgroup.destroy();
+    return {
+      counters,
+      ...(this.lastDisk === undefined ? {} : { diskBytes: this.lastDisk }),
+      ...(this.hit ? { hit: this.hit } : {}),
+      survivors,
+    };
+  }
+
+  get firstHit(): LimitHit | undefined {
+    return this.hit;
+  }
+
+  private fire(hit: LimitHit): void {
+    if (this.hit) return;
+    this.hit = hit;
+    this.resolveHit(hit);
+  }
+}
