@@ -2,8 +2,12 @@
 //
 //   libs/contracts                      zod schemas: depend on nothing of ours
 //   libs/event-log, libs/codex          contracts
-//   libs/runtime                        contracts, event-log (+ the masking of libs/workspace, see below)
-//   libs/workspace, libs/metrics        contracts, runtime, event-log
+//   libs/redaction                      contracts (what a secret is, how it is masked)
+//   libs/runtime                        contracts, event-log, redaction
+//   libs/sandbox                        contracts, runtime
+//   libs/limits                         contracts, runtime, codex, sandbox
+//   libs/workspace                      contracts, runtime, event-log, redaction, sandbox
+//   libs/metrics                        contracts, runtime, event-log
 //   libs/queue                          contracts, runtime, event-log, metrics
 //   apps/api, apps/worker, apps/relay   libs; never one another
 //   apps/cli                            libs, and apps/relay's public entry (replay re-sends callbacks)
@@ -12,7 +16,7 @@
 // Across a library boundary, code imports the library's public entry only: `@wegent-codex/<lib>`
 // (libs/<lib>/src/index.ts); another app, only its src/index.ts. No cycles. Specs may reach into
 // the code they test; production code never imports test/ or bench/.
-const LIBS = '(contracts|event-log|codex|runtime|workspace|metrics|queue)';
+const LIBS = '(contracts|event-log|codex|redaction|runtime|sandbox|limits|workspace|metrics|queue)';
 const lib = (name) => `^libs/${name}/`;
 const production = { path: '^(apps|libs)/', pathNot: ['\\.spec\\.ts$', '\\.d\\.ts$'] };
 
@@ -21,8 +25,11 @@ const allowedBelow = {
   contracts: [],
   'event-log': ['contracts'],
   codex: ['contracts'],
-  runtime: ['contracts', 'event-log', 'workspace'],
-  workspace: ['contracts', 'runtime', 'event-log'],
+  redaction: ['contracts'],
+  runtime: ['contracts', 'event-log', 'redaction'],
+  sandbox: ['contracts', 'runtime'],
+  limits: ['contracts', 'runtime', 'codex', 'sandbox'],
+  workspace: ['contracts', 'runtime', 'event-log', 'redaction', 'sandbox'],
   metrics: ['contracts', 'runtime', 'event-log'],
   queue: ['contracts', 'runtime', 'event-log', 'metrics'],
 };
@@ -73,7 +80,7 @@ module.exports = {
     },
     {
       name: 'app-public-entry',
-      comment: "another app is imported through its src/index.ts only",
+      comment: 'another app is imported through its src/index.ts only',
       severity: 'error',
       from: { path: '^apps/([^/]+)/' },
       to: { path: '^apps/[^/]+/src/', pathNot: ['^apps/$1/', '^apps/[^/]+/src/index\\.ts$'] },
@@ -90,12 +97,7 @@ module.exports = {
       comment: 'no import cycles (a type-only import counts: it still ties the two modules together)',
       severity: 'error',
       from: { path: '^(apps|libs)/' },
-      to: {
-        circular: true,
-        // Known, until the one redaction library (issue 11, item 2) takes masking out of libs/workspace:
-        // libs/runtime's logger masks with libs/workspace, whose git helpers take runtime's Logger type.
-        viaNot: '^libs/runtime/src/logger\\.ts$',
-      },
+      to: { circular: true },
     },
     {
       name: 'no-unresolvable',
@@ -110,7 +112,11 @@ module.exports = {
     exclude: { path: '(^|/)(node_modules|dist|\\.data|\\.stryker-tmp|reports|coverage)/' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'], mainFields: ['module', 'main', 'types', 'typings'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      mainFields: ['module', 'main', 'types', 'typings'],
+    },
     reporterOptions: { text: { highlightFocused: true } },
   },
 };

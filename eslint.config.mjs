@@ -5,13 +5,18 @@ import tseslint from 'typescript-eslint';
 const TEST_FILES = ['**/*.spec.ts', 'test/**/*.ts', 'bench/**/*.ts'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', '.data/**', '.stryker-tmp/**', 'reports/**', 'coverage/**', '**/*.js', '**/*.mjs', '**/*.d.ts'] },
+  {
+    ignores: ['node_modules/**', 'dist/**', '.data/**', '.stryker-tmp/**', 'reports/**', 'coverage/**', '**/*.js', '**/*.mjs', '**/*.d.ts'],
+  },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true },
+      ],
       // `import x = require('…')` is the typed form; only bare require() calls are refused.
       '@typescript-eslint/no-require-imports': ['error', { allowAsImport: true }],
       // Another library through its alias and public entry only (dependency-cruiser checks the rest).

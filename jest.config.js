@@ -19,11 +19,16 @@ function esmPackages(nodeModules, prefix = '') {
     for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
       if (name.startsWith('.')) continue;
       const full = path.join(dir, name);
-      if (name.startsWith('@')) { visit(full, `${rel}${name}/`); continue; }
+      if (name.startsWith('@')) {
+        visit(full, `${rel}${name}/`);
+        continue;
+      }
       try {
         const pkg = JSON.parse(fs.readFileSync(path.join(full, 'package.json'), 'utf8'));
         if (pkg.type === 'module' && pkg.name !== '@openai/codex') found.push(`${rel}${name}`);
-      } catch { /* not a package */ }
+      } catch {
+        /* not a package */
+      }
       visit(path.join(full, 'node_modules'), `${rel}${name}/node_modules/`);
     }
   };
@@ -32,7 +37,9 @@ function esmPackages(nodeModules, prefix = '') {
 }
 
 // Jest sees modules by their real path: a symlinked node_modules must match the pattern too.
-const nodeModules = fs.existsSync(path.join(__dirname, 'node_modules')) ? fs.realpathSync(path.join(__dirname, 'node_modules')) : path.join(__dirname, 'node_modules');
+const nodeModules = fs.existsSync(path.join(__dirname, 'node_modules'))
+  ? fs.realpathSync(path.join(__dirname, 'node_modules'))
+  : path.join(__dirname, 'node_modules');
 const esm = esmPackages(nodeModules);
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const SPEC_ROOTS = '<rootDir>/{apps,libs,test,bench,scripts}/**/';

@@ -31,7 +31,8 @@ export const AREAS = {
 };
 
 const names = process.env.MUTATION_AREA ? process.env.MUTATION_AREA.split(',') : Object.keys(AREAS);
-for (const name of names) if (!AREAS[name]) throw new Error(`MUTATION_AREA: unknown area "${name}" (one of ${Object.keys(AREAS).join(', ')})`);
+for (const name of names)
+  if (!AREAS[name]) throw new Error(`MUTATION_AREA: unknown area "${name}" (one of ${Object.keys(AREAS).join(', ')})`);
 const chosen = names.map((name) => AREAS[name]);
 // MUTATION_SPECS=a.spec.ts,b.spec.ts replaces the areas' specs (to measure a "before" with fewer specs).
 const specs = process.env.MUTATION_SPECS ? process.env.MUTATION_SPECS.split(',') : chosen.flatMap((area) => area.specs);

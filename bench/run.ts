@@ -30,7 +30,8 @@ const DOCS_FILE = join(REPO_ROOT, 'docs', 'benchmarks.md');
 /** WORKER_CONCURRENCY levels of the throughput scenario; full mode fills in the curve between them. */
 const WORKER_CONCURRENCIES = { quick: [1, 4, 16], full: [1, 2, 4, 8, 16] } as const;
 
-type ScenarioName = 'overhead' | 'relayLatency' | 'relayFlood' | 'bullmqCeiling' | 'throughput' | 'streaming' | 'memory' | 'restart' | 'warm';
+type ScenarioName =
+  'overhead' | 'relayLatency' | 'relayFlood' | 'bullmqCeiling' | 'throughput' | 'streaming' | 'memory' | 'restart' | 'warm';
 
 const SCENARIOS: Record<ScenarioName, (env: ScenarioEnv) => Promise<unknown>> = {
   overhead: runOverhead,
@@ -62,7 +63,10 @@ function parseCommandLine(argv: string[]) {
     },
   });
   const names = Object.keys(SCENARIOS) as ScenarioName[];
-  const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
+  const only = values.only
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = only?.filter((s) => !names.includes(s as ScenarioName)) ?? [];
   if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')}\n${USAGE}`);
   // A partial run never replaces the full report unless asked to.
@@ -149,7 +153,12 @@ async function main(): Promise<number> {
   return 0;
 }
 
-async function runScenarios(ctx: BenchContext, options: ReturnType<typeof parseCommandLine>, command: string, progress: (m: string) => void): Promise<BenchResults> {
+async function runScenarios(
+  ctx: BenchContext,
+  options: ReturnType<typeof parseCommandLine>,
+  command: string,
+  progress: (m: string) => void,
+): Promise<BenchResults> {
   const fake = await startFakeResponses();
   ctx.defer('fake model', () => fake.close());
   const machine = await describeMachine(ctx.redisUrl);

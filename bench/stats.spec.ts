@@ -29,7 +29,15 @@ describe('bench stats', () => {
   });
 
   it('summarises samples', () => {
-    expect(summarize([4, 1, 3, 2])).toEqual({ n: 4, min: 1, p50: 2.5, p90: expect.closeTo(3.7), p99: expect.closeTo(3.97), max: 4, mean: 2.5 });
+    expect(summarize([4, 1, 3, 2])).toEqual({
+      n: 4,
+      min: 1,
+      p50: 2.5,
+      p90: expect.closeTo(3.7),
+      p99: expect.closeTo(3.97),
+      max: 4,
+      mean: 2.5,
+    });
     expect(summarize([4, Number.NaN, 2])).toMatchObject({ n: 2, min: 2, max: 4, mean: 3 });
   });
 

@@ -17,7 +17,8 @@ export const ZH_DESCRIPTIONS: Readonly<Record<string, string>> = {
   API_TOKEN: '设置后，/api 与 /v1 需要 "Authorization: Bearer <token>"',
   BOARD_USER: 'Bull Board 的 Basic 认证用户名',
   BOARD_PASSWORD: 'Bull Board 的 Basic 认证密码（与 BOARD_USER 一起设置）',
-  METRICS_PORT: '设置后，在 HOST:METRICS_PORT 上启动一个只提供 GET /metrics 的监听器（用于没有 HTTP API 的 worker/relay 进程）；未设置则关闭',
+  METRICS_PORT:
+    '设置后，在 HOST:METRICS_PORT 上启动一个只提供 GET /metrics 的监听器（用于没有 HTTP API 的 worker/relay 进程）；未设置则关闭',
   OTEL_EXPORTER_OTLP_ENDPOINT: 'OpenTelemetry 采集器；设置后，BullMQ 队列和 worker 通过预加载到进程中的 OTel SDK 发出 span（bullmq-otel）',
   TASK_API_DOMAIN: 'Wegent 后端地址，用于下载技能和附件；未设置时用 2026 任务的 metadata.backend_url，再否则 http://wegent-backend:8000',
   GIT_TOKEN_AES_KEY: '解密 user.git_token 的 AES-256 密钥',
@@ -50,9 +51,12 @@ export const ZH_DESCRIPTIONS: Readonly<Record<string, string>> = {
   CUSTOM_INSTRUCTION_FILES: '追加到开发者指令中的仓库文件',
   REPO_PROXY_CONFIG: 'JSON：按 git 域名配置 http.proxy / https.proxy',
   EMBEDDED_REDIS: 'npm start：当 REDIS_URL 未设置且默认端口无响应时，从 PATH 启动 redis-server',
-  SANDBOX: '每次 Codex 运行以及 worker 对任务文件执行的 git 所处的边界：bwrap（bubblewrap，默认）或 off（仅限开发：任务之间、任务与本进程之间都可互相读取——每次启动都会记录警告）',
-  SANDBOX_READABLE_PATHS: '逗号分隔的主机绝对路径，每次沙箱运行都可只读访问（位于 /usr 之外的工具或 MCP 服务器）；切勿包含存放密钥或其他任务的目录',
-  RUN_LIMITS: '每次运行的限制如何施加：auto（本进程能创建 cgroup 时每次运行一个 cgroup——cgroup v2 委派子树或以 root 运行的 v1——否则用 rlimit）、cgroup（没有 cgroup 则拒绝运行）、rlimit（只用 rlimit：不限内存和 CPU）、off（仅限开发）',
+  SANDBOX:
+    '每次 Codex 运行以及 worker 对任务文件执行的 git 所处的边界：bwrap（bubblewrap，默认）或 off（仅限开发：任务之间、任务与本进程之间都可互相读取——每次启动都会记录警告）',
+  SANDBOX_READABLE_PATHS:
+    '逗号分隔的主机绝对路径，每次沙箱运行都可只读访问（位于 /usr 之外的工具或 MCP 服务器）；切勿包含存放密钥或其他任务的目录',
+  RUN_LIMITS:
+    '每次运行的限制如何施加：auto（本进程能创建 cgroup 时每次运行一个 cgroup——cgroup v2 委派子树或以 root 运行的 v1——否则用 rlimit）、cgroup（没有 cgroup 则拒绝运行）、rlimit（只用 rlimit：不限内存和 CPU）、off（仅限开发）',
   RUN_MEMORY_MB: '一次运行（Codex 及其启动的所有命令）可用的内存，MiB；超过则运行以失败结束（仅 cgroup）',
   RUN_PIDS: '一次运行的进程与线程数（cgroup：仅该运行；rlimit：按用户计算，跨所有运行）',
   RUN_CPUS: '一次运行可用的 CPU 时间，单位为核（仅 cgroup；空转的运行会被减速而不是被停止）',

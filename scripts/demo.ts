@@ -9,14 +9,14 @@ import { parseArgs } from 'node:util';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import pino from 'pino';
-import { configureHttpApp } from '../apps/api/src/http-app';
-import { AppModule } from '../apps/service/src/app.module';
-import { NestPinoLogger } from '../apps/service/src/nest-pino-logger';
-import { onPath, redisAnswers, startEmbeddedRedis, type EmbeddedRedis } from '../apps/service/src/redis-bootstrap';
-import { describeStep } from '../apps/cli/src/tail-renderer';
-import { clip, readableMessage } from '../apps/cli/src/text';
-import { ConfigError, loadConfig, type CallbackBody, type Config, type ThinkingStep } from '../libs/contracts/src';
-import { createLogger } from '../libs/runtime/src';
+import { configureHttpApp } from '../apps/api/src';
+import { AppModule } from '../apps/service/src';
+import { NestPinoLogger } from '../apps/service/src';
+import { onPath, redisAnswers, startEmbeddedRedis, type EmbeddedRedis } from '../apps/service/src';
+import { describeStep } from '../apps/cli/src';
+import { clip, readableMessage } from '../apps/cli/src';
+import { ConfigError, loadConfig, type CallbackBody, type Config, type ThinkingStep } from '@wegent-codex/contracts';
+import { createLogger } from '@wegent-codex/runtime';
 import { exec, message, pause, reasoning, startFakeResponses, turn, type FakeResponses } from '../test/fixtures/fake-responses';
 
 /**
@@ -30,7 +30,9 @@ import { exec, message, pause, reasoning, startFakeResponses, turn, type FakeRes
  * `--slow-second-task` then sends a second task (id N+1) whose model pauses SLOW_TURN_MS mid-turn,
  * so Bull Board shows one finished and one running job (scripts/screenshot-board.sh uses it).
  */
-const { values: flags } = parseArgs({ options: { stay: { type: 'boolean' }, 'task-id': { type: 'string' }, 'slow-second-task': { type: 'boolean' } } });
+const { values: flags } = parseArgs({
+  options: { stay: { type: 'boolean' }, 'task-id': { type: 'string' }, 'slow-second-task': { type: 'boolean' } },
+});
 const STAY = flags.stay ?? false;
 const DEMO_DIR = resolve('.data/demo');
 const SINK_PATH = '/executor-manager/callback';
@@ -67,7 +69,9 @@ async function main(): Promise<number> {
       cleanup.push(() => embedded.stop());
       process.once('exit', () => embedded.process.kill('SIGTERM')); // also on a crash
     }
-    say(`  redis       ${redactUrl(config.REDIS_URL)}${embedded ? ' (embedded redis-server, data in .data/redis)' : ''}, key prefix ${config.REDIS_PREFIX}`);
+    say(
+      `  redis       ${redactUrl(config.REDIS_URL)}${embedded ? ' (embedded redis-server, data in .data/redis)' : ''}, key prefix ${config.REDIS_PREFIX}`,
+    );
 
     const fake = await startFakeModel();
     cleanup.push(() => fake.close());
@@ -86,7 +90,8 @@ async function main(): Promise<number> {
 
     // The worker shares this process, so Bull Board is served only with credentials: the demo
     // makes a pair of its own unless the environment gives one.
-    const board = config.BOARD_USER && config.BOARD_PASSWORD ? null : { BOARD_USER: 'demo', BOARD_PASSWORD: randomBytes(9).toString('base64url') };
+    const board =
+      config.BOARD_USER && config.BOARD_PASSWORD ? null : { BOARD_USER: 'demo', BOARD_PASSWORD: randomBytes(9).toString('base64url') };
     const service = { ...config, ...board, CALLBACK_URL: sink.url, PORT: await freePort(config.HOST, config.PORT) };
     const logger = createLogger(service, { demo: true }, pino.destination({ fd: 2, sync: true }));
     const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoles(service, ['api', 'worker', 'relay'], logger), {
@@ -139,7 +144,9 @@ async function main(): Promise<number> {
         headers: { 'content-type': 'application/json', ...(service.API_TOKEN && { authorization: `Bearer ${service.API_TOKEN}` }) },
         body: JSON.stringify(samplePayload(slowId, slowRepository, fake.baseUrl)),
       });
-      say(`\nPOST /api/tasks/execute  task ${slowId} subtask 1  → ${second.status} ${await second.text()} (slow: its model pauses ${SLOW_TURN_MS / 1000} s)`);
+      say(
+        `\nPOST /api/tasks/execute  task ${slowId} subtask 1  → ${second.status} ${await second.text()} (slow: its model pauses ${SLOW_TURN_MS / 1000} s)`,
+      );
     }
     if (STAY) {
       say('\nstill running (--stay): press Ctrl-C to stop');
@@ -209,7 +216,10 @@ async function createRepository(taskId: number): Promise<string> {
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'README.md'), '# greeting\n\nHello from a small local repository.\n');
   const git = (...args: string[]) =>
-    execFileSync('git', ['-c', 'user.name=Demo', '-c', 'user.email=demo@example.com', '-c', 'init.defaultBranch=main', ...args], { cwd: dir, stdio: 'pipe' });
+    execFileSync('git', ['-c', 'user.name=Demo', '-c', 'user.email=demo@example.com', '-c', 'init.defaultBranch=main', ...args], {
+      cwd: dir,
+      stdio: 'pipe',
+    });
   git('init', '--quiet');
   git('add', 'README.md');
   git('commit', '--quiet', '-m', 'Add a greeting');
@@ -273,7 +283,9 @@ async function startCallbackSink(): Promise<CallbackSink> {
         shown = value;
       }
       if (body.status !== 'RUNNING') note = body.status === 'COMPLETED' ? 'done' : note;
-      say(`  #${String(count).padEnd(3)} ${body.status.padEnd(9)} ${String(body.progress).padStart(3)}  ${note.startsWith('» ') ? note : clip(note, 110)}`);
+      say(
+        `  #${String(count).padEnd(3)} ${body.status.padEnd(9)} ${String(body.progress).padStart(3)}  ${note.startsWith('» ') ? note : clip(note, 110)}`,
+      );
       // A step callback: what the step did (the command Codex ran, its output), as `tail` shows it.
       const steps = Array.isArray(body.result?.thinking) ? (body.result.thinking as ThinkingStep[]) : [];
       if (note.startsWith('Thinking:') && steps.length) {

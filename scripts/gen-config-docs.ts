@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { configSchema } from '../libs/contracts/src/config.schema';
+import { configSchema } from '@wegent-codex/contracts';
 import { ZH_DESCRIPTIONS } from './config-docs.zh';
 
 /**
@@ -79,7 +79,7 @@ export function renderConfigDocs(lang: DocLanguage): string {
   const output = z.toJSONSchema(configSchema, { io: 'output', unrepresentable: 'any' }).properties as Record<string, JsonSchema>;
   const rows = Object.keys(configSchema.shape).map((name) => {
     const schema = input[name] ?? {};
-    const meaning = lang === 'zh' ? ZH_DESCRIPTIONS[name] ?? schema.description ?? '' : schema.description ?? '';
+    const meaning = lang === 'zh' ? (ZH_DESCRIPTIONS[name] ?? schema.description ?? '') : (schema.description ?? '');
     return `| \`${name}\` | ${defaultOf(name, schema, lang)} | ${acceptedValues(schema, output[name] ?? {}, lang)} | ${escapeCell(meaning)} |`;
   });
   return [
@@ -134,7 +134,13 @@ function acceptedValues(input: JsonSchema, output: JsonSchema, lang: DocLanguage
 
 function duration(ms: number, lang: DocLanguage): string {
   const [unit, size] =
-    ms >= 3_600_000 && ms % 3_600_000 === 0 ? ['h', 3_600_000] : ms >= 60_000 && ms % 60_000 === 0 ? ['min', 60_000] : ms >= 1_000 ? ['s', 1_000] : ['ms', 1];
+    ms >= 3_600_000 && ms % 3_600_000 === 0
+      ? ['h', 3_600_000]
+      : ms >= 60_000 && ms % 60_000 === 0
+        ? ['min', 60_000]
+        : ms >= 1_000
+          ? ['s', 1_000]
+          : ['ms', 1];
   const zhUnits: Record<string, string> = { h: '小时', min: '分钟', s: '秒', ms: '毫秒' };
   const amount = Number((ms / size).toFixed(1));
   return lang === 'zh' ? `${amount} ${zhUnits[unit]}` : `${amount} ${unit}`;

@@ -28,7 +28,7 @@ export function renderPrometheusRule(rulesYaml: string): string {
   return [
     `# Generated from ${RULES_PATH} by \`${REGENERATE_RULE_COMMAND}\`: edit that file, not this one.`,
     '# Needs the Prometheus Operator (monitoring.coreos.com/v1). Its Prometheus picks rules by',
-    "# ruleSelector: add the label yours expects (kube-prometheus-stack: release: <helm release>) in",
+    '# ruleSelector: add the label yours expects (kube-prometheus-stack: release: <helm release>) in',
     '# k8s/monitoring/kustomization.yaml.',
     stringify(rule, { lineWidth: 0 }),
   ].join('\n');

@@ -1,6 +1,6 @@
 import { Queue, Worker } from 'bullmq';
-import { TASK_JOB_OPTIONS } from '../../libs/queue/src';
-import { redisOptionsFromUrl } from '../../libs/runtime/src';
+import { TASK_JOB_OPTIONS } from '@wegent-codex/queue';
+import { redisOptionsFromUrl } from '@wegent-codex/runtime';
 import { bounded } from '../support/bench-context';
 import type { ScenarioEnv } from '../support/scenario-env';
 import { ratePerSecond } from '../stats';
@@ -37,11 +37,20 @@ export async function runBullmqCeiling(env: ScenarioEnv, concurrencies: readonly
     try {
       await bounded(worker.waitUntilReady(), 30_000, 'BullMQ worker start');
       const start = Date.now();
-      await bounded(Promise.all(Array.from({ length: jobs }, (_, i) => queue.add('noop', { i }, TASK_JOB_OPTIONS))), 120_000, `adding ${jobs} jobs`);
+      await bounded(
+        Promise.all(Array.from({ length: jobs }, (_, i) => queue.add('noop', { i }, TASK_JOB_OPTIONS))),
+        120_000,
+        `adding ${jobs} jobs`,
+      );
       const added = Date.now();
       await bounded(done, 300_000, `processing ${jobs} no-op jobs`);
       const finished = Date.now();
-      out.push({ concurrency, jobs, addsPerSecond: ratePerSecond(jobs, added - start), jobsPerSecond: ratePerSecond(jobs, finished - start) });
+      out.push({
+        concurrency,
+        jobs,
+        addsPerSecond: ratePerSecond(jobs, added - start),
+        jobsPerSecond: ratePerSecond(jobs, finished - start),
+      });
       env.progress(`BullMQ ceiling at c=${concurrency}: ${Math.round(ratePerSecond(jobs, finished - start))} jobs/s`);
     } finally {
       await closeWorker();

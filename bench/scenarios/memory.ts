@@ -1,4 +1,4 @@
-import { readCmdline } from '../../libs/codex/src';
+import { readCmdline } from '@wegent-codex/codex';
 import { sleep, until } from '../support/bench-context';
 import { hangingTurn, scriptModel } from '../support/model-scripts';
 import { descendantsOf, killPids, memoryOf, spawnBuiltService } from '../support/processes';
@@ -76,13 +76,15 @@ export async function runMemory(env: ScenarioEnv): Promise<MemoryResult> {
 
     for (const id of taskIds) await api.cancel(id);
     await until(
-      async () => (await Promise.all(taskIds.map(async (id) => (await api.eventsOf(id)).some((e) => e.event.type === 'cancelled')))).every(Boolean),
+      async () =>
+        (await Promise.all(taskIds.map(async (id) => (await api.eventsOf(id)).some((e) => e.event.type === 'cancelled')))).every(Boolean),
       60_000,
       `cancelled events of ${jobs} hanging jobs (subtask ${SUBTASK_ID})`,
       100,
     );
     const stopped = await worker.stop();
-    if (stopped.killedDescendants.length) throw new Error(`processes left behind by the worker were killed: ${stopped.killedDescendants.join(', ')}`);
+    if (stopped.killedDescendants.length)
+      throw new Error(`processes left behind by the worker were killed: ${stopped.killedDescendants.join(', ')}`);
     if (killPids(codexPids).length) throw new Error('codex processes outlived their worker');
 
     const idleRss = median(idle.map((s) => s.rssKiB));

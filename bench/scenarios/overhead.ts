@@ -91,7 +91,10 @@ export async function runOverhead(env: ScenarioEnv): Promise<OverheadResult> {
       const [s, u] =
         i % 2 === 0
           ? [await serviceRun(env, service, arrivals), await serviceRun(env, unsandboxedService, arrivals)]
-          : ([await serviceRun(env, unsandboxedService, arrivals), await serviceRun(env, service, arrivals)].reverse() as [ServiceRun, ServiceRun]);
+          : ([await serviceRun(env, unsandboxedService, arrivals), await serviceRun(env, service, arrivals)].reverse() as [
+              ServiceRun,
+              ServiceRun,
+            ]);
       const taskId = env.nextTaskId();
       const d = await runDirect(await prepareDirectRun(await ctx.dir(`direct/${taskId}`), taskId, fake, service.config));
       if (measured) {
@@ -99,7 +102,9 @@ export async function runOverhead(env: ScenarioEnv): Promise<OverheadResult> {
         unsandboxedRuns.push(u);
         directRuns.push(d);
       }
-      env.progress(`overhead ${measured ? `pair ${i - warmupPairs + 1}/${pairs}` : 'warm-up'}: service ${s.totalMs} ms, unsandboxed ${u.totalMs} ms, direct ${Math.round(d.totalMs)} ms`);
+      env.progress(
+        `overhead ${measured ? `pair ${i - warmupPairs + 1}/${pairs}` : 'warm-up'}: service ${s.totalMs} ms, unsandboxed ${u.totalMs} ms, direct ${Math.round(d.totalMs)} ms`,
+      );
     }
     const extra: ServiceRun[] = [];
     for (let i = 0; i < extraSpawn; i += 1) {
@@ -115,13 +120,29 @@ export async function runOverhead(env: ScenarioEnv): Promise<OverheadResult> {
       unsandboxed: unsandboxedRuns,
       direct: directRuns,
       extraSpawnSamples: extra,
-      ratio: pairedRatio(serviceRuns.map((r) => r.totalMs), directRuns.map((r) => r.totalMs)),
-      ratioToTurnCompleted: pairedRatio(serviceRuns.map((r) => r.totalMs), directRuns.map((r) => r.toTurnCompletedMs)),
-      sandboxRatio: pairedRatio(serviceRuns.map((r) => r.totalMs), unsandboxedRuns.map((r) => r.totalMs)),
-      sandboxStartRatio: pairedRatio(serviceRuns.map((r) => r.codexStartMs), unsandboxedRuns.map((r) => r.codexStartMs)),
+      ratio: pairedRatio(
+        serviceRuns.map((r) => r.totalMs),
+        directRuns.map((r) => r.totalMs),
+      ),
+      ratioToTurnCompleted: pairedRatio(
+        serviceRuns.map((r) => r.totalMs),
+        directRuns.map((r) => r.toTurnCompletedMs),
+      ),
+      sandboxRatio: pairedRatio(
+        serviceRuns.map((r) => r.totalMs),
+        unsandboxedRuns.map((r) => r.totalMs),
+      ),
+      sandboxStartRatio: pairedRatio(
+        serviceRuns.map((r) => r.codexStartMs),
+        unsandboxedRuns.map((r) => r.codexStartMs),
+      ),
       summary: {
         unsandboxedTotal: pick(unsandboxedRuns, 'totalMs'),
-        unsandboxedParts: { prepareMs: pick(unsandboxedRuns, 'prepareMs'), codexStartMs: pick(unsandboxedRuns, 'codexStartMs'), turnMs: pick(unsandboxedRuns, 'turnMs') },
+        unsandboxedParts: {
+          prepareMs: pick(unsandboxedRuns, 'prepareMs'),
+          codexStartMs: pick(unsandboxedRuns, 'codexStartMs'),
+          turnMs: pick(unsandboxedRuns, 'turnMs'),
+        },
         serviceTotal: pick(serviceRuns, 'totalMs'),
         directTotal: pick(directRuns, 'totalMs'),
         directToTurnCompleted: pick(directRuns, 'toTurnCompletedMs'),

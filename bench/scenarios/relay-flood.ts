@@ -43,12 +43,14 @@ export async function runRelayFlood(env: ScenarioEnv): Promise<RelayFloodResult>
     let events = 0;
     const start = Date.now();
     await bounded(
-      Promise.all(Array.from({ length: APPENDERS }, async () => {
-        for (let taskId = queue.shift(); taskId !== undefined; taskId = queue.shift()) {
-          const appended = await relay.play(syntheticRun(taskId, { deltaMs: 0 }));
-          events += appended.size;
-        }
-      })),
+      Promise.all(
+        Array.from({ length: APPENDERS }, async () => {
+          for (let taskId = queue.shift(); taskId !== undefined; taskId = queue.shift()) {
+            const appended = await relay.play(syntheticRun(taskId, { deltaMs: 0 }));
+            events += appended.size;
+          }
+        }),
+      ),
       300_000,
       `appending ${subtasks} synthetic runs`,
     );

@@ -40,8 +40,16 @@ const DELTA_MS = 30;
 
 export async function runRelayLatency(env: ScenarioEnv): Promise<RelayLatencyResult> {
   const plan = env.quick
-    ? [{ concurrency: 1, rounds: 5 }, { concurrency: 10, rounds: 1 }, { concurrency: 50, rounds: 1 }]
-    : [{ concurrency: 1, rounds: 20 }, { concurrency: 10, rounds: 4 }, { concurrency: 50, rounds: 2 }];
+    ? [
+        { concurrency: 1, rounds: 5 },
+        { concurrency: 10, rounds: 1 },
+        { concurrency: 50, rounds: 1 },
+      ]
+    : [
+        { concurrency: 1, rounds: 20 },
+        { concurrency: 10, rounds: 4 },
+        { concurrency: 50, rounds: 2 },
+      ];
   const relay = await startRelay(env.ctx, 'relay-latency', { CALLBACK_COALESCE_MS: '0' });
   try {
     // Warm-up: connections, JIT, the consumer group.
@@ -85,10 +93,12 @@ async function playRound(env: ScenarioEnv, relay: RelayHarness, concurrency: num
   const taskIds = Array.from({ length: concurrency }, () => env.nextTaskId());
   // Subtasks start within the first 100 ms, like jobs a worker takes one after the other.
   const played = await bounded(
-    Promise.all(taskIds.map(async (taskId) => {
-      await new Promise((r) => setTimeout(r, Math.random() * 100));
-      return { taskId, appendedAt: await relay.play(syntheticRun(taskId, { deltaMs: DELTA_MS })) };
-    })),
+    Promise.all(
+      taskIds.map(async (taskId) => {
+        await new Promise((r) => setTimeout(r, Math.random() * 100));
+        return { taskId, appendedAt: await relay.play(syntheticRun(taskId, { deltaMs: DELTA_MS })) };
+      }),
+    ),
     120_000,
     `appending ${concurrency} synthetic run(s)`,
   );

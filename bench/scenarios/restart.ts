@@ -38,9 +38,15 @@ export async function runRestart(env: ScenarioEnv): Promise<RestartResult> {
   for (let i = 0; i < samples; i++) {
     const scratch = await ctx.dir(`restart-full-build-${i}`);
     const t0 = performance.now();
-    execFileSync(process.execPath, [tsc(), '-p', 'tsconfig.build.json', '--incremental', 'false', '--outDir', scratch], { cwd: REPO_ROOT, stdio: 'ignore', timeout: 300_000 });
+    execFileSync(process.execPath, [tsc(), '-p', 'tsconfig.build.json', '--incremental', 'false', '--outDir', scratch], {
+      cwd: REPO_ROOT,
+      stdio: 'ignore',
+      timeout: 300_000,
+    });
     fullBuildMs.push(performance.now() - t0);
-    nodeStartMs.push(await timeToHealthz(env, [process.execPath, join(REPO_ROOT, 'dist', 'apps', 'service', 'src', 'main.js')], workspace, `node-${i}`));
+    nodeStartMs.push(
+      await timeToHealthz(env, [process.execPath, join(REPO_ROOT, 'dist', 'apps', 'service', 'src', 'main.js')], workspace, `node-${i}`),
+    );
     npmStartMs.push(await timeToHealthz(env, ['npm', 'start', '--silent'], workspace, `npm-${i}`));
   }
   const baseline = fullBuildMs.map((ms, i) => ms + nodeStartMs[i]);
@@ -102,7 +108,10 @@ async function timeToHealthz(env: ScenarioEnv, command: string[], workspace: str
     await bounded(
       (async () => {
         for (;;) {
-          const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+          const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+            (r) => r.ok,
+            () => false,
+          );
           if (ok) return;
           if (child.exitCode !== null) throw new Error(`${command.join(' ')} exited (${child.exitCode}) before /healthz answered`);
           await sleep(20);

@@ -42,7 +42,9 @@ export async function runStreaming(env: ScenarioEnv): Promise<StreamingResult> {
   const variants: StreamingVariant[] = [];
   scriptModel(env.fake, streamedAnswer(prose(WORDS), DELTA_DELAY_MS));
   for (const coalesceMs of env.quick ? QUICK_INTERVALS : FULL_INTERVALS) {
-    const service = await startInProcessService(env.ctx, `streaming-${coalesceMs}`, env.fake, { env: { CALLBACK_COALESCE_MS: String(coalesceMs) } });
+    const service = await startInProcessService(env.ctx, `streaming-${coalesceMs}`, env.fake, {
+      env: { CALLBACK_COALESCE_MS: String(coalesceMs) },
+    });
     try {
       const perRun: StreamingVariant['perRun'] = [];
       const stale: number[] = [];
@@ -56,13 +58,20 @@ export async function runStreaming(env: ScenarioEnv): Promise<StreamingResult> {
         if (terminal.body.status !== 'COMPLETED') throw new Error(`streaming task ${taskId} ended ${String(terminal.body.status)}`);
         const events = await service.eventsOf(taskId);
         const chunks = events.filter((e) => e.event.type === 'chunk');
-        stale.push(...staleness(chunks.map((e) => ({ at: Date.parse(e.event.timestamp), text: (e.event as { text: string }).text })), callbacks));
+        stale.push(
+          ...staleness(
+            chunks.map((e) => ({ at: Date.parse(e.event.timestamp), text: (e.event as { text: string }).text })),
+            callbacks,
+          ),
+        );
         const window = callbacks[callbacks.length - 1].receivedAt - callbacks[0].receivedAt;
         const bytes = callbacks.reduce((sum, c) => sum + bodyBytes(c), 0);
         perRun.push({
           chunkEvents: chunks.length,
           callbacks: callbacks.length,
-          textCallbacks: callbacks.filter((c) => c.body.progress === 75 && typeof (c.body.result as { value?: unknown } | undefined)?.value === 'string').length,
+          textCallbacks: callbacks.filter(
+            (c) => c.body.progress === 75 && typeof (c.body.result as { value?: unknown } | undefined)?.value === 'string',
+          ).length,
           bytes,
           callbacksPerSecond: ratePerSecond(callbacks.length, window),
           bytesPerSecond: ratePerSecond(bytes, window),
@@ -82,7 +91,9 @@ export async function runStreaming(env: ScenarioEnv): Promise<StreamingResult> {
         perRun,
       };
       variants.push(variant);
-      env.progress(`streaming with CALLBACK_COALESCE_MS=${coalesceMs}: ${variant.callbacks} callbacks, ${(variant.bytes / 1024).toFixed(0)} KiB`);
+      env.progress(
+        `streaming with CALLBACK_COALESCE_MS=${coalesceMs}: ${variant.callbacks} callbacks, ${(variant.bytes / 1024).toFixed(0)} KiB`,
+      );
     } finally {
       await service.close();
     }

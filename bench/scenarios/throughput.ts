@@ -38,7 +38,9 @@ export async function runThroughput(env: ScenarioEnv, concurrencies: readonly nu
   const services: { concurrency: number; service: InProcessService }[] = [];
   try {
     for (const concurrency of concurrencies) {
-      const service = await startInProcessService(env.ctx, `throughput-c${concurrency}`, env.fake, { env: { WORKER_CONCURRENCY: String(concurrency) } });
+      const service = await startInProcessService(env.ctx, `throughput-c${concurrency}`, env.fake, {
+        env: { WORKER_CONCURRENCY: String(concurrency) },
+      });
       services.push({ concurrency, service });
       // Warm-up: the first run of a service loads the model catalog and opens its connections.
       const warm = env.nextTaskId();
@@ -50,7 +52,9 @@ export async function runThroughput(env: ScenarioEnv, concurrencies: readonly nu
       for (const { concurrency, service } of services) {
         const burst = await runBurst(env, service, tasks);
         bursts.set(concurrency, [...(bursts.get(concurrency) ?? []), burst]);
-        env.progress(`throughput round ${round + 1}/${rounds} at WORKER_CONCURRENCY=${concurrency}: ${burst.tasksPerSecond.toFixed(2)} tasks/s (${burst.latencies.length} tasks)`);
+        env.progress(
+          `throughput round ${round + 1}/${rounds} at WORKER_CONCURRENCY=${concurrency}: ${burst.tasksPerSecond.toFixed(2)} tasks/s (${burst.latencies.length} tasks)`,
+        );
       }
     }
     return services.map(({ concurrency }) => {
@@ -90,7 +94,10 @@ async function runBurst(env: ScenarioEnv, service: InProcessService, tasks: numb
     await callbacks.waitTerminal(taskIds, 60_000 + tasks * 10_000);
     const ends = taskIds.map((id) => callbacks.terminal.get(id)!);
     const failed = ends.filter((c) => c.body.status !== 'COMPLETED');
-    if (failed.length) throw new Error(`${failed.length} of ${tasks} tasks did not complete: ${String(failed[0].body.error_message ?? failed[0].body.status)}`);
+    if (failed.length)
+      throw new Error(
+        `${failed.length} of ${tasks} tasks did not complete: ${String(failed[0].body.error_message ?? failed[0].body.status)}`,
+      );
     const last = Math.max(...ends.map((c) => c.receivedAt));
     return {
       tasksPerSecond: ratePerSecond(tasks, last - start),

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { readCmdline } from '../../libs/codex/src';
+import { readCmdline } from '@wegent-codex/codex';
 import { sleep, until } from '../support/bench-context';
 import { prepareDirectRun, runDirect, type DirectRun } from '../support/direct-codex';
 import { commandThenAnswer, hangingTurn, scriptModel, taskOf } from '../support/model-scripts';
@@ -38,7 +38,18 @@ export interface WarmResult {
   warmToDirectTurnCompleted: number;
   coldToDirect: number;
   coldToDirectTurnCompleted: number;
-  summary: Record<'warmTotal' | 'coldTotal' | 'directTotal' | 'warmFirstModel' | 'coldFirstModel' | 'warmEnqueueToSpawn' | 'coldEnqueueToSpawn' | 'warmCodexStart' | 'coldCodexStart', Summary>;
+  summary: Record<
+    | 'warmTotal'
+    | 'coldTotal'
+    | 'directTotal'
+    | 'warmFirstModel'
+    | 'coldFirstModel'
+    | 'warmEnqueueToSpawn'
+    | 'coldEnqueueToSpawn'
+    | 'warmCodexStart'
+    | 'coldCodexStart',
+    Summary
+  >;
   idlePool: { processes: number; rssMiB: number };
   cancel: { tasks: number; toCallbackMs: number[]; toCallback: Summary; toTreesGoneMs: number; loadAverage: number };
   /** 1-minute load average when the scenario started and ended. */
@@ -86,7 +97,9 @@ export async function runWarm(env: ScenarioEnv): Promise<WarmResult> {
         cold.push(c);
         direct.push(d);
       }
-      env.progress(`warm ${i === 0 ? 'warm-up' : `round ${i}/${rounds}`}: warm ${w.totalMs} ms, cold ${c.totalMs} ms, direct ${Math.round(d.totalMs)} ms`);
+      env.progress(
+        `warm ${i === 0 ? 'warm-up' : `round ${i}/${rounds}`}: warm ${w.totalMs} ms, cold ${c.totalMs} ms, direct ${Math.round(d.totalMs)} ms`,
+      );
     }
 
     await until(() => warmSlots() >= 2 || undefined, 60_000, 'the warm pool refilled', 50);
@@ -98,7 +111,12 @@ export async function runWarm(env: ScenarioEnv): Promise<WarmResult> {
     const ids = Array.from({ length: 4 }, () => env.nextTaskId());
     ids.forEach((id) => hanging.add(id));
     for (const id of ids) await coldService.submit(id);
-    await until(() => ids.every((id) => (arrivals.get(id)?.length ?? 0) > 0) || undefined, 60_000, 'a model request of every hanging task', 50);
+    await until(
+      () => ids.every((id) => (arrivals.get(id)?.length ?? 0) > 0) || undefined,
+      60_000,
+      'a model request of every hanging task',
+      50,
+    );
     await sleep(500);
     const load = loadavg()[0];
     const coldRoot = coldService.config.WORKSPACE_ROOT;
@@ -113,7 +131,7 @@ export async function runWarm(env: ScenarioEnv): Promise<WarmResult> {
       return t.receivedAt - cancelledAt;
     });
     // Every sandbox of the four runs gone (bwrap dies last: it is PID 1 of the run).
-    await until(() => runProcesses().length === 0 || undefined, 60_000, 'the cancelled runs\' processes gone', 20);
+    await until(() => runProcesses().length === 0 || undefined, 60_000, "the cancelled runs' processes gone", 20);
     const toTreesGoneMs = Date.now() - cancelledAt;
 
     const pick = (rows: WarmRun[], key: keyof WarmRun) => summarize(rows.map((r) => r[key]));
@@ -122,10 +140,22 @@ export async function runWarm(env: ScenarioEnv): Promise<WarmResult> {
       warm,
       cold,
       direct,
-      warmToDirect: pairedRatio(warm.map((r) => r.totalMs), direct.map((r) => r.totalMs)),
-      warmToDirectTurnCompleted: pairedRatio(warm.map((r) => r.totalMs), direct.map((r) => r.toTurnCompletedMs)),
-      coldToDirect: pairedRatio(cold.map((r) => r.totalMs), direct.map((r) => r.totalMs)),
-      coldToDirectTurnCompleted: pairedRatio(cold.map((r) => r.totalMs), direct.map((r) => r.toTurnCompletedMs)),
+      warmToDirect: pairedRatio(
+        warm.map((r) => r.totalMs),
+        direct.map((r) => r.totalMs),
+      ),
+      warmToDirectTurnCompleted: pairedRatio(
+        warm.map((r) => r.totalMs),
+        direct.map((r) => r.toTurnCompletedMs),
+      ),
+      coldToDirect: pairedRatio(
+        cold.map((r) => r.totalMs),
+        direct.map((r) => r.totalMs),
+      ),
+      coldToDirectTurnCompleted: pairedRatio(
+        cold.map((r) => r.totalMs),
+        direct.map((r) => r.toTurnCompletedMs),
+      ),
       summary: {
         warmTotal: pick(warm, 'totalMs'),
         coldTotal: pick(cold, 'totalMs'),
@@ -153,7 +183,8 @@ async function serviceRun(env: ScenarioEnv, service: InProcessService, arrivals:
   const postedAt = await service.submit(taskId);
   await callbacks.waitTerminal([taskId], TASK_TIMEOUT_MS);
   const terminal = callbacks.terminal.get(taskId)!;
-  if (terminal.body.status !== 'COMPLETED') throw new Error(`task ${taskId}.${SUBTASK_ID} ended ${String(terminal.body.status)}: ${String(terminal.body.error_message ?? '')}`);
+  if (terminal.body.status !== 'COMPLETED')
+    throw new Error(`task ${taskId}.${SUBTASK_ID} ended ${String(terminal.body.status)}: ${String(terminal.body.error_message ?? '')}`);
   const events = await service.eventsOf(taskId);
   const prepared = eventTime(events, 'status', 'prepared');
   const agentStarted = eventTime(events, 'status', 'agent-started');

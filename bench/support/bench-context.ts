@@ -4,8 +4,8 @@ import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
-import { loadConfig, type Config } from '../../libs/contracts/src';
-import { createLogger, type Logger } from '../../libs/runtime/src';
+import { loadConfig, type Config } from '@wegent-codex/contracts';
+import { createLogger, type Logger } from '@wegent-codex/runtime';
 
 /** The repository root: the nearest folder above this file with a package.json (src or dist). */
 export const REPO_ROOT = (() => {
@@ -109,7 +109,12 @@ export function bounded<T>(promise: Promise<T>, ms: number, what: string): Promi
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` every `intervalMs` until it returns something truthy; throws after `timeoutMs`. */
-export async function until<T>(check: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs: number, what: string, intervalMs = 20): Promise<T> {
+export async function until<T>(
+  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs: number,
+  what: string,
+  intervalMs = 20,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

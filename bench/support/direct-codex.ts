@@ -1,9 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { AppServerClient, codexProcessEnv, DEFAULT_API_KEY_ENV, resolveCodexBinary, writeCodexHome } from '../../libs/codex/src';
-import { appendPromptSuffix, composeDeveloperInstructions } from '../../libs/workspace/src';
-import type { Config } from '../../libs/contracts/src';
+import { AppServerClient, codexProcessEnv, DEFAULT_API_KEY_ENV, resolveCodexBinary, writeCodexHome } from '@wegent-codex/codex';
+import { appendPromptSuffix, composeDeveloperInstructions } from '@wegent-codex/workspace';
+import type { Config } from '@wegent-codex/contracts';
 import type { FakeResponses } from '../../test/fixtures/fake-responses';
 import { bounded } from './bench-context';
 import { taskMarker } from './model-scripts';
@@ -84,11 +84,19 @@ export async function runDirect(run: PreparedDirectRun): Promise<DirectRun> {
     const done = await completed;
     t3 = performance.now();
     const status = (done.params as { turn?: { status?: string; error?: { message?: string } } })?.turn;
-    if (status?.status !== 'completed') throw new Error(`direct Codex turn ended ${status?.status ?? 'without a status'}: ${status?.error?.message ?? ''}`);
+    if (status?.status !== 'completed')
+      throw new Error(`direct Codex turn ended ${status?.status ?? 'without a status'}: ${status?.error?.message ?? ''}`);
   } finally {
     const exit = await bounded(client.shutdown({ graceMs: 3_000 }), 20_000, 'codex app-server shutdown');
     if (exit.survivors.length) throw new Error(`Codex processes survived the shutdown: ${exit.survivors.join(', ')}`);
   }
   const t4 = performance.now();
-  return { totalMs: t4 - t0, toTurnCompletedMs: t3 - t0, spawnInitMs: t1 - t0, threadStartMs: t2 - t1, turnMs: t3 - t2, shutdownMs: t4 - t3 };
+  return {
+    totalMs: t4 - t0,
+    toTurnCompletedMs: t3 - t0,
+    spawnInitMs: t1 - t0,
+    threadStartMs: t2 - t1,
+    turnMs: t3 - t2,
+    shutdownMs: t4 - t3,
+  };
 }

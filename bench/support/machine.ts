@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { Redis } from 'ioredis';
-import { resolveCodexBinary } from '../../libs/codex/src';
+import { resolveCodexBinary } from '@wegent-codex/codex';
 
 export interface MachineInfo {
   date: string;

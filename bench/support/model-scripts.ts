@@ -37,7 +37,28 @@ export function hangingTurn(): Turn {
 
 /** `words` words of plain prose (deterministic). */
 export function prose(words: number): string {
-  const vocabulary = ['the', 'worker', 'streams', 'each', 'answer', 'to', 'a', 'relay', 'which', 'folds', 'events', 'into', 'callbacks', 'for', 'executor', 'manager', 'while', 'codex', 'keeps', 'thinking'];
+  const vocabulary = [
+    'the',
+    'worker',
+    'streams',
+    'each',
+    'answer',
+    'to',
+    'a',
+    'relay',
+    'which',
+    'folds',
+    'events',
+    'into',
+    'callbacks',
+    'for',
+    'executor',
+    'manager',
+    'while',
+    'codex',
+    'keeps',
+    'thinking',
+  ];
   const out: string[] = [];
   for (let i = 0; i < words; i += 1) out.push(vocabulary[(i * 7 + Math.floor(i / 3)) % vocabulary.length]);
   return `${out.join(' ')}.`;

@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { isAlive, listDescendants, signalPid } from '../../libs/codex/src';
+import { isAlive, listDescendants, signalPid } from '@wegent-codex/codex';
 import { bounded, REPO_ROOT, sleep } from './bench-context';
 
 /** Memory of one process from /proc/<pid>/status, in KiB (undefined once it is gone). */
@@ -66,7 +66,9 @@ export function spawnBuiltService(roles: string[], env: Record<string, string>, 
   const pid = child.pid;
   const lines: string[] = [];
   const waiters = new Set<{ message: string; resolve: () => void }>();
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   const onLine = (line: string) => {
     lines.push(line);
     let msg: unknown;

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { EventLogRepository, RedisKeys } from '../../libs/event-log/src';
+import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
 import { FakeExecutorManager } from '../../test/fixtures/fake-executor-manager';
 import { sleep, type BenchContext } from './bench-context';
 import { cpuTimeMs, spawnBuiltService } from './processes';
@@ -26,16 +26,20 @@ export async function startRelay(ctx: BenchContext, part: string, env: Record<st
   const em = await FakeExecutorManager.start({ keepAliveTimeoutMs: EM_KEEP_ALIVE_MS });
   const closeEm = ctx.defer(`fake executor_manager (${part})`, () => em.close());
   const config = ctx.config(part, { CALLBACK_URL: em.url, ...env });
-  const relay = spawnBuiltService(['relay'], {
-    REDIS_URL: config.REDIS_URL,
-    REDIS_PREFIX: config.REDIS_PREFIX,
-    CALLBACK_URL: em.url,
-    EXECUTOR_NAME: config.EXECUTOR_NAME,
-    LOG_LEVEL: config.LOG_LEVEL,
-    EMBEDDED_REDIS: 'never',
-    ...env,
-    // BENCH_RELAY_CPU_PROF=<dir>: the relay writes a V8 CPU profile there when it stops (issue 12).
-  }, process.env.BENCH_RELAY_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_RELAY_CPU_PROF}`] : []);
+  const relay = spawnBuiltService(
+    ['relay'],
+    {
+      REDIS_URL: config.REDIS_URL,
+      REDIS_PREFIX: config.REDIS_PREFIX,
+      CALLBACK_URL: em.url,
+      EXECUTOR_NAME: config.EXECUTOR_NAME,
+      LOG_LEVEL: config.LOG_LEVEL,
+      EMBEDDED_REDIS: 'never',
+      ...env,
+      // BENCH_RELAY_CPU_PROF=<dir>: the relay writes a V8 CPU profile there when it stops (issue 12).
+    },
+    process.env.BENCH_RELAY_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_RELAY_CPU_PROF}`] : [],
+  );
   const stopRelay = ctx.defer(`relay process ${relay.pid} (${part})`, () => relay.stop());
   await relay.waitForLog('relay started', 30_000);
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });

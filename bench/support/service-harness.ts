@@ -2,10 +2,10 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Redis } from 'ioredis';
 import { configureHttpApp } from '../../apps/api/src';
-import { AppModule } from '../../apps/service/src/app.module';
-import type { Role } from '../../apps/service/src/roles';
-import type { Config, StoredEvent } from '../../libs/contracts/src';
-import { EventLogRepository, RedisKeys } from '../../libs/event-log/src';
+import { AppModule } from '../../apps/service/src';
+import type { Role } from '../../apps/service/src';
+import type { Config, StoredEvent } from '@wegent-codex/contracts';
+import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
 import { FakeExecutorManager, type ReceivedCallback } from '../../test/fixtures/fake-executor-manager';
 import type { FakeResponses } from '../../test/fixtures/fake-responses';
 import { bounded, discardingLogger, type BenchContext } from './bench-context';
@@ -34,7 +34,17 @@ export function benchPayload(taskId: number, modelBaseUrl: string): Record<strin
     task_title: `Bench task ${taskId}`,
     subtask_title: `Bench task ${taskId} - Assistant`,
     user: { id: 7, name: 'bench', git_token: null },
-    bot: [{ id: 41, name: 'codex-bench', shell_type: 'Codex', agent_config: { env: { model: 'openai', model_id: BENCH_MODEL, api_key: BENCH_API_KEY, base_url: modelBaseUrl } }, system_prompt: SYSTEM_PROMPT, mcp_servers: {}, skills: [] }],
+    bot: [
+      {
+        id: 41,
+        name: 'codex-bench',
+        shell_type: 'Codex',
+        agent_config: { env: { model: 'openai', model_id: BENCH_MODEL, api_key: BENCH_API_KEY, base_url: modelBaseUrl } },
+        system_prompt: SYSTEM_PROMPT,
+        mcp_servers: {},
+        skills: [],
+      },
+    ],
     git_url: '',
     prompt: `${BENCH_PROMPT} ${taskMarker(taskId)}`,
     auth_token: null,
@@ -110,7 +120,10 @@ export async function startInProcessService(
     CODEX_STREAM_MAX_RETRIES: '0',
     ...options.env,
   });
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoles(config, roles, discardingLogger(config)), { bodyParser: false, logger: false });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoles(config, roles, discardingLogger(config)), {
+    bodyParser: false,
+    logger: false,
+  });
   const closeApp = ctx.defer(`service app (${part})`, () => app.close());
   configureHttpApp(app, config);
   await bounded(app.listen(0, '127.0.0.1'), 60_000, `starting the service (${part})`);
@@ -127,7 +140,11 @@ export async function startInProcessService(
     async submit(taskId) {
       const postedAt = Date.now();
       const response = await bounded(
-        fetch(`${baseUrl}/api/tasks/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(benchPayload(taskId, fake.baseUrl)) }),
+        fetch(`${baseUrl}/api/tasks/execute`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(benchPayload(taskId, fake.baseUrl)),
+        }),
         30_000,
         `POST /api/tasks/execute (task ${taskId})`,
       );
@@ -136,7 +153,11 @@ export async function startInProcessService(
       return postedAt;
     },
     async cancel(taskId) {
-      const response = await bounded(fetch(`${baseUrl}/api/tasks/cancel?task_id=${taskId}`, { method: 'POST' }), 30_000, `cancel of task ${taskId}`);
+      const response = await bounded(
+        fetch(`${baseUrl}/api/tasks/cancel?task_id=${taskId}`, { method: 'POST' }),
+        30_000,
+        `cancel of task ${taskId}`,
+      );
       await response.text();
       if (response.status !== 200) throw new Error(`POST /api/tasks/cancel?task_id=${taskId} answered ${response.status}`);
     },

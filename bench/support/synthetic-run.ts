@@ -1,4 +1,4 @@
-import { StepTitle, type NewTaskEvent, type RunContext } from '../../libs/contracts/src';
+import { StepTitle, type NewTaskEvent, type RunContext } from '@wegent-codex/contracts';
 import { COMMAND, FINAL_ANSWER } from './model-scripts';
 import { BENCH_PROMPT, SUBTASK_ID } from './service-harness';
 
@@ -48,20 +48,37 @@ export function syntheticRun(taskId: number, options: { deltaMs: number }): Pace
     { event: { ...ids, type: 'status', phase: 'prepared' }, delayMs: gap(15) },
     { event: { ...ids, type: 'status', phase: 'agent-started' }, delayMs: gap(150) },
     {
-      event: step(StepTitle.system, true, { type: 'system', subtype: 'init', session_id: '00000000-0000-4000-8000-000000000000', model: 'gpt-5.5', cwd: '/workspace', tools: ['Bash', 'Edit', 'Write', 'TodoWrite'], permissionMode: 'danger-full-access' }),
+      event: step(StepTitle.system, true, {
+        type: 'system',
+        subtype: 'init',
+        session_id: '00000000-0000-4000-8000-000000000000',
+        model: 'gpt-5.5',
+        cwd: '/workspace',
+        tools: ['Bash', 'Edit', 'Write', 'TodoWrite'],
+        permissionMode: 'danger-full-access',
+      }),
       delayMs: gap(5),
     },
     ...chunks('Checking the workspace first.', 'msg_1'),
     {
-      event: step(StepTitle.assistant, true, { type: 'assistant', message: { id: 'msg_2', content: [{ type: 'tool_use', id: 'call_1', name: 'Bash', input: { command: COMMAND } }] } }),
+      event: step(StepTitle.assistant, true, {
+        type: 'assistant',
+        message: { id: 'msg_2', content: [{ type: 'tool_use', id: 'call_1', name: 'Bash', input: { command: COMMAND } }] },
+      }),
       delayMs: gap(40),
     },
     {
-      event: step(StepTitle.user, true, { type: 'user', message: { content: [{ type: 'tool_result', tool_use_id: 'call_1', content: 'hello from codex', is_error: false }] } }),
+      event: step(StepTitle.user, true, {
+        type: 'user',
+        message: { content: [{ type: 'tool_result', tool_use_id: 'call_1', content: 'hello from codex', is_error: false }] },
+      }),
       delayMs: gap(60),
     },
     ...chunks(FINAL_ANSWER, 'msg_3'),
-    { event: step(StepTitle.success, false, { type: 'result', subtype: 'success', is_error: false, result: FINAL_ANSWER }), delayMs: gap(10) },
+    {
+      event: step(StepTitle.success, false, { type: 'result', subtype: 'success', is_error: false, result: FINAL_ANSWER }),
+      delayMs: gap(10),
+    },
     { event: { ...ids, type: 'done', value: FINAL_ANSWER }, delayMs: 0 },
   ];
 }

@@ -2,7 +2,15 @@ import { lstat, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { closeEarly, exec, hang, httpError, message, pause, turn } from '../fixtures/fake-responses';
 import { eventually } from '../support/test-config';
-import { expectSingleTerminalLast, startServiceApp, stepsOf as steps, taskPayload, type Callback, type ServiceApp, type TaskPayloadOptions } from '../support/service-app';
+import {
+  expectSingleTerminalLast,
+  startServiceApp,
+  stepsOf as steps,
+  taskPayload,
+  type Callback,
+  type ServiceApp,
+  type TaskPayloadOptions,
+} from '../support/service-app';
 
 /**
  * The worker's control paths end to end — cancel (running and waiting), model errors, a broken
@@ -34,7 +42,8 @@ async function cancel(h: ServiceApp, taskId: number): Promise<{ status: number; 
 }
 
 /** Index (arrival order among all delivered callbacks) of the first callback matching `predicate`. */
-const indexOf = (h: ServiceApp, predicate: (c: Callback) => boolean): number => h.em.delivered().findIndex((c) => predicate(c.body as unknown as Callback));
+const indexOf = (h: ServiceApp, predicate: (c: Callback) => boolean): number =>
+  h.em.delivered().findIndex((c) => predicate(c.body as unknown as Callback));
 
 /** PIDs of processes whose command line contains `needle` and whose cwd is under `dir`. */
 async function processesOf(needle: string, dir: string): Promise<number[]> {
@@ -70,10 +79,14 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
     h.router.script(taskId, turn([exec('sleep 300', { yieldTimeMs: 600_000 })]));
     await execute(h, payload(h, taskId, 1, 'Sleep for a while.'));
 
-    const sleeping = await eventually(async () => {
-      const pids = await processesOf('sleep 300', taskDir);
-      return pids.length > 0 && pids;
-    }, 60_000, 100);
+    const sleeping = await eventually(
+      async () => {
+        const pids = await processesOf('sleep 300', taskDir);
+        return pids.length > 0 && pids;
+      },
+      60_000,
+      100,
+    );
     expect(h.callbacksOf(taskId, 1).some((c) => c.progress === 100)).toBe(false);
 
     const first = await cancel(h, taskId);
@@ -162,7 +175,11 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
 
   it('resumes the thread for a follow-up subtask: same session, same workspace, the conversation continues', async () => {
     const taskId = 9105;
-    h.router.script(taskId, turn([message('first answer', { phase: 'final_answer' })]), turn([message('second answer', { phase: 'final_answer' })]));
+    h.router.script(
+      taskId,
+      turn([message('first answer', { phase: 'final_answer' })]),
+      turn([message('second answer', { phase: 'final_answer' })]),
+    );
     await execute(h, payload(h, taskId, 1, 'What is the first thing?'));
     const one = await h.waitTerminal(taskId, 1);
     expect(one).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: 'first answer' });
@@ -189,9 +206,13 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
     expect(s2.cwd).toBe(taskDir);
   }, 180_000);
 
-  it('starts a fresh thread, and says so, when the task\'s thread cannot be resumed (its files are gone)', async () => {
+  it("starts a fresh thread, and says so, when the task's thread cannot be resumed (its files are gone)", async () => {
     const taskId = 9111;
-    h.router.script(taskId, turn([message('first answer', { phase: 'final_answer' })]), turn([message('fresh answer', { phase: 'final_answer' })]));
+    h.router.script(
+      taskId,
+      turn([message('first answer', { phase: 'final_answer' })]),
+      turn([message('fresh answer', { phase: 'final_answer' })]),
+    );
     await execute(h, payload(h, taskId, 1, 'Remember this.'));
     const one = await h.waitTerminal(taskId, 1);
     // The run is over, not just its terminal callback: with a warm process (CODEX_WARM_POOL) the
@@ -218,7 +239,10 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
       turn([message('Working on A1', { phase: 'commentary' }), pause(2_500), message('A1 done', { phase: 'final_answer' })]),
       turn([message('A2 done', { phase: 'final_answer' })]),
     );
-    h.router.script(taskC, turn([message('Working on C', { phase: 'commentary' }), pause(1_500), message('C done', { phase: 'final_answer' })]));
+    h.router.script(
+      taskC,
+      turn([message('Working on C', { phase: 'commentary' }), pause(1_500), message('C done', { phase: 'final_answer' })]),
+    );
     await execute(h, payload(h, taskA, 1, 'Subtask A1.'));
     await execute(h, payload(h, taskA, 2, 'Subtask A2.'));
     await execute(h, payload(h, taskC, 1, 'Task C.'));
@@ -226,7 +250,11 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
     await h.waitTerminal(taskA, 1);
     await h.waitTerminal(taskA, 2);
     await h.waitTerminal(taskC, 1);
-    for (const [t, s] of [[taskA, 1], [taskA, 2], [taskC, 1]]) {
+    for (const [t, s] of [
+      [taskA, 1],
+      [taskA, 2],
+      [taskC, 1],
+    ]) {
       const callbacks = await expectSingleTerminalLast(h, t, s);
       expect(callbacks[callbacks.length - 1].status).toBe('COMPLETED');
     }
@@ -264,16 +292,35 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
       type: 'validation',
       bot: [{ agent_name: 'ImageValidator', base_image: 'registry.example.com/wegent-codex:1.0' }],
       user: { name: 'alice' },
-      validation_params: { shell_type: 'Codex', image: 'registry.example.com/wegent-codex:1.0', shell_name: 'my-codex-shell', validation_id: validationId },
+      validation_params: {
+        shell_type: 'Codex',
+        image: 'registry.example.com/wegent-codex:1.0',
+        shell_name: 'my-codex-shell',
+        validation_id: validationId,
+      },
       executor_image: 'registry.example.com/wegent-codex:1.0',
     });
-    await h.em.waitFor(() => h.callbacksOf(taskId, 1).some((c) => c.error_message === 'Image validation completed'), 90_000, 'validation completed');
+    await h.em.waitFor(
+      () => h.callbacksOf(taskId, 1).some((c) => c.error_message === 'Image validation completed'),
+      90_000,
+      'validation completed',
+    );
     await new Promise((r) => setTimeout(r, 1_000));
     const callbacks = h.callbacksOf(taskId, 1);
     for (const c of callbacks) expect(c.task_type).toBe('validation');
 
-    expect(callbacks[0]).toMatchObject({ status: 'RUNNING', progress: 50, error_message: 'Task execution started', result: { validation_id: validationId, stage: 'running' } });
-    expect(callbacks[1]).toMatchObject({ status: 'RUNNING', progress: 70, error_message: 'Running dependency checks', result: { stage: 'running_checks', validation_id: validationId, current_check: null } });
+    expect(callbacks[0]).toMatchObject({
+      status: 'RUNNING',
+      progress: 50,
+      error_message: 'Task execution started',
+      result: { validation_id: validationId, stage: 'running' },
+    });
+    expect(callbacks[1]).toMatchObject({
+      status: 'RUNNING',
+      progress: 70,
+      error_message: 'Running dependency checks',
+      result: { stage: 'running_checks', validation_id: validationId, current_check: null },
+    });
     const messages = callbacks.map((c) => c.error_message);
     for (const name of ['node', 'codex', 'git']) {
       const c = callbacks.find((x) => x.error_message === `Checking ${name}`);
@@ -286,7 +333,21 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
     checking.forEach((c, i) => expect(c.progress).toBe(70 + Math.floor((i / checking.length) * 25)));
     const done = callbacks.find((c) => c.error_message === 'Image validation completed')!;
     expect(messages.indexOf('Image validation completed')).toBeGreaterThan(messages.indexOf('Checking git'));
-    expect(done).toMatchObject({ status: 'COMPLETED', progress: 100, result: { stage: 'completed', validation_id: validationId, validation_result: { valid: true, errors: [], shell_type: 'Codex', shell_name: 'my-codex-shell', image: 'registry.example.com/wegent-codex:1.0' } } });
+    expect(done).toMatchObject({
+      status: 'COMPLETED',
+      progress: 100,
+      result: {
+        stage: 'completed',
+        validation_id: validationId,
+        validation_result: {
+          valid: true,
+          errors: [],
+          shell_type: 'Codex',
+          shell_name: 'my-codex-shell',
+          image: 'registry.example.com/wegent-codex:1.0',
+        },
+      },
+    });
     const checks = (done.result!.validation_result as { checks: { name: string; status: string }[] }).checks;
     expect(checks.map((c) => c.name).sort()).toEqual(['codex', 'git', 'node', 'workspace']);
     for (const c of checks) expect(c.status).toBe('pass');

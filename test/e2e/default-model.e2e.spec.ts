@@ -22,10 +22,7 @@ describe('e2e: the service default model, through the key proxy', () => {
   }, 60_000);
 
   it('completes with the key added on the way out, and the key nowhere in the task', async () => {
-    h.router.script(
-      TASK_ID,
-      turn([message('Answered on the default model.', { phase: 'final_answer' })]),
-    );
+    h.router.script(TASK_ID, turn([message('Answered on the default model.', { phase: 'final_answer' })]));
     const answer = await h.execute({
       task_id: TASK_ID,
       subtask_id: 1,

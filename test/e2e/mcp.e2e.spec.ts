@@ -3,7 +3,15 @@ import { dirname, resolve } from 'node:path';
 import { mcpCall, message, toolSearch, turn, type RecordedRequest } from '../fixtures/fake-responses';
 import { startEchoHttpMcp, type EchoHttpMcp } from '../fixtures/mcp-servers/echo-http';
 import { BOOM_MESSAGE, REFUSE_MESSAGE } from '../fixtures/mcp-servers/echo-tools';
-import { blocksOf, expectSingleTerminalLast, startServiceApp, stepsOf, taskPayload, type Callback, type ServiceApp } from '../support/service-app';
+import {
+  blocksOf,
+  expectSingleTerminalLast,
+  startServiceApp,
+  stepsOf,
+  taskPayload,
+  type Callback,
+  type ServiceApp,
+} from '../support/service-app';
 import { eventually } from '../support/test-config';
 
 /**
@@ -67,7 +75,9 @@ describe('e2e: MCP servers of the payload (real Codex, real stdio and HTTP MCP s
 
   beforeAll(async () => {
     // The stdio server's script lives in this repository: readable inside the task sandbox.
-    h = await startServiceApp('mcp', { env: { CODEX_STREAM_IDLE_TIMEOUT_MS: '20000', CODEX_IDLE_TIMEOUT_MS: '60000', SANDBOX_READABLE_PATHS: dirname(ECHO_STDIO) } });
+    h = await startServiceApp('mcp', {
+      env: { CODEX_STREAM_IDLE_TIMEOUT_MS: '20000', CODEX_IDLE_TIMEOUT_MS: '60000', SANDBOX_READABLE_PATHS: dirname(ECHO_STDIO) },
+    });
     http = await startEchoHttpMcp({ prefix: HTTP_PREFIX });
   }, 60_000);
 
@@ -94,7 +104,11 @@ describe('e2e: MCP servers of the payload (real Codex, real stdio and HTTP MCP s
         mcp_servers: {
           mcpServers: {
             echo: { command: 'node', args: [ECHO_STDIO], env: { ECHO_PREFIX: '${{user.name}} says: ' } },
-            docs: { type: 'streamable-http', url: http.url, headers: { 'X-Repo': '${{git_repo}}', 'X-Token': '${{user.git_token}}', 'X-Missing': '${{user.nothing_here}}' } },
+            docs: {
+              type: 'streamable-http',
+              url: http.url,
+              headers: { 'X-Repo': '${{git_repo}}', 'X-Token': '${{user.git_token}}', 'X-Missing': '${{user.nothing_here}}' },
+            },
             legacy: { type: 'sse', url: 'http://127.0.0.1:9/sse' },
           },
         },
@@ -130,13 +144,33 @@ describe('e2e: MCP servers of the payload (real Codex, real stdio and HTTP MCP s
     expect(found.mcp__docs).toContain('echo');
 
     // stdio round trip: fake model → Codex → node echo-stdio.js (env filled from ${{user.name}}) → result.
-    expect(toolUse(terminal, 'mcp__echo__echo')).toEqual({ type: 'tool_use', id: 'call_stdio', name: 'mcp__echo__echo', input: { text: 'hi' } });
-    expect(toolResult(terminal, 'call_stdio')).toEqual({ type: 'tool_result', tool_use_id: 'call_stdio', content: 'alice says: hi', is_error: false });
+    expect(toolUse(terminal, 'mcp__echo__echo')).toEqual({
+      type: 'tool_use',
+      id: 'call_stdio',
+      name: 'mcp__echo__echo',
+      input: { text: 'hi' },
+    });
+    expect(toolResult(terminal, 'call_stdio')).toEqual({
+      type: 'tool_result',
+      tool_use_id: 'call_stdio',
+      content: 'alice says: hi',
+      is_error: false,
+    });
     expect(outputSeenByModel(requests, 'call_stdio')).toContain('alice says: hi');
 
     // HTTP round trip, and what the server saw: the filled headers on every request, never the model key.
-    expect(toolUse(terminal, 'mcp__docs__echo')).toEqual({ type: 'tool_use', id: 'call_http', name: 'mcp__docs__echo', input: { text: 'ping' } });
-    expect(toolResult(terminal, 'call_http')).toEqual({ type: 'tool_result', tool_use_id: 'call_http', content: `${HTTP_PREFIX}ping`, is_error: false });
+    expect(toolUse(terminal, 'mcp__docs__echo')).toEqual({
+      type: 'tool_use',
+      id: 'call_http',
+      name: 'mcp__docs__echo',
+      input: { text: 'ping' },
+    });
+    expect(toolResult(terminal, 'call_http')).toEqual({
+      type: 'tool_result',
+      tool_use_id: 'call_http',
+      content: `${HTTP_PREFIX}ping`,
+      is_error: false,
+    });
     expect(http.rpcMethods()).toEqual(expect.arrayContaining(['initialize', 'notifications/initialized', 'tools/list', 'tools/call']));
     expect(http.requests.length).toBeGreaterThanOrEqual(4);
     for (const r of http.requests) {
@@ -152,7 +186,12 @@ describe('e2e: MCP servers of the payload (real Codex, real stdio and HTTP MCP s
     expect(boom).toMatchObject({ is_error: true });
     expect(boom.content).toContain(BOOM_MESSAGE);
     expect(boom.content).not.toContain('Stack backtrace');
-    expect(toolResult(terminal, 'call_refuse')).toEqual({ type: 'tool_result', tool_use_id: 'call_refuse', content: REFUSE_MESSAGE, is_error: true });
+    expect(toolResult(terminal, 'call_refuse')).toEqual({
+      type: 'tool_result',
+      tool_use_id: 'call_refuse',
+      content: REFUSE_MESSAGE,
+      is_error: true,
+    });
     expect(outputSeenByModel(requests, 'call_boom')).toContain(BOOM_MESSAGE);
 
     // Codex starts stdio servers with a short allow-list of variables: the model key is not among them.
@@ -170,7 +209,7 @@ describe('e2e: MCP servers of the payload (real Codex, real stdio and HTTP MCP s
     await eventually(async () => (await processesRunning(ECHO_STDIO)) === 0, 15_000, 100);
   }, 120_000);
 
-  it('gives a follow-up subtask the MCP servers of its own payload (ClaudeCode keeps the first subtask\'s)', async () => {
+  it("gives a follow-up subtask the MCP servers of its own payload (ClaudeCode keeps the first subtask's)", async () => {
     const taskId = 9302;
     h.router.script(
       taskId,

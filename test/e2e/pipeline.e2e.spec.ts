@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import type { CallbackBody } from '../../libs/contracts/src';
-import { EventLogRepository, RedisKeys } from '../../libs/event-log/src';
+import type { CallbackBody } from '@wegent-codex/contracts';
+import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
 import { exec, message, reasoning, turn } from '../fixtures/fake-responses';
 import { blocksOf, startServiceApp, stepsOf, taskMarker, type ServiceApp } from '../support/service-app';
 
@@ -27,7 +27,11 @@ describe('e2e: a Wegent task through the real Codex CLI', () => {
       env: { CODEX_STREAM_IDLE_TIMEOUT_MS: '10000', CODEX_IDLE_TIMEOUT_MS: '60000', LOG_LEVEL: 'debug' },
     });
     h.fake.setScript([
-      turn([reasoning('Look at the workspace first.'), message('Checking the workspace.', { phase: 'commentary', deltaDelayMs: 20 }), exec(COMMAND)]),
+      turn([
+        reasoning('Look at the workspace first.'),
+        message('Checking the workspace.', { phase: 'commentary', deltaDelayMs: 20 }),
+        exec(COMMAND),
+      ]),
       turn([message(FINAL, { phase: 'final_answer', deltaDelayMs: 60 })]),
     ]);
   }, 60_000);
@@ -45,7 +49,17 @@ describe('e2e: a Wegent task through the real Codex CLI', () => {
       task_title: 'Write a greeting',
       subtask_title: 'Write a greeting - Assistant',
       user: { id: 7, name: 'alice', git_token: null },
-      bot: [{ id: 41, name: 'codex-dev', shell_type: 'Codex', agent_config: { env: { model: 'openai', model_id: 'wegent-e2e-model', api_key: API_KEY, base_url: h.fake.baseUrl } }, system_prompt: 'Be brief.', mcp_servers: {}, skills: [] }],
+      bot: [
+        {
+          id: 41,
+          name: 'codex-dev',
+          shell_type: 'Codex',
+          agent_config: { env: { model: 'openai', model_id: 'wegent-e2e-model', api_key: API_KEY, base_url: h.fake.baseUrl } },
+          system_prompt: 'Be brief.',
+          mcp_servers: {},
+          skills: [],
+        },
+      ],
       git_url: '',
       prompt: 'Please write a greeting to result.txt',
       auth_token: null,
@@ -53,7 +67,13 @@ describe('e2e: a Wegent task through the real Codex CLI', () => {
     };
     const answer = await h.execute(payload);
     expect(answer.status).toBe(200);
-    expect(answer.body).toEqual({ task_id: TASK_ID, subtask_id: SUBTASK_ID, status: 'RUNNING', message: 'Task execution status  : RUNNING', progress: 50 });
+    expect(answer.body).toEqual({
+      task_id: TASK_ID,
+      subtask_id: SUBTASK_ID,
+      status: 'RUNNING',
+      message: 'Task execution status  : RUNNING',
+      progress: 50,
+    });
 
     await h.em.waitFor((f) => f.delivered().some((c) => c.body.progress === 100), 90_000, 'the terminal callback');
     const callbacks = h.em.delivered().map((c) => c.body as unknown as CallbackBody);
@@ -66,8 +86,15 @@ describe('e2e: a Wegent task through the real Codex CLI', () => {
       ['RUNNING', 60, '${{thinking.initialize_agent}}'],
     ]);
     expect(callbacks[0]).toEqual({
-      task_id: TASK_ID, subtask_id: SUBTASK_ID, task_title: 'Write a greeting', subtask_title: 'Write a greeting - Assistant',
-      executor_name: 'codex-test', progress: 50, status: 'RUNNING', error_message: 'Task execution started', task_type: 'online',
+      task_id: TASK_ID,
+      subtask_id: SUBTASK_ID,
+      task_title: 'Write a greeting',
+      subtask_title: 'Write a greeting - Assistant',
+      executor_name: 'codex-test',
+      progress: 50,
+      status: 'RUNNING',
+      error_message: 'Task execution started',
+      task_type: 'online',
     });
     const middle = callbacks.slice(3, -1);
     expect(middle.length).toBeGreaterThan(3);
@@ -75,7 +102,12 @@ describe('e2e: a Wegent task through the real Codex CLI', () => {
       expect([c.status, c.progress]).toEqual(['RUNNING', 75]);
       expect(c.error_message).toMatch(/^Thinking: thinking\./);
       expect(c.result?.thinking).toBeInstanceOf(Array);
-      expect(c.result?.workbench).toMatchObject({ taskTitle: 'Write a greeting', taskNumber: String(TASK_ID), status: 'running', git_type: 'gitlab' });
+      expect(c.result?.workbench).toMatchObject({
+        taskTitle: 'Write a greeting',
+        taskNumber: String(TASK_ID),
+        status: 'running',
+        git_type: 'gitlab',
+      });
     }
     const progress = callbacks.map((c) => c.progress);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
@@ -85,12 +117,22 @@ describe('e2e: a Wegent task through the real Codex CLI', () => {
     expect(last).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: STORED, task_type: 'online' });
     expect(last.result?.value).toBe(STORED);
     // The last RUNNING value is the stored one: the bubble does not shrink at chat:done.
-    expect(middle.map((c) => c.result?.value).filter(Boolean).at(-1)).toBe(STORED);
+    expect(
+      middle
+        .map((c) => c.result?.value)
+        .filter(Boolean)
+        .at(-1),
+    ).toBe(STORED);
     expect(last.result?.workbench).toMatchObject({ status: 'completed', sessions: 1, premiumRequests: 0, changes: [] });
     const thinking = stepsOf(last);
     expect(thinking[0]).toEqual({ title: 'thinking.initialize_agent', next_action: 'continue' });
     const system = thinking.find((s) => s.title === 'thinking.system_message_received')!;
-    expect(system.details).toMatchObject({ type: 'system', subtype: 'init', model: 'wegent-e2e-model', permissionMode: 'danger-full-access' });
+    expect(system.details).toMatchObject({
+      type: 'system',
+      subtype: 'init',
+      model: 'wegent-e2e-model',
+      permissionMode: 'danger-full-access',
+    });
     expect(system.details!.session_id).toMatch(/^[0-9a-f-]{36}$/);
     const toolUse = blocksOf(thinking).find((b) => b.type === 'tool_use' && b.name === 'Bash');
     expect(toolUse?.input).toEqual({ command: COMMAND });
@@ -101,7 +143,10 @@ describe('e2e: a Wegent task through the real Codex CLI', () => {
     expect(blocksOf(thinking).filter((b) => b.type === 'unknown')).toEqual([
       { type: 'unknown', block_type: 'ThinkingBlock', block_data: { thinking: 'Look at the workspace first.', signature: '' } },
     ]);
-    expect(thinking[thinking.length - 1]).toMatchObject({ title: 'thinking.task_execution_success', details: { type: 'result', subtype: 'success', is_error: false } });
+    expect(thinking[thinking.length - 1]).toMatchObject({
+      title: 'thinking.task_execution_success',
+      details: { type: 'result', subtype: 'success', is_error: false },
+    });
 
     // The command really ran, in the task's workspace.
     expect(await readFile(join(h.workspaceRoot, String(TASK_ID), 'result.txt'), 'utf8')).toBe('hello from codex');
@@ -140,7 +185,8 @@ describe('e2e: a Wegent task through the real Codex CLI', () => {
   it('hands the model settings, instructions, prompt and task environment to Codex (§2.4, §11.6, §11.10)', async () => {
     const taskId = 4243;
     const secretHeader = 'hdr-SECRET-77aa66bb55cc44dd';
-    const show = 'printf "%s|%s|%s|%s|%s|%s" "$GIT_DOMAIN" "$GIT_REPO" "$GIT_REPO_ID" "$BRANCH_NAME" "$EXTRA_SETTING" "${WEGENT_CODEX_API_KEY:-hidden}"';
+    const show =
+      'printf "%s|%s|%s|%s|%s|%s" "$GIT_DOMAIN" "$GIT_REPO" "$GIT_REPO_ID" "$BRANCH_NAME" "$EXTRA_SETTING" "${WEGENT_CODEX_API_KEY:-hidden}"';
     h.router.script(taskId, turn([exec(show, { callId: 'call_env' })]), turn([message('Environment checked.', { phase: 'final_answer' })]));
     const prompt = `${taskMarker(taskId)} Show the environment.`;
     const answer = await h.execute({
@@ -150,17 +196,26 @@ describe('e2e: a Wegent task through the real Codex CLI', () => {
       task_title: 'Environment',
       subtask_title: 'Environment - Assistant',
       user: { id: 7, name: 'alice', git_token: null },
-      bot: [{
-        id: 41,
-        name: 'codex-dev',
-        shell_type: ' codex ',
-        agent_config: {
-          env: { model: 'openai', model_id: 'wegent-e2e-model', api_key: API_KEY, base_url: `${h.fake.baseUrl}/`, custom_headers: { 'X-Team': 'platform', 'X-Gateway-Token': secretHeader }, EXTRA_SETTING: 'on' },
+      bot: [
+        {
+          id: 41,
+          name: 'codex-dev',
+          shell_type: ' codex ',
+          agent_config: {
+            env: {
+              model: 'openai',
+              model_id: 'wegent-e2e-model',
+              api_key: API_KEY,
+              base_url: `${h.fake.baseUrl}/`,
+              custom_headers: { 'X-Team': 'platform', 'X-Gateway-Token': secretHeader },
+              EXTRA_SETTING: 'on',
+            },
+          },
+          system_prompt: 'Answer in one line.\nFocus on the environment.',
+          mcp_servers: {},
+          skills: [],
         },
-        system_prompt: 'Answer in one line.\nFocus on the environment.',
-        mcp_servers: {},
-        skills: [],
-      }],
+      ],
       git_domain: 'github.com',
       git_repo: 'alice/app',
       git_repo_id: 998877,
@@ -179,7 +234,8 @@ describe('e2e: a Wegent task through the real Codex CLI', () => {
     const request = h.router.requestsOf(taskId)[0];
     expect(request.headers).toMatchObject({ 'x-team': 'platform', 'x-gateway-token': secretHeader, authorization: `Bearer ${API_KEY}` });
     const input = request.body.input as Record<string, any>[];
-    const texts = (role: string) => input.filter((i) => i.type === 'message' && i.role === role).flatMap((i) => (i.content as { text: string }[]).map((c) => c.text));
+    const texts = (role: string) =>
+      input.filter((i) => i.type === 'message' && i.role === role).flatMap((i) => (i.content as { text: string }[]).map((c) => c.text));
     expect(texts('developer')).toContain('Answer in one line.\nFocus on the environment.');
     const taskDir = join(h.workspaceRoot, String(taskId));
     expect(texts('user')).toContain(`${prompt}\nCurrent working directory: ${taskDir}\n project url:`);
@@ -187,7 +243,12 @@ describe('e2e: a Wegent task through the real Codex CLI', () => {
     // The commands: the repository coordinates and other env keys, never the key.
     const result = blocksOf(stepsOf(terminal)).find((b) => b.type === 'tool_result' && b.tool_use_id === 'call_env');
     expect(result).toMatchObject({ content: 'github.com|alice/app|998877|main|on|hidden', is_error: false });
-    expect(terminal.result?.workbench).toMatchObject({ repository: 'alice/app', branch: 'main', git_domain: 'github.com', git_type: 'github' });
+    expect(terminal.result?.workbench).toMatchObject({
+      repository: 'alice/app',
+      branch: 'main',
+      git_domain: 'github.com',
+      git_type: 'github',
+    });
 
     const delivered = JSON.stringify(h.callbacksOf(taskId, 1));
     expect(delivered).not.toContain(secretHeader);
@@ -201,5 +262,9 @@ function printTable(callbacks: CallbackBody[]): void {
     const steps = Array.isArray(c.result?.thinking) ? String((c.result!.thinking as unknown[]).length) : '';
     return `| ${i + 1} | ${c.status} | ${c.progress} | ${String(c.error_message ?? '').slice(0, 60)} | ${steps} | ${value} |`;
   });
-  process.stdout.write(['', '| # | status | progress | error_message | thinking steps | result.value (tail) |', '|---|---|---|---|---|---|', ...rows, ''].join('\n') + '\n');
+  process.stdout.write(
+    ['', '| # | status | progress | error_message | thinking steps | result.value (tail) |', '|---|---|---|---|---|---|', ...rows, ''].join(
+      '\n',
+    ) + '\n',
+  );
 }

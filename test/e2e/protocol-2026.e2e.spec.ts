@@ -33,7 +33,16 @@ function body2026(h: ServiceApp, taskId: number, subtaskId: number, prompt: stri
       task_title: `Responses ${taskId}`,
       subtask_title: `Responses ${taskId}.${subtaskId}`,
       user: { id: 7, name: 'alice', git_token: null },
-      bot: [{ id: 41, name: 'codex-dev', shell_type: 'Codex', agent_config: { env: { model: 'openai', model_id: 'wegent-2026-model' } }, mcp_servers: [], skills: [] }],
+      bot: [
+        {
+          id: 41,
+          name: 'codex-dev',
+          shell_type: 'Codex',
+          agent_config: { env: { model: 'openai', model_id: 'wegent-2026-model' } },
+          mcp_servers: [],
+          skills: [],
+        },
+      ],
       bot_name: 'codex-dev',
       message_id: messageId,
       auth_token: null,
@@ -47,7 +56,11 @@ function body2026(h: ServiceApp, taskId: number, subtaskId: number, prompt: stri
 
 /** `POST /v1/responses`: 200 `{id: resp_<subtask>, status: queued}` at once. */
 async function dispatch(h: ServiceApp, body: Record<string, unknown>): Promise<void> {
-  const res = await fetch(`${h.baseUrl}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${h.baseUrl}/v1/responses`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const answer = (await res.json()) as Record<string, unknown>;
   expect([res.status, answer.status]).toEqual([200, 'queued']);
 }
@@ -93,7 +106,7 @@ function eventTable(requests: Received2026[], taskId: number, subtaskId: number)
   return ['| # | HTTP | event_type | data |', '|---|---|---|---|', ...rows].join('\n');
 }
 
-describe('e2e: the 2026 protocol against a fake of today\'s executor_manager + backend (real Codex)', () => {
+describe("e2e: the 2026 protocol against a fake of today's executor_manager + backend (real Codex)", () => {
   let h: ServiceApp;
   let wegent: FakeWegent2026;
 
@@ -127,7 +140,11 @@ describe('e2e: the 2026 protocol against a fake of today\'s executor_manager + b
     const taskId = 9601;
     h.router.script(
       taskId,
-      turn([reasoning('Look at the repository first.'), message('Checking the files.', { phase: 'commentary' }), exec("printf 'one\\ntwo\\n'")]),
+      turn([
+        reasoning('Look at the repository first.'),
+        message('Checking the files.', { phase: 'commentary' }),
+        exec("printf 'one\\ntwo\\n'"),
+      ]),
       turn([patch(ADD, { callId: 'call_add' })]),
       turn([message('Added hello.txt — 完成 ✅.', { phase: 'final_answer' })]),
     );
@@ -150,10 +167,23 @@ describe('e2e: the 2026 protocol against a fake of today\'s executor_manager + b
     expect(state.reasoning).toBe('Look at the repository first.');
     const blocks = [...state.blocks.values()];
     const command = blocks.find((b) => b.tool_name === 'Bash');
-    expect(command).toMatchObject({ type: 'tool', status: 'done', tool_input: { command: "printf 'one\\ntwo\\n'" }, tool_output: 'one\ntwo\n' });
-    expect(state.blocks.get('call_add:0')).toMatchObject({ tool_name: 'Write', status: 'done', tool_output: 'Success. Updated the following files:\nA hello.txt' });
+    expect(command).toMatchObject({
+      type: 'tool',
+      status: 'done',
+      tool_input: { command: "printf 'one\\ntwo\\n'" },
+      tool_output: 'one\ntwo\n',
+    });
+    expect(state.blocks.get('call_add:0')).toMatchObject({
+      tool_name: 'Write',
+      status: 'done',
+      tool_output: 'Success. Updated the following files:\nA hello.txt',
+    });
     expect(state.statusUpdates).toBeGreaterThanOrEqual(3); // one per model request
-    expect(state.usage).toMatchObject({ input_tokens: expect.any(Number), output_tokens: expect.any(Number), total_tokens: expect.any(Number) });
+    expect(state.usage).toMatchObject({
+      input_tokens: expect.any(Number),
+      output_tokens: expect.any(Number),
+      total_tokens: expect.any(Number),
+    });
     // The dispatch's container name is echoed (the backend routes follow-ups by it).
     expect([...state.executorNames]).toEqual([EXECUTOR]);
     // Each delivered once: no request was answered twice for the same delta.
@@ -231,7 +261,10 @@ describe('e2e: the 2026 protocol against a fake of today\'s executor_manager + b
       event_type: 'response.incomplete',
       message_id: 2,
       executor_name: EXECUTOR,
-      data: { type: 'response.incomplete', response: { id: `resp_1`, status: 'cancelled', error: { code: 'cancelled', message: 'Task cancelled' } } },
+      data: {
+        type: 'response.incomplete',
+        response: { id: `resp_1`, status: 'cancelled', error: { code: 'cancelled', message: 'Task cancelled' } },
+      },
     });
     const beats = wegent.heartbeats.filter((b) => b.taskId === taskId).length;
     await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS));
@@ -267,7 +300,11 @@ describe('e2e: the 2026 protocol against a fake of today\'s executor_manager + b
 
   it('a follow-up remembers: the second subtask resumes the same Codex thread (the model sees the first turn)', async () => {
     const taskId = 9606;
-    h.router.script(taskId, turn([message('Noted: the word is kiwi.', { phase: 'final_answer' })]), turn([message('The word was kiwi.', { phase: 'final_answer' })]));
+    h.router.script(
+      taskId,
+      turn([message('Noted: the word is kiwi.', { phase: 'final_answer' })]),
+      turn([message('The word was kiwi.', { phase: 'final_answer' })]),
+    );
     await dispatch(h, body2026(h, taskId, 1, 'Remember the word kiwi.', 2));
     await wegent.waitTerminal(taskId, 1, 90_000);
     await dispatch(h, body2026(h, taskId, 2, 'Which word did I ask you to remember?', 4));
@@ -278,6 +315,8 @@ describe('e2e: the 2026 protocol against a fake of today\'s executor_manager + b
     const input = JSON.stringify(second.body.input);
     expect(input).toContain('Remember the word kiwi.');
     expect(input).toContain('Noted: the word is kiwi.');
-    expect(wegent.requests.filter((r) => r.body.task_id === taskId && r.body.subtask_id === 2).every((r) => r.body.message_id === 4)).toBe(true);
+    expect(wegent.requests.filter((r) => r.body.task_id === taskId && r.body.subtask_id === 2).every((r) => r.body.message_id === 4)).toBe(
+      true,
+    );
   }, 180_000);
 });

@@ -1,5 +1,5 @@
 import { dirname, resolve } from 'node:path';
-import { EventLogRepository } from '../../libs/event-log/src';
+import { EventLogRepository } from '@wegent-codex/event-log';
 import { FakeWegentBackend } from '../fixtures/fake-wegent-backend';
 import { message, reasoning, toolSearch, turn, type RecordedRequest } from '../fixtures/fake-responses';
 import { postJson } from '../support/api-harness';
@@ -25,7 +25,12 @@ describe('e2e: 2026 /v1/responses through the real Codex', () => {
     backend = await FakeWegentBackend.start({ token: AUTH_TOKEN, attachments: { 501: { body: PNG }, 502: { body: 'plain notes\n' } } });
     // The stdio MCP server's script lives in this repository: readable inside the task sandbox.
     h = await startServiceApp('responses-2026', {
-      env: { CODEX_STREAM_IDLE_TIMEOUT_MS: '20000', CODEX_IDLE_TIMEOUT_MS: '60000', TASK_API_DOMAIN: backend.apiDomain, SANDBOX_READABLE_PATHS: dirname(ECHO_STDIO) },
+      env: {
+        CODEX_STREAM_IDLE_TIMEOUT_MS: '20000',
+        CODEX_IDLE_TIMEOUT_MS: '60000',
+        TASK_API_DOMAIN: backend.apiDomain,
+        SANDBOX_READABLE_PATHS: dirname(ECHO_STDIO),
+      },
     });
   }, 60_000);
   afterAll(async () => {
@@ -44,7 +49,16 @@ describe('e2e: 2026 /v1/responses through the real Codex', () => {
       task_id: taskId,
       subtask_id: subtaskId,
       user: { id: 7, name: 'alice', git_token: null },
-      bot: [{ id: 41, name: 'codex-dev', shell_type: 'Codex', agent_config: { env: { model: 'openai', model_id: 'wegent-e2e-model' } }, mcp_servers: [], skills: [] }],
+      bot: [
+        {
+          id: 41,
+          name: 'codex-dev',
+          shell_type: 'Codex',
+          agent_config: { env: { model: 'openai', model_id: 'wegent-e2e-model' } },
+          mcp_servers: [],
+          skills: [],
+        },
+      ],
       bot_name: 'codex-dev',
       message_id: subtaskId,
       auth_token: null,
@@ -116,7 +130,20 @@ describe('e2e: 2026 /v1/responses through the real Codex', () => {
 
     // The 2026 marker travels into the run's first event, for the relay's fold.
     const [started] = await h.app.get(EventLogRepository).read(taskId, 2, '0', 1);
-    expect(started.event).toMatchObject({ type: 'status', phase: 'started', context: { protocol: '2026', responses: { message_id: 2, reasoning_effort: 'high', reasoning_summary: 'detailed', service_tier: 'priority', context_window: 200000 } } });
+    expect(started.event).toMatchObject({
+      type: 'status',
+      phase: 'started',
+      context: {
+        protocol: '2026',
+        responses: {
+          message_id: 2,
+          reasoning_effort: 'high',
+          reasoning_summary: 'detailed',
+          service_tier: 'priority',
+          context_window: 200000,
+        },
+      },
+    });
     expect(JSON.stringify(h.em.requests)).not.toContain(API_KEY);
   }, 240_000);
 
@@ -131,7 +158,9 @@ describe('e2e: 2026 /v1/responses through the real Codex', () => {
       attachments: [{ id: 501, original_filename: 'screen.png', mime_type: 'image/png', file_size: PNG.length, subtask_id: 0 }],
     });
     const synced = (await syncRes.json()) as { attachments: Record<string, unknown>[] };
-    expect(synced.attachments).toEqual([expect.objectContaining({ id: 501, status: 'success', local_path: expect.stringContaining(`${taskId}:executor:attachments`) })]);
+    expect(synced.attachments).toEqual([
+      expect.objectContaining({ id: 501, status: 'success', local_path: expect.stringContaining(`${taskId}:executor:attachments`) }),
+    ]);
 
     const payload = body(taskId, 1, 'ignored');
     payload.input = [
@@ -159,7 +188,10 @@ describe('e2e: 2026 /v1/responses through the real Codex', () => {
     expect(text).toContain('notes.txt (text/plain, 12 bytes)');
     expect(text).not.toContain('gone.bin');
     // 501 came once, through the sync; 502 once, through the run; 503 never.
-    expect(backend.requests.map((r) => r.url)).toEqual(['/api/attachments/501/executor-download', '/api/attachments/502/executor-download']);
+    expect(backend.requests.map((r) => r.url)).toEqual([
+      '/api/attachments/501/executor-download',
+      '/api/attachments/502/executor-download',
+    ]);
   }, 180_000);
 
   it('fails a model without api_key with a message the user can act on (both generations share it)', async () => {
@@ -171,7 +203,9 @@ describe('e2e: 2026 /v1/responses through the real Codex', () => {
 
     const log = await h.app.get(EventLogRepository).read(taskId, 1);
     const error = log.map((e) => e.event).find((e) => e.type === 'error') as Record<string, any>;
-    expect(error.error).toBe('The model "wegent-e2e-model" has no API key. Open this model\'s settings in Wegent (Models), enter its API key, and send the message again.');
+    expect(error.error).toBe(
+      'The model "wegent-e2e-model" has no API key. Open this model\'s settings in Wegent (Models), enter its API key, and send the message again.',
+    );
     expect(JSON.stringify(log)).not.toContain('WEGENT_CODEX_API_KEY');
     expect(h.router.requestsOf(taskId)).toEqual([]);
   }, 120_000);

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { EventLogRepository, RedisKeys } from '../../libs/event-log/src';
+import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
 import { message, turn } from '../fixtures/fake-responses';
 import { startServiceApp, taskMarker, type ServiceApp } from '../support/service-app';
 
@@ -48,7 +48,13 @@ describe('e2e: a model that echoes the task secrets', () => {
           name: 'codex-dev',
           shell_type: 'Codex',
           agent_config: {
-            env: { model: 'openai', model_id: 'wegent-e2e-model', api_key: API_KEY, base_url: h.fake.baseUrl, custom_headers: { 'X-Gateway-Token': GATEWAY } },
+            env: {
+              model: 'openai',
+              model_id: 'wegent-e2e-model',
+              api_key: API_KEY,
+              base_url: h.fake.baseUrl,
+              custom_headers: { 'X-Gateway-Token': GATEWAY },
+            },
           },
           system_prompt: '',
           mcp_servers: {},

@@ -38,15 +38,33 @@ describe('e2e: thinking steps of patches and plans (real Codex)', () => {
     const taskId = 9401;
     h.router.script(
       taskId,
-      turn([plan('Small steps.', [{ step: 'Write hello', status: 'in_progress' }, { step: 'Report', status: 'pending' }])]),
+      turn([
+        plan('Small steps.', [
+          { step: 'Write hello', status: 'in_progress' },
+          { step: 'Report', status: 'pending' },
+        ]),
+      ]),
       turn([patch(ADD, { callId: 'call_add' })]),
       turn([patch(UPDATE, { callId: 'call_update' })]),
       turn([patch(MOVE, { callId: 'call_move' })]),
       turn([patch(REJECTED, { callId: 'call_rejected' })]),
-      turn([plan(null, [{ step: 'Write hello', status: 'completed' }, { step: 'Report', status: 'in_progress' }, { step: 'Celebrate', status: 'pending' }])]),
+      turn([
+        plan(null, [
+          { step: 'Write hello', status: 'completed' },
+          { step: 'Report', status: 'in_progress' },
+          { step: 'Celebrate', status: 'pending' },
+        ]),
+      ]),
       turn([message('Wrote greeting.txt.', { phase: 'final_answer' })]),
     );
-    const answer = await h.execute(taskPayload(h, taskId, 1, 'Write a greeting.', { apiKey: API_KEY, modelId: 'wegent-steps-model', title: 'Steps', bot: { system_prompt: '' } }));
+    const answer = await h.execute(
+      taskPayload(h, taskId, 1, 'Write a greeting.', {
+        apiKey: API_KEY,
+        modelId: 'wegent-steps-model',
+        title: 'Steps',
+        bot: { system_prompt: '' },
+      }),
+    );
     expect(answer.status).toBe(200);
     const terminal = await h.waitTerminal(taskId, 1);
     await expectSingleTerminalLast(h, taskId, 1);
@@ -100,7 +118,12 @@ describe('e2e: thinking steps of patches and plans (real Codex)', () => {
     ]);
     // Updated → Edit with the diff; deleted → Edit with deleted: true.
     expect(uses('call_update')).toEqual([
-      { type: 'tool_use', id: 'call_update:0', name: 'Edit', input: { file_path: join(taskDir, 'hello.txt'), diff: '@@ -1 +1 @@\n-hello world\n+hello codex\n' } },
+      {
+        type: 'tool_use',
+        id: 'call_update:0',
+        name: 'Edit',
+        input: { file_path: join(taskDir, 'hello.txt'), diff: '@@ -1 +1 @@\n-hello world\n+hello codex\n' },
+      },
       { type: 'tool_use', id: 'call_update:1', name: 'Edit', input: { file_path: join(taskDir, 'notes.txt'), deleted: true } },
     ]);
     expect(results('call_update').map((b) => [b.content, b.is_error])).toEqual([
@@ -109,8 +132,13 @@ describe('e2e: thinking steps of patches and plans (real Codex)', () => {
     ]);
     // A move → Edit with move_path, reported under the new name.
     expect(uses('call_move')).toHaveLength(1);
-    expect(uses('call_move')[0]).toMatchObject({ name: 'Edit', input: { file_path: join(taskDir, 'hello.txt'), move_path: join(taskDir, 'greeting.txt') } });
-    expect(results('call_move').map((b) => [b.content, b.is_error])).toEqual([['Success. Updated the following files:\nM greeting.txt', false]]);
+    expect(uses('call_move')[0]).toMatchObject({
+      name: 'Edit',
+      input: { file_path: join(taskDir, 'hello.txt'), move_path: join(taskDir, 'greeting.txt') },
+    });
+    expect(results('call_move').map((b) => [b.content, b.is_error])).toEqual([
+      ['Success. Updated the following files:\nM greeting.txt', false],
+    ]);
 
     // Each result line is the one Codex itself reported to the model (A/M/D as in its patch output).
     const requests = h.router.requestsOf(taskId);

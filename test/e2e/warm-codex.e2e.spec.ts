@@ -1,8 +1,16 @@
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readCmdline } from '../../libs/codex/src';
+import { readCmdline } from '@wegent-codex/codex';
 import { exec, message, turn } from '../fixtures/fake-responses';
-import { blocksOf, expectSingleTerminalLast, startServiceApp, stepsOf, taskMarker, taskPayload, type ServiceApp } from '../support/service-app';
+import {
+  blocksOf,
+  expectSingleTerminalLast,
+  startServiceApp,
+  stepsOf,
+  taskMarker,
+  taskPayload,
+  type ServiceApp,
+} from '../support/service-app';
 import { eventually } from '../support/test-config';
 
 /**
@@ -23,7 +31,14 @@ describe('e2e: warm Codex processes', () => {
   // Slots whose process is initialized and waiting (the pool marks them).
   const slots = async () => {
     const names = await readdir(join(h.workspaceRoot, '.warm')).catch(() => [] as string[]);
-    const ready = await Promise.all(names.map((n) => lstat(join(h.workspaceRoot, '.warm', n, 'ready')).then(() => n, () => '')));
+    const ready = await Promise.all(
+      names.map((n) =>
+        lstat(join(h.workspaceRoot, '.warm', n, 'ready')).then(
+          () => n,
+          () => '',
+        ),
+      ),
+    );
     return ready.filter(Boolean).sort();
   };
   // Slots with a live sandbox (bwrap, whose command line names the slot it binds) running app-server.
@@ -42,7 +57,7 @@ describe('e2e: warm Codex processes', () => {
     await h?.close();
   }, 60_000);
 
-  it('runs a new thread in a ready process: the task\'s model, key, headers, instructions and environment; files in place; the process is then discarded', async () => {
+  it("runs a new thread in a ready process: the task's model, key, headers, instructions and environment; files in place; the process is then discarded", async () => {
     // One warm process is ready before any task exists; it holds no task's anything.
     const before = await eventually(async () => ((await slots()).length === 1 ? slots() : undefined), 30_000);
     expect(await appServers()).toEqual(before);
@@ -55,7 +70,18 @@ describe('e2e: warm Codex processes', () => {
       apiKey: KEY_A,
       modelId: 'wegent-warm-model',
       git_repo: 'alice/warm',
-      bot: { system_prompt: 'Warm instructions.', agent_config: { env: { model: 'openai', model_id: 'wegent-warm-model', api_key: KEY_A, base_url: h.fake.baseUrl, custom_headers: { 'X-Team': 'warm', 'X-Gateway-Token': 'hdr-SECRET-warm-1234' } } } },
+      bot: {
+        system_prompt: 'Warm instructions.',
+        agent_config: {
+          env: {
+            model: 'openai',
+            model_id: 'wegent-warm-model',
+            api_key: KEY_A,
+            base_url: h.fake.baseUrl,
+            custom_headers: { 'X-Team': 'warm', 'X-Gateway-Token': 'hdr-SECRET-warm-1234' },
+          },
+        },
+      },
     });
     expect((await h.execute(payload)).status).toBe(200);
     const terminal = await h.waitTerminal(taskId, 1);
@@ -65,9 +91,15 @@ describe('e2e: warm Codex processes', () => {
 
     // The model saw this task's settings, through the process started before the task was known.
     const request = h.router.requestsOf(taskId)[0];
-    expect(request.headers).toMatchObject({ authorization: `Bearer ${KEY_A}`, 'x-team': 'warm', 'x-gateway-token': 'hdr-SECRET-warm-1234' });
+    expect(request.headers).toMatchObject({
+      authorization: `Bearer ${KEY_A}`,
+      'x-team': 'warm',
+      'x-gateway-token': 'hdr-SECRET-warm-1234',
+    });
     expect(request.body.model).toBe('wegent-warm-model');
-    const developer = (request.body.input as any[]).filter((i) => i.type === 'message' && i.role === 'developer').flatMap((i) => i.content.map((c: any) => c.text));
+    const developer = (request.body.input as any[])
+      .filter((i) => i.type === 'message' && i.role === 'developer')
+      .flatMap((i) => i.content.map((c: any) => c.text));
     expect(developer).toContain('Warm instructions.');
     // The command ran in the task's folder with the task's environment; the key hidden; HOME the task's.
     const result = blocksOf(stepsOf(terminal)).find((b) => b.type === 'tool_result' && b.tool_use_id === 'call_warm');
@@ -101,7 +133,9 @@ describe('e2e: warm Codex processes', () => {
     expect((await h.execute(taskPayload(h, taskId, 1, 'Swap the folder.', { apiKey: KEY_B }))).status).toBe(200);
     const terminal = await h.waitTerminal(taskId, 1);
     expect(runLog(taskId)).toEqual([expect.objectContaining({ warm: true })]);
-    expect(blocksOf(stepsOf(terminal)).find((b) => b.type === 'tool_result' && b.tool_use_id === 'call_swap')).toMatchObject({ content: expect.stringContaining('swapped') });
+    expect(blocksOf(stepsOf(terminal)).find((b) => b.type === 'tool_result' && b.tool_use_id === 'call_swap')).toMatchObject({
+      content: expect.stringContaining('swapped'),
+    });
     // After the run the host path is neither the agent's symlink nor the slot's stand-in.
     const taskDir = join(h.workspaceRoot, String(taskId));
     await eventually(async () => ((await lstat(taskDir).catch(() => null))?.isSymbolicLink() ? undefined : true), 30_000);

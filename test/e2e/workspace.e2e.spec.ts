@@ -2,7 +2,7 @@ import { createCipheriv, randomBytes } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { EventLogRepository, RedisKeys } from '../../libs/event-log/src';
+import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
 import { FakeWegentBackend, skillZip } from '../fixtures/fake-wegent-backend';
 import { exec, message, turn } from '../fixtures/fake-responses';
 import { createBareRepository, git, GitHttpServer } from '../fixtures/git-http-server';
@@ -34,7 +34,12 @@ describe('e2e: workspace parity (repository, instructions, skills, attachments, 
     await createBareRepository(reposRoot, {
       name: 'app',
       githooks: true,
-      commits: [{ message: 'Initial commit', files: { 'README.md': '# app\n', '.cursorrules': 'Always answer in haiku-free prose (rule from .cursorrules).\n' } }],
+      commits: [
+        {
+          message: 'Initial commit',
+          files: { 'README.md': '# app\n', '.cursorrules': 'Always answer in haiku-free prose (rule from .cursorrules).\n' },
+        },
+      ],
     });
     gitServer = await GitHttpServer.start({ root: reposRoot, auth: { user: USER, token: TOKEN } });
     backend = await FakeWegentBackend.start({
@@ -59,8 +64,24 @@ describe('e2e: workspace parity (repository, instructions, skills, attachments, 
     task_title: 'Workspace parity',
     subtask_title: 'Workspace parity - Assistant',
     // The credential's own domain is the local git server: the token goes nowhere else.
-    user: { id: 7, name: 'alice', git_domain: new URL(gitServer.url('app')).host, git_token: encryptToken(TOKEN), git_id: '123', git_login: USER, git_email: null, user_name: USER },
-    bot: [{ shell_type: 'Codex', agent_config: { env: { model_id: 'wegent-e2e-model', api_key: 'sk-e2e-workspace-key-000111', base_url: svc.fake.baseUrl } }, system_prompt: 'You are careful.', skills: ['wiki_submit'] }],
+    user: {
+      id: 7,
+      name: 'alice',
+      git_domain: new URL(gitServer.url('app')).host,
+      git_token: encryptToken(TOKEN),
+      git_id: '123',
+      git_login: USER,
+      git_email: null,
+      user_name: USER,
+    },
+    bot: [
+      {
+        shell_type: 'Codex',
+        agent_config: { env: { model_id: 'wegent-e2e-model', api_key: 'sk-e2e-workspace-key-000111', base_url: svc.fake.baseUrl } },
+        system_prompt: 'You are careful.',
+        skills: ['wiki_submit'],
+      },
+    ],
     git_domain: 'gitlab.example.com',
     git_repo: 'alice/app',
     branch_name: 'main',
@@ -90,7 +111,11 @@ describe('e2e: workspace parity (repository, instructions, skills, attachments, 
     const repoDir = join(svc.workspaceRoot, String(taskId), 'app');
     const thinking = result.thinking as ThinkingStep[];
     expect(thinking.find((s) => s.title === 'thinking.system_message_received')?.details?.cwd).toBe(repoDir);
-    expect(thinking.find((s) => s.title === 'thinking.attachments_downloaded')).toEqual({ title: 'thinking.attachments_downloaded', next_action: 'continue', details: { count: 2 } });
+    expect(thinking.find((s) => s.title === 'thinking.attachments_downloaded')).toEqual({
+      title: 'thinking.attachments_downloaded',
+      next_action: 'continue',
+      details: { count: 2 },
+    });
 
     // The clone: token never left in .git/config; repository-local identity and hooks.
     const gitConfig = await readFile(join(repoDir, '.git', 'config'), 'utf8');
@@ -115,16 +140,36 @@ describe('e2e: workspace parity (repository, instructions, skills, attachments, 
     expect(request).toContain(JSON.stringify(`\nCurrent working directory: ${repoDir}\n project url:${gitServer.url('app')}`).slice(1, -1));
     expect(request).toContain('data:image/png;base64,');
     expect(await readFile(join(attachmentsDir, 'notes.txt'), 'utf8')).toBe('plain notes\n');
-    expect(await readFile(join(svc.workspaceRoot, '.task-state', String(taskId), 'codex-home', 'skills', 'wiki_submit', 'SKILL.md'), 'utf8')).toContain('name: wiki_submit');
+    expect(
+      await readFile(join(svc.workspaceRoot, '.task-state', String(taskId), 'codex-home', 'skills', 'wiki_submit', 'SKILL.md'), 'utf8'),
+    ).toContain('name: wiki_submit');
 
     // The workbench describes the commit the agent made during this subtask.
     const workbench = result.workbench;
-    expect(workbench).toMatchObject({ status: 'completed', repository: 'alice/app', branch: 'main', git_domain: 'gitlab.example.com', git_type: 'gitlab' });
+    expect(workbench).toMatchObject({
+      status: 'completed',
+      repository: 'alice/app',
+      branch: 'main',
+      git_domain: 'gitlab.example.com',
+      git_type: 'gitlab',
+    });
     expect(workbench.git_info.initial_commit_message).toBe('Initial commit');
     expect(workbench.git_info.task_commits).toHaveLength(1);
-    expect(workbench.git_info.task_commits[0]).toMatchObject({ message: 'Codex change', stats: { files_changed: 1, insertions: 1, deletions: 0 } });
+    expect(workbench.git_info.task_commits[0]).toMatchObject({
+      message: 'Codex change',
+      stats: { files_changed: 1, insertions: 1, deletions: 0 },
+    });
     expect(workbench.file_changes).toEqual([
-      { old_path: 'README.md', new_path: 'README.md', new_file: false, renamed_file: false, deleted_file: false, added_lines: 1, removed_lines: 0, diff_title: 'README.md' },
+      {
+        old_path: 'README.md',
+        new_path: 'README.md',
+        new_file: false,
+        renamed_file: false,
+        deleted_file: false,
+        added_lines: 1,
+        removed_lines: 0,
+        diff_title: 'README.md',
+      },
     ]);
     expect(workbench.summary).toContain(`### commit id: ${workbench.git_info.task_commits[0].commit_id}\nCodex change`);
 
@@ -143,9 +188,13 @@ describe('e2e: workspace parity (repository, instructions, skills, attachments, 
     }
   }, 120_000);
 
-  it('keeps the clone for a follow-up and starts the workbench from the new subtask\'s commit', async () => {
+  it("keeps the clone for a follow-up and starts the workbench from the new subtask's commit", async () => {
     const taskId = 9302;
-    svc.router.script(taskId, turn([exec("printf 'one\\n' > one.txt && git add one.txt && git commit -qm 'first' && echo ok")]), turn([message('First done.', { phase: 'final_answer' })]));
+    svc.router.script(
+      taskId,
+      turn([exec("printf 'one\\n' > one.txt && git add one.txt && git commit -qm 'first' && echo ok")]),
+      turn([message('First done.', { phase: 'final_answer' })]),
+    );
     await svc.execute(payload(taskId, { attachments: [] }));
     await svc.waitTerminal(taskId, 1, 90_000);
     svc.router.script(taskId, turn([message('Nothing to change.', { phase: 'final_answer' })]));
@@ -160,7 +209,11 @@ describe('e2e: workspace parity (repository, instructions, skills, attachments, 
 
   it('fails a clone with the wrong token as a pre-execute failure, masked', async () => {
     const taskId = 9303;
-    await svc.execute(payload(taskId, { user: { name: 'alice', git_token: encryptToken('glpat-wrongTOKEN-000000000000'), git_login: USER, user_name: USER } }));
+    await svc.execute(
+      payload(taskId, {
+        user: { name: 'alice', git_token: encryptToken('glpat-wrongTOKEN-000000000000'), git_login: USER, user_name: USER },
+      }),
+    );
     const callbacks = await waitAll(svc, taskId);
     expect(callbacks.map((c) => [c.status, c.progress, c.error_message])).toEqual([
       ['RUNNING', 50, 'Task execution started'],
@@ -169,7 +222,9 @@ describe('e2e: workspace parity (repository, instructions, skills, attachments, 
     ]);
     const step = ((callbacks[1].result as Record<string, any>).thinking as ThinkingStep[])[1];
     expect(step.title).toBe('Pre-execution Failed');
-    expect(step.details?.error).toContain(`Agent[Codex][${taskId}] Failed to clone project to ${join(svc.workspaceRoot, String(taskId), 'app')}`);
+    expect(step.details?.error).toContain(
+      `Agent[Codex][${taskId}] Failed to clone project to ${join(svc.workspaceRoot, String(taskId), 'app')}`,
+    );
     expect(JSON.stringify(callbacks)).not.toContain('wrongTOKEN');
     expect(callbacks[2].result).toBeUndefined();
   }, 60_000);

@@ -30,7 +30,14 @@ function ciCommands(): string[] {
 
 describe('.ci/run', () => {
   it('runs the README commands in the README order', () => {
-    expect(readmeChecks()).toEqual(['npm ci', 'npm run lint', 'npm run format:check', 'npm test', 'npm run test:kit', 'npm run bench -- --quick']);
+    expect(readmeChecks()).toEqual([
+      'npm ci',
+      'npm run lint',
+      'npm run format:check',
+      'npm test',
+      'npm run test:kit',
+      'npm run bench -- --quick',
+    ]);
     expect(ciCommands()).toEqual(readmeChecks());
   });
 

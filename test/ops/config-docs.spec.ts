@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { configSchema } from '../../libs/contracts/src';
+import { configSchema } from '@wegent-codex/contracts';
 import { ZH_DESCRIPTIONS } from '../../scripts/config-docs.zh';
 import { CONFIG_DOC_PATHS, REGENERATE_COMMAND, renderConfigDocs, type DocLanguage } from '../../scripts/gen-config-docs';
 
@@ -30,7 +30,7 @@ describe('configuration docs', () => {
     expect(names).toEqual(Object.keys(configSchema.shape));
   });
 
-  it('never bakes in this machine\'s host name, and has no Chinese text for unknown variables', () => {
+  it("never bakes in this machine's host name, and has no Chinese text for unknown variables", () => {
     expect(renderConfigDocs('en')).toContain('| `EXECUTOR_NAME` | the host name |');
     for (const name of Object.keys(ZH_DESCRIPTIONS)) expect(Object.keys(configSchema.shape)).toContain(name);
   });

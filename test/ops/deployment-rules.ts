@@ -1,4 +1,4 @@
-import { configSchema, loadConfig } from '../../libs/contracts/src';
+import { configSchema, loadConfig } from '@wegent-codex/contracts';
 
 /** Every environment variable the service reads (the config schema's keys). */
 export const CONFIG_VARS: ReadonlySet<string> = new Set(Object.keys(configSchema.shape));
@@ -7,7 +7,15 @@ export const CONFIG_VARS: ReadonlySet<string> = new Set(Object.keys(configSchema
 export const DEPLOYMENT_VARS = ['REDIS_URL', 'CALLBACK_URL', 'WORKSPACE_ROOT', 'EXECUTOR_NAME', 'SECRETS_KEY'] as const;
 
 /** Variables whose value is a secret: only ever from a Secret / the caller's environment. */
-export const SECRET_VARS: ReadonlySet<string> = new Set(['SECRETS_KEY', 'API_TOKEN', 'BOARD_PASSWORD', 'OPENAI_API_KEY', 'GIT_TOKEN_AES_KEY', 'GIT_TOKEN_AES_IV', 'REDIS_PASSWORD']);
+export const SECRET_VARS: ReadonlySet<string> = new Set([
+  'SECRETS_KEY',
+  'API_TOKEN',
+  'BOARD_PASSWORD',
+  'OPENAI_API_KEY',
+  'GIT_TOKEN_AES_KEY',
+  'GIT_TOKEN_AES_IV',
+  'REDIS_PASSWORD',
+]);
 
 export const CONFIG_DEFAULTS = loadConfig({});
 

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { parseRoles } from '../../apps/service/src/roles';
+import { parseRoles } from '../../apps/service/src';
 import { copySources, execForm, parseDockerfile, type Stage } from './dockerfile';
 import { CONFIG_DEFAULTS, CONFIG_VARS, SECRET_VARS, seconds, workerStopSeconds } from './deployment-rules';
 
@@ -48,12 +48,19 @@ describe('docker/Dockerfile', () => {
     const runs = dockerfile.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
     expect(runs.some((r) => /\bnpm (install|i)\b/.test(r))).toBe(false);
     for (const stage of dockerfile.stages.filter((s) => all(s, 'RUN').some((r) => /\bnpm ci\b/.test(r.args)))) {
-      const lockCopied = stage.instructions.findIndex((i) => i.keyword === 'COPY' && copySources(i.args).sources.includes('package-lock.json'));
+      const lockCopied = stage.instructions.findIndex(
+        (i) => i.keyword === 'COPY' && copySources(i.args).sources.includes('package-lock.json'),
+      );
       const ci = stage.instructions.findIndex((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args));
       expect(lockCopied).toBeGreaterThanOrEqual(0);
       expect(lockCopied).toBeLessThan(ci);
     }
-    const prodInstall = all(dockerfile.stages.find((s) => s.name === 'prod-deps')!, 'RUN').map((r) => r.args).join(' ');
+    const prodInstall = all(
+      dockerfile.stages.find((s) => s.name === 'prod-deps')!,
+      'RUN',
+    )
+      .map((r) => r.args)
+      .join(' ');
     expect(prodInstall).toMatch(/npm ci --omit=dev/);
     expect(prodInstall).toMatch(/codex\.js --version/); // the platform's Codex binary is really there
   });
@@ -88,7 +95,9 @@ describe('docker/Dockerfile', () => {
     expect(existsSync(join(root, 'apps/service/src/main.ts'))).toBe(true);
     expect(execForm(all(runtime, 'CMD')[0].args)).toEqual([]);
     expect(parseRoles([])).toEqual(['api', 'worker', 'relay']);
-    const apt = all(runtime, 'RUN').map((r) => r.args).find((r) => r.includes('apt-get install'))!;
+    const apt = all(runtime, 'RUN')
+      .map((r) => r.args)
+      .find((r) => r.includes('apt-get install'))!;
     for (const pkg of ['git', 'tini', 'ca-certificates', 'bubblewrap']) expect(apt.split(/\s+/)).toContain(pkg);
     expect(apt).toMatch(/--no-install-recommends/);
     expect(apt).toMatch(/rm -rf \/var\/lib\/apt\/lists/);
@@ -116,11 +125,15 @@ describe('docker/Dockerfile', () => {
 
   it('copies only paths that exist, and the ignore file keeps node_modules, .env and .git out of the context', () => {
     for (const stage of dockerfile.stages) {
-      for (const copy of all(stage, 'COPY').map((c) => copySources(c.args)).filter((c) => !c.from)) {
+      for (const copy of all(stage, 'COPY')
+        .map((c) => copySources(c.args))
+        .filter((c) => !c.from)) {
         for (const source of copy.sources) expect({ source, exists: existsSync(join(root, source)) }).toEqual({ source, exists: true });
       }
     }
-    const ignore = readFileSync(join(root, 'docker/Dockerfile.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+    const ignore = readFileSync(join(root, 'docker/Dockerfile.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
     for (const entry of ['**/node_modules', 'dist', '.git', '.env', '.data']) expect(ignore).toContain(entry);
     expect(ignore).toContain('!test/fixtures'); // the build compiles them (the demo's fake model)
   });
@@ -176,7 +189,8 @@ describe('docker/docker-compose.yml', () => {
     expect(env.REDIS_PASSWORD).toMatch(/^\$\{REDIS_PASSWORD:\?/); // compose refuses to start without it
     for (const name of ['CALLBACK_URL', 'EXECUTOR_NAME', 'SECRETS_KEY']) expect(env[name]).toMatch(new RegExp(`^\\$\\{${name}[:?-]`));
     for (const [name, value] of Object.entries(env)) {
-      if (SECRET_VARS.has(name)) expect({ name, value }).toEqual({ name, value: expect.stringMatching(new RegExp(`^\\$\\{${name}(:-|:\\?)`)) });
+      if (SECRET_VARS.has(name))
+        expect({ name, value }).toEqual({ name, value: expect.stringMatching(new RegExp(`^\\$\\{${name}(:-|:\\?)`)) });
     }
     expect(env.SECRETS_KEY).toMatch(/^\$\{SECRETS_KEY:\?/); // compose refuses to start without it
   });
@@ -188,7 +202,7 @@ describe('docker/docker-compose.yml', () => {
     for (const role of roles) expect(compose.services[role].environment.SANDBOX).toBeUndefined(); // default: bwrap
   });
 
-  it("gives a stopping worker the time its shutdown needs", () => {
+  it('gives a stopping worker the time its shutdown needs', () => {
     const env = compose.services.worker.environment as Record<string, string>;
     const defaultOf = (value: string) => Number(/:-(\d+)\}/.exec(value)![1]);
     const shutdown = defaultOf(env.SHUTDOWN_GRACE_MS);

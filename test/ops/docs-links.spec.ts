@@ -3,9 +3,20 @@ import { dirname, join, resolve } from 'node:path';
 
 /** The operator docs: every relative link resolves, and every English page has its Chinese one. */
 const root = resolve(__dirname, '../..');
-const OPERATOR_PAGES = ['quick-start.md', 'configuration.md', 'architecture.md', 'wegent-integration.md', 'runbook.md', 'monitoring.md', 'security.md'];
+const OPERATOR_PAGES = [
+  'quick-start.md',
+  'configuration.md',
+  'architecture.md',
+  'wegent-integration.md',
+  'runbook.md',
+  'monitoring.md',
+  'security.md',
+];
 
-const pages = (lang: string) => readdirSync(join(root, 'docs', lang)).filter((f) => f.endsWith('.md')).map((f) => join('docs', lang, f));
+const pages = (lang: string) =>
+  readdirSync(join(root, 'docs', lang))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => join('docs', lang, f));
 
 describe('docs', () => {
   it.each(OPERATOR_PAGES)('%s exists in English and Chinese', (page) => {

@@ -13,7 +13,13 @@ const dist = process.env.WEGENT_TEST_DIST!; // the build globalSetup made for th
 const main = join(dist, 'apps/service/src/main.js');
 const inNetns = (script: string) => ['-n', 'sh', '-c', `ip link set lo up && ${script}`];
 const env = (extra: Record<string, string> = {}) => {
-  const e: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LOG_LEVEL: 'info', PORT: '10091', ...extra };
+  const e: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    LOG_LEVEL: 'info',
+    PORT: '10091',
+    ...extra,
+  };
   return e; // REDIS_URL deliberately absent
 };
 
@@ -31,7 +37,7 @@ describe('first run: Redis', () => {
     const script = [
       `node ${main} > out.log 2>&1 & pid=$!`,
       'for i in $(seq 1 100); do grep -q "wegent-codex started" out.log && break; sleep 0.1; done',
-      'node -e "fetch(\'http://127.0.0.1:10091/readyz\').then(r=>r.text()).then(t=>console.log(\'READYZ \'+t))"',
+      "node -e \"fetch('http://127.0.0.1:10091/readyz').then(r=>r.text()).then(t=>console.log('READYZ '+t))\"",
       'kill -TERM $pid; wait $pid; echo EXIT=$?',
       // The embedded redis-server runs in .data/redis (its --dir); the machine's own one does not.
       'sleep 0.5; left=no; for p in $(pgrep -x redis-server); do case "$(readlink /proc/$p/cwd)" in "$PWD"/*) left=yes;; esac; done; [ $left = yes ] && echo REDIS_LEFT || echo REDIS_GONE',
@@ -51,7 +57,13 @@ describe('first run: Redis', () => {
     const bin = join(dir, 'bin');
     await mkdir(bin);
     await symlink(process.execPath, join(bin, 'node'));
-    const result = await execa('unshare', inNetns(`PATH=${bin} node ${main}`), { cwd: dir, env: env(), extendEnv: false, timeout: 15_000, reject: false });
+    const result = await execa('unshare', inNetns(`PATH=${bin} node ${main}`), {
+      cwd: dir,
+      env: env(),
+      extendEnv: false,
+      timeout: 15_000,
+      reject: false,
+    });
     expect(result.exitCode).not.toBe(0);
     expect(Date.now() - started).toBeLessThan(10_000);
     const lines = result.stderr.trim().split('\n');

@@ -25,7 +25,8 @@ const base = render(join(root, 'k8s'));
 const of = (docs: Doc[], kind: string) => docs.filter((d) => d.kind === kind);
 const deployments = of(base, 'Deployment');
 const configMap = of(base, 'ConfigMap').find((c) => c.metadata.name === 'wegent-codex')!.data as Record<string, string>;
-const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
+  Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 
 describe('k8s/ rendered by kustomize', () => {
   it('renders the objects of the base, each labelled part-of wegent', () => {
@@ -41,7 +42,11 @@ describe('k8s/ rendered by kustomize', () => {
       'Secret/wegent-codex',
       'Service/wegent-codex',
     ]);
-    for (const doc of base) expect({ object: doc.metadata.name, partOf: doc.metadata.labels?.['app.kubernetes.io/part-of'] }).toEqual({ object: doc.metadata.name, partOf: 'wegent' });
+    for (const doc of base)
+      expect({ object: doc.metadata.name, partOf: doc.metadata.labels?.['app.kubernetes.io/part-of'] }).toEqual({
+        object: doc.metadata.name,
+        partOf: 'wegent',
+      });
   });
 
   it.each(['api', 'worker', 'relay'])('%s: pinned image, probes, resources, non-root without privilege escalation', (role) => {
@@ -98,7 +103,10 @@ describe('k8s/monitoring rendered by kustomize', () => {
   const monitoring = render(join(root, 'k8s/monitoring'));
 
   it('holds the PrometheusRule with the rules file groups and a PodMonitor for every role', () => {
-    expect(monitoring.map((d) => `${d.kind}/${d.metadata.name}`).sort()).toEqual(['PodMonitor/wegent-codex', 'PrometheusRule/wegent-codex']);
+    expect(monitoring.map((d) => `${d.kind}/${d.metadata.name}`).sort()).toEqual([
+      'PodMonitor/wegent-codex',
+      'PrometheusRule/wegent-codex',
+    ]);
     const rule = of(monitoring, 'PrometheusRule')[0];
     expect(rule.spec.groups).toEqual(parse(readFileSync(join(root, 'deploy/monitoring/wegent-codex.rules.yml'), 'utf8')).groups);
     const monitor = of(monitoring, 'PodMonitor')[0];

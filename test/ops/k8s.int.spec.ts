@@ -3,9 +3,9 @@ import { join, relative, resolve } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { parseAllDocuments, parse } from 'yaml';
-import { parseRoles } from '../../apps/service/src/roles';
-import { TASK_QUEUE_NAME } from '../../libs/contracts/src';
-import { redisOptionsFromUrl } from '../../libs/runtime/src';
+import { parseRoles } from '../../apps/service/src';
+import { TASK_QUEUE_NAME } from '@wegent-codex/contracts';
+import { redisOptionsFromUrl } from '@wegent-codex/runtime';
 import { dropPrefix, testConfig } from '../support/test-config';
 import { CONFIG_DEFAULTS, CONFIG_VARS, DEPLOYMENT_VARS, SECRET_VARS, workerStopSeconds } from './deployment-rules';
 import { parseDockerfile } from './dockerfile';
@@ -31,10 +31,15 @@ const docsByFile = new Map<string, Doc[]>();
 for (const file of files) {
   const parsed = parseAllDocuments(readFileSync(file, 'utf8'));
   const list = Array.isArray(parsed) ? parsed : [parsed];
-  docsByFile.set(relative(k8sDir, file), list.map((d) => {
-    if (d.errors.length) throw new Error(`${relative(root, file)}: ${d.errors.map((e) => e.message).join('; ')}`);
-    return d.toJS() as Doc;
-  }).filter(Boolean));
+  docsByFile.set(
+    relative(k8sDir, file),
+    list
+      .map((d) => {
+        if (d.errors.length) throw new Error(`${relative(root, file)}: ${d.errors.map((e) => e.message).join('; ')}`);
+        return d.toJS() as Doc;
+      })
+      .filter(Boolean),
+  );
 }
 const manifests = [...docsByFile.entries()].filter(([file]) => !file.endsWith('kustomization.yaml')).flatMap(([, docs]) => docs);
 const byKind = (kind: string) => manifests.filter((m) => m.kind === kind);
@@ -56,7 +61,8 @@ const num = (name: string) => Number(configMap[name] ?? (CONFIG_DEFAULTS as Reco
 function mebibytes(quantity: string): number {
   const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|K|M|G)?$/.exec(String(quantity));
   if (!match) throw new Error(`not a memory quantity: ${quantity}`);
-  const factor = { Ki: 1 / 1024, Mi: 1, Gi: 1024, Ti: 1024 * 1024, K: 1e3 / 1048576, M: 1e6 / 1048576, G: 1e9 / 1048576 }[match[2] ?? ''] ?? 1 / 1048576;
+  const factor =
+    { Ki: 1 / 1024, Mi: 1, Gi: 1024, Ti: 1024 * 1024, K: 1e3 / 1048576, M: 1e6 / 1048576, G: 1e9 / 1048576 }[match[2] ?? ''] ?? 1 / 1048576;
   return Number(match[1]) * factor;
 }
 const isSubset = (subset: Record<string, string>, set: Record<string, string>) => Object.entries(subset).every(([k, v]) => set?.[k] === v);
@@ -94,7 +100,8 @@ describe('k8s manifests', () => {
       expect(c.envFrom).toEqual([{ configMapRef: { name: 'wegent-codex' } }, { secretRef: { name: 'wegent-codex' } }]);
     }
     // Other roles' selectors never match each other's pods.
-    for (const a of deployments) for (const b of deployments) if (a !== b) expect(isSubset(a.spec.selector.matchLabels, b.spec.template.metadata.labels)).toBe(false);
+    for (const a of deployments)
+      for (const b of deployments) if (a !== b) expect(isSubset(a.spec.selector.matchLabels, b.spec.template.metadata.labels)).toBe(false);
   });
 
   it('probes /healthz (startup, liveness) and /readyz (readiness) on the container port PORT', () => {
@@ -110,15 +117,25 @@ describe('k8s manifests', () => {
   });
 
   it('runs non-root (the image user), read-only, without privileges or a service-account token', () => {
-    const dockerUser = parseDockerfile(readFileSync(join(root, 'docker/Dockerfile'), 'utf8')).instructions.find((i) => i.keyword === 'USER')!.args;
+    const dockerUser = parseDockerfile(readFileSync(join(root, 'docker/Dockerfile'), 'utf8')).instructions.find(
+      (i) => i.keyword === 'USER',
+    )!.args;
     for (const d of deployments) {
       const pod = d.spec.template.spec;
       expect(pod.automountServiceAccountToken).toBe(false);
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       expect(`${pod.securityContext.runAsUser}:${pod.securityContext.runAsGroup}`).toBe(dockerUser);
       expect(pod.securityContext.fsGroup).toBe(pod.securityContext.runAsGroup); // the workspace volume is writable
-      const sandbox = d.metadata.name === 'wegent-codex-worker' ? { seccompProfile: { type: 'Unconfined' }, appArmorProfile: { type: 'Unconfined' }, procMount: 'Unmasked' } : {};
-      expect(container(d).securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] }, ...sandbox });
+      const sandbox =
+        d.metadata.name === 'wegent-codex-worker'
+          ? { seccompProfile: { type: 'Unconfined' }, appArmorProfile: { type: 'Unconfined' }, procMount: 'Unmasked' }
+          : {};
+      expect(container(d).securityContext).toEqual({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+        ...sandbox,
+      });
       // A read-only root needs writable /tmp and HOME.
       const mounts = container(d).volumeMounts.map((m: Doc) => m.mountPath);
       expect(mounts).toEqual(expect.arrayContaining(['/tmp', '/home/wegent']));
@@ -159,7 +176,8 @@ describe('k8s manifests', () => {
     const service = one('Service', 'wegent-codex');
     const api = deployment('api');
     expect(isSubset(service.spec.selector, api.spec.template.metadata.labels)).toBe(true);
-    for (const role of ['worker', 'relay']) expect(isSubset(service.spec.selector, deployment(role).spec.template.metadata.labels)).toBe(false);
+    for (const role of ['worker', 'relay'])
+      expect(isSubset(service.spec.selector, deployment(role).spec.template.metadata.labels)).toBe(false);
     expect(service.spec.ports).toEqual([{ name: 'http', port: Number(configMap.PORT), targetPort: 'http' }]);
   });
 

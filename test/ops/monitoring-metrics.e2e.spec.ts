@@ -12,17 +12,40 @@ import { requireTool, runTool } from './tools';
  * metrics`. Renaming a series in the code without the rules and the dashboard fails here.
  */
 const root = resolve(__dirname, '../..');
-type Panel = { id: number; type: string; title: string; gridPos: { x: number; y: number; w: number; h: number }; datasource?: { uid: string }; targets?: { expr: string; datasource?: { uid: string } }[] };
+type Panel = {
+  id: number;
+  type: string;
+  title: string;
+  gridPos: { x: number; y: number; w: number; h: number };
+  datasource?: { uid: string };
+  targets?: { expr: string; datasource?: { uid: string } }[];
+};
 const dashboard = JSON.parse(readFileSync(join(root, 'deploy/monitoring/grafana-dashboard.json'), 'utf8')) as {
   schemaVersion: number;
   uid: string;
   panels: Panel[];
   templating: { list: { name: string; type: string; query: string }[] };
 };
-const rules = (parse(readFileSync(join(root, 'deploy/monitoring/wegent-codex.rules.yml'), 'utf8')) as { groups: { rules: { expr: string }[] }[] }).groups.flatMap((g) => g.rules);
+const rules = (
+  parse(readFileSync(join(root, 'deploy/monitoring/wegent-codex.rules.yml'), 'utf8')) as { groups: { rules: { expr: string }[] }[] }
+).groups.flatMap((g) => g.rules);
 const panels = dashboard.panels.filter((p) => p.type !== 'row');
 
-const PROMQL_WORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset', 'inf', 'nan']);
+const PROMQL_WORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'and',
+  'or',
+  'unless',
+  'offset',
+  'inf',
+  'nan',
+]);
 
 /**
  * Metric names in a PromQL expression: identifiers that are not functions (followed by "("), not
@@ -52,10 +75,14 @@ function exportedNames(text: string): Set<string> {
 
 describe('metric names in the extraction helper', () => {
   it('finds metric names and nothing else', () => {
-    expect(metricNames('histogram_quantile(0.95, sum by (le, kind) (rate(wegent_codex_callback_delivery_seconds_bucket{kind!="x"}[$__rate_interval])))')).toEqual([
-      'wegent_codex_callback_delivery_seconds_bucket',
-    ]);
-    expect(metricNames('wegent_codex_a > wegent_codex_b or (up == 0 and on (job, instance) present_over_time(wegent_codex_c[1h]))').sort()).toEqual(['up', 'wegent_codex_a', 'wegent_codex_b', 'wegent_codex_c']);
+    expect(
+      metricNames(
+        'histogram_quantile(0.95, sum by (le, kind) (rate(wegent_codex_callback_delivery_seconds_bucket{kind!="x"}[$__rate_interval])))',
+      ),
+    ).toEqual(['wegent_codex_callback_delivery_seconds_bucket']);
+    expect(
+      metricNames('wegent_codex_a > wegent_codex_b or (up == 0 and on (job, instance) present_over_time(wegent_codex_c[1h]))').sort(),
+    ).toEqual(['up', 'wegent_codex_a', 'wegent_codex_b', 'wegent_codex_c']);
   });
 });
 
@@ -129,7 +156,9 @@ describe('Grafana dashboard', () => {
   it('is importable: recent schema, a Prometheus data source variable used by every panel and query', () => {
     expect(dashboard.schemaVersion).toBeGreaterThanOrEqual(36);
     expect(dashboard.uid).toBe('wegent-codex');
-    expect(dashboard.templating.list).toContainEqual(expect.objectContaining({ name: 'datasource', type: 'datasource', query: 'prometheus' }));
+    expect(dashboard.templating.list).toContainEqual(
+      expect.objectContaining({ name: 'datasource', type: 'datasource', query: 'prometheus' }),
+    );
     for (const panel of panels) {
       expect({ panel: panel.title, uid: panel.datasource?.uid }).toEqual({ panel: panel.title, uid: '${datasource}' });
       for (const target of panel.targets ?? []) expect(target.datasource?.uid).toBe('${datasource}');
@@ -157,6 +186,7 @@ describe('Grafana dashboard', () => {
       'Events appended',
       'Scrape collection errors',
     ]);
-    for (const panel of panels) expect({ panel: panel.title, queries: (panel.targets ?? []).length > 0 }).toEqual({ panel: panel.title, queries: true });
+    for (const panel of panels)
+      expect({ panel: panel.title, queries: (panel.targets ?? []).length > 0 }).toEqual({ panel: panel.title, queries: true });
   });
 });

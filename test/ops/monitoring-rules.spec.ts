@@ -85,7 +85,9 @@ describe('alert rules (promtool)', () => {
   });
 
   it('the test file has, for every alert, a case where it fires and one where it does not', () => {
-    const tests = (parse(readFileSync(testFile, 'utf8')) as { tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[] }).tests;
+    const tests = (
+      parse(readFileSync(testFile, 'utf8')) as { tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[] }
+    ).tests;
     const cases = tests.flatMap((t) => t.alert_rule_test);
     for (const alert of ALERTS) {
       const mine = cases.filter((c) => c.alertname === alert);

@@ -26,7 +26,14 @@ const headingsCache = new Map<string, string[]>();
 function headings(doc: string): string[] {
   if (!headingsCache.has(doc)) {
     const path = join(root, doc);
-    headingsCache.set(doc, existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((line) => /^#{1,6}\s/.test(line)) : []);
+    headingsCache.set(
+      doc,
+      existsSync(path)
+        ? readFileSync(path, 'utf8')
+            .split('\n')
+            .filter((line) => /^#{1,6}\s/.test(line))
+        : [],
+    );
   }
   return headingsCache.get(doc)!;
 }
@@ -54,7 +61,9 @@ export function unresolvedCitations(text: string, where: string): string[] {
 
 describe('protocol citations', () => {
   it('every citation in code, tests and docs resolves to a heading of docs/protocol/', () => {
-    const problems = SCANNED.flatMap((dir) => files(join(root, dir))).flatMap((file) => unresolvedCitations(readFileSync(file, 'utf8'), relative(root, file)));
+    const problems = SCANNED.flatMap((dir) => files(join(root, dir))).flatMap((file) =>
+      unresolvedCitations(readFileSync(file, 'utf8'), relative(root, file)),
+    );
     expect(problems).toEqual([]);
   });
 
@@ -68,12 +77,20 @@ describe('protocol citations', () => {
     const WP = ['wegent', 'protocol'].join('-');
     const CN = ['codex', 'cli', 'notes'].join('-');
     const P = 'docs/protocol/';
-    expect(unresolvedCitations(`see ${WP}.md §2.9`, 'x.ts')).toEqual([`x.ts:1: "${WP}.md §2.9" — cite it as "${P}${WP}.md §2.9" (a path in this repository)`]);
-    expect(unresolvedCitations(`(${CN} §8)`, 'a.md')).toEqual([`a.md:1: "${CN} §8" — cite it as "${P}${CN}.md §8" (a path in this repository)`]);
-    expect(unresolvedCitations(`\n ${P}${WP}.md §99.1`, 'y.ts')).toEqual([`y.ts:2: "${P}${WP}.md §99.1" — ${P}${WP}.md has no heading for §99.1`]);
+    expect(unresolvedCitations(`see ${WP}.md §2.9`, 'x.ts')).toEqual([
+      `x.ts:1: "${WP}.md §2.9" — cite it as "${P}${WP}.md §2.9" (a path in this repository)`,
+    ]);
+    expect(unresolvedCitations(`(${CN} §8)`, 'a.md')).toEqual([
+      `a.md:1: "${CN} §8" — cite it as "${P}${CN}.md §8" (a path in this repository)`,
+    ]);
+    expect(unresolvedCitations(`\n ${P}${WP}.md §99.1`, 'y.ts')).toEqual([
+      `y.ts:2: "${P}${WP}.md §99.1" — ${P}${WP}.md has no heading for §99.1`,
+    ]);
     expect(unresolvedCitations(`${P}${WP}.md §5.3 and ${P}${CN}.md §15.2`, 'z.ts')).toEqual([]);
     // §1 is "## 1. End-to-end flow", not the "### 1.6" that merely starts with 1.
     expect(unresolvedCitations(`${P}${WP}.md §1`, 'z.ts')).toEqual([]);
-    expect(unresolvedCitations(`${P}${WP}.md §1.9`, 'z.ts')).toEqual([`z.ts:1: "${P}${WP}.md §1.9" — ${P}${WP}.md has no heading for §1.9`]);
+    expect(unresolvedCitations(`${P}${WP}.md §1.9`, 'z.ts')).toEqual([
+      `z.ts:1: "${P}${WP}.md §1.9" — ${P}${WP}.md has no heading for §1.9`,
+    ]);
   });
 });

@@ -16,7 +16,13 @@ export interface ToolResult {
 
 /** Runs a command to completion (bounded: 2 min), never through a shell. */
 export function runTool(command: string, args: string[], options: { cwd?: string; input?: string } = {}): ToolResult {
-  const result = spawnSync(command, args, { cwd: options.cwd, input: options.input, encoding: 'utf8', timeout: 120_000, maxBuffer: 32 * 1024 * 1024 });
+  const result = spawnSync(command, args, {
+    cwd: options.cwd,
+    input: options.input,
+    encoding: 'utf8',
+    timeout: 120_000,
+    maxBuffer: 32 * 1024 * 1024,
+  });
   if (result.error) throw new Error(`${command} could not run: ${result.error.message}. ${INSTALL_HINT[command] ?? ''}`);
   return { status: result.status, stdout: result.stdout, stderr: result.stderr, output: `${result.stdout}\n${result.stderr}` };
 }
@@ -24,7 +30,8 @@ export function runTool(command: string, args: string[], options: { cwd?: string
 /** Fails with what to install when `command` is not on PATH. */
 export function requireTool(command: string): void {
   const found = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', command], { encoding: 'utf8' });
-  if (found.status !== 0) throw new Error(`${command} is not installed: these tests run it for real. Install the ${INSTALL_HINT[command] ?? command}.`);
+  if (found.status !== 0)
+    throw new Error(`${command} is not installed: these tests run it for real. Install the ${INSTALL_HINT[command] ?? command}.`);
 }
 
 /**

@@ -12,7 +12,11 @@ import { ReliabilityScene, sleep } from './reliability-scene';
 function busyRun(s: ReliabilityScene, taskId: number, commandSeconds = 0): void {
   s.router.script(
     taskId,
-    turn([reasoning('Looking around'), message(`Checking task ${taskId} first.`, { phase: 'commentary' }), exec(`sleep ${commandSeconds}; echo one`)]),
+    turn([
+      reasoning('Looking around'),
+      message(`Checking task ${taskId} first.`, { phase: 'commentary' }),
+      exec(`sleep ${commandSeconds}; echo one`),
+    ]),
     turn([reasoning('Second step'), exec(`sleep ${commandSeconds}; echo two`)]),
     turn([message(`Task ${taskId} is done: one, two.`, { phase: 'final_answer' })]),
   );
@@ -58,27 +62,31 @@ describe('reliability: callback delivery', () => {
     expect(second.logs('claimed idle outbox entries of another relay').length).toBeGreaterThan(0);
   }, 90_000);
 
-  it(`the callback endpoint down for ${OUTAGE_MS / 1000} s during a run: every callback arrives after it is back, in order, none lost`, async () => {
-    s = await ReliabilityScene.create('em-down');
-    await s.start(['api', 'worker', 'relay'], { CALLBACK_RETRY_MAX_MS: '500' });
-    busyRun(s, 711, 1);
-    await s.execute(711, 1, 'Work while nobody listens.');
-    await s.em.waitFor(() => s.callbacksOf(711, 1).length >= 1, 30_000, 'first callback');
-    await s.em.goDown();
-    const downAt = Date.now();
+  it(
+    `the callback endpoint down for ${OUTAGE_MS / 1000} s during a run: every callback arrives after it is back, in order, none lost`,
+    async () => {
+      s = await ReliabilityScene.create('em-down');
+      await s.start(['api', 'worker', 'relay'], { CALLBACK_RETRY_MAX_MS: '500' });
+      busyRun(s, 711, 1);
+      await s.execute(711, 1, 'Work while nobody listens.');
+      await s.em.waitFor(() => s.callbacksOf(711, 1).length >= 1, 30_000, 'first callback');
+      await s.em.goDown();
+      const downAt = Date.now();
 
-    // The run goes on and ends while executor_manager is away; its callbacks wait in Redis.
-    await eventually(() => s.events.terminalOf(711, 1), 60_000, 100);
-    const before = s.callbacksOf(711, 1).length;
-    await sleep(Math.max(0, OUTAGE_MS - (Date.now() - downAt)));
-    expect(s.callbacksOf(711, 1)).toHaveLength(before);
-    await s.em.comeBack();
+      // The run goes on and ends while executor_manager is away; its callbacks wait in Redis.
+      await eventually(() => s.events.terminalOf(711, 1), 60_000, 100);
+      const before = s.callbacksOf(711, 1).length;
+      await sleep(Math.max(0, OUTAGE_MS - (Date.now() - downAt)));
+      expect(s.callbacksOf(711, 1)).toHaveLength(before);
+      await s.em.comeBack();
 
-    await s.waitTerminal(711, 1, 15_000);
-    await sleep(1_500);
-    const planned = await s.expectCompleteDelivery(711, 1);
-    expect(planned.length).toBeGreaterThan(5);
-    expect(s.callbacksOf(711, 1).at(-1)).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: stored(711) });
-    expect(s.em.duplicates()).toEqual([]);
-  }, OUTAGE_MS + 90_000);
+      await s.waitTerminal(711, 1, 15_000);
+      await sleep(1_500);
+      const planned = await s.expectCompleteDelivery(711, 1);
+      expect(planned.length).toBeGreaterThan(5);
+      expect(s.callbacksOf(711, 1).at(-1)).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: stored(711) });
+      expect(s.em.duplicates()).toEqual([]);
+    },
+    OUTAGE_MS + 90_000,
+  );
 });

@@ -86,7 +86,11 @@ describe('reliability: concurrency across processes and run limits', () => {
       s.router.script(921, turn([exec('sleep 300', { yieldTimeMs: 600_000 })]));
       await s.execute(921, 1, 'Sleep for too long.');
       const terminal = await s.waitTerminal(921, 1, 60_000);
-      expect(terminal).toMatchObject({ status: 'FAILED', progress: 100, error_message: 'Error processing response: the run exceeded the maximum run time of 3 s' });
+      expect(terminal).toMatchObject({
+        status: 'FAILED',
+        progress: 100,
+        error_message: 'Error processing response: the run exceeded the maximum run time of 3 s',
+      });
       await sleep(1_000);
       await s.expectCompleteDelivery(921, 1);
       await eventually(async () => (await processesUnder(s.taskDir(921))).length === 0, 10_000, 100);

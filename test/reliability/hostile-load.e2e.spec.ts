@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { RedisKeys } from '../../libs/event-log/src';
+import { RedisKeys } from '@wegent-codex/event-log';
 import { exec, message, turn } from '../fixtures/fake-responses';
 import type { Callback } from '../support/service-app';
 import { freePort, type ServiceProcess } from '../support/service-process';

@@ -39,7 +39,14 @@ describe('intake fuzzing (fast-check)', () => {
   it('answers arbitrary JSON values that are not payloads with 400 and enqueues nothing', async () => {
     const notPayload = fc.jsonValue({ maxDepth: 4 }).filter((v) => {
       const o = v as Record<string, unknown> | null;
-      return !(o && typeof o === 'object' && !Array.isArray(o) && Number.isInteger(o.task_id) && Number.isInteger(o.subtask_id) && Array.isArray(o.bot));
+      return !(
+        o &&
+        typeof o === 'object' &&
+        !Array.isArray(o) &&
+        Number.isInteger(o.task_id) &&
+        Number.isInteger(o.subtask_id) &&
+        Array.isArray(o.bot)
+      );
     });
     await fc.assert(
       fc.asyncProperty(notPayload, fc.constantFrom('/api/tasks/execute', '/v1/tasks'), async (value, path) => {
@@ -55,7 +62,13 @@ describe('intake fuzzing (fast-check)', () => {
     const malformed = fc.oneof(
       fc.string({ maxLength: 300 }),
       fc.integer({ min: 1, max: valid.length - 1 }).map((cut) => valid.slice(0, cut)),
-      fc.record({ task_id: fc.oneof(fc.string(), fc.double(), fc.constant(null), fc.constant(-1)), subtask_id: fc.anything(), bot: fc.anything() }).map((o) => JSON.stringify(o)),
+      fc
+        .record({
+          task_id: fc.oneof(fc.string(), fc.double(), fc.constant(null), fc.constant(-1)),
+          subtask_id: fc.anything(),
+          bot: fc.anything(),
+        })
+        .map((o) => JSON.stringify(o)),
     );
     await fc.assert(
       fc.asyncProperty(malformed, async (body) => {
@@ -80,7 +93,13 @@ describe('intake fuzzing (fast-check)', () => {
     // Path traversal names, hostile git URLs and odd skill names are the worker's to refuse
     // (pre-execute failure / skipped downloads); the intake must still answer cleanly.
     const hostile = fc.record({
-      git_url: fc.constantFrom('--upload-pack=touch /tmp/pwned', 'ext::sh -c touch% /tmp/pwned', 'file:///etc', '/etc/passwd', 'https://github.com/a/b.git'),
+      git_url: fc.constantFrom(
+        '--upload-pack=touch /tmp/pwned',
+        'ext::sh -c touch% /tmp/pwned',
+        'file:///etc',
+        '/etc/passwd',
+        'https://github.com/a/b.git',
+      ),
       original_filename: fc.constantFrom('../../etc/passwd', '..', '/abs/path', 'a\u0000b', 'ok.png'),
       skill: fc.constantFrom('../escape', '.', 'fine_skill', 'a/b'),
     });

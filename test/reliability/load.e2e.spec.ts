@@ -29,12 +29,15 @@ describe(`load: ${TASKS} tasks, 2 worker processes, flaky callback endpoint`, ()
   it('delivers every callback of every task, in order, with exactly one terminal each', async () => {
     const base = 70_000;
     for (let i = 0; i < TASKS; i++) {
-      scene.router.script(base + i, turn([message(`Answer number ${i} streamed in a few words.`, { phase: 'final_answer', deltaDelayMs: 5 })]));
+      scene.router.script(
+        base + i,
+        turn([message(`Answer number ${i} streamed in a few words.`, { phase: 'final_answer', deltaDelayMs: 5 })]),
+      );
     }
 
     // The flaky endpoint: every 300 ms, maybe fail the next few answers with 503, maybe stall 2 s.
     let seed = 42;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const chaos = setInterval(() => {
       if (random() < 0.5) scene.em.failNext(1 + Math.floor(random() * 3), 503);
       if (random() < 0.15) {
@@ -51,11 +54,7 @@ describe(`load: ${TASKS} tasks, 2 worker processes, flaky callback endpoint`, ()
         for (let i = 0; i < TASKS; i++) if (!(groups.get(`${base + i}:1`) ?? []).some((c) => c.body.progress === 100)) return false;
         return true;
       };
-      await scene.em.waitFor(
-        allDone,
-        TASKS * 3_000 + 60_000,
-        `terminal callbacks of all ${TASKS} tasks`,
-      );
+      await scene.em.waitFor(allDone, TASKS * 3_000 + 60_000, `terminal callbacks of all ${TASKS} tasks`);
     } finally {
       clearInterval(chaos);
       scene.em.stall(0);

@@ -12,7 +12,9 @@ describe('faults on the model side', () => {
   let svc: ServiceApp;
 
   beforeAll(async () => {
-    svc = await startServiceApp('model-faults', { env: { CODEX_IDLE_TIMEOUT_MS: '4000', CODEX_STREAM_IDLE_TIMEOUT_MS: '120000', CANCEL_GRACE_MS: '1000' } });
+    svc = await startServiceApp('model-faults', {
+      env: { CODEX_IDLE_TIMEOUT_MS: '4000', CODEX_STREAM_IDLE_TIMEOUT_MS: '120000', CANCEL_GRACE_MS: '1000' },
+    });
   }, 60_000);
   afterAll(async () => {
     await svc?.close();

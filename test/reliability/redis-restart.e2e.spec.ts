@@ -25,7 +25,9 @@ class PrivateRedis {
   static async start(dir: string): Promise<PrivateRedis> {
     const found = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
     if (found.status !== 0 || !found.stdout.trim()) {
-      throw new Error('redis-server is not on PATH: the Redis-restart test needs it to run a private Redis (e.g. `apt-get install redis-server`)');
+      throw new Error(
+        'redis-server is not on PATH: the Redis-restart test needs it to run a private Redis (e.g. `apt-get install redis-server`)',
+      );
     }
     await mkdir(dir, { recursive: true });
     const redis = new PrivateRedis(await freePort(), dir);
@@ -38,14 +40,31 @@ class PrivateRedis {
   }
 
   async up(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', this.dir, '--daemonize', 'no'];
+    const args = [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--dir',
+      this.dir,
+      '--daemonize',
+      'no',
+    ];
     this.child = spawn('redis-server', args, { stdio: 'ignore' });
     const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     try {
-      await eventually(async () => {
-        await probe.connect().catch(() => undefined);
-        return (await probe.ping().catch(() => null)) === 'PONG';
-      }, 10_000, 50);
+      await eventually(
+        async () => {
+          await probe.connect().catch(() => undefined);
+          return (await probe.ping().catch(() => null)) === 'PONG';
+        },
+        10_000,
+        50,
+      );
     } finally {
       probe.disconnect();
     }
@@ -96,7 +115,11 @@ describe('reliability: Redis restarts mid-run', () => {
     const terminal = await s.waitTerminal(801, 1, 60_000);
     await sleep(1_500);
     // A short outage is ridden out: commands queue in ioredis, the job lock (JOB_LOCK_MS) outlives it.
-    expect(terminal).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: 'Sleeping through a Redis restart.\n\nStill here after the restart.' }); // what streamed is stored (issue 9)
+    expect(terminal).toMatchObject({
+      status: 'COMPLETED',
+      progress: 100,
+      error_message: 'Sleeping through a Redis restart.\n\nStill here after the restart.',
+    }); // what streamed is stored (issue 9)
     await s.expectCompleteDelivery(801, 1);
     expect(service.running).toBe(true);
 

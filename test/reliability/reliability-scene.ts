@@ -3,9 +3,9 @@ import { readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { TASK_QUEUE_NAME, type StoredEvent } from '../../libs/contracts/src';
-import { EventLogRepository, foldCallbacks, isSupersededBy, RedisKeys, type PlannedCallback } from '../../libs/event-log/src';
-import { redisOptionsFromUrl } from '../../libs/runtime/src';
+import { TASK_QUEUE_NAME, type StoredEvent } from '@wegent-codex/contracts';
+import { EventLogRepository, foldCallbacks, isSupersededBy, RedisKeys, type PlannedCallback } from '@wegent-codex/event-log';
+import { redisOptionsFromUrl } from '@wegent-codex/runtime';
 import { FakeExecutorManager } from '../fixtures/fake-executor-manager';
 import { startFakeResponses, type FakeResponses } from '../fixtures/fake-responses';
 import { ModelRouter, taskMarker, type Callback } from '../support/service-app';
@@ -84,7 +84,11 @@ export class ReliabilityScene {
    */
   async start(roles: string[], env: Record<string, string> = {}, name = roles.join('+')): Promise<ServiceProcess> {
     const port = roles.includes('api') ? await freePort() : undefined;
-    const service = await ServiceProcess.start(`${this.name}:${name}`, roles, { ...this.env, ...(port ? { PORT: String(port) } : {}), ...env });
+    const service = await ServiceProcess.start(`${this.name}:${name}`, roles, {
+      ...this.env,
+      ...(port ? { PORT: String(port) } : {}),
+      ...env,
+    });
     this.processes.push(service);
     if (port) this.apiUrl = `http://127.0.0.1:${port}`;
     return service;
@@ -131,7 +135,11 @@ export class ReliabilityScene {
   /** `POST /api/tasks/execute`; expects the executor's 200 answer. */
   async execute(taskId: number, subtaskId: number, prompt: string): Promise<void> {
     const body = this.payload(taskId, subtaskId, prompt);
-    const res = await fetch(`${this.baseUrl}/api/tasks/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${this.baseUrl}/api/tasks/execute`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     const text = await res.text();
     if (res.status !== 200) throw new Error(`execute ${taskId}.${subtaskId}: HTTP ${res.status} ${text}`);
   }
@@ -144,7 +152,11 @@ export class ReliabilityScene {
   /** Waits for the subtask's terminal callback (progress 100) and returns it. */
   async waitTerminal(taskId: number, subtaskId: number, timeoutMs = 60_000): Promise<Callback> {
     try {
-      await this.em.waitFor(() => this.callbacksOf(taskId, subtaskId).some((c) => c.progress === 100), timeoutMs, `terminal callback of ${taskId}.${subtaskId}`);
+      await this.em.waitFor(
+        () => this.callbacksOf(taskId, subtaskId).some((c) => c.progress === 100),
+        timeoutMs,
+        `terminal callback of ${taskId}.${subtaskId}`,
+      );
     } catch (error) {
       throw new Error(`${(error as Error).message}\n${this.processes.map((p) => p.tail(15)).join('\n')}`);
     }
@@ -158,7 +170,10 @@ export class ReliabilityScene {
 
   /** The callbacks the log folds into (what a relay must deliver, text snapshots aside). */
   async plannedCallbacks(taskId: number, subtaskId: number): Promise<PlannedCallback[]> {
-    return foldCallbacks(taskId, subtaskId, await this.eventLog(taskId, subtaskId), { executorName: this.env.EXECUTOR_NAME, executorNamespace: '' });
+    return foldCallbacks(taskId, subtaskId, await this.eventLog(taskId, subtaskId), {
+      executorName: this.env.EXECUTOR_NAME,
+      executorNamespace: '',
+    });
   }
 
   /**
@@ -173,7 +188,12 @@ export class ReliabilityScene {
     const position = new Map(planned.map((p, i) => [keyOf(p), i]));
     const delivered = this.em.delivered().filter((c) => c.body.task_id === taskId && c.body.subtask_id === subtaskId);
     // At least once on the wire, but never twice for executor_manager: no Idempotency-Key delivered twice.
-    expect(this.em.duplicates().filter((c) => c.body.task_id === taskId && c.body.subtask_id === subtaskId).map((c) => c.idempotencyKey)).toEqual([]);
+    expect(
+      this.em
+        .duplicates()
+        .filter((c) => c.body.task_id === taskId && c.body.subtask_id === subtaskId)
+        .map((c) => c.idempotencyKey),
+    ).toEqual([]);
     const positions = delivered.map((c) => position.get(c.idempotencyKey ?? '') ?? -1);
     expect(positions).not.toContain(-1);
     expect(positions).toEqual([...new Set(positions)].sort((a, b) => a - b));
@@ -199,7 +219,8 @@ export class ReliabilityScene {
     await this.em.close();
     await this.fake.close();
     await this.queue.close().catch(() => undefined);
-    if (this.redis.status === 'ready') await dropPrefix({ REDIS_URL: this.env.REDIS_URL, REDIS_PREFIX: this.env.REDIS_PREFIX }).catch(() => undefined);
+    if (this.redis.status === 'ready')
+      await dropPrefix({ REDIS_URL: this.env.REDIS_URL, REDIS_PREFIX: this.env.REDIS_PREFIX }).catch(() => undefined);
     this.redis.disconnect();
     await rm(this.workspaceRoot, { recursive: true, force: true });
   }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'bullmq';
-import { CodexProcessRegistry } from '../../apps/worker/src/codex-process-registry';
-import { TASK_QUEUE_NAME } from '../../libs/contracts/src';
-import { redisOptionsFromUrl } from '../../libs/runtime/src';
+import { CodexProcessRegistry } from '../../apps/worker/src';
+import { TASK_QUEUE_NAME } from '@wegent-codex/contracts';
+import { redisOptionsFromUrl } from '@wegent-codex/runtime';
 import { exec, message, pause, turn } from '../fixtures/fake-responses';
 import type { Callback } from '../support/service-app';
 import { eventually } from '../support/test-config';
@@ -17,7 +17,8 @@ import { alive, processesUnder, ReliabilityScene, sleep } from './reliability-sc
  */
 const SLEEP_COMMAND = 'sleep 300; echo slept';
 
-const LOST = 'Error processing response: the worker running this task was lost (process died or lost its Redis lock); the run was not repeated';
+const LOST =
+  'Error processing response: the worker running this task was lost (process died or lost its Redis lock); the run was not repeated';
 const SHUT_DOWN = 'Error processing response: the service shut down while the task was running';
 
 /** Exactly one terminal callback, the last one, still so after a quiet second; progress never decreases. */
@@ -32,10 +33,14 @@ async function expectOneTerminalLast(s: ReliabilityScene, taskId: number, subtas
 }
 
 async function waitForSleep(s: ReliabilityScene, taskId: number): Promise<number> {
-  const pids = await eventually(async () => {
-    const found = await processesUnder(s.taskDir(taskId), /^sleep 300$/);
-    return found.length > 0 && found;
-  }, 60_000, 100);
+  const pids = await eventually(
+    async () => {
+      const found = await processesUnder(s.taskDir(taskId), /^sleep 300$/);
+      return found.length > 0 && found;
+    },
+    60_000,
+    100,
+  );
   return pids[0];
 }
 
@@ -61,10 +66,14 @@ describe('reliability: a worker process that goes away', () => {
 
     // The record of the Codex tree on disk lists the command before the worker dies.
     const registry = new CodexProcessRegistry(s.workspaceRoot);
-    const record = await eventually(async () => {
-      const { records } = await registry.list();
-      return records.find((r) => r.record.taskId === 601 && r.record.tree.members.some((m) => m.pid === sleepPid))?.record;
-    }, 10_000, 100);
+    const record = await eventually(
+      async () => {
+        const { records } = await registry.list();
+        return records.find((r) => r.record.taskId === 601 && r.record.tree.members.some((m) => m.pid === sleepPid))?.record;
+      },
+      10_000,
+      100,
+    );
     expect(record.owner.pid).toBe(first.pid);
     const appServerPid = record.tree.root.pid;
 
@@ -76,7 +85,9 @@ describe('reliability: a worker process that goes away', () => {
     // The reaper ran before the new worker took any job.
     const reaped = second.logs('killed Codex processes left behind by a dead worker');
     expect(reaped).toHaveLength(1);
-    expect(reaped[0].reaped).toEqual([expect.objectContaining({ task_id: 601, subtask_id: 1, owner_pid: first.pid, killed: expect.arrayContaining([sleepPid]) })]);
+    expect(reaped[0].reaped).toEqual([
+      expect.objectContaining({ task_id: 601, subtask_id: 1, owner_pid: first.pid, killed: expect.arrayContaining([sleepPid]) }),
+    ]);
     expect(await alive(sleepPid)).toBe(false);
     expect(await alive(appServerPid)).toBe(false);
     expect(await processesUnder(s.taskDir(601))).toEqual([]);
@@ -123,7 +134,12 @@ describe('reliability: a worker process that goes away', () => {
     await s.execute(611, 1, 'Run once.');
 
     // A worker takes the job (active, locked) and dies before its processor does anything.
-    const doomed = new Worker(TASK_QUEUE_NAME, null, { connection: redisOptionsFromUrl(s.env.REDIS_URL), prefix: s.env.REDIS_PREFIX, lockDuration: 5_000, autorun: false });
+    const doomed = new Worker(TASK_QUEUE_NAME, null, {
+      connection: redisOptionsFromUrl(s.env.REDIS_URL),
+      prefix: s.env.REDIS_PREFIX,
+      lockDuration: 5_000,
+      autorun: false,
+    });
     const taken = await doomed.getNextJob(randomUUID());
     expect(taken?.data).toMatchObject({ task_id: 611, subtask_id: 1 });
     await doomed.close(true);

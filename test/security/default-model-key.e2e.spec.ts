@@ -4,10 +4,10 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { ModelKeyProxy } from '../../apps/worker/src/model-key-proxy';
-import { WorkspacePreparer, type PreparedWorkspace } from '../../apps/worker/src/workspace-preparer';
-import { loadConfig, taskPayloadSchema } from '../../libs/contracts/src';
-import { SandboxService } from '../../libs/sandbox/src';
+import { ModelKeyProxy } from '../../apps/worker/src';
+import { WorkspacePreparer, type PreparedWorkspace } from '../../apps/worker/src';
+import { loadConfig, taskPayloadSchema } from '@wegent-codex/contracts';
+import { SandboxService } from '@wegent-codex/sandbox';
 import { canary, leaked } from './canaries';
 
 /**
@@ -18,7 +18,13 @@ import { canary, leaked } from './canaries';
  */
 const base = resolve(__dirname, '../../.data/test-security', `defkey-${randomBytes(4).toString('hex')}`);
 const DEFAULT_KEY = canary('defaultmodelkey');
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined, child: () => silent } as never;
+const silent = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  debug: () => undefined,
+  child: () => silent,
+} as never;
 
 interface Seen {
   method?: string;
@@ -44,7 +50,12 @@ beforeAll(async () => {
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
   upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`;
 
-  const config = loadConfig({ WORKSPACE_ROOT: join(base, 'workspace'), CODEX_MODEL: 'gpt-default', OPENAI_BASE_URL: upstreamUrl, OPENAI_API_KEY: DEFAULT_KEY });
+  const config = loadConfig({
+    WORKSPACE_ROOT: join(base, 'workspace'),
+    CODEX_MODEL: 'gpt-default',
+    OPENAI_BASE_URL: upstreamUrl,
+    OPENAI_API_KEY: DEFAULT_KEY,
+  });
   const sandbox = new SandboxService(config, silent);
   await sandbox.onModuleInit();
   proxy = new ModelKeyProxy(silent);
@@ -81,8 +92,20 @@ const leaseBaseUrl = async (): Promise<string> => {
 describe('the service default model key and a task that uses the default model', () => {
   it("is not readable by the task's commands: not in any environment, not in CODEX_HOME", async () => {
     const script = `sleep 1 & cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'; cat ${prepared.codexHome}/config.toml; ls -la ${prepared.codexHome}`;
-    const command = prepared.launch({ file: '/bin/sh', args: ['-c', `(${script}) | base64 -w0`], cwd: prepared.workDir, env: prepared.env });
-    const result = await execa(command.file, command.args, { cwd: command.cwd, env: command.env, extendEnv: false, reject: false, timeout: 20_000, stdin: 'ignore' });
+    const command = prepared.launch({
+      file: '/bin/sh',
+      args: ['-c', `(${script}) | base64 -w0`],
+      cwd: prepared.workDir,
+      env: prepared.env,
+    });
+    const result = await execa(command.file, command.args, {
+      cwd: command.cwd,
+      env: command.env,
+      extendEnv: false,
+      reject: false,
+      timeout: 20_000,
+      stdin: 'ignore',
+    });
     const output = Buffer.from(String(result.stdout), 'base64').toString();
     expect(output).toContain('base_url = "http://127.0.0.1:');
     expect(leaked(`${result.stdout}\n${output}`, { OPENAI_API_KEY: DEFAULT_KEY })).toEqual([]);

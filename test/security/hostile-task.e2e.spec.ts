@@ -37,7 +37,11 @@ async function startPasswordRedis(dir: string, password: string): Promise<{ port
   const port = await freePort();
   await mkdir(dir, { recursive: true });
   const conf = join(dir, 'redis.conf');
-  await writeFile(conf, [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, 'save ""', 'appendonly no', `requirepass ${password}`, ''].join('\n'), { mode: 0o600 });
+  await writeFile(
+    conf,
+    [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, 'save ""', 'appendonly no', `requirepass ${password}`, ''].join('\n'),
+    { mode: 0o600 },
+  );
   const child = spawn('redis-server', [conf], { stdio: 'ignore' });
   const redis = new Redis({ port, password, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
   const deadline = Date.now() + 10_000;
@@ -102,19 +106,42 @@ describe(`hostile tasks (sandbox: ${SANDBOX})`, () => {
     return { status: res.status, text: await res.text() };
   };
   const callbacksOf = (taskId: number, subtaskId: number) =>
-    em.requests.filter((r) => (r.body as any)?.task_id === taskId && (r.body as any)?.subtask_id === subtaskId).map((r) => r.body as Record<string, any>);
+    em.requests
+      .filter((r) => (r.body as any)?.task_id === taskId && (r.body as any)?.subtask_id === subtaskId)
+      .map((r) => r.body as Record<string, any>);
   const waitTerminal = (taskId: number, subtaskId: number, timeoutMs = 120_000) =>
-    em.waitFor(() => callbacksOf(taskId, subtaskId).some((c) => c.progress === 100), timeoutMs, `terminal callback of ${taskId}.${subtaskId}`);
+    em.waitFor(
+      () => callbacksOf(taskId, subtaskId).some((c) => c.progress === 100),
+      timeoutMs,
+      `terminal callback of ${taskId}.${subtaskId}`,
+    );
 
   const modelKey = (key: string) => ({ env: { model: 'openai', model_id: 'wegent-e2e-model', api_key: key, base_url: fake.baseUrl } });
-  const payload = (taskId: number, subtaskId: number, prompt: string, extra: Record<string, unknown> = {}, bot: Record<string, unknown> = {}) => ({
+  const payload = (
+    taskId: number,
+    subtaskId: number,
+    prompt: string,
+    extra: Record<string, unknown> = {},
+    bot: Record<string, unknown> = {},
+  ) => ({
     task_id: taskId,
     subtask_id: subtaskId,
     type: 'online',
     task_title: `Task ${taskId}`,
     subtask_title: `Task ${taskId}.${subtaskId}`,
     user: { id: taskId, name: `user${taskId}`, git_token: null },
-    bot: [{ id: 1, name: 'codex', shell_type: 'Codex', agent_config: modelKey(canary('attackerkey')), system_prompt: '', mcp_servers: {}, skills: [], ...bot }],
+    bot: [
+      {
+        id: 1,
+        name: 'codex',
+        shell_type: 'Codex',
+        agent_config: modelKey(canary('attackerkey')),
+        system_prompt: '',
+        mcp_servers: {},
+        skills: [],
+        ...bot,
+      },
+    ],
     git_url: '',
     prompt: `${taskMarker(taskId)} ${prompt}`,
     auth_token: null,
@@ -130,7 +157,10 @@ describe(`hostile tasks (sandbox: ${SANDBOX})`, () => {
     em = await FakeExecutorManager.start();
     backend = await FakeWegentBackend.start({ token: AUTH_TOKEN, attachments: { 77: { body: 'attached bytes\n' } } });
     await createBareRepository(join(base, 'private'), { name: 'victim-app' });
-    await createBareRepository(join(base, 'public'), { name: 'evil-app', commits: [{ message: 'Initial commit', files: { 'README.md': '# evil\n' } }] });
+    await createBareRepository(join(base, 'public'), {
+      name: 'evil-app',
+      commits: [{ message: 'Initial commit', files: { 'README.md': '# evil\n' } }],
+    });
     privateGit = await GitHttpServer.start({ root: join(base, 'private'), auth: { user: 'victim', token: canaries.VICTIM_GIT_TOKEN } });
     publicGit = await GitHttpServer.start({ root: join(base, 'public') });
     apiPort = await freePort();
@@ -163,38 +193,69 @@ describe(`hostile tasks (sandbox: ${SANDBOX})`, () => {
 
     // The victim: its own model key, git token (a private clone) and MCP env value; a long command
     // keeps its Codex process alive while the attacker runs.
-    router.script(VICTIM, turn([exec('sleep 20; echo victim-done', { callId: 'victim-sleep', yieldTimeMs: 30_000 })]), turn([message('Victim done.', { phase: 'final_answer' })]));
+    router.script(
+      VICTIM,
+      turn([exec('sleep 20; echo victim-done', { callId: 'victim-sleep', yieldTimeMs: 30_000 })]),
+      turn([message('Victim done.', { phase: 'final_answer' })]),
+    );
     const victim = payload(
       VICTIM,
       1,
       'Work on the app.',
       {
-        user: { id: 1, name: 'victim', git_domain: '127.0.0.1', git_token: encryptToken(canaries.VICTIM_GIT_TOKEN, canaries.GIT_TOKEN_AES_KEY, canaries.GIT_TOKEN_AES_IV), git_login: 'victim', git_email: 'v@example.com', user_name: 'victim' },
+        user: {
+          id: 1,
+          name: 'victim',
+          git_domain: '127.0.0.1',
+          git_token: encryptToken(canaries.VICTIM_GIT_TOKEN, canaries.GIT_TOKEN_AES_KEY, canaries.GIT_TOKEN_AES_IV),
+          git_login: 'victim',
+          git_email: 'v@example.com',
+          user_name: 'victim',
+        },
         git_url: privateGit.url('victim-app'),
         git_domain: '127.0.0.1',
         git_repo: 'victim/victim-app',
         branch_name: 'main',
       },
-      { agent_config: modelKey(canaries.VICTIM_API_KEY), mcp_servers: { mcpServers: { secretive: { command: 'false', env: { VICTIM_MCP_SECRET: canaries.VICTIM_MCP_ENV } } } } },
+      {
+        agent_config: modelKey(canaries.VICTIM_API_KEY),
+        mcp_servers: { mcpServers: { secretive: { command: 'false', env: { VICTIM_MCP_SECRET: canaries.VICTIM_MCP_ENV } } } },
+      },
     );
     expect((await api('/api/tasks/execute', { method: 'POST', body: JSON.stringify(victim) })).status).toBe(200);
     await fake.waitForModelRequests(1, 60_000);
     // Give the victim's command a moment to start.
     const deadline = Date.now() + 30_000;
-    while (!(await readdir(join(root, String(VICTIM))).catch((): string[] => [])).includes('victim-app') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    while (!(await readdir(join(root, String(VICTIM))).catch((): string[] => [])).includes('victim-app') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 200));
     await new Promise((r) => setTimeout(r, 1_500));
 
     const victimState = [join(root, '.task-state', String(VICTIM)), join(root, String(VICTIM))];
     const files = [
-      ...victimState.flatMap((d) => [join(d, '.wegent-git', 'credentials'), join(d, '.wegent', 'codex-home', 'config.toml'), join(d, 'codex-home', 'config.toml')]),
+      ...victimState.flatMap((d) => [
+        join(d, '.wegent-git', 'credentials'),
+        join(d, '.wegent', 'codex-home', 'config.toml'),
+        join(d, 'codex-home', 'config.toml'),
+      ]),
     ].join(' ');
     router.script(
       ATTACKER,
       turn([
-        exec(`cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -aE '${LOOT}' | sort -u > /tmp/loot; cat /tmp/loot; base64 -w0 /tmp/loot; echo; od -An -v -tx1 /tmp/loot | tr -d ' \\n'`, { callId: 'environ' }),
+        exec(
+          `cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -aE '${LOOT}' | sort -u > /tmp/loot; cat /tmp/loot; base64 -w0 /tmp/loot; echo; od -An -v -tx1 /tmp/loot | tr -d ' \\n'`,
+          { callId: 'environ' },
+        ),
       ]),
-      turn([exec(`echo "b64:$(for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done 2>/dev/null | base64 -w0)"`, { callId: 'cmdline' })]),
-      turn([exec(`ls -la ${root} ${root}/.task-state 2>&1; find ${root} -maxdepth 3 2>&1 | head -40; cat ${files} 2>&1 | base64 -w0`, { callId: 'files' })]),
+      turn([
+        exec(`echo "b64:$(for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done 2>/dev/null | base64 -w0)"`, {
+          callId: 'cmdline',
+        }),
+      ]),
+      turn([
+        exec(`ls -la ${root} ${root}/.task-state 2>&1; find ${root} -maxdepth 3 2>&1 | head -40; cat ${files} 2>&1 | base64 -w0`, {
+          callId: 'files',
+        }),
+      ]),
       turn([
         exec(
           `pw=$(cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -a '^REDIS_URL=' | head -1 | sed -E 's#^[^:]*://[^:]*:([^@]*)@.*#\\1#'); ` +
@@ -212,7 +273,12 @@ describe(`hostile tasks (sandbox: ${SANDBOX})`, () => {
           { callId: 'loopback' },
         ),
       ]),
-      turn([exec(`echo "cwd: $(ls -A | tr '\n' ' ')"; ln -s ${outside} "${root}/${ATTACKER}/${ATTACKER}:executor:attachments" && echo planted`, { callId: 'plant' })]),
+      turn([
+        exec(
+          `echo "cwd: $(ls -A | tr '\n' ' ')"; ln -s ${outside} "${root}/${ATTACKER}/${ATTACKER}:executor:attachments" && echo planted`,
+          { callId: 'plant' },
+        ),
+      ]),
       turn([message('Attack done.', { phase: 'final_answer' })]),
     );
     expect((await api('/api/tasks/execute', { method: 'POST', body: JSON.stringify(payload(ATTACKER, 1, 'Attack.')) })).status).toBe(200);
@@ -249,7 +315,12 @@ describe(`hostile tasks (sandbox: ${SANDBOX})`, () => {
       ]),
       turn([message('Git done.', { phase: 'final_answer' })]),
     );
-    const gitTask = payload(GIT_ATTACKER, 1, 'Edit the repo.', { git_url: publicGit.url('evil-app'), git_repo: 'evil/evil-app', branch_name: 'main', git_domain: '127.0.0.1' });
+    const gitTask = payload(GIT_ATTACKER, 1, 'Edit the repo.', {
+      git_url: publicGit.url('evil-app'),
+      git_repo: 'evil/evil-app',
+      branch_name: 'main',
+      git_domain: '127.0.0.1',
+    });
     expect((await api('/api/tasks/execute', { method: 'POST', body: JSON.stringify(gitTask) })).status).toBe(200);
 
     await settle(ATTACKER, 2);
@@ -333,17 +404,28 @@ describe(`hostile tasks (sandbox: ${SANDBOX})`, () => {
   });
 
   it('no canary reaches the model, the events, the callbacks or the logs', async () => {
-    const bodies = fake.modelRequests().map((r) => JSON.stringify(r.body)).join('\n');
+    const bodies = fake
+      .modelRequests()
+      .map((r) => JSON.stringify(r.body))
+      .join('\n');
     expect(leaked(bodies, canaries)).toEqual([]);
     const callbacks = em.requests.map((r) => JSON.stringify(r.body)).join('\n');
     expect(leaked(callbacks, canaries)).toEqual([]);
     let events = '';
-    for (const [t, s] of [[VICTIM, 1], [ATTACKER, 1], [ATTACKER, 2], [GIT_ATTACKER, 1]]) {
+    for (const [t, s] of [
+      [VICTIM, 1],
+      [ATTACKER, 1],
+      [ATTACKER, 2],
+      [GIT_ATTACKER, 1],
+    ]) {
       const res = await api(`/v1/tasks/${t}/subtasks/${s}/events`);
       expect(res.status).toBe(200);
       events += res.text;
       // The SSE tail of a finished subtask replays every event and ends at the terminal one.
-      const sse = await api(`/v1/tasks/${t}/subtasks/${s}/events`, { headers: { accept: 'text/event-stream' }, signal: AbortSignal.timeout(15_000) });
+      const sse = await api(`/v1/tasks/${t}/subtasks/${s}/events`, {
+        headers: { accept: 'text/event-stream' },
+        signal: AbortSignal.timeout(15_000),
+      });
       expect(sse.status).toBe(200);
       expect(sse.text).toContain('data:');
       events += sse.text;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { localRepositoryBind } from '../../libs/sandbox/src';
+import { localRepositoryBind } from '@wegent-codex/sandbox';
 import { createBareRepository, git } from '../fixtures/git-http-server';
 
 /**
@@ -27,7 +27,7 @@ beforeAll(async () => {
 });
 afterAll(() => rm(base, { recursive: true, force: true }));
 
-describe('a local git_url and the run\'s read-only view', () => {
+describe("a local git_url and the run's read-only view", () => {
   it('binds a repository outside WORKSPACE_ROOT, nothing else', () => {
     expect(localRepositoryBind(`file://${bare}`, workspace)).toBe(bare);
     expect(localRepositoryBind(`file://${workTree}`, workspace)).toBe(workTree);

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { apiTokenCheck } from '../../apps/service/src/api-token-check';
+import { apiTokenCheck } from '../../apps/service/src';
 
 /**
  * The sandbox shares the network: a task command is a client of every API it can reach — its own
@@ -8,13 +8,20 @@ import { apiTokenCheck } from '../../apps/service/src/api-token-check';
  * Without API_TOKEN that client reads every tenant's events, cancels and enqueues tasks. The shipped
  * compose file left API_TOKEN empty, and nothing said so.
  */
-const OPEN = "without API_TOKEN, /api and /v1 answer anyone who reaches this port, task commands included (any tenant's events, cancel, enqueue); set API_TOKEN";
+const OPEN =
+  "without API_TOKEN, /api and /v1 answer anyone who reaches this port, task commands included (any tenant's events, cancel, enqueue); set API_TOKEN";
 
 describe('an API without API_TOKEN', () => {
   it('is warned about wherever the api role runs, refused with NODE_ENV=production', () => {
     expect(apiTokenCheck({ API_TOKEN: undefined }, ['api', 'worker', 'relay'], undefined)).toEqual({ verdict: 'warn', message: OPEN });
-    expect(apiTokenCheck({ API_TOKEN: undefined }, ['worker', 'api'], 'production')).toEqual({ verdict: 'refuse', message: `${OPEN} (NODE_ENV=production refuses an open API)` });
-    expect(apiTokenCheck({ API_TOKEN: undefined }, ['api'], 'production')).toEqual({ verdict: 'refuse', message: `${OPEN} (NODE_ENV=production refuses an open API)` });
+    expect(apiTokenCheck({ API_TOKEN: undefined }, ['worker', 'api'], 'production')).toEqual({
+      verdict: 'refuse',
+      message: `${OPEN} (NODE_ENV=production refuses an open API)`,
+    });
+    expect(apiTokenCheck({ API_TOKEN: undefined }, ['api'], 'production')).toEqual({
+      verdict: 'refuse',
+      message: `${OPEN} (NODE_ENV=production refuses an open API)`,
+    });
     expect(apiTokenCheck({ API_TOKEN: 'tok' }, ['api', 'worker'], 'production')).toEqual({ verdict: 'ok' });
     expect(apiTokenCheck({ API_TOKEN: undefined }, ['worker', 'relay'], 'production')).toEqual({ verdict: 'ok' });
   });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { loadCustomInstructions } from '../../libs/workspace/src';
+import { loadCustomInstructions } from '@wegent-codex/workspace';
 import { canary, leaked } from './canaries';
 
 /**

@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { secretFileCheck } from '../../apps/service/src/secret-file-check';
-import { loadConfig } from '../../libs/contracts/src';
-import { BwrapLauncher } from '../../libs/sandbox/src';
+import { secretFileCheck } from '../../apps/service/src';
+import { loadConfig } from '@wegent-codex/contracts';
+import { BwrapLauncher } from '@wegent-codex/sandbox';
 import { canary, leaked } from './canaries';
 
 /**
@@ -27,12 +27,26 @@ beforeAll(async () => {
 afterAll(() => rm(base, { recursive: true, force: true }));
 
 const config = (extra: Record<string, string> = {}) => loadConfig({ WORKSPACE_ROOT: workspace, SANDBOX_READABLE_PATHS: shared, ...extra });
-const MESSAGE = (names: string) => `${names} names a file inside a folder every task sandbox can read (/usr, /etc, SANDBOX_READABLE_PATHS or WORKSPACE_ROOT): mount secret files elsewhere, e.g. /run/secrets`;
+const MESSAGE = (names: string) =>
+  `${names} names a file inside a folder every task sandbox can read (/usr, /etc, SANDBOX_READABLE_PATHS or WORKSPACE_ROOT): mount secret files elsewhere, e.g. /run/secrets`;
 
 describe('secret files and the task sandbox', () => {
   it('a secret file under SANDBOX_READABLE_PATHS is readable from inside a task (why the check exists)', async () => {
-    const command = new BwrapLauncher({ readable: [shared] }).command({ file: '/bin/cat', args: [join(shared, 'secrets_key')], cwd: taskDir, env: { PATH: '/usr/bin:/bin' }, writable: [taskDir] });
-    const result = await execa(command.file, command.args, { cwd: command.cwd, env: command.env, extendEnv: false, reject: false, timeout: 20_000, stdin: 'ignore' });
+    const command = new BwrapLauncher({ readable: [shared] }).command({
+      file: '/bin/cat',
+      args: [join(shared, 'secrets_key')],
+      cwd: taskDir,
+      env: { PATH: '/usr/bin:/bin' },
+      writable: [taskDir],
+    });
+    const result = await execa(command.file, command.args, {
+      cwd: command.cwd,
+      env: command.env,
+      extendEnv: false,
+      reject: false,
+      timeout: 20_000,
+      stdin: 'ignore',
+    });
     expect(leaked(String(result.stdout), { SECRETS_KEY: SECRET })).toEqual(['SECRETS_KEY']);
     expect((await readFile(join(privateDir, 'secrets_key'), 'utf8')).trim()).toBe(SECRET);
   });
@@ -43,9 +57,12 @@ describe('secret files and the task sandbox', () => {
     expect(files({ API_TOKEN_FILE: join(shared, 'secrets_key') })).toEqual({ verdict: 'refuse', message: MESSAGE('API_TOKEN_FILE') });
     expect(files({ REDIS_PASSWORD_FILE: join(workspace, 'secrets_key'), BOARD_PASSWORD_FILE: '/usr/share/../../etc/hostname' })).toEqual({
       verdict: 'refuse',
-      message: 'BOARD_PASSWORD_FILE, REDIS_PASSWORD_FILE name files inside a folder every task sandbox can read (/usr, /etc, SANDBOX_READABLE_PATHS or WORKSPACE_ROOT): mount secret files elsewhere, e.g. /run/secrets',
+      message:
+        'BOARD_PASSWORD_FILE, REDIS_PASSWORD_FILE name files inside a folder every task sandbox can read (/usr, /etc, SANDBOX_READABLE_PATHS or WORKSPACE_ROOT): mount secret files elsewhere, e.g. /run/secrets',
     });
-    expect(files({ SECRETS_KEY_FILE: join(privateDir, 'secrets_key'), GIT_TOKEN_AES_KEY_FILE: '/etcetera/key' })).toEqual({ verdict: 'ok' });
+    expect(files({ SECRETS_KEY_FILE: join(privateDir, 'secrets_key'), GIT_TOKEN_AES_KEY_FILE: '/etcetera/key' })).toEqual({
+      verdict: 'ok',
+    });
     // Only a sandboxed worker hands files to tasks.
     expect(secretFileCheck({ SECRETS_KEY_FILE: '/etc/hostname' }, config(), ['api', 'relay'])).toEqual({ verdict: 'ok' });
     expect(secretFileCheck({ SECRETS_KEY_FILE: '/etc/hostname' }, config({ SANDBOX: 'off' }), ['worker'])).toEqual({ verdict: 'ok' });
@@ -54,7 +71,14 @@ describe('secret files and the task sandbox', () => {
   it('stops the built worker before it touches Redis, with one line on stderr', () => {
     const main = resolve(process.env.WEGENT_TEST_DIST!, 'apps/service/src/main.js');
     const run = spawnSync(process.execPath, [main, 'worker'], {
-      env: { PATH: process.env.PATH, WORKSPACE_ROOT: workspace, SECRETS_KEY_FILE: join(workspace, 'secrets_key'), REDIS_URL: 'redis://127.0.0.1:1', EMBEDDED_REDIS: 'never', LOG_LEVEL: 'silent' },
+      env: {
+        PATH: process.env.PATH,
+        WORKSPACE_ROOT: workspace,
+        SECRETS_KEY_FILE: join(workspace, 'secrets_key'),
+        REDIS_URL: 'redis://127.0.0.1:1',
+        EMBEDDED_REDIS: 'never',
+        LOG_LEVEL: 'silent',
+      },
       encoding: 'utf8',
       timeout: 30_000,
     });

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { BwrapLauncher } from '../../libs/sandbox/src';
+import { BwrapLauncher } from '@wegent-codex/sandbox';
 
 /**
  * KNOWN HOLE (not fixed here; docs/en/security.md "Loopback and the pod network"): the sandbox
@@ -22,7 +22,7 @@ import { BwrapLauncher } from '../../libs/sandbox/src';
 const base = resolve(__dirname, '../../.data/test-security', `net-${randomBytes(4).toString('hex')}`);
 const taskDir = join(base, '8821');
 
-describe('a task command and the services on the worker\'s network', () => {
+describe("a task command and the services on the worker's network", () => {
   let server: Server;
   const received: string[] = [];
 
@@ -45,17 +45,33 @@ describe('a task command and the services on the worker\'s network', () => {
     await rm(base, { recursive: true, force: true });
   });
 
-  it.failing('cannot forge another tenant\'s callback at executor_manager', async () => {
+  it.failing("cannot forge another tenant's callback at executor_manager", async () => {
     const port = (server.address() as AddressInfo).port;
-    const forged = JSON.stringify({ task_id: 8801, subtask_id: 1, status: 'COMPLETED', progress: 100, result: { value: 'forged by 8821' } });
+    const forged = JSON.stringify({
+      task_id: 8801,
+      subtask_id: 1,
+      status: 'COMPLETED',
+      progress: 100,
+      result: { value: 'forged by 8821' },
+    });
     const command = new BwrapLauncher().command({
       file: '/bin/sh',
-      args: ['-c', `curl -s -m 5 -H 'content-type: application/json' -d '${forged}' http://127.0.0.1:${port}/executor-manager/callback; true`],
+      args: [
+        '-c',
+        `curl -s -m 5 -H 'content-type: application/json' -d '${forged}' http://127.0.0.1:${port}/executor-manager/callback; true`,
+      ],
       cwd: taskDir,
       env: { PATH: '/usr/bin:/bin' },
       writable: [taskDir],
     });
-    await execa(command.file, command.args, { cwd: command.cwd, env: command.env, extendEnv: false, reject: false, timeout: 20_000, stdin: 'ignore' });
+    await execa(command.file, command.args, {
+      cwd: command.cwd,
+      env: command.env,
+      extendEnv: false,
+      reject: false,
+      timeout: 20_000,
+      stdin: 'ignore',
+    });
     expect(received).toEqual([]);
   });
 });

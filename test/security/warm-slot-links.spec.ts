@@ -2,8 +2,8 @@ import { mkdir, mkdtemp, realpath, rename, rm, symlink, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { taskCommandWrapper, type WarmSlotView } from '../../apps/worker/src/task-command-wrapper';
-import { BwrapLauncher } from '../../libs/sandbox/src';
+import { taskCommandWrapper, type WarmSlotView } from '../../apps/worker/src';
+import { BwrapLauncher } from '@wegent-codex/sandbox';
 import { canary, leaked } from './canaries';
 
 /**
@@ -43,7 +43,14 @@ describe('a warm run cannot redirect the worker’s commands to another task thr
   afterAll(() => rm(root, { recursive: true, force: true }));
 
   const catThrough = (slot: WarmSlotView, file: string) => {
-    const wrap = taskCommandWrapper({ launcher, root, taskDir: join(root, '1'), stateDir: join(root, '.task-state', '1'), readable: [], slot });
+    const wrap = taskCommandWrapper({
+      launcher,
+      root,
+      taskDir: join(root, '1'),
+      stateDir: join(root, '.task-state', '1'),
+      readable: [],
+      slot,
+    });
     const command = wrap({ file: '/bin/cat', args: [file], cwd: join(root, '1'), env: { PATH: '/usr/bin:/bin' } });
     return execa(command.file, command.args, { cwd: root, env: command.env, extendEnv: false, reject: false, timeout: 20_000 });
   };

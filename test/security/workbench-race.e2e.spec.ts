@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { watch } from 'node:fs';
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ModelKeyProxy } from '../../apps/worker/src/model-key-proxy';
-import { WorkspacePreparer, type PreparedWorkspace } from '../../apps/worker/src/workspace-preparer';
-import { loadConfig, taskPayloadSchema } from '../../libs/contracts/src';
-import { SandboxService } from '../../libs/sandbox/src';
+import { ModelKeyProxy } from '../../apps/worker/src';
+import { WorkspacePreparer, type PreparedWorkspace } from '../../apps/worker/src';
+import { loadConfig, taskPayloadSchema } from '@wegent-codex/contracts';
+import { SandboxService } from '@wegent-codex/sandbox';
 import { createBareRepository } from '../fixtures/git-http-server';
 import { canary, leaked } from './canaries';
 
@@ -32,7 +32,13 @@ const victimState = join(root, '.task-state', String(VICTIM));
 const victimCredentials = join(victimState, '.wegent-git', 'credentials');
 const SECRET = canary('victimgittoken');
 
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined, child: () => silent } as never;
+const silent = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  debug: () => undefined,
+  child: () => silent,
+} as never;
 let prepared: PreparedWorkspace;
 let repo: string;
 
@@ -63,7 +69,17 @@ beforeAll(async () => {
     task_title: 'race',
     subtask_title: 'race',
     user: { id: 1, name: 'attacker', git_token: null },
-    bot: [{ id: 1, name: 'codex', shell_type: 'Codex', agent_config: { env: { model: 'openai', model_id: 'm', api_key: 'sk-attacker', base_url: 'http://127.0.0.1:9' } }, system_prompt: '', mcp_servers: {}, skills: [] }],
+    bot: [
+      {
+        id: 1,
+        name: 'codex',
+        shell_type: 'Codex',
+        agent_config: { env: { model: 'openai', model_id: 'm', api_key: 'sk-attacker', base_url: 'http://127.0.0.1:9' } },
+        system_prompt: '',
+        mcp_servers: {},
+        skills: [],
+      },
+    ],
     git_url: `file://${bare}`,
     branch_name: 'main',
     prompt: 'race',

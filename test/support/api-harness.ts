@@ -6,11 +6,11 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { loadConfig, type Config, type NewTaskEvent } from '../../libs/contracts/src';
-import { RuntimeModule, type Logger } from '../../libs/runtime/src';
-import { ApiModule } from '../../apps/api/src/api.module';
-import type { ApiModuleOptions } from '../../apps/api/src/api-options';
-import { configureHttpApp } from '../../apps/api/src/http-app';
+import { loadConfig, type Config, type NewTaskEvent } from '@wegent-codex/contracts';
+import { RuntimeModule, type Logger } from '@wegent-codex/runtime';
+import { ApiModule } from '../../apps/api/src';
+import type { ApiModuleOptions } from '../../apps/api/src';
+import { configureHttpApp } from '../../apps/api/src';
 import { EXAMPLE_SECRETS, examplePayload } from './wegent-payload';
 
 export { EXAMPLE_SECRETS, examplePayload };
@@ -35,7 +35,12 @@ export interface ApiHarness {
 
 export async function startApi(env: Record<string, string> = {}, options?: ApiModuleOptions): Promise<ApiHarness> {
   const prefix = `test-api-${randomBytes(5).toString('hex')}`;
-  const config = loadConfig({ REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', REDIS_PREFIX: prefix, LOG_LEVEL: 'debug', ...env });
+  const config = loadConfig({
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    REDIS_PREFIX: prefix,
+    LOG_LEVEL: 'debug',
+    ...env,
+  });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -107,7 +112,15 @@ export async function eventually(check: () => Promise<boolean> | boolean, what: 
 
 /** A successful run of one subtask as a worker logs it: started, two answer chunks, done. */
 export function exampleRun(task_id: number, subtask_id: number): NewTaskEvent[] {
-  const context = { task_title: 'Fix login bug', subtask_title: 'Fix login bug - Assistant', task_type: 'online', git_repo: '', git_domain: '', branch_name: '', prompt: 'hi' };
+  const context = {
+    task_title: 'Fix login bug',
+    subtask_title: 'Fix login bug - Assistant',
+    task_type: 'online',
+    git_repo: '',
+    git_domain: '',
+    branch_name: '',
+    prompt: 'hi',
+  };
   return [
     { type: 'status', phase: 'started', context, task_id, subtask_id, attempt: 1 },
     { type: 'chunk', item_id: 'msg-1', text: 'Fixed ', task_id, subtask_id, attempt: 1 },

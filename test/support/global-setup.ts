@@ -22,11 +22,17 @@ export default function globalSetup(): void {
   const outDir = join(TEST_DIST_ROOT, String(process.pid));
   const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
   try {
-    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', outDir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 });
+    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', outDir], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 180_000,
+    });
     execFileSync(process.execPath, [join(root, 'scripts/lib-aliases.js'), outDir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }); // same steps as `npm run build`
   } catch (error) {
     const { stdout, stderr } = error as { stdout?: Buffer; stderr?: Buffer };
-    throw new Error(`globalSetup: \`tsc -p tsconfig.build.json\` failed, the service cannot be built for the tests:\n${String(stdout ?? '')}${String(stderr ?? '')}`);
+    throw new Error(
+      `globalSetup: \`tsc -p tsconfig.build.json\` failed, the service cannot be built for the tests:\n${String(stdout ?? '')}${String(stderr ?? '')}`,
+    );
   }
   // Inherited by the test processes (and seen in-band): where service-process.ts finds main.js.
   process.env.WEGENT_TEST_DIST = outDir;

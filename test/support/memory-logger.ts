@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { createLogger, type Logger } from '../../libs/runtime/src';
+import { createLogger, type Logger } from '@wegent-codex/runtime';
 
 /** The production logger (same redaction) writing into memory, for assertions on log lines. */
 export function memoryLogger(level: 'debug' | 'info' | 'trace' = 'debug'): { logger: Logger; lines: string[] } {

@@ -1,4 +1,4 @@
-import { listProcesses, readCmdline } from '../../libs/codex/src';
+import { listProcesses, readCmdline } from '@wegent-codex/codex';
 
 /** Live (non-zombie) processes whose whole command line is `cmdline`. */
 export const running = (cmdline: string): number[] =>

@@ -4,8 +4,8 @@ import { resolve } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { configureHttpApp } from '../../apps/api/src';
-import { AppModule } from '../../apps/service/src/app.module';
-import type { CallbackBody, Config } from '../../libs/contracts/src';
+import { AppModule } from '../../apps/service/src';
+import type { CallbackBody, Config } from '@wegent-codex/contracts';
 import { FakeExecutorManager } from '../fixtures/fake-executor-manager';
 import { message, startFakeResponses, toTurn, type FakeResponses, type RecordedRequest, type Turn } from '../fixtures/fake-responses';
 import { memoryLogger } from './memory-logger';
@@ -64,9 +64,18 @@ export async function startServiceApp(name: string, options: ServiceAppOptions =
   const fake = await startFakeResponses();
   const router = new ModelRouter(fake);
   const em = await FakeExecutorManager.start();
-  const config = testConfig(name, { WORKSPACE_ROOT: workspaceRoot, CALLBACK_URL: em.url, ...BASE_ENV, ...options.env, ...options.fakeEnv?.(fake.baseUrl) });
+  const config = testConfig(name, {
+    WORKSPACE_ROOT: workspaceRoot,
+    CALLBACK_URL: em.url,
+    ...BASE_ENV,
+    ...options.env,
+    ...options.fakeEnv?.(fake.baseUrl),
+  });
   const logs = memoryLogger(options.logLevel ?? 'info');
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoles(config, ['api', 'worker', 'relay'], logs.logger), { bodyParser: false, logger: false });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoles(config, ['api', 'worker', 'relay'], logs.logger), {
+    bodyParser: false,
+    logger: false,
+  });
   configureHttpApp(app, config);
   await app.listen(0, '127.0.0.1');
   const baseUrl = await app.getUrl();
@@ -84,13 +93,21 @@ export async function startServiceApp(name: string, options: ServiceAppOptions =
     workspaceRoot,
     logs: logs.lines,
     async execute(payload) {
-      const res = await fetch(`${baseUrl}/api/tasks/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+      const res = await fetch(`${baseUrl}/api/tasks/execute`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(payload),
+      });
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : undefined };
     },
     callbacksOf,
     async waitTerminal(taskId, subtaskId, timeoutMs = 90_000) {
-      await em.waitFor(() => callbacksOf(taskId, subtaskId).some((c) => c.progress === 100), timeoutMs, `terminal callback of ${taskId}.${subtaskId}`);
+      await em.waitFor(
+        () => callbacksOf(taskId, subtaskId).some((c) => c.progress === 100),
+        timeoutMs,
+        `terminal callback of ${taskId}.${subtaskId}`,
+      );
       return callbacksOf(taskId, subtaskId).find((c) => c.progress === 100)!;
     },
     async close() {
@@ -117,7 +134,13 @@ export interface TaskPayloadOptions {
 }
 
 /** A Codex task payload for `app`'s fake model, without repository; the prompt starts with the task marker. */
-export function taskPayload(app: ServiceApp, taskId: number, subtaskId: number, prompt: string, options: TaskPayloadOptions): Record<string, any> {
+export function taskPayload(
+  app: ServiceApp,
+  taskId: number,
+  subtaskId: number,
+  prompt: string,
+  options: TaskPayloadOptions,
+): Record<string, any> {
   const { apiKey, modelId = 'wegent-e2e-model', title = `Task ${taskId}`, bot, ...fields } = options;
   return {
     task_id: taskId,
@@ -127,7 +150,18 @@ export function taskPayload(app: ServiceApp, taskId: number, subtaskId: number, 
     task_title: title,
     subtask_title: `${title}.${subtaskId}`,
     user: { id: 7, name: 'alice', git_token: null },
-    bot: [{ id: 41, name: 'codex-dev', shell_type: 'Codex', agent_config: { env: { model: 'openai', model_id: modelId, api_key: apiKey, base_url: app.fake.baseUrl } }, system_prompt: 'Be brief.', mcp_servers: {}, skills: [], ...bot }],
+    bot: [
+      {
+        id: 41,
+        name: 'codex-dev',
+        shell_type: 'Codex',
+        agent_config: { env: { model: 'openai', model_id: modelId, api_key: apiKey, base_url: app.fake.baseUrl } },
+        system_prompt: 'Be brief.',
+        mcp_servers: {},
+        skills: [],
+        ...bot,
+      },
+    ],
     git_url: '',
     prompt: `${taskMarker(taskId)} ${prompt}`,
     auth_token: null,
@@ -188,4 +222,5 @@ export async function expectSingleTerminalLast(app: ServiceApp, taskId: number, 
 export const stepsOf = (c: Callback): ThinkingStep[] => (c.result?.thinking ?? []) as ThinkingStep[];
 
 /** Every content block of every step, in order. */
-export const blocksOf = (steps: ThinkingStep[]): Record<string, any>[] => steps.flatMap((s) => (s.details?.message?.content ?? []) as Record<string, any>[]);
+export const blocksOf = (steps: ThinkingStep[]): Record<string, any>[] =>
+  steps.flatMap((s) => (s.details?.message?.content ?? []) as Record<string, any>[]);

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
-import { listDescendants, readProcStat, signalPid, waitForExit } from '../../libs/codex/src/process-tree';
+import { listDescendants, readProcStat, signalPid, waitForExit } from '@wegent-codex/codex';
 
 /**
  * The built service (`node <build>/apps/service/src/main.js <roles>`) as a separate OS process, for
@@ -10,7 +10,8 @@ import { listDescendants, readProcStat, signalPid, waitForExit } from '../../lib
  */
 function serviceMain(): string {
   const build = process.env.WEGENT_TEST_DIST;
-  if (!build) throw new Error('WEGENT_TEST_DIST is not set: run Jest with jest.config.js, whose globalSetup builds the service for the run');
+  if (!build)
+    throw new Error('WEGENT_TEST_DIST is not set: run Jest with jest.config.js, whose globalSetup builds the service for the run');
   return resolve(build, 'apps/service/src/main.js');
 }
 
@@ -69,11 +70,21 @@ export class ServiceProcess {
   }
 
   /** Spawns the service with exactly `env` (plus PATH, HOME and locale) and waits until it is ready. */
-  static async start(name: string, roles: string[], env: Record<string, string>, options: ServiceProcessOptions = {}): Promise<ServiceProcess> {
+  static async start(
+    name: string,
+    roles: string[],
+    env: Record<string, string>,
+    options: ServiceProcessOptions = {},
+  ): Promise<ServiceProcess> {
     const inherited = Object.fromEntries(INHERITED_ENV.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]!]));
     const child = spawn(process.execPath, [serviceMain(), ...roles], {
       cwd: resolve(__dirname, '../..'),
-      env: { ...inherited, LOG_LEVEL: 'info', ...(process.env.TEST_CODEX_WARM_POOL ? { CODEX_WARM_POOL: process.env.TEST_CODEX_WARM_POOL } : {}), ...env },
+      env: {
+        ...inherited,
+        LOG_LEVEL: 'info',
+        ...(process.env.TEST_CODEX_WARM_POOL ? { CODEX_WARM_POOL: process.env.TEST_CODEX_WARM_POOL } : {}),
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const service = new ServiceProcess(name, roles, child);
@@ -153,7 +164,12 @@ export class ServiceProcess {
    */
   async killWithChildren(timeoutMs = 5_000): Promise<number[]> {
     const sid = readProcStat(this.pid)?.sid;
-    const pids = [this.pid, ...listDescendants(this.pid).filter((p) => p.sid === sid).map((p) => p.pid)];
+    const pids = [
+      this.pid,
+      ...listDescendants(this.pid)
+        .filter((p) => p.sid === sid)
+        .map((p) => p.pid),
+    ];
     for (const pid of [...pids].reverse()) signalPid(pid, 'SIGKILL'); // children first: no graceful exit on a closed stdin
     await Promise.race([this.exited, delay(timeoutMs)]);
     const left = await waitForExit(pids, timeoutMs);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { loadConfig, type Config } from '../../libs/contracts/src';
+import { loadConfig, type Config } from '@wegent-codex/contracts';
 
 /** A config for one test file: its own Redis key prefix, so runs never collide. */
 export function testConfig(name: string, env: Record<string, string> = {}): Config {
@@ -31,7 +31,11 @@ export async function dropPrefix(config: Pick<Config, 'REDIS_URL' | 'REDIS_PREFI
 }
 
 /** Polls `check` until it returns a value, for at most `timeoutMs` (every wait in tests is bounded). */
-export async function eventually<T>(check: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000, intervalMs = 25): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs = 10_000,
+  intervalMs = 25,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {

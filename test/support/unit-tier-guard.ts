@@ -65,8 +65,10 @@ wrap(net.Socket.prototype, 'connect', (...args: unknown[]) => {
   const port = typeof options === 'object' && options !== null ? Number((options as { port?: unknown }).port) : Number(options);
   if (REDIS_PORTS.has(port)) refuse(`connects to Redis (port ${port})`, 'int');
 });
-for (const name of ['spawn', 'spawnSync', 'execFile', 'execFileSync'] as const) wrap(childProcess, name, (command, args) => checkCommand(command, args));
-for (const name of ['exec', 'execSync'] as const) wrap(childProcess, name, (command) => checkCommand(String(command).split(/\s+/)[0], String(command).split(/\s+/)));
+for (const name of ['spawn', 'spawnSync', 'execFile', 'execFileSync'] as const)
+  wrap(childProcess, name, (command, args) => checkCommand(command, args));
+for (const name of ['exec', 'execSync'] as const)
+  wrap(childProcess, name, (command) => checkCommand(String(command).split(/\s+/)[0], String(command).split(/\s+/)));
 for (const name of ['readFileSync', 'existsSync', 'statSync', 'readdirSync'] as const) {
   wrap(fs, name, (path) => {
     if (readsBuild(path)) refuse(`reads the build (${String(path)})`, 'e2e');

@@ -30,7 +30,15 @@ export function exampleResponsesBody(taskId = 4711, subtaskId = 9902): Record<st
     metadata: {
       task_id: taskId,
       subtask_id: subtaskId,
-      user: { id: 12, name: 'alice', git_domain: 'github.com', git_token: RESPONSES_SECRETS.gitToken, git_id: '98765', git_login: 'alice', git_email: 'alice@example.com' },
+      user: {
+        id: 12,
+        name: 'alice',
+        git_domain: 'github.com',
+        git_token: RESPONSES_SECRETS.gitToken,
+        git_id: '98765',
+        git_login: 'alice',
+        git_email: 'alice@example.com',
+      },
       user_id: 12,
       user_name: 'alice',
       team_id: 55,
@@ -43,7 +51,14 @@ export function exampleResponsesBody(taskId = 4711, subtaskId = 9902): Record<st
           shell_type: 'Codex',
           agent_config: { env: { model: 'openai', model_id: 'gpt-5.1-codex' }, protocol: 'openai-responses' },
           system_prompt: '<base_prompt>You are a senior TypeScript engineer. Keep diffs minimal.</base_prompt>',
-          mcp_servers: [{ name: 'issues', url: 'https://mcp.example.internal/mcp', type: 'streamable-http', headers: { Authorization: 'Bearer ${{task_token}}' } }],
+          mcp_servers: [
+            {
+              name: 'issues',
+              url: 'https://mcp.example.internal/mcp',
+              type: 'streamable-http',
+              headers: { Authorization: 'Bearer ${{task_token}}' },
+            },
+          ],
           skills: ['repo-conventions'],
           skill_refs: { 'repo-conventions': { skill_id: 310, namespace: 'default', is_public: false, content_hash: 'sha256:ab12' } },
           role: 'worker',
@@ -65,7 +80,16 @@ export function exampleResponsesBody(taskId = 4711, subtaskId = 9902): Record<st
       enable_tool_output_guard: true,
       search_engine: null,
       skill_names: ['repo-conventions'],
-      skill_configs: [{ name: 'repo-conventions', description: 'House rules', prompt: '…', displayName: 'Repo conventions', skill_id: 310, skill_user_id: 12 }],
+      skill_configs: [
+        {
+          name: 'repo-conventions',
+          description: 'House rules',
+          prompt: '…',
+          displayName: 'Repo conventions',
+          skill_id: 310,
+          skill_user_id: 12,
+        },
+      ],
       preload_skills: [],
       user_selected_skills: [],
       skill_refs: { 'repo-conventions': { skill_id: 310, namespace: 'default', is_public: false, content_hash: 'sha256:ab12' } },
@@ -83,13 +107,27 @@ export function exampleResponsesBody(taskId = 4711, subtaskId = 9902): Record<st
       task_data: null,
       interactive_form_answer: null,
       attachments: [
-        { id: 301, original_filename: 'error.log', status: 'success', local_path: '/workspace/4711/4711:executor:attachments/9901/error.log', mime_type: 'text/plain', file_size: 2048, subtask_id: 9901 },
+        {
+          id: 301,
+          original_filename: 'error.log',
+          status: 'success',
+          local_path: '/workspace/4711/4711:executor:attachments/9901/error.log',
+          mime_type: 'text/plain',
+          file_size: 2048,
+          subtask_id: 9901,
+        },
       ],
       auth_token: RESPONSES_SECRETS.authToken,
       skill_identity_token: RESPONSES_SECRETS.skillIdentityToken,
       backend_url: 'http://wegent-backend:8000',
       workspace: {
-        repository: { gitUrl: 'https://github.com/acme/api.git', gitRepo: 'acme/api', gitRepoId: 42, gitDomain: 'github.com', branchName: 'main' },
+        repository: {
+          gitUrl: 'https://github.com/acme/api.git',
+          gitRepo: 'acme/api',
+          gitRepoId: 42,
+          gitDomain: 'github.com',
+          branchName: 'main',
+        },
         branch: 'main',
         path: null,
       },
@@ -134,7 +172,16 @@ export function exampleResponsesBody(taskId = 4711, subtaskId = 9902): Record<st
       temperature: null,
       reasoning: { effort: 'high', summary: 'auto' },
       service_tier: 'priority',
-      runtime_config: { codex: { use_user_config: false, configured: false, target_path: null, auth_json_sha256: null, use_proxy: false, proxy_configured: false } },
+      runtime_config: {
+        codex: {
+          use_user_config: false,
+          configured: false,
+          target_path: null,
+          auth_json_sha256: null,
+          use_proxy: false,
+          proxy_configured: false,
+        },
+      },
     },
   };
 }

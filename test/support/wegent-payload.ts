@@ -5,10 +5,8 @@
 export const EXAMPLE_SECRETS = {
   apiKey: 'sk-proj-EXAMPLEONLY',
   gitToken: 'q3ZxK1u0b9cM2l5eH0vW8A==',
-  authToken:
-    'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInVzZXJfaWQiOjcsImV4cCI6MTc2NzE2MDAwMH0.c2lnbmF0dXJl',
+  authToken: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInVzZXJfaWQiOjcsImV4cCI6MTc2NzE2MDAwMH0.c2lnbmF0dXJl',
 } as const;
-
 
 /** The full Codex payload of docs/protocol/wegent-protocol.md §2.9, with ids to choose. */
 export function examplePayload(taskId = 305, subtaskId = 812): Record<string, unknown> {
@@ -77,4 +75,3 @@ export function examplePayload(taskId = 305, subtaskId = 812): Record<string, un
     updated_at: '2025-12-30T10:00:01',
   };
 }
-

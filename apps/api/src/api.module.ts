@@ -1,6 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
-import { QueueModule } from '../../../libs/queue/src';
+import { QueueModule } from '@wegent-codex/queue';
 import { API_DEFAULTS, API_OPTIONS, RESOLVED_API_OPTIONS, type ApiModuleOptions } from './api-options';
 import { EventStreamService } from './event-stream.service';
 import { ExecutorController } from './executor.controller';

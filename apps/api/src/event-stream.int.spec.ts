@@ -1,13 +1,23 @@
-import { EventLogRepository } from '../../../libs/event-log/src';
+import { EventLogRepository } from '@wegent-codex/event-log';
 import { EventStreamService } from './event-stream.service';
-import { eventually, examplePayload, exampleRun, openEventStream, postJson, startApi, type ApiHarness } from '../../../test/support/api-harness';
+import {
+  eventually,
+  examplePayload,
+  exampleRun,
+  openEventStream,
+  postJson,
+  startApi,
+  type ApiHarness,
+} from '../../../test/support/api-harness';
 
 const eventsPath = (taskId: number, subtaskId: number) => `/v1/tasks/${taskId}/subtasks/${subtaskId}/events`;
 
 /** Names of the Redis connections this app's live tails hold (CLIENT LIST). */
 async function tailConnections(api: ApiHarness): Promise<number> {
   const list = await api.redis.client('LIST');
-  return String(list).split('\n').filter((line) => line.includes(`name=wegent-codex:sse:${api.prefix} `)).length;
+  return String(list)
+    .split('\n')
+    .filter((line) => line.includes(`name=wegent-codex:sse:${api.prefix} `)).length;
 }
 
 describe('event stream (SSE)', () => {
@@ -94,7 +104,9 @@ describe('event stream (SSE)', () => {
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toEqual({ error: 'no job and no events for task 799 subtask 1' });
 
-    const bad = await fetch(`${api.baseUrl}${eventsPath(701, 1)}`, { headers: { accept: 'text/event-stream', 'last-event-id': 'yesterday' } });
+    const bad = await fetch(`${api.baseUrl}${eventsPath(701, 1)}`, {
+      headers: { accept: 'text/event-stream', 'last-event-id': 'yesterday' },
+    });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toEqual({ error: 'invalid header', issues: [{ path: 'Last-Event-ID', message: expect.any(String) }] });
     expect(api.app.get(EventStreamService).active).toBe(0);

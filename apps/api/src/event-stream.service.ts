@@ -1,8 +1,8 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { isTerminalEvent, type StoredEvent } from '../../../libs/contracts/src';
-import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
-import { LOGGER, REDIS, type Logger } from '../../../libs/runtime/src';
+import { isTerminalEvent, type StoredEvent } from '@wegent-codex/contracts';
+import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
+import { LOGGER, REDIS, type Logger } from '@wegent-codex/runtime';
 import { RESOLVED_API_OPTIONS, type ResolvedApiOptions } from './api-options';
 import { ApiError } from './http/api-error';
 import type { HttpResponse } from './http/http-types';
@@ -93,7 +93,9 @@ export class EventStreamService implements OnModuleDestroy {
       // No ready check: it only delays the first read, and a disconnect during it makes ioredis
       // linger on the closed socket.
       sub.tail = this.redis.duplicate({ connectionName: `wegent-codex:sse:${this.keys.prefix}`, enableReadyCheck: false });
-      sub.tail.on('error', (error: Error) => this.logger.debug({ task_id: taskId, subtask_id: subtaskId, err: error.message }, 'tail connection error'));
+      sub.tail.on('error', (error: Error) =>
+        this.logger.debug({ task_id: taskId, subtask_id: subtaskId, err: error.message }, 'tail connection error'),
+      );
       while (!sub.closed) {
         const batch = await this.events.waitFor(sub.tail, taskId, subtaskId, cursor, this.options.streamBlockMs);
         for (const stored of batch) {

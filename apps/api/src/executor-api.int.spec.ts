@@ -1,7 +1,7 @@
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
-import { jobIdFor, TASK_QUEUE_NAME } from '../../../libs/contracts/src';
-import { EventLogRepository } from '../../../libs/event-log/src';
+import { jobIdFor, TASK_QUEUE_NAME } from '@wegent-codex/contracts';
+import { EventLogRepository } from '@wegent-codex/event-log';
 import { EXAMPLE_SECRETS, examplePayload, postJson, startApi, type ApiHarness } from '../../../test/support/api-harness';
 
 /** The Wegent executor drop-in: what executor_manager posts, byte for byte what it gets back. */
@@ -16,7 +16,8 @@ describe('executor-compatible API (/api/tasks)', () => {
     bodies.push(text);
     return { status: res.status, headers: res.headers, text, json: text ? JSON.parse(text) : undefined };
   };
-  const execute = (body: unknown, headers: Record<string, string> = {}) => call(postJson(`${api.baseUrl}/api/tasks/execute`, body, headers));
+  const execute = (body: unknown, headers: Record<string, string> = {}) =>
+    call(postJson(`${api.baseUrl}/api/tasks/execute`, body, headers));
   const cancel = (query: string) => call(fetch(`${api.baseUrl}/api/tasks/cancel${query}`, { method: 'POST' }));
 
   beforeAll(async () => {
@@ -60,7 +61,12 @@ describe('executor-compatible API (/api/tasks)', () => {
       type: 'validation',
       bot: [{ agent_name: 'ImageValidator', base_image: 'registry.example.com/wegent-codex:1.0' }],
       user: { name: 'alice' },
-      validation_params: { shell_type: 'Codex', image: 'registry.example.com/wegent-codex:1.0', shell_name: 'my-codex-shell', validation_id: '5f0c' },
+      validation_params: {
+        shell_type: 'Codex',
+        image: 'registry.example.com/wegent-codex:1.0',
+        shell_name: 'my-codex-shell',
+        validation_id: '5f0c',
+      },
       executor_image: 'registry.example.com/wegent-codex:1.0',
     });
 
@@ -102,14 +108,16 @@ describe('executor-compatible API (/api/tasks)', () => {
     expect(unknown.text).toBe('{"detail":"[task_id: 999001.-1] No session found"}');
   });
 
-  it.each([['', 'required'], ['?task_id=abc', 'must be a non-negative integer'], ['?task_id=-3', 'must be a non-negative integer'], ['?task_id=1&task_id=2', 'must be a non-negative integer']])(
-    'refuses cancel%s with 400 and the issue',
-    async (query, message) => {
-      const res = await cancel(query);
-      expect(res.status).toBe(400);
-      expect(res.json).toEqual({ error: 'invalid query parameter', issues: [{ path: 'task_id', message }] });
-    },
-  );
+  it.each([
+    ['', 'required'],
+    ['?task_id=abc', 'must be a non-negative integer'],
+    ['?task_id=-3', 'must be a non-negative integer'],
+    ['?task_id=1&task_id=2', 'must be a non-negative integer'],
+  ])('refuses cancel%s with 400 and the issue', async (query, message) => {
+    const res = await cancel(query);
+    expect(res.status).toBe(400);
+    expect(res.json).toEqual({ error: 'invalid query parameter', issues: [{ path: 'task_id', message }] });
+  });
 
   it('never shows a payload secret in an answer or a log line', () => {
     const everything = [...bodies, ...api.logs].join('\n');

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
-import type { LimitsService, LimitsStatus } from '../../../libs/limits/src';
-import type { TaskQueueService } from '../../../libs/queue/src';
-import type { SandboxService } from '../../../libs/sandbox/src';
+import type { LimitsService, LimitsStatus } from '@wegent-codex/limits';
+import type { TaskQueueService } from '@wegent-codex/queue';
+import type { SandboxService } from '@wegent-codex/sandbox';
 import { API_DEFAULTS } from './api-options';
 import { HealthController } from './health.controller';
 import { ApiError } from './http/api-error';

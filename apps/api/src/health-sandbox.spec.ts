@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { TaskQueueService } from '../../../libs/queue/src';
-import type { SandboxService } from '../../../libs/sandbox/src';
+import type { TaskQueueService } from '@wegent-codex/queue';
+import type { SandboxService } from '@wegent-codex/sandbox';
 import { API_DEFAULTS } from './api-options';
 import { HealthController } from './health.controller';
 import { ApiError } from './http/api-error';
@@ -9,7 +9,8 @@ import { ApiError } from './http/api-error';
 describe('HealthController /readyz and the task sandbox', () => {
   const queue = { health: async () => ({ redis: true, workers: 1, counts: { active: 0 } }) } as unknown as TaskQueueService;
   const redis = { status: 'ready' } as unknown as Redis;
-  const sandbox = (status: { ok: boolean; kind: 'bwrap' | 'none'; reason?: string }) => ({ current: async () => status }) as unknown as SandboxService;
+  const sandbox = (status: { ok: boolean; kind: 'bwrap' | 'none'; reason?: string }) =>
+    ({ current: async () => status }) as unknown as SandboxService;
 
   it('is ready with a working sandbox, and says which', async () => {
     const health = new HealthController(queue, redis, { ...API_DEFAULTS, requireWorkers: true }, sandbox({ ok: true, kind: 'bwrap' }));
@@ -18,7 +19,12 @@ describe('HealthController /readyz and the task sandbox', () => {
 
   it('answers 503 with the reason when the sandbox cannot start', async () => {
     const reason = 'bwrap could not start a sandbox: No permissions to create new namespace — unprivileged user namespaces are blocked';
-    const health = new HealthController(queue, redis, { ...API_DEFAULTS, requireWorkers: true }, sandbox({ ok: false, kind: 'bwrap', reason }));
+    const health = new HealthController(
+      queue,
+      redis,
+      { ...API_DEFAULTS, requireWorkers: true },
+      sandbox({ ok: false, kind: 'bwrap', reason }),
+    );
     const error = await health.readyz().then(
       () => undefined,
       (e: unknown) => e,

@@ -1,10 +1,10 @@
 import { Controller, Get, HttpCode, Inject, Optional } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { TASK_QUEUE_NAME } from '../../../libs/contracts/src';
-import { TaskQueueService } from '../../../libs/queue/src';
-import { REDIS } from '../../../libs/runtime/src';
-import { LimitsService } from '../../../libs/limits/src';
-import { SandboxService } from '../../../libs/sandbox/src';
+import { TASK_QUEUE_NAME } from '@wegent-codex/contracts';
+import { TaskQueueService } from '@wegent-codex/queue';
+import { REDIS } from '@wegent-codex/runtime';
+import { LimitsService } from '@wegent-codex/limits';
+import { SandboxService } from '@wegent-codex/sandbox';
 import { Deadline, RESOLVED_API_OPTIONS, type ResolvedApiOptions } from './api-options';
 import { ApiError, withDeadline } from './http/api-error';
 
@@ -70,6 +70,12 @@ export class HealthController {
     if (limits && !limits.ok) reasons.push(limits.reason ?? 'per-run limits cannot be applied');
 
     if (reasons.length) throw new ApiError(503, { status: 'unavailable', reasons, ...(workers === undefined ? {} : { workers }) });
-    return { status: 'ok', workers, counts, ...(sandbox ? { sandbox: sandbox.kind } : {}), ...(limits ? { limits: limits.mechanism } : {}) };
+    return {
+      status: 'ok',
+      workers,
+      counts,
+      ...(sandbox ? { sandbox: sandbox.kind } : {}),
+      ...(limits ? { limits: limits.mechanism } : {}),
+    };
   }
 }

@@ -1,6 +1,6 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { Config } from '../../../libs/contracts/src';
-import { LOGGER, type Logger } from '../../../libs/runtime/src';
+import type { Config } from '@wegent-codex/contracts';
+import { LOGGER, type Logger } from '@wegent-codex/runtime';
 import { bearerAuth } from './http/bearer-auth';
 import { bodyParserErrors } from './http/body-errors';
 import { refuseDeepJson } from './http/json-depth';

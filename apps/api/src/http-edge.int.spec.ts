@@ -1,7 +1,7 @@
 import { getQueueToken } from '@nestjs/bullmq';
 import { Worker, type Queue } from 'bullmq';
-import { TASK_QUEUE_NAME } from '../../../libs/contracts/src';
-import { redisOptionsFromUrl } from '../../../libs/runtime/src';
+import { TASK_QUEUE_NAME } from '@wegent-codex/contracts';
+import { redisOptionsFromUrl } from '@wegent-codex/runtime';
 import { EXAMPLE_SECRETS, eventually, examplePayload, postJson, startApi, type ApiHarness } from '../../../test/support/api-harness';
 
 /** Keys under the prefix other than the queue's meta, which BullMQ writes when the app starts. */
@@ -38,7 +38,11 @@ describe('HTTP edge', () => {
       ['no bot array', { ...examplePayload(402, 1), bot: undefined }, [{ path: 'bot' }]],
       ['a task_id that is a string', { ...examplePayload(403, 1), task_id: '403' }, [{ path: 'task_id' }]],
       ['a negative subtask_id', { ...examplePayload(404, 1), subtask_id: -1 }, [{ path: 'subtask_id' }]],
-      ['a validation task without validation_params', { task_id: 405, subtask_id: 1, type: 'validation', bot: [{}] }, [{ path: 'validation_params' }]],
+      [
+        'a validation task without validation_params',
+        { task_id: 405, subtask_id: 1, type: 'validation', bot: [{}] },
+        [{ path: 'validation_params' }],
+      ],
       ['an array instead of an object', [examplePayload(406, 1)], [{ path: '' }]],
     ];
 
@@ -75,7 +79,11 @@ describe('HTTP edge', () => {
     });
 
     it('answers an unknown route with 404 JSON, whatever its method', async () => {
-      for (const [method, path] of [['GET', '/nope'], ['POST', '/api/tasks/nope?secret=1'], ['DELETE', '/v1/tasks/1']]) {
+      for (const [method, path] of [
+        ['GET', '/nope'],
+        ['POST', '/api/tasks/nope?secret=1'],
+        ['DELETE', '/v1/tasks/1'],
+      ]) {
         const res = await send(path, { method });
         expect(res.status).toBe(404);
         expect(res.type).toMatch(/application\/json/);
@@ -87,7 +95,10 @@ describe('HTTP edge', () => {
       for (const path of ['/v1/tasks/abc/subtasks/1', '/v1/tasks/1/subtasks/1.5', '/v1/tasks/1/subtasks/1e3/events']) {
         const res = await send(path, { method: 'GET' });
         expect(res.status).toBe(400);
-        expect(res.json).toEqual({ error: 'invalid path parameter', issues: [{ path: expect.stringMatching(/^(sub)?task_id$/), message: 'must be a non-negative integer' }] });
+        expect(res.json).toEqual({
+          error: 'invalid path parameter',
+          issues: [{ path: expect.stringMatching(/^(sub)?task_id$/), message: 'must be a non-negative integer' }],
+        });
       }
       const cancel = await send('/v1/tasks/-1/cancel', { method: 'POST' });
       expect(cancel.status).toBe(400);
@@ -170,7 +181,11 @@ describe('HTTP edge', () => {
       expect(await before.json()).toEqual({ status: 'unavailable', reasons: ['no worker is registered on queue codex-tasks'], workers: 0 });
 
       const queue = api.app.get<Queue>(getQueueToken(TASK_QUEUE_NAME));
-      const worker = new Worker(TASK_QUEUE_NAME, null, { connection: redisOptionsFromUrl(api.config.REDIS_URL), prefix: api.prefix, autorun: false });
+      const worker = new Worker(TASK_QUEUE_NAME, null, {
+        connection: redisOptionsFromUrl(api.config.REDIS_URL),
+        prefix: api.prefix,
+        autorun: false,
+      });
       try {
         await worker.waitUntilReady();
         await eventually(async () => (await queue.getWorkersCount()) > 0, 'the worker to register');

@@ -1,7 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
-import { MetricsModule } from '../../../libs/metrics/src';
-import { RuntimeModule } from '../../../libs/runtime/src';
+import { MetricsModule } from '@wegent-codex/metrics';
+import { RuntimeModule } from '@wegent-codex/runtime';
 import { examplePayload, postJson, startApi } from '../../../test/support/api-harness';
 import { dropPrefix, testConfig } from '../../../test/support/test-config';
 import { ApiModule } from './api.module';
@@ -13,7 +13,9 @@ describe('GET /metrics', () => {
   let baseUrl: string;
 
   beforeAll(async () => {
-    const moduleRef = await Test.createTestingModule({ imports: [RuntimeModule.forRoot(config), MetricsModule.forRoot(), ApiModule] }).compile();
+    const moduleRef = await Test.createTestingModule({
+      imports: [RuntimeModule.forRoot(config), MetricsModule.forRoot(), ApiModule],
+    }).compile();
     app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: false });
     configureHttpApp(app, config);
     await app.listen(0, '127.0.0.1');

@@ -1,6 +1,6 @@
 import { Controller, Get, Inject, Optional, Res } from '@nestjs/common';
 import type { Registry } from 'prom-client';
-import { METRICS_REGISTRY } from '../../../libs/metrics/src';
+import { METRICS_REGISTRY } from '@wegent-codex/metrics';
 import { ApiError } from './http/api-error';
 import type { HttpResponse } from './http/http-types';
 

@@ -1,10 +1,9 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import { jobIdFor, TASK_QUEUE_NAME, type Config, type StoredEvent, type TaskJobData } from '../../../libs/contracts/src';
-import { EventLogRepository } from '../../../libs/event-log/src';
-import { CallbackFolder, type SubtaskView } from '../../../libs/event-log/src/callback-fold';
-import { CONFIG } from '../../../libs/runtime/src';
+import { jobIdFor, TASK_QUEUE_NAME, type Config, type StoredEvent, type TaskJobData } from '@wegent-codex/contracts';
+import { EventLogRepository, CallbackFolder, type SubtaskView } from '@wegent-codex/event-log';
+import { CONFIG } from '@wegent-codex/runtime';
 import { Deadline } from './api-options';
 import { ApiError, withDeadline } from './http/api-error';
 

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { isTraceparent, taskPayloadSchema, type TaskPayload } from '../../../libs/contracts/src';
-import { TaskQueueService, type CancelOutcome, type EnqueueResult } from '../../../libs/queue/src';
-import { LOGGER, type Logger } from '../../../libs/runtime/src';
+import { isTraceparent, taskPayloadSchema, type TaskPayload } from '@wegent-codex/contracts';
+import { TaskQueueService, type CancelOutcome, type EnqueueResult } from '@wegent-codex/queue';
+import { LOGGER, type Logger } from '@wegent-codex/runtime';
 import { Deadline } from './api-options';
 import { ApiError, issuesOf, withDeadline } from './http/api-error';
 import { parseResponsesBody } from './responses/responses-payload';
@@ -27,7 +27,12 @@ export class TaskIntakeService {
     const issues = issuesOf(parsed.error);
     const ids = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
     this.logger.info(
-      { request_id: requestId, task_id: idOrUndefined(ids.task_id), subtask_id: idOrUndefined(ids.subtask_id), issues: issues.map((i) => i.path) },
+      {
+        request_id: requestId,
+        task_id: idOrUndefined(ids.task_id),
+        subtask_id: idOrUndefined(ids.subtask_id),
+        issues: issues.map((i) => i.path),
+      },
       'task payload rejected',
     );
     throw ApiError.badRequest('invalid task payload', issues);
@@ -54,7 +59,12 @@ export class TaskIntakeService {
     const root = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
     const ids = typeof root.metadata === 'object' && root.metadata !== null ? (root.metadata as Record<string, unknown>) : root;
     this.logger.info(
-      { request_id: requestId, task_id: idOrUndefined(ids.task_id), subtask_id: idOrUndefined(ids.subtask_id), issues: issues.map((i) => i.path) },
+      {
+        request_id: requestId,
+        task_id: idOrUndefined(ids.task_id),
+        subtask_id: idOrUndefined(ids.subtask_id),
+        issues: issues.map((i) => i.path),
+      },
       'responses body rejected',
     );
     throw ApiError.badRequest('invalid responses body', issues);
@@ -63,7 +73,11 @@ export class TaskIntakeService {
   async submitResponses(body: unknown, requestId: string, traceparent?: string): Promise<EnqueueResult> {
     const payload = this.parseResponses(body, requestId);
     // executor_manager gives a dispatch 10 s: answer (503) before it gives up.
-    return withDeadline(this.queue.enqueue(payload, isTraceparent(traceparent) ? { traceparent } : {}), Deadline.responsesEnqueueMs, 'enqueue');
+    return withDeadline(
+      this.queue.enqueue(payload, isTraceparent(traceparent) ? { traceparent } : {}),
+      Deadline.responsesEnqueueMs,
+      'enqueue',
+    );
   }
 
   /** Cancels the task's waiting and running subtasks, or only `subtaskId` when given. */

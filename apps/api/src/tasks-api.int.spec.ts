@@ -1,8 +1,8 @@
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
-import { jobIdFor, TASK_QUEUE_NAME, type TaskJobData, type TaskPayload } from '../../../libs/contracts/src';
-import { EventLogRepository } from '../../../libs/event-log/src';
-import { TASK_JOB_OPTIONS } from '../../../libs/queue/src';
+import { jobIdFor, TASK_QUEUE_NAME, type TaskJobData, type TaskPayload } from '@wegent-codex/contracts';
+import { EventLogRepository } from '@wegent-codex/event-log';
+import { TASK_JOB_OPTIONS } from '@wegent-codex/queue';
 import { examplePayload, exampleRun, postJson, startApi, type ApiHarness } from '../../../test/support/api-harness';
 
 /** A parsed JSON answer, read field by field in the assertions. */
@@ -45,7 +45,14 @@ describe('native API (/v1/tasks)', () => {
   it('shows a subtask with a job but no event yet as queued', async () => {
     const res = await get('/v1/tasks/601/subtasks/1');
     expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ task_id: 601, subtask_id: 1, state: 'queued', status: 'PENDING', events: 0, result: { thinking: [] } });
+    expect(res.json).toMatchObject({
+      task_id: 601,
+      subtask_id: 1,
+      state: 'queued',
+      status: 'PENDING',
+      events: 0,
+      result: { thinking: [] },
+    });
   });
 
   it('cancels every waiting subtask of a task, then answers 404 when nothing is left', async () => {
@@ -53,7 +60,12 @@ describe('native API (/v1/tasks)', () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as Json;
     expect(body.task_id).toBe(601);
-    expect(body.cancelled).toEqual(expect.arrayContaining([{ subtask_id: 1, stage: 'queued' }, { subtask_id: 2, stage: 'queued' }]));
+    expect(body.cancelled).toEqual(
+      expect.arrayContaining([
+        { subtask_id: 1, stage: 'queued' },
+        { subtask_id: 2, stage: 'queued' },
+      ]),
+    );
     expect(await queue.getJob(jobIdFor(601, 1))).toBeUndefined();
 
     const again = await fetch(`${api.baseUrl}/v1/tasks/601/cancel`, { method: 'POST' });
@@ -69,7 +81,15 @@ describe('native API (/v1/tasks)', () => {
     const res = await get('/v1/tasks/602/subtasks/7');
 
     expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ task_id: 602, subtask_id: 7, state: 'completed', status: 'COMPLETED', progress: 100, events: 4, result: { value: 'Fixed it.' } });
+    expect(res.json).toMatchObject({
+      task_id: 602,
+      subtask_id: 7,
+      state: 'completed',
+      status: 'COMPLETED',
+      progress: 100,
+      events: 4,
+      result: { value: 'Fixed it.' },
+    });
   });
 
   it('answers 404 for a subtask with neither job nor events', async () => {
@@ -81,7 +101,17 @@ describe('native API (/v1/tasks)', () => {
     const all = await get('/v1/tasks/602/subtasks/7/events');
     expect(all.status).toBe(200);
     expect(all.json.events.map((e: { type: string }) => e.type)).toEqual(['status', 'chunk', 'chunk', 'done']);
-    expect(all.json.events[1]).toEqual({ id: expect.stringMatching(/^\d+-\d+$/), type: 'chunk', item_id: 'msg-1', text: 'Fixed ', task_id: 602, subtask_id: 7, attempt: 1, seq: 2, timestamp: expect.any(String) });
+    expect(all.json.events[1]).toEqual({
+      id: expect.stringMatching(/^\d+-\d+$/),
+      type: 'chunk',
+      item_id: 'msg-1',
+      text: 'Fixed ',
+      task_id: 602,
+      subtask_id: 7,
+      attempt: 1,
+      seq: 2,
+      timestamp: expect.any(String),
+    });
     expect(all.json.last_id).toBe(all.json.events[3].id);
 
     const page = await get(`/v1/tasks/602/subtasks/7/events?after=${all.json.events[0].id}&limit=2`);
@@ -104,7 +134,13 @@ describe('native API (/v1/tasks)', () => {
     // The README's example, with this test's prefix.
     const payload = examplePayload(604, 3) as TaskPayload;
     const jobId = jobIdFor(payload.task_id, payload.subtask_id);
-    const data: TaskJobData = { task_id: payload.task_id, subtask_id: payload.subtask_id, title: payload.subtask_title ?? undefined, payload, enqueuedAt: new Date().toISOString() };
+    const data: TaskJobData = {
+      task_id: payload.task_id,
+      subtask_id: payload.subtask_id,
+      title: payload.subtask_title ?? undefined,
+      payload,
+      enqueuedAt: new Date().toISOString(),
+    };
     await queue.add(jobId, data, { ...TASK_JOB_OPTIONS, jobId });
     const lane = `${api.prefix}:task:${payload.task_id}:lane`;
     const redis = api.redis;

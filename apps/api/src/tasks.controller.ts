@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
-import type { SubtaskView } from '../../../libs/event-log/src/callback-fold';
+import type { SubtaskView } from '@wegent-codex/event-log';
 import { EventStreamService } from './event-stream.service';
 import { ApiError } from './http/api-error';
 import type { HttpRequest, HttpResponse } from './http/http-types';

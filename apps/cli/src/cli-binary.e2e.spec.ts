@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { jobIdFor, TASK_QUEUE_NAME } from '../../../libs/contracts/src';
-import { redisOptionsFromUrl } from '../../../libs/runtime/src';
+import { jobIdFor, TASK_QUEUE_NAME } from '@wegent-codex/contracts';
+import { redisOptionsFromUrl } from '@wegent-codex/runtime';
 import { dropPrefix } from '../../../test/support/test-config';
 
 /**
@@ -21,15 +21,22 @@ const bin = join(testBuild(), published.replace(/^dist\//, ''));
 
 function testBuild(): string {
   const build = process.env.WEGENT_TEST_DIST;
-  if (!build) throw new Error('WEGENT_TEST_DIST is not set: run Jest with jest.config.js, whose globalSetup builds the service for the e2e tier');
+  if (!build)
+    throw new Error('WEGENT_TEST_DIST is not set: run Jest with jest.config.js, whose globalSetup builds the service for the e2e tier');
   return build;
 }
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `test-cli-bin-${randomBytes(4).toString('hex')}`;
 
-function run(args: string[], onStart?: (child: ReturnType<typeof spawn>) => void): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  onStart?: (child: ReturnType<typeof spawn>) => void,
+): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH, REDIS_URL, REDIS_PREFIX: prefix }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { PATH: process.env.PATH, REDIS_URL, REDIS_PREFIX: prefix },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -4,10 +4,10 @@ import { Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { TASK_QUEUE_NAME, type Config, type TaskJobData } from '../../../libs/contracts/src';
-import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
-import { QueueModule, TaskQueueService } from '../../../libs/queue/src';
-import { REDIS, RuntimeModule, type Logger } from '../../../libs/runtime/src';
+import { TASK_QUEUE_NAME, type Config, type TaskJobData } from '@wegent-codex/contracts';
+import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
+import { QueueModule, TaskQueueService } from '@wegent-codex/queue';
+import { REDIS, RuntimeModule, type Logger } from '@wegent-codex/runtime';
 
 /** Where a command writes: stdout and stderr in the real CLI, buffers in tests. */
 export interface CliOutput {
@@ -48,7 +48,16 @@ export class CliContext {
     const queue = app.get<Queue<TaskJobData>>(getQueueToken(TASK_QUEUE_NAME));
     // Closing a BullMQ queue that is still connecting emits an unhandled "Connection is closed".
     await queue.waitUntilReady();
-    return new CliContext(app, config, logger, app.get(TaskQueueService), app.get(EventLogRepository), app.get(RedisKeys), queue, app.get<Redis>(REDIS));
+    return new CliContext(
+      app,
+      config,
+      logger,
+      app.get(TaskQueueService),
+      app.get(EventLogRepository),
+      app.get(RedisKeys),
+      queue,
+      app.get<Redis>(REDIS),
+    );
   }
 
   async close(): Promise<void> {

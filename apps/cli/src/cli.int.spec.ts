@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { jobIdFor, TASK_QUEUE_NAME, type NewTaskEvent, type RunContext } from '../../../libs/contracts/src';
-import { EventLogRepository, RedisKeys, foldCallbacks } from '../../../libs/event-log/src';
-import { redisOptionsFromUrl } from '../../../libs/runtime/src';
+import { jobIdFor, TASK_QUEUE_NAME, type NewTaskEvent, type RunContext } from '@wegent-codex/contracts';
+import { EventLogRepository, RedisKeys, foldCallbacks } from '@wegent-codex/event-log';
+import { redisOptionsFromUrl } from '@wegent-codex/runtime';
 import { FakeExecutorManager } from '../../../test/fixtures/fake-executor-manager';
 import { dropPrefix, eventually } from '../../../test/support/test-config';
 import type { CliOutput } from './cli-context';
@@ -19,7 +19,14 @@ import { runCli } from './main';
  */
 const prefix = `test-cli-${randomBytes(4).toString('hex')}`;
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const env = (extra: Record<string, string> = {}) => ({ REDIS_URL, REDIS_PREFIX: prefix, LOG_LEVEL: 'silent', EXECUTOR_NAME: 'codex-test', SECRETS_KEY: 'cli-test-secrets-key', ...extra });
+const env = (extra: Record<string, string> = {}) => ({
+  REDIS_URL,
+  REDIS_PREFIX: prefix,
+  LOG_LEVEL: 'silent',
+  EXECUTOR_NAME: 'codex-test',
+  SECRETS_KEY: 'cli-test-secrets-key',
+  ...extra,
+});
 const SECRET = 'sk-cli-SECRET-0123456789abcdef';
 
 function capture(): CliOutput & { stdout: () => string; stderr: () => string } {
@@ -34,7 +41,11 @@ type CliOptions = { env?: Record<string, string>; signal?: AbortSignal; stdin?: 
 function startCli(argv: string[], options: CliOptions = {}) {
   const io = capture();
   const stdin = options.stdin === undefined ? undefined : async () => options.stdin!;
-  const done = runCli(argv, { env: options.env ?? env(), io, signal: options.signal, stdin }).then((code) => ({ code, stdout: io.stdout(), stderr: io.stderr() }));
+  const done = runCli(argv, { env: options.env ?? env(), io, signal: options.signal, stdin }).then((code) => ({
+    code,
+    stdout: io.stdout(),
+    stderr: io.stderr(),
+  }));
   return { io, done };
 }
 
@@ -52,7 +63,15 @@ const payload = (task: number, sub: number, extra: Record<string, unknown> = {})
   ...extra,
 });
 
-const context: RunContext = { task_title: 'Fix the build', subtask_title: 'Fix the build - Assistant', task_type: 'online', git_repo: '', git_domain: '', branch_name: '', prompt: 'hello' };
+const context: RunContext = {
+  task_title: 'Fix the build',
+  subtask_title: 'Fix the build - Assistant',
+  task_type: 'online',
+  git_repo: '',
+  git_domain: '',
+  branch_name: '',
+  prompt: 'hello',
+};
 
 /** The events of a short successful run: milestones, a command with its result, a streamed answer. */
 function successfulRun(task: number, sub: number): NewTaskEvent[] {
@@ -65,13 +84,27 @@ function successfulRun(task: number, sub: number): NewTaskEvent[] {
       ...e,
       type: 'thinking-step',
       report: true,
-      step: { title: 'thinking.assistant_message_received', next_action: 'continue', details: { type: 'assistant', message: { content: [{ type: 'tool_use', id: 't1', name: 'Bash', input: { command: 'git log --oneline -1' } }] } } },
+      step: {
+        title: 'thinking.assistant_message_received',
+        next_action: 'continue',
+        details: {
+          type: 'assistant',
+          message: { content: [{ type: 'tool_use', id: 't1', name: 'Bash', input: { command: 'git log --oneline -1' } }] },
+        },
+      },
     },
     {
       ...e,
       type: 'thinking-step',
       report: false,
-      step: { title: 'thinking.user_message_received', next_action: 'continue', details: { type: 'user', message: { content: [{ type: 'tool_result', tool_use_id: 't1', content: 'abc123 Initial commit', is_error: false }] } } },
+      step: {
+        title: 'thinking.user_message_received',
+        next_action: 'continue',
+        details: {
+          type: 'user',
+          message: { content: [{ type: 'tool_result', tool_use_id: 't1', content: 'abc123 Initial commit', is_error: false }] },
+        },
+      },
     },
     { ...e, type: 'chunk', item_id: 'msg1', text: 'The build ' },
     { ...e, type: 'chunk', item_id: 'msg1', text: 'is fixed.' },
@@ -122,7 +155,10 @@ describe('wegent-codex CLI (in-process, real Redis)', () => {
       expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^wegent-codex: invalid configuration: REDIS_PREFIX: /)]);
       const started = Date.now();
       const down = await cli(['status', '1'], { env: env({ REDIS_URL: 'redis://127.0.0.1:1' }) });
-      expect([down.code, down.stderr]).toEqual([1, 'wegent-codex: cannot reach Redis at 127.0.0.1:1: set REDIS_URL to the service\'s Redis\n']);
+      expect([down.code, down.stderr]).toEqual([
+        1,
+        "wegent-codex: cannot reach Redis at 127.0.0.1:1: set REDIS_URL to the service's Redis\n",
+      ]);
       expect(Date.now() - started).toBeLessThan(5_000);
     });
   });
@@ -135,7 +171,12 @@ describe('wegent-codex CLI (in-process, real Redis)', () => {
       expect(first).toMatchObject({ code: 0, stdout: 'enqueued task-101-sub-1 (waiting)\n' });
       expect(first.stderr).toContain('no worker is registered');
       const job = await queue.getJob('task-101-sub-1');
-      expect(job!.data).toMatchObject({ task_id: 101, subtask_id: 1, title: 'Fix the build - Assistant', payloadRef: `${prefix}:payload:101:1` });
+      expect(job!.data).toMatchObject({
+        task_id: 101,
+        subtask_id: 1,
+        title: 'Fix the build - Assistant',
+        payloadRef: `${prefix}:payload:101:1`,
+      });
       expect(JSON.stringify(job!.data)).not.toContain(SECRET);
       expect(await redis.get(`${prefix}:payload:101:1`)).toMatch(/^gcm1:/); // sealed with SECRETS_KEY
       const again = await cli(['enqueue', file, '--json']);
@@ -181,7 +222,10 @@ describe('wegent-codex CLI (in-process, real Redis)', () => {
       expect(one.stdout).toContain('answer\n  The build is fixed.');
 
       const json = JSON.parse((await cli(['status', '200', '--json'])).stdout);
-      expect(json.subtasks.map((s: { subtask_id: number; state: string }) => [s.subtask_id, s.state])).toEqual([[1, 'completed'], [2, 'queued']]);
+      expect(json.subtasks.map((s: { subtask_id: number; state: string }) => [s.subtask_id, s.state])).toEqual([
+        [1, 'completed'],
+        [2, 'queued'],
+      ]);
     });
 
     it('says so when nothing of the task exists (1)', async () => {
@@ -220,7 +264,10 @@ describe('wegent-codex CLI (in-process, real Redis)', () => {
 
     it('ends a failed subtask with the error (1) and a cancelled one with 3', async () => {
       const e = { task_id: 301, subtask_id: 1, attempt: 1 };
-      await append([{ ...e, type: 'status', phase: 'started', context }, { ...e, type: 'error', kind: 'exception', message: 'Codex could not start' }]);
+      await append([
+        { ...e, type: 'status', phase: 'started', context },
+        { ...e, type: 'error', kind: 'exception', message: 'Codex could not start' },
+      ]);
       const failed = await cli(['tail', '301', '1']);
       expect(failed.code).toBe(1);
       expect(failed.stdout).toContain('[####################] 100%  FAILED     Codex could not start\nerror: Codex could not start\n');
@@ -271,7 +318,7 @@ describe('wegent-codex CLI (in-process, real Redis)', () => {
     });
     afterAll(() => em.close());
 
-    it('re-sends the folded callbacks of a finished subtask, in order, with the relay\'s Idempotency-Keys', async () => {
+    it("re-sends the folded callbacks of a finished subtask, in order, with the relay's Idempotency-Keys", async () => {
       await append(successfulRun(500, 1));
       const result = await cli(['replay', '500', '1'], { env: env({ CALLBACK_URL: em.url }) });
       expect(result.code).toBe(0);
@@ -296,20 +343,35 @@ describe('wegent-codex CLI (in-process, real Redis)', () => {
     it('refuses an unfinished subtask (1) and a missing endpoint (2)', async () => {
       const e = { task_id: 501, subtask_id: 1, attempt: 1 };
       await append([{ ...e, type: 'status', phase: 'started', context }]);
-      expect(await cli(['replay', '501', '1', '--to', em.url])).toMatchObject({ code: 1, stderr: expect.stringContaining('is not finished') });
+      expect(await cli(['replay', '501', '1', '--to', em.url])).toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining('is not finished'),
+      });
       expect(await cli(['replay', '500', '1'])).toMatchObject({ code: 2, stderr: 'CALLBACK_URL is not set: set it or pass --to URL\n' });
     });
 
     it('replays a 2026 subtask without its deltas (the backend appends every delta): created, blocks, terminal', async () => {
       const e = { task_id: 502, subtask_id: 1, attempt: 1 };
       await append([
-        { ...e, type: 'status', phase: 'started', context: { ...context, protocol: '2026', responses: { message_id: 2, executor_name: 'wegent-task-x' } } },
+        {
+          ...e,
+          type: 'status',
+          phase: 'started',
+          context: { ...context, protocol: '2026', responses: { message_id: 2, executor_name: 'wegent-task-x' } },
+        },
         { ...e, type: 'chunk', item_id: 'm', text: 'Fixed ' },
         {
           ...e,
           type: 'thinking-step',
           report: true,
-          step: { title: 'thinking.assistant_message_received', next_action: 'continue', details: { type: 'assistant', message: { content: [{ type: 'tool_use', id: 'call_1', name: 'Bash', input: { command: 'ls' } }] } } },
+          step: {
+            title: 'thinking.assistant_message_received',
+            next_action: 'continue',
+            details: {
+              type: 'assistant',
+              message: { content: [{ type: 'tool_use', id: 'call_1', name: 'Bash', input: { command: 'ls' } }] },
+            },
+          },
         },
         { ...e, type: 'reasoning', item_id: 'r', text: 'think' },
         { ...e, type: 'chunk', item_id: 'm', text: 'it.' },

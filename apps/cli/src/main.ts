@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { ConfigError, loadConfig } from '../../../libs/contracts/src';
-import { createLogger, embeddedRedisUrl, redisAnswers } from '../../../libs/runtime/src';
+import { ConfigError, loadConfig } from '@wegent-codex/contracts';
+import { createLogger, embeddedRedisUrl, redisAnswers } from '@wegent-codex/runtime';
 import { CliContext, processOutput, type CliOutput } from './cli-context';
 import { cancelCommand } from './commands/cancel.command';
 import { enqueueCommand } from './commands/enqueue.command';
@@ -99,7 +99,11 @@ export async function runCli(argv: string[], options: RunOptions = {}): Promise<
     return ExitCode.Failed;
   }
   // Quiet by default: the commands print what matters; LOG_LEVEL=info shows the library's lines.
-  const logger = createLogger({ LOG_LEVEL: env.LOG_LEVEL ? config.LOG_LEVEL : 'warn' }, { component: 'cli' }, pino.destination({ fd: 2, sync: true }));
+  const logger = createLogger(
+    { LOG_LEVEL: env.LOG_LEVEL ? config.LOG_LEVEL : 'warn' },
+    { component: 'cli' },
+    pino.destination({ fd: 2, sync: true }),
+  );
   const ctx = await CliContext.open(config, logger);
   try {
     const [task, subtask] = ids as number[];

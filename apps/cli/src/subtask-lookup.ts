@@ -1,5 +1,5 @@
-import { jobIdFor, TASK_QUEUE_NAME } from '../../../libs/contracts/src';
-import { CallbackFolder, type SubtaskView } from '../../../libs/event-log/src/callback-fold';
+import { jobIdFor, TASK_QUEUE_NAME } from '@wegent-codex/contracts';
+import { CallbackFolder, type SubtaskView } from '@wegent-codex/event-log';
 import type { CliContext } from './cli-context';
 
 export interface SubtaskSummary extends SubtaskView {

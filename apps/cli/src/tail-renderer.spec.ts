@@ -1,14 +1,28 @@
-import type { NewTaskEvent, RunContext, StoredEvent, TaskEvent } from '../../../libs/contracts/src';
+import type { NewTaskEvent, RunContext, StoredEvent, TaskEvent } from '@wegent-codex/contracts';
 import { describeStep, progressBar, TailRenderer } from './tail-renderer';
 import { readableMessage } from './text';
 
-const context: RunContext = { task_title: 't', subtask_title: 's', task_type: 'online', git_repo: '', git_domain: '', branch_name: '', prompt: 'p' };
+const context: RunContext = {
+  task_title: 't',
+  subtask_title: 's',
+  task_type: 'online',
+  git_repo: '',
+  git_domain: '',
+  branch_name: '',
+  prompt: 'p',
+};
 
 /** Stamps events the way the log does (seq, timestamp, stream id) and renders them in order. */
 function render(events: NewTaskEvent[]): string {
   const renderer = new TailRenderer(1, 2);
   return events
-    .map((event, i) => ({ id: `1-${i}`, event: { ...event, seq: i + 1, timestamp: `2025-01-01T00:00:0${i % 10}.000Z` } as TaskEvent }) satisfies StoredEvent)
+    .map(
+      (event, i) =>
+        ({
+          id: `1-${i}`,
+          event: { ...event, seq: i + 1, timestamp: `2025-01-01T00:00:0${i % 10}.000Z` } as TaskEvent,
+        }) satisfies StoredEvent,
+    )
     .map((stored) => renderer.apply(stored))
     .join('');
 }
@@ -34,13 +48,21 @@ describe('TailRenderer', () => {
   it('describes steps by their commands, tools, results and reasoning, else by title', () => {
     const step = (content: unknown[]) => ({ title: 'x', next_action: 'continue', details: { type: 'assistant', message: { content } } });
     expect(describeStep(step([{ type: 'tool_use', name: 'Bash', input: { command: 'ls  -la\n' } }]))).toEqual(['$ ls -la']);
-    expect(describeStep(step([{ type: 'tool_use', name: 'mcp__echo__say', input: { text: 'hi' } }]))).toEqual(['> mcp__echo__say {"text":"hi"}']);
+    expect(describeStep(step([{ type: 'tool_use', name: 'mcp__echo__say', input: { text: 'hi' } }]))).toEqual([
+      '> mcp__echo__say {"text":"hi"}',
+    ]);
     expect(describeStep(step([{ type: 'tool_result', content: '', is_error: true }]))).toEqual(['! (no output)']);
     expect(describeStep(step([{ type: 'thinking', thinking: 'Look first.' }]))).toEqual(['~ Look first.']);
-    expect(describeStep(step([{ type: 'unknown', block_type: 'ThinkingBlock', block_data: { thinking: 'Read the README.' } }]))).toEqual(['~ Read the README.']);
+    expect(describeStep(step([{ type: 'unknown', block_type: 'ThinkingBlock', block_data: { thinking: 'Read the README.' } }]))).toEqual([
+      '~ Read the README.',
+    ]);
     expect(describeStep(step([{ type: 'text', text: 'streamed already' }]))).toEqual([]);
-    expect(describeStep({ title: 't', next_action: 'continue', details: { type: 'system', subtype: 'init', model: 'gpt-5.5' } })).toEqual(['· Codex session started (model gpt-5.5)']);
-    expect(describeStep({ title: 't', next_action: 'continue', details: { type: 'result', subtype: 'success', duration_ms: 2625 } })).toEqual(['· success in 2.6 s']);
+    expect(describeStep({ title: 't', next_action: 'continue', details: { type: 'system', subtype: 'init', model: 'gpt-5.5' } })).toEqual([
+      '· Codex session started (model gpt-5.5)',
+    ]);
+    expect(
+      describeStep({ title: 't', next_action: 'continue', details: { type: 'result', subtype: 'success', duration_ms: 2625 } }),
+    ).toEqual(['· success in 2.6 s']);
     expect(describeStep({ title: 'thinking.initialize_agent', next_action: 'continue' })).toEqual(['· thinking.initialize_agent']);
     expect(describeStep(step([{ type: 'tool_result', content: 'x'.repeat(400) }]))[0]).toHaveLength(162);
   });
@@ -71,7 +93,12 @@ describe('TailRenderer', () => {
   });
 
   it('prints a final answer that was never streamed, and the error of a failed run', () => {
-    expect(render([{ ...e, type: 'status', phase: 'started', context }, { ...e, type: 'done', value: 'All good.' }])).toContain('100%  COMPLETED\n» All good.\n');
+    expect(
+      render([
+        { ...e, type: 'status', phase: 'started', context },
+        { ...e, type: 'done', value: 'All good.' },
+      ]),
+    ).toContain('100%  COMPLETED\n» All good.\n');
     expect(render([{ ...e, type: 'error', kind: 'init', message: 'no agent for shell type foo' }])).toBe(
       '[####################] 100%  FAILED     no agent for shell type foo\nerror: no agent for shell type foo\n',
     );

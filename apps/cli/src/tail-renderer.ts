@@ -1,5 +1,5 @@
-import type { StoredEvent, ThinkingStep } from '../../../libs/contracts/src';
-import { CallbackFolder } from '../../../libs/event-log/src/callback-fold';
+import type { StoredEvent, ThinkingStep } from '@wegent-codex/contracts';
+import { CallbackFolder } from '@wegent-codex/event-log';
 import { clip, readableMessage } from './text';
 
 /** `[########------------]  40%`: ASCII, so it survives any terminal, pipe or log file. */
@@ -19,17 +19,23 @@ const oneLine = (text: string): string => clip(text, MAX_LINE);
  * session or result summary, or its title.
  */
 export function describeStep(step: ThinkingStep): string[] {
-  const details = step.details as { type?: string; subtype?: string; model?: string; duration_ms?: number; message?: { content?: unknown } } | undefined;
+  const details = step.details as
+    { type?: string; subtype?: string; model?: string; duration_ms?: number; message?: { content?: unknown } } | undefined;
   if (!Array.isArray(details?.message?.content)) {
     if (details?.type === 'system' && details.model) return [`· Codex session started (model ${details.model})`];
-    if (details?.type === 'result') return [`· ${details.subtype ?? 'finished'}${typeof details.duration_ms === 'number' ? ` in ${(details.duration_ms / 1000).toFixed(1)} s` : ''}`];
+    if (details?.type === 'result')
+      return [
+        `· ${details.subtype ?? 'finished'}${typeof details.duration_ms === 'number' ? ` in ${(details.duration_ms / 1000).toFixed(1)} s` : ''}`,
+      ];
     return [`· ${step.title}`];
   }
   const lines: string[] = [];
   for (const block of details.message.content as Record<string, unknown>[]) {
     if (block.type === 'tool_use') {
       const input = (block.input ?? {}) as Record<string, unknown>;
-      lines.push(typeof input.command === 'string' ? `$ ${oneLine(input.command)}` : `> ${String(block.name)} ${oneLine(JSON.stringify(input))}`);
+      lines.push(
+        typeof input.command === 'string' ? `$ ${oneLine(input.command)}` : `> ${String(block.name)} ${oneLine(JSON.stringify(input))}`,
+      );
     } else if (block.type === 'tool_result') {
       const content = typeof block.content === 'string' ? block.content : JSON.stringify(block.content ?? '');
       lines.push(`${block.is_error ? '! ' : '= '}${oneLine(content) || '(no output)'}`);
@@ -88,7 +94,9 @@ export class TailRenderer {
     if (event.type === 'thinking-step') {
       // Commands and results first; the bar (progress 75 from the first step on) before them.
       const bar = callback ? this.barLine(callback.body.status, callback.body.progress, callback.body.error_message) : '';
-      const lines = describeStep(event.step).map((l) => `  ${l}\n`).join('');
+      const lines = describeStep(event.step)
+        .map((l) => `  ${l}\n`)
+        .join('');
       return bar || lines ? `${this.lineStart()}${bar}${lines}` : '';
     }
     if (callback) {

@@ -1,6 +1,6 @@
-import type { Config } from '../../../libs/contracts/src';
-import type { PlannedCallback } from '../../../libs/event-log/src/callback-fold';
-import { createLogger } from '../../../libs/runtime/src';
+import type { Config } from '@wegent-codex/contracts';
+import type { PlannedCallback } from '@wegent-codex/event-log';
+import { createLogger } from '@wegent-codex/runtime';
 import { FakeExecutorManager } from '../../../test/fixtures/fake-executor-manager';
 import { testConfig } from '../../../test/support/test-config';
 import { CallbackSender, idempotencyKey, type SendOutcome } from './callback-sender';

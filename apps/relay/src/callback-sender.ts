@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { isTraceparent, jobIdFor, type Config } from '../../../libs/contracts/src';
-import type { AnyPlannedCallback } from '../../../libs/event-log/src/callback-fold';
-import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
+import { isTraceparent, jobIdFor, type Config } from '@wegent-codex/contracts';
+import type { AnyPlannedCallback } from '@wegent-codex/event-log';
+import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
 import { fullJitterDelay, sleep } from './backoff';
 import { RELAY_METRICS, type RelayMetrics } from './relay-metrics';
 
@@ -15,7 +15,8 @@ export type SendOutcome =
   /** The signal aborted (shutdown or lost lock): unknown whether EM got it; it will be resent. */
   | { result: 'aborted'; attempts: number };
 
-type Attempt = { ok: true; status: number } | { ok: false; retry: boolean; reason: string; status?: number; detail?: string; retryAfterMs?: number };
+type Attempt =
+  { ok: true; status: number } | { ok: false; retry: boolean; reason: string; status?: number; detail?: string; retryAfterMs?: number };
 
 /** Response text kept in logs: enough to diagnose a 4xx, never a whole echoed body. */
 const LOGGED_RESPONSE_CHARS = 200;

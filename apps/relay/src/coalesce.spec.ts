@@ -1,4 +1,4 @@
-import type { CallbackKind, PlannedCallback } from '../../../libs/event-log/src/callback-fold';
+import type { CallbackKind, PlannedCallback } from '@wegent-codex/event-log';
 import { planSends } from './coalesce';
 
 let seq = 0;
@@ -33,11 +33,19 @@ describe('planSends', () => {
   it.each([
     { name: 'text before text is dropped', batch: ['text', 'text', 'text'], send: ['text'], superseded: 3 - 1 },
     { name: 'text before a step is dropped', batch: ['milestone', 'text', 'step'], send: ['milestone', 'step'], superseded: 1 },
-    { name: 'steps and milestones are never dropped', batch: ['milestone', 'step', 'step', 'milestone'], send: ['milestone', 'step', 'step', 'milestone'], superseded: 0 },
+    {
+      name: 'steps and milestones are never dropped',
+      batch: ['milestone', 'step', 'step', 'milestone'],
+      send: ['milestone', 'step', 'step', 'milestone'],
+      superseded: 0,
+    },
     { name: 'text before COMPLETED is dropped', batch: ['step', 'text', 'text', 'terminal'], send: ['step', 'terminal'], superseded: 2 },
     { name: 'text before a validation callback is kept', batch: ['text', 'validation'], send: ['text', 'validation'], superseded: 0 },
   ])('$name', ({ batch, send, superseded }) => {
-    const plan = planSends(batch.map((k) => cb(k as CallbackKind)), { lastSentAt: undefined, now: NOW, coalesceMs: 300 });
+    const plan = planSends(
+      batch.map((k) => cb(k as CallbackKind)),
+      { lastSentAt: undefined, now: NOW, coalesceMs: 300 },
+    );
     expect(kinds(plan.send)).toEqual(send);
     expect(plan.superseded).toHaveLength(superseded);
     expect(plan.held).toBeUndefined();

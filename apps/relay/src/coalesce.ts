@@ -1,4 +1,4 @@
-import { isSupersededBy, type AnyPlannedCallback } from '../../../libs/event-log/src/callback-fold';
+import { isSupersededBy, type AnyPlannedCallback } from '@wegent-codex/event-log';
 
 export interface SendPlan<T extends AnyPlannedCallback> {
   /** To send now, in log order. */

@@ -1,4 +1,4 @@
-import type { Logger } from '../../../libs/runtime/src';
+import type { Logger } from '@wegent-codex/runtime';
 import { fullJitterDelay } from './backoff';
 import type { OutboxEntry, OutboxRepository } from './outbox.repository';
 import type { PassResult, SubtaskDelivery } from './subtask-delivery';
@@ -165,7 +165,10 @@ export class DeliveryScheduler {
         // A live holder re-checks the log after releasing its lock, which covers our entries; a
         // dead one still has its own entries pending — except those we recovered: they wait for
         // the lock.
-        await this.ack(run, [...run.covered].filter((id) => !run.recovered.has(id)));
+        await this.ack(
+          run,
+          [...run.covered].filter((id) => !run.recovered.has(id)),
+        );
         if (run.covered.size > 0) return this.later(run, result.retryInMs);
         return this.next(run);
       }
@@ -180,7 +183,10 @@ export class DeliveryScheduler {
           return;
         }
         const guard = newestStreamId(run.covered);
-        await this.ack(run, [...run.covered].filter((id) => id !== guard));
+        await this.ack(
+          run,
+          [...run.covered].filter((id) => id !== guard),
+        );
         if (result.holdMs !== undefined) return run.fresh.size > 0 ? this.enqueue(run) : this.later(run, result.holdMs);
         // No lost wake-up: events appended while we held the lock may have had their entries
         // acknowledged by a relay that found the lock taken.

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { Config } from '../../../libs/contracts/src';
-import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
-import { HeartbeatRegistry } from '../../../libs/queue/src';
-import { createLogger } from '../../../libs/runtime/src';
+import type { Config } from '@wegent-codex/contracts';
+import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
+import { HeartbeatRegistry } from '@wegent-codex/queue';
+import { createLogger } from '@wegent-codex/runtime';
 import { FakeWegent2026 } from '../../../test/fixtures/fake-wegent-2026';
 import { dropPrefix, eventually, testConfig } from '../../../test/support/test-config';
 import { heartbeatBase, HeartbeatService, WORKER_LOST_MESSAGE } from './heartbeat.service';
@@ -32,7 +32,15 @@ async function setUp(env: Record<string, string> = {}): Promise<void> {
   const config = testConfig('relay', { REDIS_PREFIX: `${PREFIX}.${n}`, CALLBACK_URL: wegent.url, HEARTBEAT_INTERVAL_MS: '400', ...env });
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
   const keys = new RedisKeys(config.REDIS_PREFIX);
-  h = current = { config, redis, keys, log: new EventLogRepository(redis, keys), registry: new HeartbeatRegistry(redis, keys), wegent, services: [] };
+  h = current = {
+    config,
+    redis,
+    keys,
+    log: new EventLogRepository(redis, keys),
+    registry: new HeartbeatRegistry(redis, keys),
+    wegent,
+    services: [],
+  };
 }
 
 /** A heartbeat sender as a relay process runs it (not started: tests drive `tick`). */
@@ -51,11 +59,14 @@ afterEach(async () => {
   current = undefined;
 });
 
-
 describe('heartbeats of 2026 tasks (docs/protocol/wegent-protocol-2026.md §5)', () => {
   it('the base: EXECUTOR_MANAGER_HEARTBEAT_BASE_URL, else CALLBACK_URL without /callback', () => {
-    expect(heartbeatBase({ CALLBACK_URL: 'http://em:8001/executor-manager/callback', EXECUTOR_MANAGER_HEARTBEAT_BASE_URL: undefined })).toBe('http://em:8001/executor-manager');
-    expect(heartbeatBase({ CALLBACK_URL: 'http://em:8001/executor-manager/callback', EXECUTOR_MANAGER_HEARTBEAT_BASE_URL: 'http://hb:9/em/' })).toBe('http://hb:9/em');
+    expect(
+      heartbeatBase({ CALLBACK_URL: 'http://em:8001/executor-manager/callback', EXECUTOR_MANAGER_HEARTBEAT_BASE_URL: undefined }),
+    ).toBe('http://em:8001/executor-manager');
+    expect(
+      heartbeatBase({ CALLBACK_URL: 'http://em:8001/executor-manager/callback', EXECUTOR_MANAGER_HEARTBEAT_BASE_URL: 'http://hb:9/em/' }),
+    ).toBe('http://hb:9/em');
     expect(heartbeatBase({ CALLBACK_URL: undefined, EXECUTOR_MANAGER_HEARTBEAT_BASE_URL: undefined })).toBeUndefined();
   });
 
@@ -67,7 +78,11 @@ describe('heartbeats of 2026 tasks (docs/protocol/wegent-protocol-2026.md §5)',
     for (let round = 0; round < 3; round += 1) await Promise.all(senders.map((s) => s.tick()));
     // Three senders, three rounds, one interval: exactly one beat per task.
     expect(h.wegent.heartbeats.map((b) => b.taskId).sort()).toEqual([4711, 4712]);
-    expect(h.wegent.heartbeats[0]!.body).toMatchObject({ heartbeat_id: expect.stringMatching(/^471[12]$/), heartbeat_type: 'task', timestamp: expect.any(Number) });
+    expect(h.wegent.heartbeats[0]!.body).toMatchObject({
+      heartbeat_id: expect.stringMatching(/^471[12]$/),
+      heartbeat_type: 'task',
+      timestamp: expect.any(Number),
+    });
   });
 
   it('beats again once the interval has passed; a finished subtask stops beating and leaves the registry', async () => {

@@ -2,10 +2,10 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import type { Config } from '../../../libs/contracts/src';
-import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
-import { HeartbeatRegistry, type HeartbeatRun } from '../../../libs/queue/src';
-import { CONFIG, LOGGER, REDIS, type Logger } from '../../../libs/runtime/src';
+import type { Config } from '@wegent-codex/contracts';
+import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
+import { HeartbeatRegistry, type HeartbeatRun } from '@wegent-codex/queue';
+import { CONFIG, LOGGER, REDIS, type Logger } from '@wegent-codex/runtime';
 import { sleep } from './backoff';
 import { splitCredentials } from './callback-sender';
 
@@ -116,7 +116,11 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
       protocol: '2026',
     });
     await this.registry.remove(taskId, subtaskId);
-    if (result.appended) this.logger.warn({ task_id: taskId, subtask_id: subtaskId, worker: workerId }, 'worker of a running task is gone: ended it with executor_crash');
+    if (result.appended)
+      this.logger.warn(
+        { task_id: taskId, subtask_id: subtaskId, worker: workerId },
+        'worker of a running task is gone: ended it with executor_crash',
+      );
   }
 
   /** One beat, no retry: the next one is due in an interval anyway. */
@@ -124,9 +128,18 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
     const target = this.target!;
     const url = `${target.base}/tasks/${taskId}/heartbeat`;
     const body = JSON.stringify({ heartbeat_id: String(taskId), heartbeat_type: 'task', timestamp: Date.now() / 1000 });
-    const headers: Record<string, string> = { 'Content-Type': 'application/json', ...(target.authorization && { Authorization: target.authorization }) };
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json',
+      ...(target.authorization && { Authorization: target.authorization }),
+    };
     try {
-      const response = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(BEAT_TIMEOUT_MS) });
+      const response = await fetch(url, {
+        method: 'POST',
+        headers,
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(BEAT_TIMEOUT_MS),
+      });
       await response.text().catch(() => '');
       if (!response.ok) this.logger.warn({ task_id: taskId, http_status: response.status }, 'heartbeat not accepted');
     } catch (error) {

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { RedisKeys } from '../../../libs/event-log/src';
+import { RedisKeys } from '@wegent-codex/event-log';
 import { dropPrefix, eventually, testConfig } from '../../../test/support/test-config';
 import { OutboxRepository } from './outbox.repository';
 

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { RedisKeys } from '../../../libs/event-log/src';
+import type { RedisKeys } from '@wegent-codex/event-log';
 
 /** One outbox entry: "subtask <task>/<subtask> has a new event <eventId>". */
 export interface OutboxEntry {
@@ -82,7 +82,16 @@ export class OutboxRepository {
     let reply: [string, StreamEntries][] | null;
     try {
       reply = (await blocking.xreadgroup(
-        'GROUP', this.group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.keys.outbox, '>',
+        'GROUP',
+        this.group,
+        consumer,
+        'COUNT',
+        count,
+        'BLOCK',
+        blockMs,
+        'STREAMS',
+        this.keys.outbox,
+        '>',
       )) as [string, StreamEntries][] | null;
     } catch (error) {
       if (!String((error as Error).message).includes('NOGROUP')) throw error;
@@ -128,13 +137,22 @@ export class OutboxRepository {
   async ack(entryIds: string[]): Promise<void> {
     for (let i = 0; i < entryIds.length; i += 500) {
       const chunk = entryIds.slice(i, i + 500);
-      await this.redis.multi().xack(this.keys.outbox, this.group, ...chunk).xdel(this.keys.outbox, ...chunk).exec();
+      await this.redis
+        .multi()
+        .xack(this.keys.outbox, this.group, ...chunk)
+        .xdel(this.keys.outbox, ...chunk)
+        .exec();
     }
   }
 
   /** Number of entries pending for `consumer`. */
   async pendingCount(consumer: string): Promise<number> {
-    const [, , , owners] = (await this.redis.xpending(this.keys.outbox, this.group)) as [number, unknown, unknown, [string, string][] | null];
+    const [, , , owners] = (await this.redis.xpending(this.keys.outbox, this.group)) as [
+      number,
+      unknown,
+      unknown,
+      [string, string][] | null,
+    ];
     return Number(owners?.find(([name]) => name === consumer)?.[1] ?? 0);
   }
 

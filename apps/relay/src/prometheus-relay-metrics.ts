@@ -1,5 +1,5 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { CallbackKind } from '../../../libs/event-log/src/callback-fold';
+import type { CallbackKind } from '@wegent-codex/event-log';
 import type { RelayMetrics } from './relay-metrics';
 
 /**

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { Redis } from 'ioredis';
-import { StepTitle, type Config, type NewTaskEvent, type RunContext } from '../../../libs/contracts/src';
-import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
-import { RuntimeModule } from '../../../libs/runtime/src';
+import { StepTitle, type Config, type NewTaskEvent, type RunContext } from '@wegent-codex/contracts';
+import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
+import { RuntimeModule } from '@wegent-codex/runtime';
 import { FakeWegent2026 } from '../../../test/fixtures/fake-wegent-2026';
 import { dropPrefix, testConfig } from '../../../test/support/test-config';
 import { RelayCounters } from './relay-metrics';
@@ -25,7 +25,10 @@ const context = (protocol?: '2026'): RunContext => ({
   git_domain: '',
   branch_name: '',
   prompt: 'Fix the parser',
-  ...(protocol && { protocol, responses: { message_id: 4, bot_name: 'coder', shell_type: 'Codex', executor_name: 'wegent-task-bob-1', executor_namespace: '' } }),
+  ...(protocol && {
+    protocol,
+    responses: { message_id: 4, bot_name: 'coder', shell_type: 'Codex', executor_name: 'wegent-task-bob-1', executor_namespace: '' },
+  }),
 });
 
 const ANSWER_TEXTS = ['Looking ', 'at the ', 'parser… ', '完成', ' ✅'];
@@ -41,13 +44,24 @@ function run2026(i: Ids, protocol: '2026' | '2025' = '2026'): NewTaskEvent[] {
       ...i,
       type: 'thinking-step',
       report: true,
-      step: { title: StepTitle.assistant, next_action: 'continue', details: { type: 'assistant', message: { content: [{ type: 'tool_use', id: 'call_7', name: 'Bash', input: { command: 'npm test' } }] } } },
+      step: {
+        title: StepTitle.assistant,
+        next_action: 'continue',
+        details: {
+          type: 'assistant',
+          message: { content: [{ type: 'tool_use', id: 'call_7', name: 'Bash', input: { command: 'npm test' } }] },
+        },
+      },
     },
     {
       ...i,
       type: 'thinking-step',
       report: true,
-      step: { title: StepTitle.user, next_action: 'continue', details: { type: 'user', message: { content: [{ type: 'tool_result', tool_use_id: 'call_7', content: 'ok', is_error: false }] } } },
+      step: {
+        title: StepTitle.user,
+        next_action: 'continue',
+        details: { type: 'user', message: { content: [{ type: 'tool_result', tool_use_id: 'call_7', content: 'ok', is_error: false }] } },
+      },
     },
     ...ANSWER_TEXTS.slice(3).map((text): NewTaskEvent => ({ ...i, type: 'chunk', item_id: 'msg_2', text })),
     { ...i, type: 'done', value: '完成 ✅' },
@@ -106,7 +120,9 @@ async function setUp(env: Record<string, string> = {}): Promise<void> {
 }
 
 async function startRelay(): Promise<TestingModule> {
-  const app = await Test.createTestingModule({ imports: [RuntimeModule.forRoot(h.config), RelayModule.register({ metrics: new RelayCounters() })] }).compile();
+  const app = await Test.createTestingModule({
+    imports: [RuntimeModule.forRoot(h.config), RelayModule.register({ metrics: new RelayCounters() })],
+  }).compile();
   await app.init();
   h.relays.push(app);
   return app;
@@ -127,7 +143,6 @@ afterEach(async () => {
   await dropPrefix(h.config);
 });
 
-
 describe('relay, 2026 protocol (real Redis, a fake EM + backend that records every POST)', () => {
   it('delivers every callback once, deltas never coalesced even with coalescing on; BE ends with the answer', async () => {
     await setUp();
@@ -142,7 +157,12 @@ describe('relay, 2026 protocol (real Redis, a fake EM + backend that records eve
     expect(state.text).toBe(EXPECTED_TEXT);
     expect(state.final).toBe(EXPECTED_TEXT);
     expect(state.reasoning).toBe('Plan: read the parser.');
-    expect(state.blocks.get('call_7')).toMatchObject({ tool_name: 'Bash', tool_input: { command: 'npm test' }, tool_output: 'ok', status: 'done' });
+    expect(state.blocks.get('call_7')).toMatchObject({
+      tool_name: 'Bash',
+      tool_input: { command: 'npm test' },
+      tool_output: 'ok',
+      status: 'done',
+    });
     // The dispatch's container name, not this deployment's EXECUTOR_NAME (follow-ups are routed by it).
     expect([...state.executorNames]).toEqual(['wegent-task-bob-1']);
     expect(h.wegent.requests).toHaveLength(EXPECTED_EVENTS.length);
@@ -188,7 +208,11 @@ describe('relay, 2026 protocol (real Redis, a fake EM + backend that records eve
     await Promise.all([append(run2026(ids(14, 1))), append(run2026(ids(14, 2))), append(run2026(ids(15, 1)))]);
     await Promise.all([h.wegent.waitTerminal(14, 1), h.wegent.waitTerminal(14, 2), h.wegent.waitTerminal(15, 1)]);
     expect(h.wegent.violations).toEqual([]);
-    for (const [t, s] of [[14, 1], [14, 2], [15, 1]] as const) {
+    for (const [t, s] of [
+      [14, 1],
+      [14, 2],
+      [15, 1],
+    ] as const) {
       expect(h.wegent.subtask(t, s).events).toEqual(EXPECTED_EVENTS);
       expect(appliedDeltas(t, s)).toEqual(EXPECTED_DELTAS);
     }
@@ -200,7 +224,11 @@ describe('relay, 2026 protocol (real Redis, a fake EM + backend that records eve
     await append(run2026(ids(16, 1)));
     await append(run2026(ids(16, 2), '2025')); // no protocol in its context: 2025
     await h.wegent.waitTerminal(16, 1);
-    await h.wegent.waitFor((w) => w.legacy.some((r) => r.body.subtask_id === 2 && r.body.status === 'COMPLETED'), 20_000, 'the 2025 COMPLETED');
+    await h.wegent.waitFor(
+      (w) => w.legacy.some((r) => r.body.subtask_id === 2 && r.body.status === 'COMPLETED'),
+      20_000,
+      'the 2025 COMPLETED',
+    );
     expect(h.wegent.requests.filter((r) => r.body.subtask_id === 2)).toEqual([]);
     expect(h.wegent.violations).toEqual([]);
     const old = h.wegent.legacy.map((r) => r.body);

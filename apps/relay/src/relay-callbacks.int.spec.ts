@@ -1,8 +1,8 @@
 import { Test, type TestingModule } from '@nestjs/testing';
 import { Redis } from 'ioredis';
-import { StepTitle, type NewTaskEvent } from '../../../libs/contracts/src';
-import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
-import { RuntimeModule } from '../../../libs/runtime/src';
+import { StepTitle, type NewTaskEvent } from '@wegent-codex/contracts';
+import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
+import { RuntimeModule } from '@wegent-codex/runtime';
 import { FakeExecutorManager } from '../../../test/fixtures/fake-executor-manager';
 import { dropPrefix, testConfig } from '../../../test/support/test-config';
 import { RelayCounters, RelayModule } from '.';
@@ -16,7 +16,14 @@ import { RelayCounters, RelayModule } from '.';
 jest.setTimeout(30_000);
 
 const ids = { task_id: 77, subtask_id: 3, attempt: 1 };
-const git = { initial_commit_id: 'a1b2c3d', initial_commit_message: 'Initial commit', source_branch: 'main', target_branch: 'main', file_changes: [], task_commits: [] };
+const git = {
+  initial_commit_id: 'a1b2c3d',
+  initial_commit_message: 'Initial commit',
+  source_branch: 'main',
+  target_branch: 'main',
+  file_changes: [],
+  task_commits: [],
+};
 const toolUse = {
   title: StepTitle.assistant,
   next_action: 'continue',
@@ -28,7 +35,15 @@ const EVENTS: NewTaskEvent[] = [
     ...ids,
     type: 'status',
     phase: 'started',
-    context: { task_title: 'Fix login', subtask_title: 'Fix login - Assistant', task_type: 'online', git_repo: 'acme/app', git_domain: 'github.com', branch_name: 'main', prompt: 'Fix it' },
+    context: {
+      task_title: 'Fix login',
+      subtask_title: 'Fix login - Assistant',
+      task_type: 'online',
+      git_repo: 'acme/app',
+      git_domain: 'github.com',
+      branch_name: 'main',
+      prompt: 'Fix it',
+    },
   },
   { ...ids, type: 'status', phase: 'prepared', git },
   { ...ids, type: 'status', phase: 'agent-started' },
@@ -58,7 +73,13 @@ const workbench = (lastUpdated: string, ended?: string) => ({
   changes: [],
   originalPrompt: 'Fix it',
   file_changes: [],
-  git_info: { initial_commit_id: 'a1b2c3d', initial_commit_message: 'Initial commit', task_commits: [], source_branch: 'main', target_branch: 'main' },
+  git_info: {
+    initial_commit_id: 'a1b2c3d',
+    initial_commit_message: 'Initial commit',
+    task_commits: [],
+    source_branch: 'main',
+    target_branch: 'main',
+  },
   git_domain: 'github.com',
   git_type: 'github',
 });

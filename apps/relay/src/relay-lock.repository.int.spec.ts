@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { RedisKeys } from '../../../libs/event-log/src';
+import { RedisKeys } from '@wegent-codex/event-log';
 import { dropPrefix, testConfig } from '../../../test/support/test-config';
 import { RelayLockRepository } from './relay-lock.repository';
 

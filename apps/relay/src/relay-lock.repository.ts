@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { RedisKeys } from '../../../libs/event-log/src';
+import type { RedisKeys } from '@wegent-codex/event-log';
 
 /** KEYS: lock. ARGV: token. Deletes the lock only if this holder still owns it. */
 const UNLOCK = `

@@ -1,4 +1,4 @@
-import type { CallbackKind } from '../../../libs/event-log/src/callback-fold';
+import type { CallbackKind } from '@wegent-codex/event-log';
 
 /**
  * What the relay reports about its work. The default is a no-op; /metrics plugs a Prometheus

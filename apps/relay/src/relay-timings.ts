@@ -1,4 +1,4 @@
-import type { Config } from '../../../libs/contracts/src';
+import type { Config } from '@wegent-codex/contracts';
 
 /** Intervals of the relay, all derived from RELAY_CLAIM_IDLE_MS so they keep their order. */
 export interface RelayTimings {

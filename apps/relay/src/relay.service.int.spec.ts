@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { Redis } from 'ioredis';
-import { StepTitle, type Config, type NewTaskEvent, type RunContext, type StoredEvent } from '../../../libs/contracts/src';
-import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
-import { foldCallbacks, type PlannedCallback } from '../../../libs/event-log/src/callback-fold';
-import { RuntimeModule } from '../../../libs/runtime/src';
+import { StepTitle, type Config, type NewTaskEvent, type RunContext, type StoredEvent } from '@wegent-codex/contracts';
+import { EventLogRepository, RedisKeys, foldCallbacks, type PlannedCallback } from '@wegent-codex/event-log';
+import { RuntimeModule } from '@wegent-codex/runtime';
 import { FakeExecutorManager, type ReceivedCallback } from '../../../test/fixtures/fake-executor-manager';
 import { eventually, testConfig } from '../../../test/support/test-config';
 import { sleep } from './backoff';
@@ -53,13 +52,18 @@ function runStart(ids: Ids): NewTaskEvent[] {
     {
       ...ids,
       type: 'thinking-step',
-      step: { title: StepTitle.system, next_action: 'continue', details: { type: 'system', subtype: 'init', model: 'gpt-5.5', cwd: '/workspace/app' } },
+      step: {
+        title: StepTitle.system,
+        next_action: 'continue',
+        details: { type: 'system', subtype: 'init', model: 'gpt-5.5', cwd: '/workspace/app' },
+      },
       report: true,
     },
   ];
 }
 
-const chunks = (ids: Ids, texts: string[], item = 'msg_1'): NewTaskEvent[] => texts.map((text) => ({ ...ids, type: 'chunk', item_id: item, text }));
+const chunks = (ids: Ids, texts: string[], item = 'msg_1'): NewTaskEvent[] =>
+  texts.map((text) => ({ ...ids, type: 'chunk', item_id: item, text }));
 
 const toolStep = (ids: Ids, n: number): NewTaskEvent => ({
   ...ids,
@@ -67,7 +71,10 @@ const toolStep = (ids: Ids, n: number): NewTaskEvent => ({
   step: {
     title: StepTitle.assistant,
     next_action: 'continue',
-    details: { type: 'assistant', message: { content: [{ type: 'tool_use', id: `call_${n}`, name: 'Bash', input: { command: 'ls -la' } }] } },
+    details: {
+      type: 'assistant',
+      message: { content: [{ type: 'tool_use', id: `call_${n}`, name: 'Bash', input: { command: 'ls -la' } }] },
+    },
   },
   report: true,
 });
@@ -121,7 +128,10 @@ async function setUp(env: Record<string, string> = {}): Promise<Harness> {
   return h;
 }
 
-async function startRelay(config: Config = h.config, metrics = new RelayCounters()): Promise<{ relay: RelayService; metrics: RelayCounters; app: TestingModule }> {
+async function startRelay(
+  config: Config = h.config,
+  metrics = new RelayCounters(),
+): Promise<{ relay: RelayService; metrics: RelayCounters; app: TestingModule }> {
   const app = await Test.createTestingModule({ imports: [RuntimeModule.forRoot(config), RelayModule.register({ metrics })] }).compile();
   await app.init();
   h.relays.push(app);
@@ -239,7 +249,10 @@ describe('RelayService (real Redis)', () => {
     await append(traced);
     await append(successRun(ids(306, 2)));
 
-    await waitTerminals([[306, 1], [306, 2]]);
+    await waitTerminals([
+      [306, 1],
+      [306, 2],
+    ]);
     expect(delivered(306, 1).length).toBeGreaterThan(3);
     for (const callback of delivered(306, 1)) expect(callback.headers.traceparent).toBe(traceparent);
     for (const callback of delivered(306, 2)) expect(callback.headers).not.toHaveProperty('traceparent');
@@ -286,7 +299,10 @@ describe('RelayService (real Redis)', () => {
     await append(successRun(ids(1, 1)));
     await append(successRun(ids(1, 2)));
 
-    await waitTerminals([[1, 1], [1, 2]]);
+    await waitTerminals([
+      [1, 1],
+      [1, 2],
+    ]);
 
     await expectFaithful(1, 1);
     await expectFaithful(1, 2);
@@ -298,7 +314,11 @@ describe('RelayService (real Redis)', () => {
     await setUp();
     await h.em.goDown();
     await startRelay();
-    const subtasks: [number, number][] = [[2, 1], [2, 2], [3, 1]];
+    const subtasks: [number, number][] = [
+      [2, 1],
+      [2, 2],
+      [3, 1],
+    ];
     await Promise.all(subtasks.map(([t, s]) => append(successRun(ids(t, s)))));
     await sleep(2_000); // down for a while: every subtask is in back-off
     await h.em.comeBack();
@@ -317,7 +337,10 @@ describe('RelayService (real Redis)', () => {
 
     h.em.failNext(Number.MAX_SAFE_INTEGER, 503);
     await append([...chunks(ids(4, 1), ['Reading']), toolStep(ids(4, 1), 1), { ...ids(4, 1), type: 'done', value: 'Done.' }]);
-    await append([toolStep(ids(4, 2), 1), { ...ids(4, 2), type: 'error', kind: 'agent', message: 'model overloaded', error: 'model overloaded' }]);
+    await append([
+      toolStep(ids(4, 2), 1),
+      { ...ids(4, 2), type: 'error', kind: 'agent', message: 'model overloaded', error: 'model overloaded' },
+    ]);
     await h.em.waitFor((em) => em.requests.some((r) => r.status === 503), 10_000, 'a failed attempt');
     await stopRelay(first.app);
     expect(await pendingOf(first.relay.consumer)).toBeGreaterThan(0);
@@ -325,7 +348,10 @@ describe('RelayService (real Redis)', () => {
     h.em.failNext(0);
     const second = await startRelay();
 
-    await waitTerminals([[4, 1], [4, 2]]);
+    await waitTerminals([
+      [4, 1],
+      [4, 2],
+    ]);
     await expectFaithful(4, 1);
     await expectFaithful(4, 2);
     expect(delivered(4, 2).at(-1)!.body.status).toBe('FAILED');
@@ -367,7 +393,10 @@ describe('RelayService (real Redis)', () => {
         const body = [...runStart(run), ...chunks(run, ['a', 'b', 'c']), toolStep(run, 1), ...chunks(run, ['d', 'e'], 'msg_2')];
         const end: NewTaskEvent[] =
           i % 3 === 0
-            ? [{ ...run, type: 'cancelled', stage: 'running' }, { ...run, type: 'done', value: 'late' }]
+            ? [
+                { ...run, type: 'cancelled', stage: 'running' },
+                { ...run, type: 'done', value: 'late' },
+              ]
             : i % 3 === 1
               ? [{ ...run, type: 'error', kind: 'stream', message: 'Error processing response: exit 1', error: 'exit 1' }]
               : [{ ...run, type: 'done', value: 'answer' }];
@@ -430,8 +459,22 @@ describe('RelayService (real Redis)', () => {
     await append([...runStart(run), ...chunks(run, ['partial', ' answer']), { ...run, type: 'cancelled', stage: 'running' }]);
     expect(await h.log.append({ ...run, type: 'done', value: 'too late' })).toEqual({ appended: false, terminal: 'cancelled' });
     // Bypass the append script: events after the terminal, announced in the outbox.
-    for (const [seq, event] of [{ ...run, type: 'chunk', item_id: 'x', text: '!' }, { ...run, type: 'done', value: 'x' }].entries()) {
-      const id = await h.redis.xadd(h.keys.events(8, 1), '*', 'seq', 100 + seq, 'type', event.type, 'ts', new Date().toISOString(), 'body', JSON.stringify(event));
+    for (const [seq, event] of [
+      { ...run, type: 'chunk', item_id: 'x', text: '!' },
+      { ...run, type: 'done', value: 'x' },
+    ].entries()) {
+      const id = await h.redis.xadd(
+        h.keys.events(8, 1),
+        '*',
+        'seq',
+        100 + seq,
+        'type',
+        event.type,
+        'ts',
+        new Date().toISOString(),
+        'body',
+        JSON.stringify(event),
+      );
       await h.redis.xadd(h.keys.outbox, '*', 'task', 8, 'subtask', 1, 'id', id!);
     }
 

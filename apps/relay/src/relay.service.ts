@@ -2,9 +2,9 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import type { Config } from '../../../libs/contracts/src';
-import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
-import { CONFIG, LOGGER, REDIS, createRedis, type Logger } from '../../../libs/runtime/src';
+import type { Config } from '@wegent-codex/contracts';
+import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
+import { CONFIG, LOGGER, REDIS, createRedis, type Logger } from '@wegent-codex/runtime';
 import { sleep } from './backoff';
 import { CallbackSender } from './callback-sender';
 import { DeliveryScheduler } from './delivery-scheduler';
@@ -75,15 +75,22 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     await this.outbox.ensureGroup();
     const abort = new AbortController();
     const { timings } = this;
-    const delivery = new SubtaskDelivery(this.events, new RelayLockRepository(this.redis, this.keys), this.sender, this.metrics, this.logger, {
-      owner: this.consumer,
-      coalesceMs: this.config.CALLBACK_COALESCE_MS,
-      lockTtlMs: timings.lockTtlMs,
-      lockRefreshMs: timings.lockRefreshMs,
-      pageSize: timings.pageSize,
-      maxCachedFolds: timings.maxCachedFolds,
-      fold: { executorName: this.config.EXECUTOR_NAME, executorNamespace: this.config.EXECUTOR_NAMESPACE },
-    });
+    const delivery = new SubtaskDelivery(
+      this.events,
+      new RelayLockRepository(this.redis, this.keys),
+      this.sender,
+      this.metrics,
+      this.logger,
+      {
+        owner: this.consumer,
+        coalesceMs: this.config.CALLBACK_COALESCE_MS,
+        lockTtlMs: timings.lockTtlMs,
+        lockRefreshMs: timings.lockRefreshMs,
+        pageSize: timings.pageSize,
+        maxCachedFolds: timings.maxCachedFolds,
+        fold: { executorName: this.config.EXECUTOR_NAME, executorNamespace: this.config.EXECUTOR_NAMESPACE },
+      },
+    );
     const scheduler = new DeliveryScheduler(
       delivery,
       this.outbox,

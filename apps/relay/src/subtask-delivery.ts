@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { StoredEvent } from '../../../libs/contracts/src';
-import type { EventLogRepository } from '../../../libs/event-log/src';
-import { isSupersededBy, type AnyPlannedCallback, type FoldOptions } from '../../../libs/event-log/src/callback-fold';
-import { ProtocolFold } from '../../../libs/event-log/src/protocol-fold';
-import type { Logger } from '../../../libs/runtime/src';
+import type { StoredEvent } from '@wegent-codex/contracts';
+import { type EventLogRepository, isSupersededBy, type AnyPlannedCallback, type FoldOptions, ProtocolFold } from '@wegent-codex/event-log';
+import type { Logger } from '@wegent-codex/runtime';
 import type { CallbackSender } from './callback-sender';
 import { planSends } from './coalesce';
 import type { RelayLockRepository } from './relay-lock.repository';

@@ -1,4 +1,4 @@
-import type { Config } from '../../../libs/contracts/src';
+import type { Config } from '@wegent-codex/contracts';
 import type { KeyCheck } from './git-token-key-check';
 import type { Role } from './roles';
 
@@ -12,6 +12,9 @@ import type { Role } from './roles';
  */
 export function apiTokenCheck(config: Pick<Config, 'API_TOKEN'>, roles: readonly Role[], nodeEnv: string | undefined): KeyCheck {
   if (!roles.includes('api') || config.API_TOKEN) return { verdict: 'ok' };
-  const what = 'without API_TOKEN, /api and /v1 answer anyone who reaches this port, task commands included (any tenant\'s events, cancel, enqueue); set API_TOKEN';
-  return nodeEnv === 'production' ? { verdict: 'refuse', message: `${what} (NODE_ENV=production refuses an open API)` } : { verdict: 'warn', message: what };
+  const what =
+    "without API_TOKEN, /api and /v1 answer anyone who reaches this port, task commands included (any tenant's events, cancel, enqueue); set API_TOKEN";
+  return nodeEnv === 'production'
+    ? { verdict: 'refuse', message: `${what} (NODE_ENV=production refuses an open API)` }
+    : { verdict: 'warn', message: what };
 }

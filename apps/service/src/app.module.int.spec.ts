@@ -3,13 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ProcessMetricsService } from '../../../libs/metrics/src';
+import { ProcessMetricsService } from '@wegent-codex/metrics';
 import { dropPrefix, testConfig } from '../../../test/support/test-config';
 import { AppModule } from './app.module';
 import type { Role } from './roles';
 
 /** A role process without the HTTP API, as `main.js worker` / `main.js relay` builds it. */
-async function startRoles(roles: Role[], workspace: string): Promise<{ app: INestApplicationContext; scrape: () => Promise<string>; close: () => Promise<void> }> {
+async function startRoles(
+  roles: Role[],
+  workspace: string,
+): Promise<{ app: INestApplicationContext; scrape: () => Promise<string>; close: () => Promise<void> }> {
   const config = testConfig(`service-${roles.join('-')}`, { METRICS_PORT: '0', WORKSPACE_ROOT: workspace });
   const app = await NestFactory.createApplicationContext(AppModule.forRoles(config, roles), { logger: false });
   await app.init();

@@ -1,12 +1,10 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import type { Config } from '../../../libs/contracts/src';
-import { createMetricsRegistry, MetricsModule } from '../../../libs/metrics/src';
-import { RuntimeModule, type Logger } from '../../../libs/runtime/src';
-import { ApiModule } from '../../api/src/api.module';
-import { PrometheusRelayMetrics } from '../../relay/src/prometheus-relay-metrics';
-import { RelayModule } from '../../relay/src/relay.module';
-import { RunRegistry } from '../../worker/src/run-registry';
-import { WorkerModule } from '../../worker/src/worker.module';
+import type { Config } from '@wegent-codex/contracts';
+import { createMetricsRegistry, MetricsModule } from '@wegent-codex/metrics';
+import { RuntimeModule, type Logger } from '@wegent-codex/runtime';
+import { ApiModule } from '../../api/src';
+import { PrometheusRelayMetrics, RelayModule } from '../../relay/src';
+import { RunRegistry, WorkerModule } from '../../worker/src';
 import type { Role } from './roles';
 
 /**
@@ -18,7 +16,8 @@ export class AppModule {
   static forRoles(config: Config, roles: Role[], logger?: Logger): DynamicModule {
     const registry = createMetricsRegistry();
     const modules: (DynamicModule | typeof WorkerModule)[] = [];
-    if (roles.includes('api')) modules.push(ApiModule.forRoot({ requireWorkers: roles.includes('worker'), workerInProcess: roles.includes('worker') }));
+    if (roles.includes('api'))
+      modules.push(ApiModule.forRoot({ requireWorkers: roles.includes('worker'), workerInProcess: roles.includes('worker') }));
     if (roles.includes('worker')) modules.push(WorkerModule);
     if (roles.includes('relay')) modules.push(RelayModule.register({ metrics: new PrometheusRelayMetrics(registry) }));
     const metrics = MetricsModule.forRoot({ registry, ...(roles.includes('worker') && { runningProcesses: RunRegistry }) });

@@ -1,5 +1,5 @@
-import type { Config } from '../../../libs/contracts/src';
-import { DEFAULT_GIT_TOKEN_AES_IV, DEFAULT_GIT_TOKEN_AES_KEY } from '../../../libs/workspace/src/git-token';
+import type { Config } from '@wegent-codex/contracts';
+import { DEFAULT_GIT_TOKEN_AES_IV, DEFAULT_GIT_TOKEN_AES_KEY } from '@wegent-codex/workspace';
 import type { Role } from './roles';
 
 export type KeyCheck = { verdict: 'ok' } | { verdict: 'warn' | 'refuse'; message: string };
@@ -10,7 +10,11 @@ export type KeyCheck = { verdict: 'ok' } | { verdict: 'warn' | 'refuse'; message
  * left at the defaults, a worker says so at boot, and refuses to start when NODE_ENV=production.
  * Only the worker decrypts tokens; other roles are not concerned.
  */
-export function gitTokenKeyCheck(config: Pick<Config, 'GIT_TOKEN_AES_KEY' | 'GIT_TOKEN_AES_IV'>, roles: readonly Role[], nodeEnv: string | undefined): KeyCheck {
+export function gitTokenKeyCheck(
+  config: Pick<Config, 'GIT_TOKEN_AES_KEY' | 'GIT_TOKEN_AES_IV'>,
+  roles: readonly Role[],
+  nodeEnv: string | undefined,
+): KeyCheck {
   if (!roles.includes('worker')) return { verdict: 'ok' };
   const defaults = [
     config.GIT_TOKEN_AES_KEY === DEFAULT_GIT_TOKEN_AES_KEY && 'GIT_TOKEN_AES_KEY',
@@ -19,5 +23,7 @@ export function gitTokenKeyCheck(config: Pick<Config, 'GIT_TOKEN_AES_KEY' | 'GIT
   if (defaults.length === 0) return { verdict: 'ok' };
   const names = defaults.join(' and ');
   const what = `${names} ${defaults.length > 1 ? 'are' : 'is'} Wegent's public default: git tokens are encrypted with a key everyone knows; set the values of your Wegent backend`;
-  return nodeEnv === 'production' ? { verdict: 'refuse', message: `${what} (NODE_ENV=production refuses the default)` } : { verdict: 'warn', message: what };
+  return nodeEnv === 'production'
+    ? { verdict: 'refuse', message: `${what} (NODE_ENV=production refuses the default)` }
+    : { verdict: 'warn', message: what };
 }

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { ConfigError, loadConfig, removeSecretsFromEnv, type Config } from '../../../libs/contracts/src';
-import { createLogger, type Logger } from '../../../libs/runtime/src';
-import { configureHttpApp } from '../../api/src/http-app';
+import { ConfigError, loadConfig, removeSecretsFromEnv, type Config } from '@wegent-codex/contracts';
+import { createLogger, type Logger } from '@wegent-codex/runtime';
+import { configureHttpApp } from '../../api/src';
 import { AppModule } from './app.module';
 import { NestPinoLogger } from './nest-pino-logger';
 import { apiTokenCheck } from './api-token-check';
@@ -36,7 +36,10 @@ async function ensureRedis(config: Config, logger: Logger): Promise<EmbeddedRedi
   }
   const embedded = await startEmbeddedRedis(binary, config.REDIS_URL);
   config.REDIS_URL = embedded.url;
-  logger.warn({ redis_host: new URL(config.REDIS_URL).host, data_dir: embedded.dataDir }, 'no Redis answered: started an embedded redis-server (append-only file on)');
+  logger.warn(
+    { redis_host: new URL(config.REDIS_URL).host, data_dir: embedded.dataDir },
+    'no Redis answered: started an embedded redis-server (append-only file on)',
+  );
   return embedded;
 }
 

@@ -1,5 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
-import type { Logger } from '../../../libs/runtime/src';
+import type { Logger } from '@wegent-codex/runtime';
 
 /** Routes Nest's own log lines into the structured pino logger. */
 export class NestPinoLogger implements LoggerService {

@@ -20,7 +20,12 @@ describe('process guards', () => {
         err: "TypeError: Cannot destructure property 'task_id' of 'job.data' as it is null.",
         origin: undefined,
       },
-      { level: 50, msg: 'uncaught exception (the process keeps running)', err: 'Error: api_key=sk-l************cdef', origin: 'uncaughtException' },
+      {
+        level: 50,
+        msg: 'uncaught exception (the process keeps running)',
+        err: 'Error: api_key=sk-l************cdef',
+        origin: 'uncaughtException',
+      },
       { level: 50, msg: 'unhandled promise rejection (the process keeps running)', err: 'plain reason', origin: undefined },
     ]);
     expect(lines.join('')).not.toContain('sk-live-0123456789abcdef');

@@ -1,4 +1,4 @@
-import type { Logger } from '../../../libs/runtime/src';
+import type { Logger } from '@wegent-codex/runtime';
 
 type ProcessEvents = Pick<NodeJS.Process, 'on'>;
 

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { EMBEDDED_REDIS_DATA_DIR, EMBEDDED_REDIS_PASSWORD_FILE, embeddedRedisUrl, redisAnswers } from '../../../libs/runtime/src';
+import { EMBEDDED_REDIS_DATA_DIR, EMBEDDED_REDIS_PASSWORD_FILE, embeddedRedisUrl, redisAnswers } from '@wegent-codex/runtime';
 
 const DEFAULT_DATA_DIR = EMBEDDED_REDIS_DATA_DIR;
 const PASSWORD_FILE = EMBEDDED_REDIS_PASSWORD_FILE;
@@ -60,7 +60,17 @@ export async function startEmbeddedRedis(binary: string, url: string, dataDir = 
   const confFile = join(dataDir, 'redis.conf');
   writeFileSync(
     confFile,
-    [`port ${u.port || '6379'}`, 'bind 127.0.0.1', `dir ${JSON.stringify(dataDir)}`, 'appendonly yes', 'save ""', 'daemonize no', 'loglevel warning', `requirepass ${password}`, ''].join('\n'),
+    [
+      `port ${u.port || '6379'}`,
+      'bind 127.0.0.1',
+      `dir ${JSON.stringify(dataDir)}`,
+      'appendonly yes',
+      'save ""',
+      'daemonize no',
+      'loglevel warning',
+      `requirepass ${password}`,
+      '',
+    ].join('\n'),
     { mode: 0o600 },
   );
   const child = spawn(binary, [confFile], { stdio: ['ignore', 'ignore', 'inherit'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });

@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
-import { SECRET_VARIABLES, type Config } from '../../../libs/contracts/src';
-import { sharedReadablePaths } from '../../../libs/sandbox/src';
+import { SECRET_VARIABLES, type Config } from '@wegent-codex/contracts';
+import { sharedReadablePaths } from '@wegent-codex/sandbox';
 import type { KeyCheck } from './git-token-key-check';
 import type { Role } from './roles';
 

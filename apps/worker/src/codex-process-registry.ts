@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'no
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { listProcesses, ProcessTreeTracker, readProcStat } from '../../../libs/codex/src';
+import { listProcesses, ProcessTreeTracker, readProcStat } from '@wegent-codex/codex';
 
 /**
  * This machine's record of the Codex process trees its workers have spawned: one JSON file per
@@ -95,7 +95,11 @@ export class CodexProcessRegistry {
    * Starts recording `pid`'s tree for the calling process. `onError` hears about a record that
    * could not be written (the run goes on; only orphan clean-up after a crash is affected).
    */
-  async track(pid: number | undefined, ids: { taskId: number; subtaskId: number }, onError: (error: unknown) => void): Promise<TrackedCodexProcess> {
+  async track(
+    pid: number | undefined,
+    ids: { taskId: number; subtaskId: number },
+    onError: (error: unknown) => void,
+  ): Promise<TrackedCodexProcess> {
     const owner = readProcStat(process.pid);
     const bootId = readBootId();
     if (pid === undefined || !owner || bootId === undefined) return NOT_TRACKED; // no /proc: nothing to reap later either

@@ -1,10 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DelayedError, UnrecoverableError, type Job, type Queue } from 'bullmq';
 import { InjectQueue } from '@nestjs/bullmq';
-import { TASK_QUEUE_NAME, type TaskJobData, type TaskPayload } from '../../../libs/contracts/src';
-import { EventLogRepository } from '../../../libs/event-log/src';
-import { checkJobData, PARK_DELAY_MS, PayloadVaultError, TaskQueueService, type SubtaskIds } from '../../../libs/queue/src';
-import { LOGGER, type Logger } from '../../../libs/runtime/src';
+import { TASK_QUEUE_NAME, type TaskJobData, type TaskPayload } from '@wegent-codex/contracts';
+import { EventLogRepository } from '@wegent-codex/event-log';
+import { checkJobData, PARK_DELAY_MS, PayloadVaultError, TaskQueueService, type SubtaskIds } from '@wegent-codex/queue';
+import { LOGGER, type Logger } from '@wegent-codex/runtime';
 import { RunEventEmitter } from './event-emitter';
 import { unreadableJobData } from './guarded-worker';
 import { JobProgressReporter } from './job-progress';
@@ -66,7 +66,16 @@ export class CodexRunProcessor {
         const reason = loaded ?? 'task payload expired or missing';
         if (loaded) log.warn({ reason }, 'stored payload refused');
         // A 2026 run says so, or its terminal would be folded as a 2025 callback.
-        const context = { task_title: '', subtask_title: '', task_type: '', git_repo: '', git_domain: '', branch_name: '', prompt: '', protocol: '2026' as const };
+        const context = {
+          task_title: '',
+          subtask_title: '',
+          task_type: '',
+          git_repo: '',
+          git_domain: '',
+          branch_name: '',
+          prompt: '',
+          protocol: '2026' as const,
+        };
         await emitter.emit({ type: 'status', phase: 'started', ...(data.protocol === '2026' && { context }) });
         await emitter.emitAll(RunEnding.noAgent(ids, reason));
         return 'payload missing';
@@ -96,7 +105,10 @@ export class CodexRunProcessor {
         await emitter.flush();
         await this.release(ids, job.id!);
       } catch (error) {
-        this.logger.error({ job_id: job.id, ...ids, err: error instanceof Error ? error.message : String(error) }, 'could not record a refused job');
+        this.logger.error(
+          { job_id: job.id, ...ids, err: error instanceof Error ? error.message : String(error) },
+          'could not record a refused job',
+        );
       }
     }
     throw new UnrecoverableError(`invalid job: ${reason}`);

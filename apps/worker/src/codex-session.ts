@@ -1,10 +1,9 @@
 import type { Redis } from 'ioredis';
-import type { Config, RpcNotification, TaskPayload } from '../../../libs/contracts/src';
-import { AppServerClient, AppServerRpcError, NotificationMapper, textInput } from '../../../libs/codex/src';
-import { isTerminalEvent, type NewTaskEvent } from '../../../libs/contracts/src';
-import type { RedisKeys } from '../../../libs/event-log/src';
-import { createSecretMasker, StreamScrubber } from '../../../libs/redaction/src';
-import type { Logger } from '../../../libs/runtime/src';
+import { type Config, type RpcNotification, type TaskPayload, isTerminalEvent, type NewTaskEvent } from '@wegent-codex/contracts';
+import { AppServerClient, AppServerRpcError, NotificationMapper, textInput } from '@wegent-codex/codex';
+import type { RedisKeys } from '@wegent-codex/event-log';
+import { createSecretMasker, StreamScrubber } from '@wegent-codex/redaction';
+import type { Logger } from '@wegent-codex/runtime';
 import { CodexProcessRegistry } from './codex-process-registry';
 import type { RunEvent } from './event-emitter';
 import type { BoundCodex, WarmCodexPool } from './warm-codex-pool';
@@ -34,7 +33,11 @@ export interface SessionHooks {
   cancel: AbortSignal;
   shutdown: AbortSignal;
   /** Resolves when a per-run limit fires; `check` asks now (before Codex's result is accepted). */
-  limits?: { exceeded: Promise<{ message: string }>; check(): Promise<{ message: string } | undefined>; adopt?(rootPid: number): Promise<void> };
+  limits?: {
+    exceeded: Promise<{ message: string }>;
+    check(): Promise<{ message: string } | undefined>;
+    adopt?(rootPid: number): Promise<void>;
+  };
 }
 
 /** Codex's tools as the Wegent frontend names them (system step). */
@@ -123,12 +126,19 @@ export class CodexSession {
     const handlers = {
       onNotification,
       onStderr: (line: string) => this.log.debug({ stderr: this.mask.maskText(line) }, 'codex stderr'),
-      onDiagnostic: (message: string, details?: Record<string, unknown>) => this.log.debug({ details: this.mask.maskDeep(details ?? {}) }, message),
+      onDiagnostic: (message: string, details?: Record<string, unknown>) =>
+        this.log.debug({ details: this.mask.maskDeep(details ?? {}) }, message),
     };
     // A new thread may take a warm process; a resume runs cold (the rollout is in the task's home).
     let warm: BoundCodex | undefined;
     if (!stored && this.pool && !this.workspace.warm.coldReason) {
-      warm = await this.pool.bind({ taskId, taskDir: this.workspace.taskDir, stateDir: this.workspace.stateDir, codexHome: this.workspace.codexHome, handlers });
+      warm = await this.pool.bind({
+        taskId,
+        taskDir: this.workspace.taskDir,
+        stateDir: this.workspace.stateDir,
+        codexHome: this.workspace.codexHome,
+        handlers,
+      });
       // The worker's own commands on the task (workbench git) now see the slot, never the host links.
       if (warm?.view) this.workspace.slot.view = warm.view;
       // Started before its task was known: it joins this run's limits before the turn starts.
@@ -143,17 +153,26 @@ export class CodexSession {
         }
       }
     }
-    if (this.pool?.size) this.log.info({ warm: Boolean(warm), cold_reason: warm ? undefined : (stored ? 'resume' : (this.workspace.warm.coldReason ?? 'no warm process ready')) }, 'Codex process for this run');
+    if (this.pool?.size)
+      this.log.info(
+        {
+          warm: Boolean(warm),
+          cold_reason: warm ? undefined : stored ? 'resume' : (this.workspace.warm.coldReason ?? 'no warm process ready'),
+        },
+        'Codex process for this run',
+      );
     let client: AppServerClient;
     try {
-      client = warm?.client ?? await AppServerClient.start({
-        bin: this.workspace.codexBin,
-        cwd: this.workspace.workDir,
-        env: this.workspace.env,
-        // The task's sandbox: Codex and every command it starts see this task only.
-        wrap: this.workspace.launch,
-        ...handlers,
-      });
+      client =
+        warm?.client ??
+        (await AppServerClient.start({
+          bin: this.workspace.codexBin,
+          cwd: this.workspace.workDir,
+          env: this.workspace.env,
+          // The task's sandbox: Codex and every command it starts see this task only.
+          wrap: this.workspace.launch,
+          ...handlers,
+        }));
     } catch (error) {
       return { kind: 'exception', error: this.mask.maskText((error as Error).message) };
     }
@@ -161,8 +180,10 @@ export class CodexSession {
     // Recorded on disk so that, should this worker die without a shutdown, the next one kills the tree.
     const tracked =
       warm?.tracked ??
-      (await new CodexProcessRegistry(this.config.WORKSPACE_ROOT).track(client.pid, { taskId, subtaskId: this.payload.subtask_id }, (error) =>
-        this.log.warn({ err: String(error) }, 'could not record the Codex process for orphan clean-up'),
+      (await new CodexProcessRegistry(this.config.WORKSPACE_ROOT).track(
+        client.pid,
+        { taskId, subtaskId: this.payload.subtask_id },
+        (error) => this.log.warn({ err: String(error) }, 'could not record the Codex process for orphan clean-up'),
       ));
 
     try {
@@ -172,7 +193,8 @@ export class CodexSession {
       try {
         if (stored) {
           try {
-            threadId = (await client.threadResume({ threadId: stored, cwd: this.workspace.workDir, model: this.workspace.model })).thread.id;
+            threadId = (await client.threadResume({ threadId: stored, cwd: this.workspace.workDir, model: this.workspace.model })).thread
+              .id;
           } catch (error) {
             if (!(error instanceof AppServerRpcError && NO_ROLLOUT.test(error.rpcMessage))) throw error;
             this.log.warn({ thread_id: stored }, 'thread could not be resumed (rollout missing): starting a fresh thread');
@@ -180,7 +202,9 @@ export class CodexSession {
             threadId = (await client.threadStart(this.threadStartOptions())).thread.id;
           }
         } else {
-          threadId = (await client.threadStart({ ...this.threadStartOptions(), ...(warm ? { config: this.workspace.warm.threadConfig } : {}) })).thread.id;
+          threadId = (
+            await client.threadStart({ ...this.threadStartOptions(), ...(warm ? { config: this.workspace.warm.threadConfig } : {}) })
+          ).thread.id;
         }
         await this.redis.set(this.keys.thread(taskId), threadId, 'EX', THREAD_TTL_SECONDS);
       } catch (error) {
@@ -255,7 +279,9 @@ export class CodexSession {
         treeGone = exit.survivors.length === 0;
       } finally {
         await tracked.release(treeGone); // a tree that is not gone stays recorded for the reaper
-        await warm?.release().catch((error: unknown) => this.log.error({ err: String(error) }, 'could not put the task folders back from the warm slot'));
+        await warm
+          ?.release()
+          .catch((error: unknown) => this.log.error({ err: String(error) }, 'could not put the task folders back from the warm slot'));
         // Only once the folders are real directories at their host paths again.
         this.workspace.slot.view = undefined;
       }
@@ -282,18 +308,31 @@ export class CodexSession {
       });
     const idle = new Promise<SessionEnd>((resolve) => {
       const limit = this.config.CODEX_IDLE_TIMEOUT_MS;
-      const tick = setInterval(() => {
-        if (Date.now() - client.lastActivityAt > limit) resolve({ kind: 'broken', error: `no activity from Codex for ${Math.round(limit / 1000)} s (idle timeout)` });
-      }, Math.min(1_000, Math.max(50, Math.floor(limit / 4))));
+      const tick = setInterval(
+        () => {
+          if (Date.now() - client.lastActivityAt > limit)
+            resolve({ kind: 'broken', error: `no activity from Codex for ${Math.round(limit / 1000)} s (idle timeout)` });
+        },
+        Math.min(1_000, Math.max(50, Math.floor(limit / 4))),
+      );
       timers.push(tick);
     });
     const maxRun = new Promise<SessionEnd>((resolve) => {
-      timers.push(setTimeout(() => resolve({ kind: 'broken', error: `the run exceeded the maximum run time of ${Math.round(this.config.MAX_RUN_MS / 1000)} s` }), this.config.MAX_RUN_MS));
+      timers.push(
+        setTimeout(
+          () =>
+            resolve({ kind: 'broken', error: `the run exceeded the maximum run time of ${Math.round(this.config.MAX_RUN_MS / 1000)} s` }),
+          this.config.MAX_RUN_MS,
+        ),
+      );
     });
     // The durable cancel flag, polled: a broadcast missed during a Redis reconnect still lands.
     const polledCancel = new Promise<SessionEnd>((resolve) => {
       const poll = setInterval(() => {
-        void hooks.cancelRequested().then((yes) => yes && resolve({ kind: 'cancelled' }), () => undefined);
+        void hooks.cancelRequested().then(
+          (yes) => yes && resolve({ kind: 'cancelled' }),
+          () => undefined,
+        );
       }, 2_000);
       timers.push(poll);
     });
@@ -312,7 +351,9 @@ export class CodexSession {
           (exit) =>
             ({
               kind: 'broken',
-              error: client.killedBecause ?? `codex app-server exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`}) before the turn completed`,
+              error:
+                client.killedBecause ??
+                `codex app-server exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`}) before the turn completed`,
             }) as const,
         ),
       ]);
@@ -323,7 +364,11 @@ export class CodexSession {
   }
 
   private threadStartOptions() {
-    return { model: this.workspace.model, cwd: this.workspace.workDir, developerInstructions: this.workspace.developerInstructions || undefined };
+    return {
+      model: this.workspace.model,
+      cwd: this.workspace.workDir,
+      developerInstructions: this.workspace.developerInstructions || undefined,
+    };
   }
 
   /** Events never carry secrets: exact secret values are scrubbed from free text too. */

@@ -1,5 +1,5 @@
-import type { NewTaskEvent } from '../../../libs/contracts/src';
-import type { AppendResult, EventLogRepository } from '../../../libs/event-log/src';
+import type { NewTaskEvent } from '@wegent-codex/contracts';
+import type { AppendResult, EventLogRepository } from '@wegent-codex/event-log';
 
 type Body<T> = T extends unknown ? Omit<T, 'task_id' | 'subtask_id' | 'attempt'> : never;
 export type RunEvent = Body<NewTaskEvent>;

@@ -1,6 +1,6 @@
 import { access, constants, mkdir } from 'node:fs/promises';
 import { execa } from 'execa';
-import type { TaskPayload } from '../../../libs/contracts/src';
+import type { TaskPayload } from '@wegent-codex/contracts';
 import type { RunEventEmitter } from './event-emitter';
 import { RunEnding, RunText, type RunResult } from './run-outcome';
 
@@ -44,10 +44,18 @@ export function compareVersions(a: string, b: string): number {
 export async function runCheck(check: RuntimeCheck, timeoutMs = CHECK_TIMEOUT_MS): Promise<CheckResult> {
   // Nothing of the service's environment: the checks need PATH and a locale only.
   const env = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LANG: process.env.LANG ?? 'C.UTF-8' };
-  const result = await execa('sh', ['-c', check.command], { reject: false, timeout: timeoutMs, all: true, stdin: 'ignore', env, extendEnv: false });
+  const result = await execa('sh', ['-c', check.command], {
+    reject: false,
+    timeout: timeoutMs,
+    all: true,
+    stdin: 'ignore',
+    env,
+    extendEnv: false,
+  });
   if (result.timedOut) return { name: check.name, status: 'fail', message: 'Check timed out' };
   const output = result.all ?? '';
-  if (result.exitCode !== 0 || /not found/i.test(output)) return { name: check.name, status: 'fail', message: 'Command failed or not found' };
+  if (result.exitCode !== 0 || /not found/i.test(output))
+    return { name: check.name, status: 'fail', message: 'Command failed or not found' };
   const version = check.pattern.exec(output)?.[1];
   if (!version) return { name: check.name, status: 'pass', message: 'Detected but version not parsed' };
   if (check.minimum && compareVersions(version, check.minimum) < 0) {
@@ -71,7 +79,11 @@ export async function workspaceCheck(root: string): Promise<CheckResult> {
  * A `type: "validation"` payload: runs the Codex runtime checks here and reports them as Wegent's
  * validation callbacks (docs/protocol/wegent-protocol.md §12.2).
  */
-export async function runImageValidation(payload: TaskPayload, emitter: RunEventEmitter, input: { codexBin: string; workspaceRoot: string }): Promise<RunResult> {
+export async function runImageValidation(
+  payload: TaskPayload,
+  emitter: RunEventEmitter,
+  input: { codexBin: string; workspaceRoot: string },
+): Promise<RunResult> {
   const params = payload.validation_params ?? {};
   const validationId = params.validation_id === null || params.validation_id === undefined ? '' : String(params.validation_id);
   const shellType = params.shell_type ?? '';
@@ -80,17 +92,33 @@ export async function runImageValidation(payload: TaskPayload, emitter: RunEvent
   if (shellType.trim().toLowerCase() !== 'codex') {
     const text = `Unknown shell type: ${shellType}`;
     const message = RunText.noAgent(payload);
-    await emitter.emit(statusValidation('FAILED', 100, message, { validation_id: validationId, stage: 'failed', validation_result: { valid: false, checks: [], errors: [text] } }));
+    await emitter.emit(
+      statusValidation('FAILED', 100, message, {
+        validation_id: validationId,
+        stage: 'failed',
+        validation_result: { valid: false, checks: [], errors: [text] },
+      }),
+    );
     await emitter.emitAll(RunEnding.noAgent(payload, text));
     return 'validation failed';
   }
 
   const checks = codexRuntimeChecks(input.codexBin);
-  await emitter.emit(statusValidation('RUNNING', 70, 'Running dependency checks', { stage: 'running_checks', validation_id: validationId, current_check: null }));
+  await emitter.emit(
+    statusValidation('RUNNING', 70, 'Running dependency checks', {
+      stage: 'running_checks',
+      validation_id: validationId,
+      current_check: null,
+    }),
+  );
   const results: CheckResult[] = [];
   for (const [i, check] of checks.entries()) {
     await emitter.emit(
-      statusValidation('RUNNING', 70 + Math.floor((i / checks.length) * 25), `Checking ${check.name}`, { stage: 'running_checks', validation_id: validationId, current_check: check.name }),
+      statusValidation('RUNNING', 70 + Math.floor((i / checks.length) * 25), `Checking ${check.name}`, {
+        stage: 'running_checks',
+        validation_id: validationId,
+        current_check: check.name,
+      }),
     );
     results.push(await runCheck(check));
   }

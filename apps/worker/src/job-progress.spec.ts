@@ -17,7 +17,11 @@ describe('JobProgressReporter (what Bull Board shows of a run)', () => {
       { type: 'status', phase: 'started' },
       { type: 'status', phase: 'prepared' },
       { type: 'status', phase: 'workbench' },
-      { type: 'thinking-step', step: { title: 'thinking.assistant_message_received', next_action: 'continue', details: { text: 'token=sk-secret-1' } }, report: true },
+      {
+        type: 'thinking-step',
+        step: { title: 'thinking.assistant_message_received', next_action: 'continue', details: { text: 'token=sk-secret-1' } },
+        report: true,
+      },
       { type: 'chunk', item_id: 'm1', text: 'the answer with sk-secret-2' },
       { type: 'error', kind: 'agent', message: 'boom sk-secret-3', error: 'sk-secret-4' },
     ];

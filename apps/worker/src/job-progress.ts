@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import type { Logger } from '../../../libs/runtime/src';
+import type { Logger } from '@wegent-codex/runtime';
 import type { RunEvent } from './event-emitter';
 
 /** What Bull Board shows as a job's progress. */
@@ -52,7 +52,9 @@ export class JobProgressReporter {
     this.chain = this.chain
       .then(() => this.job.updateProgress({ ...progress }))
       .then(() => this.job.log(line))
-      .catch((error: unknown) => this.logger.debug({ err: error instanceof Error ? error.message : String(error) }, 'could not update the job progress'));
+      .catch((error: unknown) =>
+        this.logger.debug({ err: error instanceof Error ? error.message : String(error) }, 'could not update the job progress'),
+      );
   };
 
   /** Resolves when every write so far has been made (or given up). */

@@ -1,9 +1,9 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { jobIdFor, TASK_QUEUE_NAME, taskPayloadSchema, type TaskJobData } from '../../../libs/contracts/src';
-import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
-import { TaskQueueService } from '../../../libs/queue/src';
-import { createLogger, redisOptionsFromUrl } from '../../../libs/runtime/src';
+import { jobIdFor, TASK_QUEUE_NAME, taskPayloadSchema, type TaskJobData } from '@wegent-codex/contracts';
+import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
+import { TaskQueueService } from '@wegent-codex/queue';
+import { createLogger, redisOptionsFromUrl } from '@wegent-codex/runtime';
 import { examplePayload } from '../../../test/support/wegent-payload';
 import { dropPrefix, eventually, testConfig } from '../../../test/support/test-config';
 import { CodexRunProcessor } from './codex-run.processor';

@@ -1,9 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, request as httpRequest, Agent as HttpAgent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  Agent as HttpAgent,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { LOGGER, type Logger } from '../../../libs/runtime/src';
+import { LOGGER, type Logger } from '@wegent-codex/runtime';
 
 /** One run's way to the model: a base URL for its Codex config, closed when the run ends. */
 export interface ModelKeyLease {
@@ -18,7 +25,16 @@ interface LeaseEntry {
 }
 
 /** Hop-by-hop and credential headers never forwarded as they came. */
-const DROPPED_REQUEST_HEADERS = new Set(['host', 'authorization', 'connection', 'keep-alive', 'proxy-authorization', 'proxy-connection', 'te', 'upgrade']);
+const DROPPED_REQUEST_HEADERS = new Set([
+  'host',
+  'authorization',
+  'connection',
+  'keep-alive',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'upgrade',
+]);
 const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding']);
 const LEASE_PATH = /^\/r\/([0-9a-f]{64})(\/[^?#]*)?(\?.*)?$/;
 /** No byte in either direction for this long ends the exchange (Codex's own stream timeout is shorter). */
@@ -85,27 +101,38 @@ export class ModelKeyProxy implements OnModuleDestroy {
     const lease = match ? this.leases.get(match[1]!) : undefined;
     if (!match || !lease) {
       req.resume();
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'no model lease for this path (the run has ended)' } }));
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: { message: 'no model lease for this path (the run has ended)' } }));
       return;
     }
     const target = new URL(lease.upstream.href);
     target.pathname = `${lease.upstream.pathname}${match[2] ?? ''}`;
     target.search = match[3] ?? '';
     const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(req.headers)) if (value !== undefined && !DROPPED_REQUEST_HEADERS.has(name)) headers[name] = value;
+    for (const [name, value] of Object.entries(req.headers))
+      if (value !== undefined && !DROPPED_REQUEST_HEADERS.has(name)) headers[name] = value;
     headers.authorization = `Bearer ${lease.apiKey}`;
     const https = target.protocol === 'https:';
-    const upstream = (https ? httpsRequest : httpRequest)(target, { method: req.method, headers, agent: https ? this.httpsAgent : this.httpAgent }, (answer) => {
-      const out: Record<string, string | string[]> = {};
-      for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && !DROPPED_RESPONSE_HEADERS.has(name)) out[name] = value;
-      res.writeHead(answer.statusCode ?? 502, out);
-      answer.pipe(res);
-    });
+    const upstream = (https ? httpsRequest : httpRequest)(
+      target,
+      { method: req.method, headers, agent: https ? this.httpsAgent : this.httpAgent },
+      (answer) => {
+        const out: Record<string, string | string[]> = {};
+        for (const [name, value] of Object.entries(answer.headers))
+          if (value !== undefined && !DROPPED_RESPONSE_HEADERS.has(name)) out[name] = value;
+        res.writeHead(answer.statusCode ?? 502, out);
+        answer.pipe(res);
+      },
+    );
     upstream.setTimeout(IDLE_MS, () => upstream.destroy(new Error(`no answer from the model endpoint for ${IDLE_MS / 1000} s`)));
     upstream.on('error', (error) => {
       // The message names the endpoint's host at most, never the key (it is only in a header).
       this.logger.warn({ host: target.host, err: error.message }, 'model request through the key proxy failed');
-      if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: `model endpoint unreachable: ${error.message}` } }));
+      if (!res.headersSent)
+        res
+          .writeHead(502, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { message: `model endpoint unreachable: ${error.message}` } }));
       else res.destroy();
     });
     res.on('close', () => upstream.destroy());

@@ -2,8 +2,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { mkdir, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { isAlive, listDescendants, listProcesses, readCmdline, readProcStat, signalPid } from '../../../libs/codex/src';
-import type { Config } from '../../../libs/contracts/src';
+import { isAlive, listDescendants, listProcesses, readCmdline, readProcStat, signalPid } from '@wegent-codex/codex';
+import type { Config } from '@wegent-codex/contracts';
 import { memoryLogger } from '../../../test/support/memory-logger';
 import { CodexProcessRegistry, readBootId, type CodexProcessRecord } from './codex-process-registry';
 import { OrphanReaper, OTHER_HOST_RECORD_MAX_AGE_MS } from './orphan-reaper';
@@ -31,7 +31,12 @@ function deadProcess(): { pid: number; startTime: number } {
   return { pid: Number(stat.split(' ')[0]), startTime: Number(fields[19]) };
 }
 
-function record(registry: CodexProcessRegistry, owner: { pid: number; startTime: number }, rootPid: number, overrides: Partial<CodexProcessRecord> = {}): CodexProcessRecord {
+function record(
+  registry: CodexProcessRegistry,
+  owner: { pid: number; startTime: number },
+  rootPid: number,
+  overrides: Partial<CodexProcessRecord> = {},
+): CodexProcessRecord {
   const rootInfo = readProcStat(rootPid)!;
   return {
     version: 1,
@@ -67,7 +72,8 @@ describe('orphan reaper', () => {
   });
 
   afterEach(() => {
-    for (const p of listProcesses()) if (/^sleep 302\.\d{4}$/.test(readCmdline(p.pid)) || /sleep 302\.\d{4}; true/.test(readCmdline(p.pid))) signalPid(p.pid, 'SIGKILL');
+    for (const p of listProcesses())
+      if (/^sleep 302\.\d{4}$/.test(readCmdline(p.pid)) || /sleep 302\.\d{4}; true/.test(readCmdline(p.pid))) signalPid(p.pid, 'SIGKILL');
   });
 
   afterAll(async () => {
@@ -96,7 +102,9 @@ describe('orphan reaper', () => {
     expect(running(app.sleep)).toEqual([app.sleepPid]);
 
     const report = await reaper.reap();
-    expect(report.reaped).toEqual([{ taskId: 1, subtaskId: 2, ownerPid: expect.any(Number), killed: expect.arrayContaining([app.sleepPid]) }]);
+    expect(report.reaped).toEqual([
+      { taskId: 1, subtaskId: 2, ownerPid: expect.any(Number), killed: expect.arrayContaining([app.sleepPid]) },
+    ]);
     expect(report.survivors).toEqual([]);
     expect(running(app.sleep)).toEqual([]);
     expect(await readdir(registry.dir)).not.toContain(file.split('/').pop());

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Config } from '../../../libs/contracts/src';
-import { isAlive, killSnapshot } from '../../../libs/codex/src';
-import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
+import type { Config } from '@wegent-codex/contracts';
+import { isAlive, killSnapshot } from '@wegent-codex/codex';
+import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
 import { CodexProcessRegistry, readBootId } from './codex-process-registry';
 
 export interface ReapReport {
@@ -64,7 +64,10 @@ export class OrphanReaper {
 
     if (report.reaped.length || report.survivors.length) {
       this.logger.warn(
-        { reaped: report.reaped.map((r) => ({ task_id: r.taskId, subtask_id: r.subtaskId, owner_pid: r.ownerPid, killed: r.killed })), survivors: report.survivors },
+        {
+          reaped: report.reaped.map((r) => ({ task_id: r.taskId, subtask_id: r.subtaskId, owner_pid: r.ownerPid, killed: r.killed })),
+          survivors: report.survivors,
+        },
         'killed Codex processes left behind by a dead worker on this machine',
       );
     }

@@ -9,21 +9,36 @@ describe('run outcome: every ending and its ClaudeCode text', () => {
   });
 
   it('ends every way with its events, the terminal one last', () => {
-    expect(RunEnding.noAgent({ task_id: 1, subtask_id: 2 })).toEqual([{ type: 'error', kind: 'init', message: '[task_id: 1.2] Unable to get or create agent' }]);
+    expect(RunEnding.noAgent({ task_id: 1, subtask_id: 2 })).toEqual([
+      { type: 'error', kind: 'init', message: '[task_id: 1.2] Unable to get or create agent' },
+    ]);
     expect(RunEnding.noAgent({ task_id: 1, subtask_id: 2 }, 'task payload expired or missing')).toEqual([
       { type: 'error', kind: 'init', message: '[task_id: 1.2] Unable to get or create agent', error: 'task payload expired or missing' },
     ]);
     expect(RunEnding.preExecuteFailed(7, 'clone failed')).toEqual([
-      { type: 'thinking-step', report: true, step: { title: 'Pre-execution Failed', next_action: 'continue', details: { error: 'clone failed' } } },
+      {
+        type: 'thinking-step',
+        report: true,
+        step: { title: 'Pre-execution Failed', next_action: 'continue', details: { error: 'clone failed' } },
+      },
       { type: 'error', kind: 'pre-execute', message: 'Agent[Codex][7] handle: pre_execute failed.', error: 'clone failed' },
     ]);
     expect(RunEnding.exception('spawn ENOENT')).toEqual([
       {
         type: 'thinking-step',
         report: false,
-        step: { title: 'thinking.execution_failed', next_action: 'continue', details: { execution_type: 'Codex Agent execution', error_message: 'spawn ENOENT' } },
+        step: {
+          title: 'thinking.execution_failed',
+          next_action: 'continue',
+          details: { execution_type: 'Codex Agent execution', error_message: 'spawn ENOENT' },
+        },
       },
-      { type: 'error', kind: 'exception', message: '${thinking.execution_failed} Codex Agent execution: spawn ENOENT', error: 'spawn ENOENT' },
+      {
+        type: 'error',
+        kind: 'exception',
+        message: '${thinking.execution_failed} Codex Agent execution: spawn ENOENT',
+        error: 'spawn ENOENT',
+      },
     ]);
     expect(RunEnding.broken('idle for 600 s')).toEqual([
       { type: 'thinking-step', report: false, step: { title: 'thinking.response_processing_error', next_action: 'continue' } },
@@ -33,14 +48,20 @@ describe('run outcome: every ending and its ClaudeCode text', () => {
       {
         type: 'error',
         kind: 'stream',
-        message: 'Error processing response: the worker running this task was lost (process died or lost its Redis lock); the run was not repeated',
+        message:
+          'Error processing response: the worker running this task was lost (process died or lost its Redis lock); the run was not repeated',
         error: 'worker lost',
         // 2026 `error.code` (the 2025 fold ignores it).
         code: 'executor_crash',
       },
     ]);
     expect(RunEnding.failedInQueue('job stalled more than allowable limit')).toEqual([
-      { type: 'error', kind: 'stream', message: 'Error processing response: the job failed in the queue (job stalled more than allowable limit)', error: 'job stalled more than allowable limit' },
+      {
+        type: 'error',
+        kind: 'stream',
+        message: 'Error processing response: the job failed in the queue (job stalled more than allowable limit)',
+        error: 'job stalled more than allowable limit',
+      },
     ]);
     expect(RunEnding.cancelled('running')).toEqual([{ type: 'cancelled', stage: 'running' }]);
     // Cancelled before any `started`: a 2026 subtask says its protocol, a 2025 one does not.

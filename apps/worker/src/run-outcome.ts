@@ -1,4 +1,4 @@
-import { StepTitle, type WegentProtocol } from '../../../libs/contracts/src';
+import { StepTitle, type WegentProtocol } from '@wegent-codex/contracts';
 import type { RunEvent } from './event-emitter';
 
 /**
@@ -42,10 +42,16 @@ export const RunText = {
 
 /** The events that end a run, one function per way it can end (the terminal event last). */
 export const RunEnding = {
-  noAgent: (subtask: Subtask, reason?: string): RunEvent[] => [{ type: 'error', kind: 'init', message: RunText.noAgent(subtask), ...(reason ? { error: reason } : {}) }],
+  noAgent: (subtask: Subtask, reason?: string): RunEvent[] => [
+    { type: 'error', kind: 'init', message: RunText.noAgent(subtask), ...(reason ? { error: reason } : {}) },
+  ],
 
   preExecuteFailed: (taskId: number, text: string): RunEvent[] => [
-    { type: 'thinking-step', report: true, step: { title: StepTitle.preExecutionFailed, next_action: 'continue', details: { error: text } } },
+    {
+      type: 'thinking-step',
+      report: true,
+      step: { title: StepTitle.preExecutionFailed, next_action: 'continue', details: { error: text } },
+    },
     { type: 'error', kind: 'pre-execute', message: RunText.preExecuteFailed(taskId), error: text },
   ],
 
@@ -53,7 +59,11 @@ export const RunEnding = {
     {
       type: 'thinking-step',
       report: false,
-      step: { title: StepTitle.executionFailed, next_action: 'continue', details: { execution_type: 'Codex Agent execution', error_message: text } },
+      step: {
+        title: StepTitle.executionFailed,
+        next_action: 'continue',
+        details: { execution_type: 'Codex Agent execution', error_message: text },
+      },
     },
     { type: 'error', kind: 'exception', message: RunText.executionFailed(text), error: text },
   ],
@@ -66,21 +76,31 @@ export const RunEnding = {
   /**
    * §5.4's shape (the run broke after it started, FAILED), with the limit's own words as the
    * message: "the task used more than 1.5 GiB of memory …" says more than "Error processing response".
-   * No 2026 `code`: the task's own failure is a `runtime_error` (wegent-protocol-2026.md §3.4).
+   * No 2026 `code`: the task's own failure is a `runtime_error` (docs/protocol/wegent-protocol-2026.md §3.4).
    */
   limit: (text: string): RunEvent[] => [
     {
       type: 'thinking-step',
       report: false,
-      step: { title: StepTitle.executionFailed, next_action: 'continue', details: { execution_type: 'Codex Agent execution', error_message: text } },
+      step: {
+        title: StepTitle.executionFailed,
+        next_action: 'continue',
+        details: { execution_type: 'Codex Agent execution', error_message: text },
+      },
     },
     { type: 'error', kind: 'stream', message: text, error: text },
   ],
 
-  workerLost: (): RunEvent[] => [{ type: 'error', kind: 'stream', message: RunText.processingError(RunText.workerLost), error: 'worker lost', code: 'executor_crash' }],
+  workerLost: (): RunEvent[] => [
+    { type: 'error', kind: 'stream', message: RunText.processingError(RunText.workerLost), error: 'worker lost', code: 'executor_crash' },
+  ],
 
-  failedInQueue: (reason: string): RunEvent[] => [{ type: 'error', kind: 'stream', message: RunText.processingError(RunText.failedInQueue(reason)), error: reason }],
+  failedInQueue: (reason: string): RunEvent[] => [
+    { type: 'error', kind: 'stream', message: RunText.processingError(RunText.failedInQueue(reason)), error: reason },
+  ],
 
   /** `protocol`: said when no `started` precedes it, so the relay folds the right generation. */
-  cancelled: (stage: 'queued' | 'running', protocol?: WegentProtocol): RunEvent[] => [{ type: 'cancelled', stage, ...(protocol === '2026' && { protocol }) }],
+  cancelled: (stage: 'queued' | 'running', protocol?: WegentProtocol): RunEvent[] => [
+    { type: 'cancelled', stage, ...(protocol === '2026' && { protocol }) },
+  ],
 } as const;

@@ -1,5 +1,5 @@
-import type { CommandWrapper } from '../../../libs/workspace/src';
-import type { LaunchCommand, SandboxLauncher } from '../../../libs/sandbox/src';
+import type { CommandWrapper } from '@wegent-codex/workspace';
+import type { LaunchCommand, SandboxLauncher } from '@wegent-codex/sandbox';
 
 /**
  * Where a warm Codex process holds this task's folders: set while it is bound (the slot's `view`

@@ -1,10 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { shellTypeOf, StepTitle, type Config, type GitSnapshot, type RunContext, type TaskPayload } from '../../../libs/contracts/src';
-import { RedisKeys } from '../../../libs/event-log/src';
-import { CancelRegistry } from '../../../libs/queue/src';
-import { LimitsService, type RunLimiter } from '../../../libs/limits/src';
-import { CONFIG, LOGGER, REDIS, type Logger } from '../../../libs/runtime/src';
+import { shellTypeOf, StepTitle, type Config, type GitSnapshot, type RunContext, type TaskPayload } from '@wegent-codex/contracts';
+import { RedisKeys } from '@wegent-codex/event-log';
+import { CancelRegistry } from '@wegent-codex/queue';
+import { LimitsService, type RunLimiter } from '@wegent-codex/limits';
+import { CONFIG, LOGGER, REDIS, type Logger } from '@wegent-codex/runtime';
 import { CodexSession, type SessionEnd } from './codex-session';
 import { runImageValidation } from './image-validation';
 import { OutputBudget } from './output-budget';
@@ -64,7 +64,11 @@ export class TaskRunner {
     const { payload, emitter } = request;
     const { task_id: taskId, subtask_id: subtaskId } = payload;
     const log = this.logger.child({ task_id: taskId, subtask_id: subtaskId, job_id: request.jobId, attempt: request.attempt });
-    await emitter.emit({ type: 'status', phase: 'started', context: { ...runContextOf(payload), ...(request.traceparent ? { traceparent: request.traceparent } : {}) } });
+    await emitter.emit({
+      type: 'status',
+      phase: 'started',
+      context: { ...runContextOf(payload), ...(request.traceparent ? { traceparent: request.traceparent } : {}) },
+    });
 
     if (shellTypeOf(payload) !== 'codex' && payload.type !== 'validation') {
       await emitter.emitAll(RunEnding.noAgent(payload));
@@ -117,7 +121,15 @@ export class TaskRunner {
       // The run's limits (cgroup, rlimits): Codex and every command it starts live under them.
       limiter = await this.limits.open(prepared.taskDir);
       const limited = limiter;
-      const session = new CodexSession(this.config, log, this.redis, this.keys, { ...prepared, launch: (command) => limited.wrap(prepared.launch(command)) }, payload, this.pool);
+      const session = new CodexSession(
+        this.config,
+        log,
+        this.redis,
+        this.keys,
+        { ...prepared, launch: (command) => limited.wrap(prepared.launch(command)) },
+        payload,
+        this.pool,
+      );
       limiter.start();
       end = await session.run({
         limits: { exceeded: limiter.exceeded, check: () => limited.checkAll(), adopt: (pid) => limited.adopt(pid) },
@@ -139,7 +151,7 @@ export class TaskRunner {
     } finally {
       workbench.stop();
       const usage = await limiter?.close().catch((error: unknown) => {
-        log.error({ err: message(error) }, 'could not remove the run\'s cgroup');
+        log.error({ err: message(error) }, "could not remove the run's cgroup");
         return undefined;
       });
       if (usage?.survivors.length) log.error({ survivors: usage.survivors }, 'processes of the run survived its cgroup sweep');
@@ -149,7 +161,13 @@ export class TaskRunner {
     return this.finish(end, emitter, workbench, payload, log);
   }
 
-  private async finish(end: SessionEnd, emitter: RunEventEmitter, workbench: WorkbenchRefresher, payload: TaskPayload, log: Logger): Promise<RunResult> {
+  private async finish(
+    end: SessionEnd,
+    emitter: RunEventEmitter,
+    workbench: WorkbenchRefresher,
+    payload: TaskPayload,
+    log: Logger,
+  ): Promise<RunResult> {
     const mask = (text: string) => this.workspace.maskText(text, payload);
     switch (end.kind) {
       case 'finished':

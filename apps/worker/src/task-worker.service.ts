@@ -2,12 +2,12 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { TASK_QUEUE_NAME, type Config, type NewTaskEvent, type TaskJobData } from '../../../libs/contracts/src';
-import { EventLogRepository } from '../../../libs/event-log/src';
-import { LimitsService } from '../../../libs/limits/src';
-import { CancelRegistry, idsOfJobId } from '../../../libs/queue/src';
-import { CONFIG, createRedis, LOGGER, redisOptionsFromUrl, type Logger } from '../../../libs/runtime/src';
-import { bullmqTelemetry } from '../../../libs/metrics/src';
+import { TASK_QUEUE_NAME, type Config, type NewTaskEvent, type TaskJobData } from '@wegent-codex/contracts';
+import { EventLogRepository } from '@wegent-codex/event-log';
+import { LimitsService } from '@wegent-codex/limits';
+import { CancelRegistry, idsOfJobId } from '@wegent-codex/queue';
+import { CONFIG, createRedis, LOGGER, redisOptionsFromUrl, type Logger } from '@wegent-codex/runtime';
+import { bullmqTelemetry } from '@wegent-codex/metrics';
 import { CodexRunProcessor } from './codex-run.processor';
 import { GuardedWorker } from './guarded-worker';
 import { OrphanReaper } from './orphan-reaper';
@@ -40,7 +40,9 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
 
   async onApplicationBootstrap(): Promise<void> {
     // Before taking jobs: Codex processes of a worker of this machine that died without a shutdown.
-    await this.reaper.reap().catch((error: unknown) => this.logger.error({ err: String(error) }, 'reaping orphaned Codex processes failed'));
+    await this.reaper
+      .reap()
+      .catch((error: unknown) => this.logger.error({ err: String(error) }, 'reaping orphaned Codex processes failed'));
     // Then their runs' cgroups, with anything that escaped the recorded trees.
     await this.limits.sweepStale();
     await this.pool.start();
@@ -57,18 +59,25 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
     });
 
     const telemetry = bullmqTelemetry(this.config);
-    this.worker = new GuardedWorker<TaskJobData, string>(TASK_QUEUE_NAME, (job: Job<TaskJobData>, token?: string) => this.processor.process(job, token), {
-      connection: redisOptionsFromUrl(this.config.REDIS_URL),
-      prefix: this.config.REDIS_PREFIX,
-      concurrency: this.config.WORKER_CONCURRENCY,
-      lockDuration: this.config.JOB_LOCK_MS,
-      stalledInterval: Math.max(5_000, Math.floor(this.config.JOB_LOCK_MS / 2)),
-      maxStalledCount: 1,
-      ...(telemetry ? { telemetry } : {}),
-    });
+    this.worker = new GuardedWorker<TaskJobData, string>(
+      TASK_QUEUE_NAME,
+      (job: Job<TaskJobData>, token?: string) => this.processor.process(job, token),
+      {
+        connection: redisOptionsFromUrl(this.config.REDIS_URL),
+        prefix: this.config.REDIS_PREFIX,
+        concurrency: this.config.WORKER_CONCURRENCY,
+        lockDuration: this.config.JOB_LOCK_MS,
+        stalledInterval: Math.max(5_000, Math.floor(this.config.JOB_LOCK_MS / 2)),
+        maxStalledCount: 1,
+        ...(telemetry ? { telemetry } : {}),
+      },
+    );
     this.worker.on('failed', (job, error) => void this.onFailed(job, error));
     this.worker.on('error', (error) => this.logger.error({ err: error.message }, 'worker error'));
-    this.logger.info({ concurrency: this.config.WORKER_CONCURRENCY, global_concurrency: this.config.GLOBAL_CONCURRENCY ?? null }, 'worker started');
+    this.logger.info(
+      { concurrency: this.config.WORKER_CONCURRENCY, global_concurrency: this.config.GLOBAL_CONCURRENCY ?? null },
+      'worker started',
+    );
   }
 
   /**
@@ -84,7 +93,8 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
         return;
       }
       if (await this.events.terminalOf(ids.task_id, ids.subtask_id)) return;
-      for (const event of RunEnding.failedInQueue(error.message)) await this.events.append({ ...event, ...ids, attempt: job.attemptsStarted } as NewTaskEvent);
+      for (const event of RunEnding.failedInQueue(error.message))
+        await this.events.append({ ...event, ...ids, attempt: job.attemptsStarted } as NewTaskEvent);
       await this.processor.release(ids, job.id!);
     } catch (e) {
       this.logger.error({ job_id: job?.id ?? null, err: String(e) }, 'could not record the failure of a job');
@@ -101,7 +111,10 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
       const left = this.registry.all();
       this.logger.warn({ running: left.length, grace_ms: grace }, 'shutdown grace period over: ending running jobs');
       for (const run of left) run.shutdown.abort();
-      await Promise.race([Promise.allSettled(left.map((r) => r.done)), new Promise((r) => setTimeout(r, this.config.CANCEL_GRACE_MS + 5_000).unref())]);
+      await Promise.race([
+        Promise.allSettled(left.map((r) => r.done)),
+        new Promise((r) => setTimeout(r, this.config.CANCEL_GRACE_MS + 5_000).unref()),
+      ]);
     }
     await Promise.race([closing, new Promise((r) => setTimeout(r, 5_000).unref())]);
     await this.pool.close();

@@ -1,8 +1,8 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { jobIdFor, TASK_QUEUE_NAME, type StoredEvent } from '../../../libs/contracts/src';
-import { EventLogRepository, RedisKeys } from '../../../libs/event-log/src';
-import { redisOptionsFromUrl } from '../../../libs/runtime/src';
+import { jobIdFor, TASK_QUEUE_NAME, type StoredEvent } from '@wegent-codex/contracts';
+import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
+import { redisOptionsFromUrl } from '@wegent-codex/runtime';
 import { examplePayload } from '../../../test/support/wegent-payload';
 import { ServiceProcess } from '../../../test/support/service-process';
 import { dropPrefix, eventually, testConfig } from '../../../test/support/test-config';
@@ -67,7 +67,12 @@ describe('a worker given untrusted job data', () => {
 
   const refusedEvents = (taskId: number, subtaskId: number, reason: string) => [
     { type: 'status', phase: 'started' },
-    { type: 'error', kind: 'init', message: `[task_id: ${taskId}.${subtaskId}] Unable to get or create agent`, error: `invalid job: ${reason}` },
+    {
+      type: 'error',
+      kind: 'init',
+      message: `[task_id: ${taskId}.${subtaskId}] Unable to get or create agent`,
+      error: `invalid job: ${reason}`,
+    },
   ];
 
   it('null data: the job fails with the reason, its subtask ends once, the process lives on', async () => {
@@ -124,7 +129,12 @@ describe('a worker given untrusted job data', () => {
     await eventually(async () => (await events.terminalOf(9007, 1)) ?? undefined, 15_000);
     expect(await eventsOf(9007, 1)).toEqual([
       { type: 'status', phase: 'started' },
-      { type: 'error', kind: 'init', message: '[task_id: 9007.1] Unable to get or create agent', error: 'stored payload names subtask 9008.1, not 9007.1' },
+      {
+        type: 'error',
+        kind: 'init',
+        message: '[task_id: 9007.1] Unable to get or create agent',
+        error: 'stored payload names subtask 9008.1, not 9007.1',
+      },
     ]);
     // Dropped when the job is released, right after its terminal event.
     await eventually(async () => (await redis.exists(keys.payload(9007, 1))) === 0 || undefined, 15_000);

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
-import type { Config, RpcNotification } from '../../../libs/contracts/src';
-import { AppServerClient, codexProcessEnv, isAlive, renderWarmCodexConfig, resolveCodexBinary } from '../../../libs/codex/src';
-import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
-import { SandboxService, type LaunchCommand } from '../../../libs/sandbox/src';
+import type { Config, RpcNotification } from '@wegent-codex/contracts';
+import { AppServerClient, codexProcessEnv, isAlive, renderWarmCodexConfig, resolveCodexBinary } from '@wegent-codex/codex';
+import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
+import { SandboxService, type LaunchCommand } from '@wegent-codex/sandbox';
 import { CodexProcessRegistry, type TrackedCodexProcess } from './codex-process-registry';
 
 /**
@@ -31,7 +31,20 @@ const STATE_DIR = '.task-state';
 /** In a slot's folder (outside its view) once its process is initialized. */
 export const READY_FILE = 'ready';
 /** Same list as the cold process gets (workspace-preparer.ts). */
-const PASSED_ENV = ['LANG', 'LC_ALL', 'TZ', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'NODE_EXTRA_CA_CERTS', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
+const PASSED_ENV = [
+  'LANG',
+  'LC_ALL',
+  'TZ',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'NODE_EXTRA_CA_CERTS',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+];
 
 interface Handlers {
   onNotification(n: RpcNotification): void;
@@ -102,7 +115,9 @@ export class WarmCodexPool {
   async start(): Promise<void> {
     if (this.size === 0) return;
     this.started = true;
-    await this.recover().catch((error: unknown) => this.logger.error({ err: String(error) }, 'recovering warm slots of a dead worker failed'));
+    await this.recover().catch((error: unknown) =>
+      this.logger.error({ err: String(error) }, 'recovering warm slots of a dead worker failed'),
+    );
     this.refill();
   }
 
@@ -215,19 +230,29 @@ export class WarmCodexPool {
     const env = codexProcessEnv({ home: join(inside, SLOT_HOME), codexHome: join(inside, SLOT_CODEX_HOME), extra: passed });
     const readable = [dirname(dirname(this.bin))];
     const wrap = (command: { file: string; args: string[]; cwd: string; env: Record<string, string> }): LaunchCommand =>
-      launcher.command({ ...command, cwd: inside, writable: this.sandboxed ? [] : [view], readable, mounts: this.sandboxed ? [{ source: view, target: this.root }] : [] });
-    let slot!: Slot;
+      launcher.command({
+        ...command,
+        cwd: inside,
+        writable: this.sandboxed ? [] : [view],
+        readable,
+        mounts: this.sandboxed ? [{ source: view, target: this.root }] : [],
+      });
+    // Notifications may arrive before the slot exists (during the handshake): they go nowhere.
+    const holder: { slot?: Slot } = {};
     const client = await AppServerClient.start({
       bin: this.bin,
       cwd: inside,
       env,
       wrap,
-      onNotification: (n) => slot?.handlers.onNotification(n),
-      onStderr: (line) => slot?.handlers.onStderr(line),
-      onDiagnostic: (message, details) => slot?.handlers.onDiagnostic(message, details),
+      onNotification: (n) => holder.slot?.handlers.onNotification(n),
+      onStderr: (line) => holder.slot?.handlers.onStderr(line),
+      onDiagnostic: (message, details) => holder.slot?.handlers.onDiagnostic(message, details),
     });
-    const tracked = await this.registry.track(client.pid, { taskId: 0, subtaskId: 0 }, (error) => this.logger.warn({ err: String(error) }, 'could not record a warm Codex process'));
-    slot = { dir, view, client, tracked, handlers: IDLE };
+    const tracked = await this.registry.track(client.pid, { taskId: 0, subtaskId: 0 }, (error) =>
+      this.logger.warn({ err: String(error) }, 'could not record a warm Codex process'),
+    );
+    const slot: Slot = { dir, view, client, tracked, handlers: IDLE };
+    holder.slot = slot;
     // For operators and tests: this slot's process is initialized and waiting for a task.
     await writeFile(join(dir, READY_FILE), '');
     // A warm process that dies while idle is replaced.
@@ -284,7 +309,7 @@ export class WarmCodexPool {
         await putBack(join(view, STATE_DIR, entry), join(this.root, STATE_DIR, entry));
       }
       await rm(join(base, name), { recursive: true, force: true });
-      this.logger.warn({ slot: name }, 'a dead worker\'s warm slot was emptied: its task folders are back in place');
+      this.logger.warn({ slot: name }, "a dead worker's warm slot was emptied: its task folders are back in place");
     }
   }
 }
@@ -304,13 +329,6 @@ async function putBack(from: string, to: string): Promise<boolean> {
   await mkdir(dirname(to), { recursive: true });
   await rename(from, to);
   return true;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 const safeHost = () => hostname().replace(/[^A-Za-z0-9_.]/g, '_');

@@ -1,9 +1,9 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Config } from '../../../libs/contracts/src';
-import { TaskQueueService } from '../../../libs/queue/src';
-import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
+import type { Config } from '@wegent-codex/contracts';
+import { TaskQueueService } from '@wegent-codex/queue';
+import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
 
 /**
  * This worker process's liveness key (WORKER_LIVENESS_TTL_MS, refreshed three times per TTL). The
@@ -25,9 +25,14 @@ export class WorkerLiveness implements OnApplicationBootstrap, OnApplicationShut
   async onApplicationBootstrap(): Promise<void> {
     const ttl = this.config.WORKER_LIVENESS_TTL_MS;
     await this.tasks.heartbeats.keepAlive(this.id, ttl);
-    this.timer = setInterval(() => {
-      this.tasks.heartbeats.keepAlive(this.id, ttl).catch((error: unknown) => this.logger.warn({ err: String(error) }, 'could not refresh the worker liveness key'));
-    }, Math.max(200, Math.floor(ttl / 3)));
+    this.timer = setInterval(
+      () => {
+        this.tasks.heartbeats
+          .keepAlive(this.id, ttl)
+          .catch((error: unknown) => this.logger.warn({ err: String(error) }, 'could not refresh the worker liveness key'));
+      },
+      Math.max(200, Math.floor(ttl / 3)),
+    );
     this.timer.unref();
   }
 

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
-import { QueueModule } from '../../../libs/queue/src';
-import { LimitsModule } from '../../../libs/limits/src';
-import { SandboxModule } from '../../../libs/sandbox/src';
+import { QueueModule } from '@wegent-codex/queue';
+import { LimitsModule } from '@wegent-codex/limits';
+import { SandboxModule } from '@wegent-codex/sandbox';
 import { CodexRunProcessor } from './codex-run.processor';
 import { OrphanReaper } from './orphan-reaper';
 import { RunRegistry } from './run-registry';
@@ -15,7 +15,17 @@ import { WorkspacePreparer } from './workspace-preparer';
 /** The worker role: takes Codex jobs from BullMQ and runs them. Needs RuntimeModule. */
 @Module({
   imports: [QueueModule, SandboxModule, LimitsModule],
-  providers: [TaskWorkerService, CodexRunProcessor, TaskRunner, WorkspacePreparer, RunRegistry, OrphanReaper, WorkerLiveness, WarmCodexPool, ModelKeyProxy],
+  providers: [
+    TaskWorkerService,
+    CodexRunProcessor,
+    TaskRunner,
+    WorkspacePreparer,
+    RunRegistry,
+    OrphanReaper,
+    WorkerLiveness,
+    WarmCodexPool,
+    ModelKeyProxy,
+  ],
   exports: [RunRegistry, WarmCodexPool],
 })
 export class WorkerModule {}

@@ -1,11 +1,18 @@
 import { rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
-import type { Config, GitSnapshot, TaskPayload } from '../../../libs/contracts/src';
-import { codexProcessEnv, DEFAULT_API_KEY_ENV, resolveCodexBinary, warmThreadConfig, writeCodexHome, type McpServerOptions } from '../../../libs/codex/src';
-import { createSecretMasker, serviceSecretsOf, type SecretMasker } from '../../../libs/redaction/src';
-import { CONFIG, LOGGER, type Logger } from '../../../libs/runtime/src';
-import { localRepositoryBind, SandboxService, type LaunchCommand, type SandboxLauncher } from '../../../libs/sandbox/src';
+import type { Config, GitSnapshot, TaskPayload } from '@wegent-codex/contracts';
+import {
+  codexProcessEnv,
+  DEFAULT_API_KEY_ENV,
+  resolveCodexBinary,
+  warmThreadConfig,
+  writeCodexHome,
+  type McpServerOptions,
+} from '@wegent-codex/codex';
+import { createSecretMasker, serviceSecretsOf, type SecretMasker } from '@wegent-codex/redaction';
+import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
+import { localRepositoryBind, SandboxService, type SandboxLauncher } from '@wegent-codex/sandbox';
 import { ModelKeyProxy, type ModelKeyLease } from './model-key-proxy';
 import { taskCommandWrapper, type WarmSlotView } from './task-command-wrapper';
 import {
@@ -33,7 +40,7 @@ import {
   substitutePlaceholders,
   toCodexMcpServers,
   type CommandWrapper,
-} from '../../../libs/workspace/src';
+} from '@wegent-codex/workspace';
 
 export interface PreparedWorkspace {
   codexBin: string;
@@ -71,7 +78,20 @@ export interface PreparedWorkspace {
 }
 
 /** Variables of the service's own environment that Codex and its commands may see (nothing else). */
-const PASSED_ENV = ['LANG', 'LC_ALL', 'TZ', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'NODE_EXTRA_CA_CERTS', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
+const PASSED_ENV = [
+  'LANG',
+  'LC_ALL',
+  'TZ',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'NODE_EXTRA_CA_CERTS',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+];
 const CONTEXT_WINDOW_FOR_CUSTOM_MODELS = 262_144;
 /** Under WORKSPACE_ROOT, next to the task folders (numeric names), never bound into a run but its own. */
 export const TASK_STATE_DIR = '.task-state';
@@ -167,19 +187,36 @@ export class WorkspacePreparer {
     const wrap = this.wrapperFor(launcher, taskDir, stateDir, readable, slot);
 
     // The repository: cloned once per task (follow-ups find it), credentials never in argv or .git/config.
-    const repo = await prepareRepository({ payload, taskDir, stateDir, wrap, config: repositoryConfigFrom(this.config), logger: log, signal });
+    const repo = await prepareRepository({
+      payload,
+      taskDir,
+      stateDir,
+      wrap,
+      config: repositoryConfigFrom(this.config),
+      logger: log,
+      signal,
+    });
     const workDir = repo.workDir;
-    const initialCommit = repo.repoDir ? await initialCommitOf(repo.repoDir, { signal, wrap }).catch(() => ({ id: '', message: '' })) : null;
-    const custom = repo.repoDir ? await loadCustomInstructions(repo.repoDir, this.config.CUSTOM_INSTRUCTION_FILES) : { files: [], skipped: [] };
+    const initialCommit = repo.repoDir
+      ? await initialCommitOf(repo.repoDir, { signal, wrap }).catch(() => ({ id: '', message: '' }))
+      : null;
+    const custom = repo.repoDir
+      ? await loadCustomInstructions(repo.repoDir, this.config.CUSTOM_INSTRUCTION_FILES)
+      : { files: [], skipped: [] };
     for (const skipped of custom.skipped) log.warn({ file: skipped.entry, reason: skipped.reason }, 'custom instruction file skipped');
 
-    const resolved = resolveModel(payload, { apiKey: this.config.OPENAI_API_KEY, model: this.config.CODEX_MODEL, baseUrl: this.config.OPENAI_BASE_URL });
+    const resolved = resolveModel(payload, {
+      apiKey: this.config.OPENAI_API_KEY,
+      model: this.config.CODEX_MODEL,
+      baseUrl: this.config.OPENAI_BASE_URL,
+    });
     if (!resolved.ok) throw new Error(resolved.error);
     const noKey = missingApiKey(resolved);
     if (noKey) throw new Error(noKey);
     // The service's default key never enters the sandbox: Codex gets a per-run lease on the worker's key proxy.
     let modelLease: ModelKeyLease | undefined;
-    if (resolved.source === 'default' && resolved.apiKey) modelLease = await this.modelKeys.open(resolved.baseUrl, resolved.apiKey, this.config.MAX_RUN_MS + 60_000);
+    if (resolved.source === 'default' && resolved.apiKey)
+      modelLease = await this.modelKeys.open(resolved.baseUrl, resolved.apiKey, this.config.MAX_RUN_MS + 60_000);
     const model = modelLease ? { ...resolved, baseUrl: modelLease.baseUrl, apiKey: undefined } : resolved;
     for (const warning of model.warnings) log.warn(warning);
 
@@ -197,7 +234,10 @@ export class WorkspacePreparer {
     for (const server of mcp.unsupported) log.warn({ mcp_server: server.name, reason: server.reason }, 'MCP server skipped');
     const mcpServers: Record<string, McpServerOptions> = {};
     for (const [name, server] of Object.entries(mcp.supported)) {
-      mcpServers[name] = server.kind === 'stdio' ? { type: 'stdio', command: server.command, args: server.args, env: server.env } : { type: 'http', url: server.url, httpHeaders: server.headers };
+      mcpServers[name] =
+        server.kind === 'stdio'
+          ? { type: 'stdio', command: server.command, args: server.args, env: server.env }
+          : { type: 'http', url: server.url, httpHeaders: server.headers };
     }
 
     const codexConfig = {
@@ -279,8 +319,16 @@ export class WorkspacePreparer {
     const commandEnv = { ...codexProcessEnv({ home: homeDir, codexHome, extra: extraEnv }) };
     delete commandEnv.PATH; // the process's own PATH, as cold commands inherit it
     const warm = {
-      threadConfig: warmThreadConfig({ ...codexConfig, modelCatalogPath: files.catalogPath }, { apiKey: model.apiKey, secretHeaders: model.secretHeaders }, commandEnv),
-      coldReason: skills.installed.length ? 'skills are installed into CODEX_HOME' : readable.length > 1 ? 'a local repository must be readable' : undefined,
+      threadConfig: warmThreadConfig(
+        { ...codexConfig, modelCatalogPath: files.catalogPath },
+        { apiKey: model.apiKey, secretHeaders: model.secretHeaders },
+        commandEnv,
+      ),
+      coldReason: skills.installed.length
+        ? 'skills are installed into CODEX_HOME'
+        : readable.length > 1
+          ? 'a local repository must be readable'
+          : undefined,
     };
 
     return {

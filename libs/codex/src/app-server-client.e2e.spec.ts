@@ -1,23 +1,10 @@
 import { randomInt } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RpcNotification } from '../../contracts/src';
-import {
-  exec,
-  hang,
-  message,
-  patch,
-  reasoning,
-  startFakeResponses,
-  type FakeResponses,
-} from '../../../test/fixtures/fake-responses';
+import type { RpcNotification } from '@wegent-codex/contracts';
+import { exec, hang, message, patch, reasoning, startFakeResponses, type FakeResponses } from '../../../test/fixtures/fake-responses';
 import { createCodexTestEnv, type CodexTestEnv } from '../../../test/fixtures/fake-responses/codex-test-env';
-import {
-  AppServerClient,
-  AppServerExitedError,
-  threadSettingsMismatches,
-  type AppServerClientOptions,
-} from './app-server-client';
+import { AppServerClient, AppServerExitedError, threadSettingsMismatches, type AppServerClientOptions } from './app-server-client';
 import { renderCodexConfig } from './codex-home';
 import { listProcesses, readCmdline } from './process-tree';
 
@@ -387,7 +374,10 @@ describe('AppServerClient against codex app-server', () => {
       stream_idle_timeout_ms: 5_000,
     });
     expect(config.mcp_servers.local).toMatchObject({ command: '/bin/true', args: ['--flag', tricky, ''], env: { TOKEN_X: tricky } });
-    expect(config.mcp_servers['remote-docs']).toMatchObject({ url: 'http://127.0.0.1:9/mcp', http_headers: { Authorization: 'Bearer x"y' } });
+    expect(config.mcp_servers['remote-docs']).toMatchObject({
+      url: 'http://127.0.0.1:9/mcp',
+      http_headers: { Authorization: 'Bearer x"y' },
+    });
     expect(config.shell_environment_policy).toMatchObject({
       ignore_default_excludes: false,
       exclude: ['WEGENT_CODEX_API_KEY', 'WEGENT_HDR_1'],

@@ -7,7 +7,7 @@ import {
   turnStartResponseSchema,
   type RpcNotification,
   type ThreadResponse,
-} from '../../contracts/src';
+} from '@wegent-codex/contracts';
 import { ProcessTreeTracker } from './process-tree';
 import { answerServerRequest, type ServerRequestAnswer } from './server-requests';
 import { tomlKey, tomlValue, type TomlValue } from './toml';
@@ -45,7 +45,12 @@ export interface AppServerClientOptions {
    * Turns the command into the one spawned: the task's sandbox (libs/sandbox). The client then
    * talks to the wrapper's process, whose end is the end of everything inside it.
    */
-  wrap?: (command: { file: string; args: string[]; cwd: string; env: Record<string, string> }) => { file: string; args: string[]; cwd: string; env: Record<string, string> };
+  wrap?: (command: { file: string; args: string[]; cwd: string; env: Record<string, string> }) => {
+    file: string;
+    args: string[];
+    cwd: string;
+    env: Record<string, string>;
+  };
   /** Root `-c key=value` options; visible to every local user in argv, so no secrets. */
   configOverrides?: Record<string, TomlValue>;
   clientInfo?: ClientInfo;

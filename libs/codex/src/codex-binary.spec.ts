@@ -19,7 +19,9 @@ describe('resolveCodexBinary', () => {
   });
 
   it('explains what is missing', () => {
-    expect(() => resolveCodexBinary({ override: '/nonexistent/codex' })).toThrow(new CodexBinaryError('CODEX_BIN=/nonexistent/codex is not an executable file'));
+    expect(() => resolveCodexBinary({ override: '/nonexistent/codex' })).toThrow(
+      new CodexBinaryError('CODEX_BIN=/nonexistent/codex is not an executable file'),
+    );
     delete process.env.CODEX_BIN;
     expect(() => resolveCodexBinary({ platform: 'aix', arch: 'ppc64' })).toThrow(/no native binary for aix-ppc64/);
     expect(() => resolveCodexBinary({ platform: 'darwin', arch: 'arm64' })).toThrow(/@openai\/codex-darwin-arm64 is not installed/);

@@ -38,11 +38,16 @@ describe('warm Codex configuration', () => {
     );
   });
 
-  it('hands the task\'s whole configuration to thread/start: key as bearer token, secret headers as headers, no key-like names for commands', () => {
+  it("hands the task's whole configuration to thread/start: key as bearer token, secret headers as headers, no key-like names for commands", () => {
     const config = warmThreadConfig(
       {
         model: 'my-model',
-        provider: { baseUrl: 'https://gw.example.com/v1', httpHeaders: { 'X-Team': 'platform' }, envHttpHeaders: { 'X-Secret': 'WEGENT_CODEX_HEADER_1_KEY' }, requestMaxRetries: 2 },
+        provider: {
+          baseUrl: 'https://gw.example.com/v1',
+          httpHeaders: { 'X-Team': 'platform' },
+          envHttpHeaders: { 'X-Secret': 'WEGENT_CODEX_HEADER_1_KEY' },
+          requestMaxRetries: 2,
+        },
         modelContextWindow: 262_144,
         modelCatalogPath: '/ws/.task-state/5/codex-home/model-catalog.json',
         mcpServers: { docs: { type: 'http', url: 'https://mcp.example.com/mcp' } },
@@ -143,14 +148,22 @@ X-User = "alice"
   });
 
   it('writes the service tier and the context window of a 2026 model_config', () => {
-    const text = renderCodexConfig({ model: 'gpt-5.5', provider: { baseUrl: 'http://x/v1' }, serviceTier: 'priority', modelContextWindow: 272000 });
+    const text = renderCodexConfig({
+      model: 'gpt-5.5',
+      provider: { baseUrl: 'http://x/v1' },
+      serviceTier: 'priority',
+      modelContextWindow: 272000,
+    });
     expect(text).toContain('service_tier = "priority"');
     expect(text).toContain('model_context_window = 272000');
     expect(renderCodexConfig({ model: 'gpt-5.5', provider: { baseUrl: 'http://x/v1' } })).not.toContain('service_tier');
   });
 
   it('configures no key variable for a key-less provider (a header carries the credential)', () => {
-    const text = renderCodexConfig({ model: 'gpt-5.5', provider: { baseUrl: 'http://x/v1', envKey: null, envHttpHeaders: { Authorization: 'WEGENT_CODEX_HEADER_1_KEY' } } });
+    const text = renderCodexConfig({
+      model: 'gpt-5.5',
+      provider: { baseUrl: 'http://x/v1', envKey: null, envHttpHeaders: { Authorization: 'WEGENT_CODEX_HEADER_1_KEY' } },
+    });
     expect(text).not.toContain('env_key');
     expect(text).toContain('exclude = ["WEGENT_CODEX_HEADER_1_KEY"]');
   });
@@ -216,6 +229,13 @@ describe('model catalog and writeCodexHome (real binary)', () => {
 describe('codexProcessEnv', () => {
   it('builds the whole environment, the key only in its variable', () => {
     const env = codexProcessEnv({ home: '/h', codexHome: '/c', apiKey: 'sk-1', path: '/usr/bin', extra: { GIT_CONFIG_GLOBAL: '/g' } });
-    expect(env).toEqual({ PATH: '/usr/bin', HOME: '/h', CODEX_HOME: '/c', LANG: expect.any(String), GIT_CONFIG_GLOBAL: '/g', WEGENT_CODEX_API_KEY: 'sk-1' });
+    expect(env).toEqual({
+      PATH: '/usr/bin',
+      HOME: '/h',
+      CODEX_HOME: '/c',
+      LANG: expect.any(String),
+      GIT_CONFIG_GLOBAL: '/g',
+      WEGENT_CODEX_API_KEY: 'sk-1',
+    });
   });
 });

@@ -84,7 +84,13 @@ export function codexConfigTable(options: CodexConfigOptions): TomlTable {
   const { provider } = options;
   const envKey = provider.envKey === null ? undefined : (provider.envKey ?? DEFAULT_API_KEY_ENV);
   // Commands must never see the key variables, whatever their names (§9).
-  const exclude = [...new Set([...(envKey ? [envKey] : []), ...Object.values(provider.envHttpHeaders ?? {}), ...(options.shellEnvironment?.exclude ?? [])])];
+  const exclude = [
+    ...new Set([
+      ...(envKey ? [envKey] : []),
+      ...Object.values(provider.envHttpHeaders ?? {}),
+      ...(options.shellEnvironment?.exclude ?? []),
+    ]),
+  ];
   const config: TomlTable = {
     model: options.model,
     model_provider: WEGENT_PROVIDER_ID,
@@ -164,7 +170,13 @@ export function warmThreadConfig(
   for (const [name, value] of Object.entries(commandEnv)) if (!DEFAULT_EXCLUDED.test(name)) set[name] = value;
   const config: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(table)) {
-    if (value === undefined || key === 'model_providers' || key === 'shell_environment_policy' || (PROCESS_WIDE_KEYS as readonly string[]).includes(key)) continue;
+    if (
+      value === undefined ||
+      key === 'model_providers' ||
+      key === 'shell_environment_policy' ||
+      (PROCESS_WIDE_KEYS as readonly string[]).includes(key)
+    )
+      continue;
     config[key] = value;
   }
   config[`model_providers.${WEGENT_PROVIDER_ID}`] = dropUndefined(provider);
@@ -176,7 +188,10 @@ function dropUndefined(table: TomlTable | Record<string, unknown>): TomlTable {
   const out: TomlTable = {};
   for (const [key, value] of Object.entries(table)) {
     if (value === undefined) continue;
-    out[key] = value !== null && typeof value === 'object' && !Array.isArray(value) ? dropUndefined(value as TomlTable) : (value as TomlTable[string]);
+    out[key] =
+      value !== null && typeof value === 'object' && !Array.isArray(value)
+        ? dropUndefined(value as TomlTable)
+        : (value as TomlTable[string]);
   }
   return out;
 }

@@ -1,8 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { isTerminalEvent, StepTitle, taskEventSchema, type NewTaskEvent } from '../../contracts/src';
-import { capUtf8, describeError, NotificationMapper, RESUME_NOTE, unwrapShellCommand, type NotificationMapperOptions } from './notification-mapper';
+import { isTerminalEvent, StepTitle, taskEventSchema, type NewTaskEvent } from '@wegent-codex/contracts';
+import {
+  capUtf8,
+  describeError,
+  NotificationMapper,
+  RESUME_NOTE,
+  unwrapShellCommand,
+  type NotificationMapperOptions,
+} from './notification-mapper';
 
 interface Notification {
   method: string;
@@ -14,8 +21,7 @@ interface Fixture {
   notifications: Notification[];
 }
 
-const fixture = (name: string): Fixture =>
-  JSON.parse(readFileSync(join(__dirname, '__fixtures__', `${name}.json`), 'utf8')) as Fixture;
+const fixture = (name: string): Fixture => JSON.parse(readFileSync(join(__dirname, '__fixtures__', `${name}.json`), 'utf8')) as Fixture;
 
 const CWD = '/workspace/305/app';
 const TOOLS = ['Bash', 'Edit', 'Write', 'TodoWrite', 'WebSearch'];
@@ -140,10 +146,22 @@ const T = '01a2132e-0000-7000-8000-000000000001';
 const TURN = '01a2132e-0001-7000-8000-000000000001';
 const at = { threadId: T, turnId: TURN };
 const n = {
-  turnStarted: (turnId = TURN): Notification => ({ method: 'turn/started', params: { threadId: T, turn: { id: turnId, status: 'inProgress', error: null } } }),
-  started: (item: Record<string, unknown>, turnId = TURN): Notification => ({ method: 'item/started', params: { threadId: T, turnId, item } }),
-  completed: (item: Record<string, unknown>, turnId = TURN): Notification => ({ method: 'item/completed', params: { threadId: T, turnId, item } }),
-  delta: (itemId: string, delta: string, turnId = TURN): Notification => ({ method: 'item/agentMessage/delta', params: { threadId: T, turnId, itemId, delta } }),
+  turnStarted: (turnId = TURN): Notification => ({
+    method: 'turn/started',
+    params: { threadId: T, turn: { id: turnId, status: 'inProgress', error: null } },
+  }),
+  started: (item: Record<string, unknown>, turnId = TURN): Notification => ({
+    method: 'item/started',
+    params: { threadId: T, turnId, item },
+  }),
+  completed: (item: Record<string, unknown>, turnId = TURN): Notification => ({
+    method: 'item/completed',
+    params: { threadId: T, turnId, item },
+  }),
+  delta: (itemId: string, delta: string, turnId = TURN): Notification => ({
+    method: 'item/agentMessage/delta',
+    params: { threadId: T, turnId, itemId, delta },
+  }),
   error: (error: Record<string, unknown>, willRetry: boolean): Notification => ({ method: 'error', params: { ...at, error, willRetry } }),
   turnCompleted: (turn: Record<string, unknown>): Notification => ({
     method: 'turn/completed',
@@ -301,9 +319,18 @@ describe('NotificationMapper', () => {
     it('a stream dropped twice: each regenerated message and summary goes on where it stopped, nothing twice (recorded)', () => {
       const { mapper, events, threadId } = run('turn-stream-dropped-twice');
       const retry = (n: number) =>
-        step(StepTitle.apiErrorRetry, { retry_count: n, max_retries: 2, session_id: threadId, error: 'stream disconnected before completion: stream closed before response.completed' });
+        step(StepTitle.apiErrorRetry, {
+          retry_count: n,
+          max_retries: 2,
+          session_id: threadId,
+          error: 'stream disconnected before completion: stream closed before response.completed',
+        });
       // Every attempt's completed items still show in the timeline (they happened); the streamed text does not repeat.
-      const attempt = (answer: string) => [assistant(thinking('Plan the answer.')), assistant(text('Checking the files.')), assistant(text(answer))];
+      const attempt = (answer: string) => [
+        assistant(thinking('Plan the answer.')),
+        assistant(text('Checking the files.')),
+        assistant(text(answer)),
+      ];
       expect(events).toEqual([
         system(threadId),
         reasoning('rs_1_0', 'Plan '),
@@ -326,7 +353,12 @@ describe('NotificationMapper', () => {
         chunk('msg_1_2', 'done.'),
         assistant(text('Partial answer, done.')),
         usageEvent(tokens(100, 10, 0, 0), 110),
-        success(threadId, { num_turns: 1, duration_ms: expect.any(Number) as unknown as number, usage: usage(100, 10, 0, 0, 0), result: 'Partial answer, done.' }),
+        success(threadId, {
+          num_turns: 1,
+          duration_ms: expect.any(Number) as unknown as number,
+          usage: usage(100, 10, 0, 0, 0),
+          result: 'Partial answer, done.',
+        }),
         done('Partial answer, done.', tokens(100, 10, 0, 0)),
       ]);
       expect(mapper.streamedText()).toBe('Checking the files.\n\nPartial answer, done.');
@@ -406,7 +438,13 @@ describe('NotificationMapper', () => {
         assistant(toolUse('call_m_0', 'mcp__echo__echo', { text: 'hi' })),
         user(toolResult('call_m_0', 'echo: hi\n{"type":"image","data":"iVBORw0KGgo=","mimeType":"image/png"}')),
         assistant(toolUse('call_m_1', 'mcp__echo__boom', {})),
-        user(toolResult('call_m_1', 'tool call error: tool call failed for `echo/boom`\n\nCaused by:\n    Mcp error: -32000: echo server exploded', true)),
+        user(
+          toolResult(
+            'call_m_1',
+            'tool call error: tool call failed for `echo/boom`\n\nCaused by:\n    Mcp error: -32000: echo server exploded',
+            true,
+          ),
+        ),
         chunk('msg_m_2', 'Echoed.'),
         assistant(text('Echoed.')),
         success(threadId, { num_turns: 4, duration_ms: 337, usage: usage(510, 33, 350, 0, 0), result: 'Echoed.' }),
@@ -439,18 +477,28 @@ describe('NotificationMapper', () => {
 
       it('emits at turn/started when every server settled before it, listing unconfigured ones Codex reported', () => {
         const mapper = mapperFor({ mcpServers: ['github'] });
-        const status = (name: string, value: string) => mapper.handle('mcpServer/startupStatus/updated', { threadId: T, name, status: value, error: null, failureReason: null });
+        const status = (name: string, value: string) =>
+          mapper.handle('mcpServer/startupStatus/updated', { threadId: T, name, status: value, error: null, failureReason: null });
         expect([status('github', 'starting'), status('codex_apps', 'starting'), status('github', 'ready')].flat()).toEqual([]);
         expect(mapper.handle(n.turnStarted().method, n.turnStarted().params)).toEqual([
-          system(T, { mcp_servers: [{ name: 'github', status: 'connected' }, { name: 'codex_apps', status: 'pending' }] }),
+          system(T, {
+            mcp_servers: [
+              { name: 'github', status: 'connected' },
+              { name: 'codex_apps', status: 'pending' },
+            ],
+          }),
         ]);
       });
 
       it('maps startup states: ready → connected, failed/cancelled → failed, starting → pending', () => {
         const mapper = mapperFor({ mcpServers: ['a', 'b', 'c', 'd'] });
-        const status = (name: string, value: string) => mapper.handle('mcpServer/startupStatus/updated', { threadId: null, name, status: value, error: null });
+        const status = (name: string, value: string) =>
+          mapper.handle('mcpServer/startupStatus/updated', { threadId: null, name, status: value, error: null });
         expect([status('a', 'ready'), status('b', 'failed'), status('c', 'cancelled'), status('d', 'starting')].flat()).toEqual([]);
-        const [init] = [...mapper.handle(n.turnStarted().method, n.turnStarted().params), ...mapper.handle('item/started', { ...at, item: { type: 'reasoning', id: 'r' } })];
+        const [init] = [
+          ...mapper.handle(n.turnStarted().method, n.turnStarted().params),
+          ...mapper.handle('item/started', { ...at, item: { type: 'reasoning', id: 'r' } }),
+        ];
         expect(init).toEqual(
           system(T, {
             mcp_servers: [
@@ -488,7 +536,12 @@ describe('NotificationMapper', () => {
       expect(withoutUsage(events)).toEqual([
         system(threadId),
         assistant(toolUse('ws_1', 'WebSearch', { query: 'codex app-server protocol' })),
-        user(toolResult('ws_1', JSON.stringify({ type: 'search', query: 'codex app-server protocol', queries: ['codex app-server protocol'] }))),
+        user(
+          toolResult(
+            'ws_1',
+            JSON.stringify({ type: 'search', query: 'codex app-server protocol', queries: ['codex app-server protocol'] }),
+          ),
+        ),
         assistant(toolUse('call_img_2', 'Read', { file_path: `${CWD}/docs/screenshot.png` })),
         assistant(
           toolUse('call_patch_3:0', 'Edit', { file_path: `${CWD}/old.txt`, deleted: true }),
@@ -548,7 +601,10 @@ describe('NotificationMapper', () => {
     const start = (mapper: NotificationMapper, list: Notification[]) => feed(mapper, [n.turnStarted(), ...list]).events.slice(1);
 
     it('sends the text of a message whose deltas never arrived, once, at completion', () => {
-      const events = start(mapperFor(), [n.started(agentMessage('m1', '')), n.completed(agentMessage('m1', 'Whole text.', 'final_answer'))]);
+      const events = start(mapperFor(), [
+        n.started(agentMessage('m1', '')),
+        n.completed(agentMessage('m1', 'Whole text.', 'final_answer')),
+      ]);
       expect(events).toEqual([chunk('m1', 'Whole text.'), assistant(text('Whole text.'))]);
     });
 
@@ -574,7 +630,13 @@ describe('NotificationMapper', () => {
 
     it('retracts the text of an item whose restream disagrees with what was sent, then streams the new text', () => {
       const mapper = mapperFor();
-      const events = start(mapper, [n.delta('m1', 'Yes'), n.started(agentMessage('m1', '')), n.delta('m1', 'No, '), n.delta('m1', 'sorry'), n.completed(agentMessage('m1', 'No, sorry'))]);
+      const events = start(mapper, [
+        n.delta('m1', 'Yes'),
+        n.started(agentMessage('m1', '')),
+        n.delta('m1', 'No, '),
+        n.delta('m1', 'sorry'),
+        n.completed(agentMessage('m1', 'No, sorry')),
+      ]);
       expect(events).toEqual([chunk('m1', 'Yes'), retract('m1'), chunk('m1', 'No, '), chunk('m1', 'sorry'), assistant(text('No, sorry'))]);
       expect(mapper.finalAnswer()).toBe('No, sorry');
       expect(mapper.streamedText()).toBe('No, sorry');
@@ -628,14 +690,22 @@ describe('NotificationMapper', () => {
     });
 
     it('falls back to the summary items of turn/completed when no message completed', () => {
-      const { events } = feed(mapperFor(), [n.turnStarted(), n.turnCompleted({ status: 'completed', items: [agentMessage('z', 'From summary', 'final_answer')] })]);
+      const { events } = feed(mapperFor(), [
+        n.turnStarted(),
+        n.turnCompleted({ status: 'completed', items: [agentMessage('z', 'From summary', 'final_answer')] }),
+      ]);
       expect(events.at(-1)).toEqual(done('From summary'));
     });
 
     it('skips an identical plan update', () => {
-      const plan: Notification = { method: 'turn/plan/updated', params: { ...at, explanation: null, plan: [{ step: 'A', status: 'pending' }] } };
+      const plan: Notification = {
+        method: 'turn/plan/updated',
+        params: { ...at, explanation: null, plan: [{ step: 'A', status: 'pending' }] },
+      };
       const events = start(mapperFor(), [plan, plan]);
-      expect(events).toEqual([assistant(toolUse('plan-1', 'TodoWrite', { todos: [{ content: 'A', status: 'pending', activeForm: 'A' }] }))]);
+      expect(events).toEqual([
+        assistant(toolUse('plan-1', 'TodoWrite', { todos: [{ content: 'A', status: 'pending', activeForm: 'A' }] })),
+      ]);
     });
   });
 
@@ -648,7 +718,10 @@ describe('NotificationMapper', () => {
         n.completed(agentMessage('m-old', 'stale', 'final_answer'), 'turn-a'),
         { method: 'turn/completed', params: { threadId: T, turn: { id: 'turn-a', status: 'completed', items: [], error: null } } },
         n.completed(agentMessage('m-new', 'fresh', 'final_answer'), 'turn-b'),
-        { method: 'turn/completed', params: { threadId: T, turn: { id: 'turn-b', status: 'completed', items: [], error: null, durationMs: 9 } } },
+        {
+          method: 'turn/completed',
+          params: { threadId: T, turn: { id: 'turn-b', status: 'completed', items: [], error: null, durationMs: 9 } },
+        },
       ]);
       expect(mapper.turnId).toBe('turn-b');
       expect(events.filter((e) => e.type !== 'thinking-step')).toEqual([chunk('m-new', 'fresh'), done('fresh')]);
@@ -658,13 +731,22 @@ describe('NotificationMapper', () => {
       const mapper = mapperFor();
       feed(mapper, [n.turnStarted(), n.turnCompleted({ status: 'completed' })]);
       expect(mapper.finished).toBe(true);
-      const after = feed(mapper, [n.delta('m', 'more'), n.completed(agentMessage('m', 'more')), n.turnCompleted({ status: 'failed' }), n.turnStarted('next')]);
+      const after = feed(mapper, [
+        n.delta('m', 'more'),
+        n.completed(agentMessage('m', 'more')),
+        n.turnCompleted({ status: 'failed' }),
+        n.turnStarted('next'),
+      ]);
       expect(after.events).toEqual([]);
     });
 
     it('emits the system step before the terminal even when nothing else happened', () => {
       const { events } = feed(mapperFor({ mcpServers: ['never'] }), [n.turnStarted(), n.turnCompleted({ status: 'completed' })]);
-      expect(events.map((e) => (e.type === 'thinking-step' ? e.step.title : e.type))).toEqual([StepTitle.system, StepTitle.success, 'done']);
+      expect(events.map((e) => (e.type === 'thinking-step' ? e.step.title : e.type))).toEqual([
+        StepTitle.system,
+        StepTitle.success,
+        'done',
+      ]);
     });
 
     it('ignores a turn/completed with an unknown status', () => {
@@ -674,10 +756,25 @@ describe('NotificationMapper', () => {
     });
 
     it.each([
-      ['message joined with additionalDetails', { message: 'unexpected status 401 Unauthorized', additionalDetails: 'Incorrect API key provided' }, [], 'unexpected status 401 Unauthorized\nIncorrect API key provided'],
-      ['a JSON body in additionalDetails', { message: 'Request failed', additionalDetails: '{"error":{"message":"quota exceeded"}}' }, [], 'Request failed\nquota exceeded'],
+      [
+        'message joined with additionalDetails',
+        { message: 'unexpected status 401 Unauthorized', additionalDetails: 'Incorrect API key provided' },
+        [],
+        'unexpected status 401 Unauthorized\nIncorrect API key provided',
+      ],
+      [
+        'a JSON body in additionalDetails',
+        { message: 'Request failed', additionalDetails: '{"error":{"message":"quota exceeded"}}' },
+        [],
+        'Request failed\nquota exceeded',
+      ],
       ['a JSON body without an inner message, as is', { message: '{"detail":"nope"}', additionalDetails: null }, [], '{"detail":"nope"}'],
-      ['the last fatal error notification when the turn has none', null, [n.error({ message: 'Missing environment variable: `WEGENT_CODEX_API_KEY`.', additionalDetails: null }, false)], 'Missing environment variable: `WEGENT_CODEX_API_KEY`.'],
+      [
+        'the last fatal error notification when the turn has none',
+        null,
+        [n.error({ message: 'Missing environment variable: `WEGENT_CODEX_API_KEY`.', additionalDetails: null }, false)],
+        'Missing environment variable: `WEGENT_CODEX_API_KEY`.',
+      ],
       ['a generic text when nobody said anything', null, [], 'The Codex turn failed without an error message.'],
       ['a generic text when turn.error has an unexpected shape', 'boom', [], 'The Codex turn failed without an error message.'],
     ])('builds the failure text from %s', (_, error, before, expected) => {
@@ -694,7 +791,12 @@ describe('NotificationMapper', () => {
         n.error({ message: 'Retrying again', additionalDetails: null }, true),
       ]);
       expect(events.slice(1)).toEqual([
-        step(StepTitle.apiErrorRetry, { retry_count: 1, max_retries: null, session_id: T, error: 'Retrying after a network error at 12/31' }),
+        step(StepTitle.apiErrorRetry, {
+          retry_count: 1,
+          max_retries: null,
+          session_id: T,
+          error: 'Retrying after a network error at 12/31',
+        }),
         step(StepTitle.apiErrorRetry, { retry_count: 2, max_retries: null, session_id: T, error: 'Retrying again' }),
       ]);
     });
@@ -703,7 +805,10 @@ describe('NotificationMapper', () => {
   describe('tool output', () => {
     it('caps command output at maxToolOutputBytes on a UTF-8 boundary', () => {
       const output = 'ééééé'; // 10 bytes
-      const { events } = feed(mapperFor({ maxToolOutputBytes: 5 }), [n.turnStarted(), n.completed(command('c1', { status: 'completed', aggregatedOutput: output, exitCode: 0 }))]);
+      const { events } = feed(mapperFor({ maxToolOutputBytes: 5 }), [
+        n.turnStarted(),
+        n.completed(command('c1', { status: 'completed', aggregatedOutput: output, exitCode: 0 })),
+      ]);
       expect(events.at(-1)).toEqual(user(toolResult('c1', 'éé\n… [6 more bytes not shown]')));
     });
 
@@ -797,18 +902,31 @@ describe('NotificationMapper', () => {
 
     it('never throws, whatever the params', () => {
       fc.assert(
-        fc.property(fc.array(fc.tuple(fc.constantFrom(...methods), fc.anything({ withNullPrototype: true, withBigInt: true }))), (calls) => {
-          const mapper = mapperFor();
-          mapper.handle(n.turnStarted().method, n.turnStarted().params);
-          for (const [method, params] of calls) mapper.handle(method, params);
-        }),
+        fc.property(
+          fc.array(fc.tuple(fc.constantFrom(...methods), fc.anything({ withNullPrototype: true, withBigInt: true }))),
+          (calls) => {
+            const mapper = mapperFor();
+            mapper.handle(n.turnStarted().method, n.turnStarted().params);
+            for (const [method, params] of calls) mapper.handle(method, params);
+          },
+        ),
         { numRuns: 300 },
       );
     });
 
     it('never throws on items with arbitrary fields of known types', () => {
       const item = fc.record({
-        type: fc.constantFrom('agentMessage', 'reasoning', 'commandExecution', 'fileChange', 'mcpToolCall', 'webSearch', 'collabAgentToolCall', 'imageView', 'contextCompaction'),
+        type: fc.constantFrom(
+          'agentMessage',
+          'reasoning',
+          'commandExecution',
+          'fileChange',
+          'mcpToolCall',
+          'webSearch',
+          'collabAgentToolCall',
+          'imageView',
+          'contextCompaction',
+        ),
         id: fc.string(),
         text: fc.anything(),
         summary: fc.anything(),

@@ -8,7 +8,7 @@ import {
   type NewTaskEvent,
   type TokenUsage,
   type TokenUsageBreakdown,
-} from '../../contracts/src';
+} from '@wegent-codex/contracts';
 
 /**
  * The pure mapping from `codex app-server` notifications of one run (one thread, one turn) to the
@@ -45,8 +45,7 @@ export type TurnOutcome = 'completed' | 'failed' | 'interrupted';
 
 export const DEFAULT_MAX_TOOL_OUTPUT_BYTES = 64 * 1024;
 
-export const RESUME_NOTE =
-  'The previous Codex conversation of this task could not be resumed; this subtask started a new conversation.';
+export const RESUME_NOTE = 'The previous Codex conversation of this task could not be resumed; this subtask started a new conversation.';
 
 type ContentBlock =
   | { type: 'text'; text: string }
@@ -291,7 +290,8 @@ export class NotificationMapper {
         return [...events, this.userStep(this.toolResultBlocks(item))];
       case 'webSearch': {
         const action = isRecord(item.action) ? item.action : {};
-        const query = item.query || str(action.query) || (Array.isArray(action.queries) ? action.queries.join(', ') : '') || str(action.url);
+        const query =
+          item.query || str(action.query) || (Array.isArray(action.queries) ? action.queries.join(', ') : '') || str(action.url);
         return [
           ...events,
           this.assistantStep([{ type: 'tool_use', id: item.id, name: 'WebSearch', input: { query } }]),
@@ -302,7 +302,9 @@ export class NotificationMapper {
         return [
           ...events,
           this.assistantStep([{ type: 'tool_use', id: item.id, name: 'Task', input: { tool: item.tool ?? '', prompt: str(item.prompt) } }]),
-          this.userStep([{ type: 'tool_result', tool_use_id: item.id, content: this.cap(agentStates(item)), is_error: item.status === 'failed' }]),
+          this.userStep([
+            { type: 'tool_result', tool_use_id: item.id, content: this.cap(agentStates(item)), is_error: item.status === 'failed' },
+          ]),
         ];
       case 'imageView':
         return [...events, this.assistantStep([{ type: 'tool_use', id: item.id, name: 'Read', input: { file_path: item.path ?? '' } }])];
@@ -346,7 +348,8 @@ export class NotificationMapper {
    * back, and is not part of the answer), and one restreamed under its own id stays quiet.
    */
   private advance(stream: MessageStream, itemId: string, kind: 'message' | 'reasoning'): NewTaskEvent[] {
-    const send = (text: string): NewTaskEvent => (kind === 'message' ? this.chunk(stream.chunkId, text) : this.reasoningChunk(stream.chunkId, text));
+    const send = (text: string): NewTaskEvent =>
+      kind === 'message' ? this.chunk(stream.chunkId, text) : this.reasoningChunk(stream.chunkId, text);
     if (stream.attempt.startsWith(stream.sent)) {
       if (stream.attempt.length === stream.sent.length) return [];
       const text = stream.attempt.slice(stream.sent.length);
@@ -449,7 +452,11 @@ export class NotificationMapper {
     }
     const message = turn.error ?? this.lastFatalError ?? 'The Codex turn failed without an error message.';
     const result = { type: 'result', subtype: 'error_during_execution', is_error: true, ...summary, result: message };
-    return [...events, this.step(StepTitle.failed, result, false), { ...this.envelope(), type: 'error', kind: 'agent', message, error: message }];
+    return [
+      ...events,
+      this.step(StepTitle.failed, result, false),
+      { ...this.envelope(), type: 'error', kind: 'agent', message, error: message },
+    ];
   }
 
   // ---- items ----
@@ -488,9 +495,15 @@ export class NotificationMapper {
           const id = `${item.id}:${index}`;
           const diff = this.cap(change.diff ?? '');
           if (change.kind.type === 'add') return { type: 'tool_use', id, name: 'Write', input: { file_path: change.path, content: diff } };
-          if (change.kind.type === 'delete') return { type: 'tool_use', id, name: 'Edit', input: { file_path: change.path, deleted: true } };
+          if (change.kind.type === 'delete')
+            return { type: 'tool_use', id, name: 'Edit', input: { file_path: change.path, deleted: true } };
           const movePath = change.kind.move_path;
-          return { type: 'tool_use', id, name: 'Edit', input: { file_path: change.path, diff, ...(movePath ? { move_path: movePath } : {}) } };
+          return {
+            type: 'tool_use',
+            id,
+            name: 'Edit',
+            input: { file_path: change.path, diff, ...(movePath ? { move_path: movePath } : {}) },
+          };
         });
       default:
         return [{ type: 'tool_use', id: item.id, name: `mcp__${item.server ?? ''}__${item.tool ?? ''}`, input: toolInput(item.arguments) }];
@@ -508,7 +521,9 @@ export class NotificationMapper {
         return (item.changes ?? []).map((change, index): ContentBlock => {
           const movePath = change.kind.type === 'update' ? change.kind.move_path : undefined;
           const line = `${CHANGE_LETTER[change.kind.type] ?? 'M'} ${relativeTo(this.options.cwd, movePath || change.path)}`;
-          const content = applied ? `Success. Updated the following files:\n${line}` : `The patch was not applied (${item.status ?? 'unknown'}):\n${line}`;
+          const content = applied
+            ? `Success. Updated the following files:\n${line}`
+            : `The patch was not applied (${item.status ?? 'unknown'}):\n${line}`;
           return { type: 'tool_result', tool_use_id: `${item.id}:${index}`, content, is_error: !applied };
         });
       }
@@ -558,7 +573,12 @@ export class NotificationMapper {
 
   private step(title: string, details: Record<string, unknown>, report: boolean): NewTaskEvent {
     const masked = this.options.mask(details);
-    return { ...this.envelope(), type: 'thinking-step', step: { title, next_action: 'continue', details: isRecord(masked) ? masked : {} }, report };
+    return {
+      ...this.envelope(),
+      type: 'thinking-step',
+      step: { title, next_action: 'continue', details: isRecord(masked) ? masked : {} },
+      report,
+    };
   }
 
   private chunk(itemId: string, text: string): NewTaskEvent {
@@ -683,7 +703,13 @@ function parseCompletedTurn(params: unknown, threadId: string): CompletedTurn | 
   const turn = params.turn;
   if (typeof turn.id !== 'string' || typeof turn.status !== 'string') return undefined;
   const error = isRecord(turn.error) ? describeError(turn.error.message, turn.error.additionalDetails) : undefined;
-  return { id: turn.id, status: turn.status, durationMs: typeof turn.durationMs === 'number' ? turn.durationMs : null, error, items: turn.items };
+  return {
+    id: turn.id,
+    status: turn.status,
+    durationMs: typeof turn.durationMs === 'number' ? turn.durationMs : null,
+    error,
+    items: turn.items,
+  };
 }
 
 /** The final answer from the summary items of `turn/completed`, when no agentMessage completed. */

@@ -176,7 +176,9 @@ export class ProcessTreeTracker {
   snapshot(processes: ProcInfo[] = listProcesses()): TreeSnapshot {
     const live = new Set(processes.filter((p) => p.state !== 'Z').map((p) => `${p.pid}:${p.startTime}`));
     const liveSessions = new Set(processes.filter((p) => p.state !== 'Z').map((p) => p.sid));
-    const members = [...this.known.values()].filter((m) => live.has(`${m.pid}:${m.startTime}`) || (m.sid === m.pid && liveSessions.has(m.sid)));
+    const members = [...this.known.values()].filter(
+      (m) => live.has(`${m.pid}:${m.startTime}`) || (m.sid === m.pid && liveSessions.has(m.sid)),
+    );
     return {
       root: { pid: this.rootPid, ...(this.rootStartTime === undefined ? {} : { startTime: this.rootStartTime }) },
       members: members.map(({ pid, startTime, sid }) => ({ pid, startTime, sid })),

@@ -35,8 +35,7 @@ function isTable(value: TomlValue): value is TomlTable {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const present = (entries: [string, TomlValue][]): [string, TomlValue][] =>
-  entries.filter(([, v]) => v !== undefined && v !== null);
+const present = (entries: [string, TomlValue][]): [string, TomlValue][] => entries.filter(([, v]) => v !== undefined && v !== null);
 
 /** One value written inline: arrays as `[…]`, tables as `{ k = v, … }`. */
 export function tomlValue(value: TomlValue): string {
@@ -47,7 +46,10 @@ export function tomlValue(value: TomlValue): string {
     return String(value);
   }
   if (Array.isArray(value)) {
-    return `[${value.filter((v) => v !== undefined && v !== null).map(tomlValue).join(', ')}]`;
+    return `[${value
+      .filter((v) => v !== undefined && v !== null)
+      .map(tomlValue)
+      .join(', ')}]`;
   }
   if (isTable(value)) {
     const entries = present(Object.entries(value));

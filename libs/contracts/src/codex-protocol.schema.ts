@@ -43,11 +43,12 @@ export function classifyRpcLine(raw: string): RpcLine | null {
   if (typeof value !== 'object' || value === null) return { kind: 'invalid', raw: line, reason: 'not an object' };
   const hasId = 'id' in value;
   const hasMethod = 'method' in value;
-  const parsed = hasId && hasMethod
-    ? rpcServerRequestSchema.safeParse(value)
-    : hasId
-      ? rpcResponseSchema.safeParse(value)
-      : rpcNotificationSchema.safeParse(value);
+  const parsed =
+    hasId && hasMethod
+      ? rpcServerRequestSchema.safeParse(value)
+      : hasId
+        ? rpcResponseSchema.safeParse(value)
+        : rpcNotificationSchema.safeParse(value);
   if (!parsed.success) return { kind: 'invalid', raw: line, reason: parsed.error.issues[0]?.message ?? 'bad shape' };
   if (hasId && hasMethod) return { kind: 'request', message: parsed.data as RpcServerRequest };
   if (hasId) return { kind: 'response', message: parsed.data as RpcResponse };
@@ -109,7 +110,9 @@ export type TokenUsageBreakdown = z.infer<typeof tokenUsageBreakdownSchema>;
 export const turnSchema = z.looseObject({
   id: z.string(),
   status: z.string(),
-  error: z.looseObject({ message: z.string(), additionalDetails: z.unknown().optional(), codexErrorInfo: z.unknown().optional() }).nullish(),
+  error: z
+    .looseObject({ message: z.string(), additionalDetails: z.unknown().optional(), codexErrorInfo: z.unknown().optional() })
+    .nullish(),
   durationMs: z.number().nullish(),
 });
 
@@ -120,7 +123,12 @@ export const codexNotificationParams = {
   'turn/completed': z.looseObject({ threadId: z.string(), turn: turnSchema }),
   'item/started': z.looseObject({ threadId: z.string().nullish(), turnId: z.string().nullish(), item: codexItemSchema }),
   'item/completed': z.looseObject({ threadId: z.string().nullish(), turnId: z.string().nullish(), item: codexItemSchema }),
-  'item/agentMessage/delta': z.looseObject({ threadId: z.string().nullish(), turnId: z.string().nullish(), itemId: z.string(), delta: z.string() }),
+  'item/agentMessage/delta': z.looseObject({
+    threadId: z.string().nullish(),
+    turnId: z.string().nullish(),
+    itemId: z.string(),
+    delta: z.string(),
+  }),
   'item/reasoning/summaryTextDelta': z.looseObject({
     threadId: z.string().nullish(),
     turnId: z.string().nullish(),

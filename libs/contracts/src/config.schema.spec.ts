@@ -22,7 +22,9 @@ describe('config: operations variables', () => {
       }
     })();
     expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).issues).toEqual([{ variable: 'BOARD_PASSWORD', message: 'BOARD_USER and BOARD_PASSWORD must be set together' }]);
+    expect((error as ConfigError).issues).toEqual([
+      { variable: 'BOARD_PASSWORD', message: 'BOARD_USER and BOARD_PASSWORD must be set together' },
+    ]);
     expect(() => loadConfig({ BOARD_PASSWORD: 'secret-1' })).toThrow(/^BOARD_USER: /);
   });
 });
@@ -78,7 +80,9 @@ describe('config: secrets as files, out of the environment after boot', () => {
   });
 
   it('refuses a variable given twice, or a file it cannot read, naming the variable only', () => {
-    expect(() => loadConfig({ API_TOKEN: 'x', API_TOKEN_FILE: file('t2', 'y') })).toThrow('API_TOKEN_FILE: set either API_TOKEN or API_TOKEN_FILE, not both');
+    expect(() => loadConfig({ API_TOKEN: 'x', API_TOKEN_FILE: file('t2', 'y') })).toThrow(
+      'API_TOKEN_FILE: set either API_TOKEN or API_TOKEN_FILE, not both',
+    );
     expect(() => loadConfig({ SECRETS_KEY_FILE: '/nonexistent/secret' })).toThrow('SECRETS_KEY_FILE: cannot read the file (ENOENT)');
   });
 
@@ -87,7 +91,15 @@ describe('config: secrets as files, out of the environment after boot', () => {
   });
 
   it('removeSecretsFromEnv deletes every secret variable and its _FILE twin, nothing else', () => {
-    const env: NodeJS.ProcessEnv = { SECRETS_KEY: 'a', API_TOKEN_FILE: '/f', REDIS_URL: 'redis://:p@h', CALLBACK_URL: 'http://u:p@h', PATH: '/bin', BOARD_USER: 'ops', LOG_LEVEL: 'info' };
+    const env: NodeJS.ProcessEnv = {
+      SECRETS_KEY: 'a',
+      API_TOKEN_FILE: '/f',
+      REDIS_URL: 'redis://:p@h',
+      CALLBACK_URL: 'http://u:p@h',
+      PATH: '/bin',
+      BOARD_USER: 'ops',
+      LOG_LEVEL: 'info',
+    };
     removeSecretsFromEnv(env);
     expect(env).toEqual({ PATH: '/bin', BOARD_USER: 'ops', LOG_LEVEL: 'info' });
   });

@@ -68,7 +68,15 @@ export const responsesFieldsSchema = z.looseObject({
   backend_url: text,
   workspace: z
     .looseObject({
-      repository: z.looseObject({ gitUrl: text, gitRepo: text, gitRepoId: z.union([z.number(), z.string()]).nullish(), gitDomain: text, branchName: text }).nullish(),
+      repository: z
+        .looseObject({
+          gitUrl: text,
+          gitRepo: text,
+          gitRepoId: z.union([z.number(), z.string()]).nullish(),
+          gitDomain: text,
+          branchName: text,
+        })
+        .nullish(),
       branch: text,
     })
     .nullish(),

@@ -10,7 +10,7 @@ import {
   type TaskEvent,
   type ThinkingStep,
   type Workbench,
-} from '../../contracts/src';
+} from '@wegent-codex/contracts';
 import { CallbackFolder, foldCallbacks, isSupersededBy, type FoldOptions, type PlannedCallback } from './callback-fold';
 import { commitListSummary, gitTypeOf } from './workbench-fold';
 
@@ -32,7 +32,11 @@ const CONTEXT: RunContext = {
   prompt: 'Please fix the login bug',
 };
 
-type EventSpec = TaskEvent extends infer E ? (E extends TaskEvent ? Omit<E, 'task_id' | 'subtask_id' | 'attempt' | 'seq' | 'timestamp'> : never) : never;
+type EventSpec = TaskEvent extends infer E
+  ? E extends TaskEvent
+    ? Omit<E, 'task_id' | 'subtask_id' | 'attempt' | 'seq' | 'timestamp'>
+    : never
+  : never;
 
 /** Event n (1-based) is appended at 10:00:0n. */
 const at = (seq: number): string => new Date(Date.UTC(2025, 11, 30, 10, 0, seq)).toISOString();
@@ -59,7 +63,12 @@ const failure = (kind: 'agent' | 'stream' | 'exception' | 'pre-execute' | 'init'
   ...(error !== undefined && { error }),
 });
 const cancelled = (stage: 'queued' | 'running' = 'running'): EventSpec => ({ type: 'cancelled', stage });
-const validation = (status: 'RUNNING' | 'COMPLETED' | 'FAILED', progress: number, message: string, result?: Record<string, unknown>): EventSpec => ({
+const validation = (
+  status: 'RUNNING' | 'COMPLETED' | 'FAILED',
+  progress: number,
+  message: string,
+  result?: Record<string, unknown>,
+): EventSpec => ({
   type: 'status',
   phase: 'validation',
   validation: { status, progress, message, ...(result && { result }) },
@@ -84,7 +93,10 @@ const SYSTEM: ThinkingStep = {
 const assistant = (...content: Record<string, unknown>[]): ThinkingStep => ({
   title: 'thinking.assistant_message_received',
   next_action: 'continue',
-  details: { type: 'assistant', message: { id: '', type: 'message', role: 'assistant', model: 'gpt-5.5', content, parent_tool_use_id: null } },
+  details: {
+    type: 'assistant',
+    message: { id: '', type: 'message', role: 'assistant', model: 'gpt-5.5', content, parent_tool_use_id: null },
+  },
 });
 const text = (value: string): Record<string, unknown> => ({ type: 'text', text: value });
 const TOOL_USE = assistant({ type: 'tool_use', id: 'call_1', name: 'Bash', input: { command: 'ls -la' } });
@@ -93,7 +105,12 @@ const TOOL_RESULT: ThinkingStep = {
   next_action: 'continue',
   details: {
     type: 'user',
-    message: { type: 'message', role: 'user', content: [{ type: 'tool_result', tool_use_id: 'call_1', content: 'a.ts', is_error: false }], parent_tool_use_id: null },
+    message: {
+      type: 'message',
+      role: 'user',
+      content: [{ type: 'tool_result', tool_use_id: 'call_1', content: 'a.ts', is_error: false }],
+      parent_tool_use_id: null,
+    },
   },
 };
 const resultStep = (subtype: 'success' | 'error_during_execution', result: string): ThinkingStep => ({
@@ -360,7 +377,7 @@ describe('callback fold: success ladder (§5.2)', () => {
       status: 'COMPLETED',
       progress: 100,
       message: 'Fixed the null check.',
-      result: (callbacks[callbacks.length - 1].body.result as Record<string, unknown>),
+      result: callbacks[callbacks.length - 1].body.result as Record<string, unknown>,
       events: 12,
       lastEventId: '12-0',
       updatedAt: at(12),
@@ -445,7 +462,11 @@ describe('callback fold: streamed answer (§8)', () => {
         progress: 75,
         status: 'RUNNING',
         error_message: 'Thinking: thinking.assistant_message_received',
-        result: { value: 'Let me look.\n\nFixed', thinking: steps9, workbench: workbench({ lastUpdated: at(10), summary: 'Let me look.' }) },
+        result: {
+          value: 'Let me look.\n\nFixed',
+          thinking: steps9,
+          workbench: workbench({ lastUpdated: at(10), summary: 'Let me look.' }),
+        },
         task_type: 'online',
       },
       {
@@ -453,7 +474,11 @@ describe('callback fold: streamed answer (§8)', () => {
         progress: 75,
         status: 'RUNNING',
         error_message: 'Thinking: thinking.assistant_message_received',
-        result: { value: 'Let me look.\n\nFixed it.', thinking: steps9, workbench: workbench({ lastUpdated: at(12), summary: 'Let me look.' }) },
+        result: {
+          value: 'Let me look.\n\nFixed it.',
+          thinking: steps9,
+          workbench: workbench({ lastUpdated: at(12), summary: 'Let me look.' }),
+        },
         task_type: 'online',
       },
       {
@@ -461,7 +486,11 @@ describe('callback fold: streamed answer (§8)', () => {
         progress: 75,
         status: 'RUNNING',
         error_message: 'Thinking: thinking.assistant_message_received',
-        result: { value: 'Let me look.\n\nFixed it.', thinking: steps13, workbench: workbench({ lastUpdated: at(13), summary: 'Fixed it.' }) },
+        result: {
+          value: 'Let me look.\n\nFixed it.',
+          thinking: steps13,
+          workbench: workbench({ lastUpdated: at(13), summary: 'Fixed it.' }),
+        },
         task_type: 'online',
       },
       {
@@ -537,7 +566,12 @@ describe('callback fold: streamed answer (§8)', () => {
   it('shows the streamed text in the view while running', () => {
     const folder = new CallbackFolder(TASK, SUB, OPTIONS);
     events.slice(0, 12).forEach((e) => folder.apply(e));
-    expect(folder.view).toMatchObject({ state: 'running', status: 'RUNNING', progress: 75, result: { value: 'Let me look.\n\nFixed it.' } });
+    expect(folder.view).toMatchObject({
+      state: 'running',
+      status: 'RUNNING',
+      progress: 75,
+      result: { value: 'Let me look.\n\nFixed it.' },
+    });
   });
 });
 
@@ -545,7 +579,15 @@ describe('callback fold: failures', () => {
   it('agent failure (§5.3): FAILED with thinking, failed workbench and result.error', () => {
     const failed = resultStep('error_during_execution', 'Rate limit exceeded');
     const callbacks = fold(
-      log(started(), step(INIT, false), prepared(git()), agentStarted(), step(SYSTEM), step(failed, false), failure('agent', 'Rate limit exceeded', 'Rate limit exceeded')),
+      log(
+        started(),
+        step(INIT, false),
+        prepared(git()),
+        agentStarted(),
+        step(SYSTEM),
+        step(failed, false),
+        failure('agent', 'Rate limit exceeded', 'Rate limit exceeded'),
+      ),
     );
     expect(callbacks.map((c) => c.body.progress)).toEqual([50, 55, 60, 75, 100]);
     expect(callbacks[4]).toStrictEqual({
@@ -599,7 +641,9 @@ describe('callback fold: failures', () => {
 
   it('runner exception (§5.4): FAILED with the thinking list only', () => {
     const message = '${thinking.execution_failed} Codex Agent execution: spawn codex ENOENT';
-    const callbacks = fold(log(started(), step(INIT, false), prepared(git()), step(EXECUTION_FAILED, false), failure('exception', message)));
+    const callbacks = fold(
+      log(started(), step(INIT, false), prepared(git()), step(EXECUTION_FAILED, false), failure('exception', message)),
+    );
     expect(bodies(callbacks).map((b) => b.progress)).toEqual([50, 55, 100]);
     expect(callbacks[2].body).toStrictEqual({
       ...HEAD,
@@ -643,14 +687,28 @@ describe('callback fold: failures', () => {
 
   it('falls back to the message for result.error when the event has no separate error text', () => {
     const [, , failed] = fold(log(started(), prepared(git()), failure('agent', 'Turn failed')));
-    expect(failed.body.result).toStrictEqual({ thinking: [], workbench: workbench({ status: 'failed', lastUpdated: at(3) }), error: 'Turn failed' });
+    expect(failed.body.result).toStrictEqual({
+      thinking: [],
+      workbench: workbench({ status: 'failed', lastUpdated: at(3) }),
+      error: 'Turn failed',
+    });
   });
 });
 
 describe('callback fold: cancel (§9) and the end of a log', () => {
   it('CANCELLED has no result and no task_type, and nothing follows it', () => {
     const folder = new CallbackFolder(TASK, SUB, OPTIONS);
-    const events = log(started(), step(INIT, false), prepared(git()), chunk('m', 'partial'), cancelled(), done('late'), step(SYSTEM), chunk('m', 'more'), failure('stream', 'boom'));
+    const events = log(
+      started(),
+      step(INIT, false),
+      prepared(git()),
+      chunk('m', 'partial'),
+      cancelled(),
+      done('late'),
+      step(SYSTEM),
+      chunk('m', 'more'),
+      failure('stream', 'boom'),
+    );
     const out = events.map((e) => folder.apply(e));
     expect(out[4]).toStrictEqual({
       eventId: '5-0',
@@ -660,12 +718,28 @@ describe('callback fold: cancel (§9) and the end of a log', () => {
     });
     expect(out.slice(5)).toEqual([null, null, null, null]);
     expect(folder.finished).toBe(true);
-    expect(folder.view).toMatchObject({ state: 'cancelled', status: 'CANCELLED', progress: 100, events: 5, lastEventId: '5-0', result: { value: 'partial' } });
+    expect(folder.view).toMatchObject({
+      state: 'cancelled',
+      status: 'CANCELLED',
+      progress: 100,
+      events: 5,
+      lastEventId: '5-0',
+      result: { value: 'partial' },
+    });
   });
 
   it('a cancel while queued is the only callback', () => {
     expect(bodies(fold(log(cancelled('queued'))))).toStrictEqual([
-      { task_id: 305, subtask_id: 812, task_title: '', subtask_title: '', executor_name: 'codex-svc-1', progress: 100, status: 'CANCELLED', error_message: '${{tasks.cancel_task}}' },
+      {
+        task_id: 305,
+        subtask_id: 812,
+        task_title: '',
+        subtask_title: '',
+        executor_name: 'codex-svc-1',
+        progress: 100,
+        status: 'CANCELLED',
+        error_message: '${{tasks.cancel_task}}',
+      },
     ]);
   });
 
@@ -684,7 +758,7 @@ describe('callback fold: cancel (§9) and the end of a log', () => {
 describe('callback fold: trace context', () => {
   const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
-  it("every callback of a run carries the traceparent of its started context, never in the body", () => {
+  it('every callback of a run carries the traceparent of its started context, never in the body', () => {
     const callbacks = fold(log(started({ ...CONTEXT, traceparent: TRACEPARENT }), prepared(), step(SYSTEM), chunk('m', 'hi'), done('hi')));
     expect(callbacks.length).toBeGreaterThan(3);
     for (const callback of callbacks) {
@@ -703,7 +777,16 @@ describe('callback fold: trace context', () => {
 describe('callback fold: empty fields are left out (§4.2)', () => {
   it('omits executor_name and executor_namespace when not configured', () => {
     const [body] = bodies(fold(log(started()), {}));
-    expect(body).toStrictEqual({ task_id: 305, subtask_id: 812, task_title: 'Fix login bug', subtask_title: 'Fix login bug - Assistant', progress: 50, status: 'RUNNING', error_message: 'Task execution started', task_type: 'online' });
+    expect(body).toStrictEqual({
+      task_id: 305,
+      subtask_id: 812,
+      task_title: 'Fix login bug',
+      subtask_title: 'Fix login bug - Assistant',
+      progress: 50,
+      status: 'RUNNING',
+      error_message: 'Task execution started',
+      task_type: 'online',
+    });
     expect(bodies(fold(log(started()), { executorName: '', executorNamespace: '' }))[0]).toStrictEqual(body);
   });
 
@@ -718,14 +801,20 @@ describe('callback fold: empty fields are left out (§4.2)', () => {
     for (const { body } of callbacks) expect(body).not.toHaveProperty('task_type');
   });
 
-  it.each([['absent', undefined], ['empty', '']])('a done with an %s value says No result and has no value key', (_name, value) => {
+  it.each([
+    ['absent', undefined],
+    ['empty', ''],
+  ])('a done with an %s value says No result and has no value key', (_name, value) => {
     const [, , completed] = fold(log(started(), prepared(), done(value)));
     expect(completed.body).toStrictEqual({
       ...HEAD,
       progress: 100,
       status: 'COMPLETED',
       error_message: 'No result',
-      result: { thinking: [], workbench: workbench({ status: 'completed', completedTime: at(3), lastUpdated: at(3), git_info: NO_GIT_INFO }) },
+      result: {
+        thinking: [],
+        workbench: workbench({ status: 'completed', completedTime: at(3), lastUpdated: at(3), git_info: NO_GIT_INFO }),
+      },
       task_type: 'online',
     });
   });
@@ -738,7 +827,8 @@ describe('callback fold: empty fields are left out (§4.2)', () => {
 
 describe('callback fold: workbench (§7)', () => {
   const workbenchOf = (callback: PlannedCallback): Workbench => (callback.body.result as { workbench: Workbench }).workbench;
-  const workbenchIfAny = (callback: PlannedCallback): Workbench | undefined => (callback.body.result as { workbench?: Workbench } | undefined)?.workbench;
+  const workbenchIfAny = (callback: PlannedCallback): Workbench | undefined =>
+    (callback.body.result as { workbench?: Workbench } | undefined)?.workbench;
 
   it.each([
     ['github.com', 'github'],
@@ -808,7 +898,13 @@ describe('callback fold: workbench (§7)', () => {
         done('ok'),
       ),
     );
-    expect(callbacks.map((c) => workbenchIfAny(c)?.file_changes.map((f) => f.new_path))).toEqual([undefined, [], ['src/a.ts'], ['src/a.ts'], ['src/b.ts']]);
+    expect(callbacks.map((c) => workbenchIfAny(c)?.file_changes.map((f) => f.new_path))).toEqual([
+      undefined,
+      [],
+      ['src/a.ts'],
+      ['src/a.ts'],
+      ['src/b.ts'],
+    ]);
     expect(workbenchOf(callbacks[2]).git_info.target_branch).toBe('fix/login');
     expect(workbenchOf(callbacks[3]).git_info.target_branch).toBe('');
   });
@@ -867,7 +963,13 @@ describe('callback fold: image validation (§12.2)', () => {
     branch_name: '',
     prompt: '',
   };
-  const V_HEAD = { task_id: 305, subtask_id: 812, task_title: 'Image Validation: my-codex-shell', subtask_title: 'Validating Codex dependencies', executor_name: 'codex-svc-1' };
+  const V_HEAD = {
+    task_id: 305,
+    subtask_id: 812,
+    task_title: 'Image Validation: my-codex-shell',
+    subtask_title: 'Validating Codex dependencies',
+    executor_name: 'codex-svc-1',
+  };
   const vid = '5f0c';
   const checks = [
     { name: 'node', version: '20.19.0', status: 'pass' },
@@ -893,20 +995,74 @@ describe('callback fold: image validation (§12.2)', () => {
         done('Task executed successfully'),
       ),
     );
-    expect(callbacks.map((c) => c.kind)).toEqual(['validation', 'validation', 'validation', 'validation', 'validation', 'validation', 'terminal']);
+    expect(callbacks.map((c) => c.kind)).toEqual([
+      'validation',
+      'validation',
+      'validation',
+      'validation',
+      'validation',
+      'validation',
+      'terminal',
+    ]);
     expect(bodies(callbacks)).toStrictEqual([
-      { ...V_HEAD, progress: 50, status: 'RUNNING', error_message: 'Task execution started', result: { validation_id: vid, stage: 'running' }, task_type: 'validation' },
-      { ...V_HEAD, progress: 70, status: 'RUNNING', error_message: 'Running dependency checks', result: { stage: 'running_checks', validation_id: vid, current_check: null }, task_type: 'validation' },
-      { ...V_HEAD, progress: 70, status: 'RUNNING', error_message: 'Checking node', result: { stage: 'running_checks', validation_id: vid, current_check: 'node' }, task_type: 'validation' },
-      { ...V_HEAD, progress: 78, status: 'RUNNING', error_message: 'Checking codex', result: { stage: 'running_checks', validation_id: vid, current_check: 'codex' }, task_type: 'validation' },
-      { ...V_HEAD, progress: 86, status: 'RUNNING', error_message: 'Checking git', result: { stage: 'running_checks', validation_id: vid, current_check: 'git' }, task_type: 'validation' },
-      { ...V_HEAD, progress: 100, status: 'COMPLETED', error_message: 'Image validation completed', result: finalResult, task_type: 'validation' },
+      {
+        ...V_HEAD,
+        progress: 50,
+        status: 'RUNNING',
+        error_message: 'Task execution started',
+        result: { validation_id: vid, stage: 'running' },
+        task_type: 'validation',
+      },
+      {
+        ...V_HEAD,
+        progress: 70,
+        status: 'RUNNING',
+        error_message: 'Running dependency checks',
+        result: { stage: 'running_checks', validation_id: vid, current_check: null },
+        task_type: 'validation',
+      },
+      {
+        ...V_HEAD,
+        progress: 70,
+        status: 'RUNNING',
+        error_message: 'Checking node',
+        result: { stage: 'running_checks', validation_id: vid, current_check: 'node' },
+        task_type: 'validation',
+      },
+      {
+        ...V_HEAD,
+        progress: 78,
+        status: 'RUNNING',
+        error_message: 'Checking codex',
+        result: { stage: 'running_checks', validation_id: vid, current_check: 'codex' },
+        task_type: 'validation',
+      },
+      {
+        ...V_HEAD,
+        progress: 86,
+        status: 'RUNNING',
+        error_message: 'Checking git',
+        result: { stage: 'running_checks', validation_id: vid, current_check: 'git' },
+        task_type: 'validation',
+      },
+      {
+        ...V_HEAD,
+        progress: 100,
+        status: 'COMPLETED',
+        error_message: 'Image validation completed',
+        result: finalResult,
+        task_type: 'validation',
+      },
       { ...V_HEAD, progress: 100, status: 'COMPLETED', error_message: 'Task executed successfully', task_type: 'validation' },
     ]);
   });
 
   it('sends exactly one FAILED when the validation itself reported the failure', () => {
-    const failedResult = { validation_id: vid, stage: 'failed', validation_result: { valid: false, checks: [], errors: ['Unknown shell type: Agno'] } };
+    const failedResult = {
+      validation_id: vid,
+      stage: 'failed',
+      validation_result: { valid: false, checks: [], errors: ['Unknown shell type: Agno'] },
+    };
     const message = '[task_id: 305.1] Unable to get or create agent';
     const folder = new CallbackFolder(TASK, SUB, OPTIONS);
     const out = log(
@@ -917,7 +1073,14 @@ describe('callback fold: image validation (§12.2)', () => {
     ).map((e) => folder.apply(e)?.body ?? null);
     expect(out).toStrictEqual([
       null,
-      { ...V_HEAD, progress: 50, status: 'RUNNING', error_message: 'Task execution started', result: { validation_id: vid, stage: 'running' }, task_type: 'validation' },
+      {
+        ...V_HEAD,
+        progress: 50,
+        status: 'RUNNING',
+        error_message: 'Task execution started',
+        result: { validation_id: vid, stage: 'running' },
+        task_type: 'validation',
+      },
       { ...V_HEAD, progress: 100, status: 'FAILED', error_message: message, result: failedResult, task_type: 'validation' },
       null,
     ]);
@@ -926,7 +1089,9 @@ describe('callback fold: image validation (§12.2)', () => {
 
   it('a validation run that fails without a validation callback still ends with FAILED', () => {
     const callbacks = fold(log(started(VALIDATION_CONTEXT), failure('init', 'boom')));
-    expect(bodies(callbacks)).toStrictEqual([{ ...V_HEAD, progress: 100, status: 'FAILED', error_message: 'boom', task_type: 'validation' }]);
+    expect(bodies(callbacks)).toStrictEqual([
+      { ...V_HEAD, progress: 100, status: 'FAILED', error_message: 'boom', task_type: 'validation' },
+    ]);
   });
 });
 
@@ -981,7 +1146,8 @@ describe('isSupersededBy (relay coalescing)', () => {
   });
 
   it('other kinds are never superseded', () => {
-    for (const earlier of [start, ready, systemStep, cancel]) for (const later of callbacks) expect(isSupersededBy(earlier, later)).toBe(false);
+    for (const earlier of [start, ready, systemStep, cancel])
+      for (const later of callbacks) expect(isSupersededBy(earlier, later)).toBe(false);
   });
 });
 
@@ -1004,7 +1170,13 @@ describe('callback fold: invariants over generated logs', () => {
   const contextArb = fc.constantFrom('online', 'offline', '').map((task_type) => ({ ...CONTEXT, task_type }));
   const terminalArb: fc.Arbitrary<EventSpec> = fc.oneof(
     fc.option(fc.string({ maxLength: 6 }), { nil: undefined }).map((v) => done(v)),
-    fc.tuple(fc.constantFrom('agent', 'stream', 'exception', 'pre-execute', 'init') as fc.Arbitrary<'agent'>, fc.string({ maxLength: 6 }), fc.option(fc.string({ maxLength: 4 }), { nil: undefined })).map(([kind, message, error]) => failure(kind, message, error)),
+    fc
+      .tuple(
+        fc.constantFrom('agent', 'stream', 'exception', 'pre-execute', 'init') as fc.Arbitrary<'agent'>,
+        fc.string({ maxLength: 6 }),
+        fc.option(fc.string({ maxLength: 4 }), { nil: undefined }),
+      )
+      .map(([kind, message, error]) => failure(kind, message, error)),
     fc.constantFrom<'queued' | 'running'>('queued', 'running').map((stage) => cancelled(stage)),
   );
   const eventArb: fc.Arbitrary<EventSpec> = fc.oneof(

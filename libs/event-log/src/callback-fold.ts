@@ -12,7 +12,7 @@ import {
   type ThinkingStep,
   type ThinkingStepEvent,
   type Workbench,
-} from '../../contracts/src';
+} from '@wegent-codex/contracts';
 import {
   initialWorkbenchState,
   renderWorkbench,
@@ -132,10 +132,7 @@ const PROGRESS = { started: 50, prepared: 55, agentStarted: 60, running: 75, ter
 type Planned = Pick<PlannedCallback, 'kind' | 'body'>;
 const planned = (kind: CallbackKind, body: CallbackBody): Planned => ({ kind, body });
 
-type Terminal =
-  | { state: 'completed'; value?: string }
-  | { state: 'failed'; error: string }
-  | { state: 'cancelled' };
+type Terminal = { state: 'completed'; value?: string } | { state: 'failed'; error: string } | { state: 'cancelled' };
 
 export class CallbackFolder {
   private context?: RunContext;
@@ -417,7 +414,10 @@ export function foldCallbacks(taskId: number, subtaskId: number, events: StoredE
  * (RUNNING, FAILED) the whole streamed value or (COMPLETED) the final answer. CANCELLED and
  * result-less FAILED carry none, so the text before them is always delivered.
  */
-export function isSupersededBy(earlier: PlannedCallback<CallbackBody | ResponsesCallback>, later: PlannedCallback<CallbackBody | ResponsesCallback>): boolean {
+export function isSupersededBy(
+  earlier: PlannedCallback<CallbackBody | ResponsesCallback>,
+  later: PlannedCallback<CallbackBody | ResponsesCallback>,
+): boolean {
   // Only 2025 snapshots (`text`, with a `result`) supersede: 2026 callbacks are never dropped.
   return (
     earlier.kind === 'text' &&

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { StoredEvent } from '../../contracts/src';
+import type { StoredEvent } from '@wegent-codex/contracts';
 import { dropPrefix, testConfig } from '../../../test/support/test-config';
 import { EventLogRepository } from './event-log.repository';
 import { RedisKeys } from './redis-keys';
@@ -25,10 +25,16 @@ describe('EventLogRepository observers (real Redis)', () => {
 
     const first = await events.append({ type: 'chunk', item_id: 'm', text: 'hi', task_id: 1, subtask_id: 2, attempt: 1 }, now);
     await events.append({ type: 'done', value: 'hi', task_id: 1, subtask_id: 2, attempt: 1 }, now);
-    expect(await events.append({ type: 'chunk', item_id: 'm', text: 'late', task_id: 1, subtask_id: 2, attempt: 1 })).toEqual({ appended: false, terminal: 'done' });
+    expect(await events.append({ type: 'chunk', item_id: 'm', text: 'late', task_id: 1, subtask_id: 2, attempt: 1 })).toEqual({
+      appended: false,
+      terminal: 'done',
+    });
 
     expect(seen).toEqual(await events.read(1, 2));
-    expect(seen[0]).toEqual({ id: (first as { id: string }).id, event: { type: 'chunk', item_id: 'm', text: 'hi', task_id: 1, subtask_id: 2, attempt: 1, seq: 1, timestamp: now.toISOString() } });
+    expect(seen[0]).toEqual({
+      id: (first as { id: string }).id,
+      event: { type: 'chunk', item_id: 'm', text: 'hi', task_id: 1, subtask_id: 2, attempt: 1, seq: 1, timestamp: now.toISOString() },
+    });
 
     stop();
     await events.append({ type: 'chunk', item_id: 'm', text: 'x', task_id: 1, subtask_id: 3, attempt: 1 });
@@ -42,7 +48,9 @@ describe('EventLogRepository observers (real Redis)', () => {
       },
     });
     try {
-      await expect(events.append({ type: 'chunk', item_id: 'm', text: 'x', task_id: 1, subtask_id: 4, attempt: 1 })).resolves.toMatchObject({ appended: true, seq: 1 });
+      await expect(events.append({ type: 'chunk', item_id: 'm', text: 'x', task_id: 1, subtask_id: 4, attempt: 1 })).resolves.toMatchObject(
+        { appended: true, seq: 1 },
+      );
     } finally {
       stop();
     }

@@ -1,5 +1,12 @@
 import type { Redis } from 'ioredis';
-import { isTerminalEvent, taskEventSchema, type NewTaskEvent, type StoredEvent, type TaskEvent, type TaskEventType } from '../../contracts/src';
+import {
+  isTerminalEvent,
+  taskEventSchema,
+  type NewTaskEvent,
+  type StoredEvent,
+  type TaskEvent,
+  type TaskEventType,
+} from '@wegent-codex/contracts';
 import { RedisKeys } from './redis-keys';
 
 /**
@@ -23,9 +30,7 @@ redis.call('XADD', KEYS[3], '*', 'task', ARGV[5], 'subtask', ARGV[6], 'id', id)
 return {1, id, seq}
 `;
 
-export type AppendResult =
-  | { appended: true; id: string; seq: number }
-  | { appended: false; terminal: TaskEventType };
+export type AppendResult = { appended: true; id: string; seq: number } | { appended: false; terminal: TaskEventType };
 
 export interface EventLogOptions {
   /** How long a finished subtask's log is kept (seconds). */
@@ -102,9 +107,7 @@ export class EventLogRepository {
   async read(taskId: number, subtaskId: number, afterId = '0', count?: number): Promise<StoredEvent[]> {
     const start = afterId === '0' || afterId === '-' ? '-' : `(${afterId}`;
     const key = this.keys.events(taskId, subtaskId);
-    const entries = count
-      ? await this.redis.xrange(key, start, '+', 'COUNT', count)
-      : await this.redis.xrange(key, start, '+');
+    const entries = count ? await this.redis.xrange(key, start, '+', 'COUNT', count) : await this.redis.xrange(key, start, '+');
     return entries.map(([id, fields]) => decodeEntry(id, fields));
   }
 

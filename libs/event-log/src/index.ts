@@ -4,3 +4,4 @@ export * from './callback-fold';
 export * from './relay-backlog';
 export * from './responses-fold';
 export * from './protocol-fold';
+export { commitListSummary } from './workbench-fold';

@@ -1,4 +1,4 @@
-import { protocolOf, type CallbackBody, type ResponsesCallback, type StoredEvent, type WegentProtocol } from '../../contracts/src';
+import { protocolOf, type CallbackBody, type ResponsesCallback, type StoredEvent, type WegentProtocol } from '@wegent-codex/contracts';
 import { CallbackFolder, type FoldOptions, type PlannedCallback } from './callback-fold';
 import { ResponsesFolder } from './responses-fold';
 

@@ -36,7 +36,8 @@ export async function readRelayBacklog(redis: Redis, keys: RedisKeys, limit = BA
     const taskId = Number(map.task);
     const subtaskId = Number(map.subtask);
     // Malformed entries name no subtask; the relay drops them.
-    if (map.task && map.subtask && Number.isInteger(taskId) && Number.isInteger(subtaskId)) subtasks.set(`${taskId}:${subtaskId}`, { taskId, subtaskId });
+    if (map.task && map.subtask && Number.isInteger(taskId) && Number.isInteger(subtaskId))
+      subtasks.set(`${taskId}:${subtaskId}`, { taskId, subtaskId });
   }
   if (subtasks.size === 0) return { oldestUndeliveredMs: 0, outboxEntries: Number(length) };
 

@@ -1,4 +1,4 @@
-import { StepTitle, type RunContext, type StoredEvent, type TaskEvent, type ThinkingStep } from '../../contracts/src';
+import { StepTitle, type RunContext, type StoredEvent, type TaskEvent, type ThinkingStep } from '@wegent-codex/contracts';
 import { ProtocolFold } from './protocol-fold';
 import { foldResponses } from './responses-fold';
 
@@ -25,7 +25,11 @@ const CONTEXT: RunContext = {
   },
 };
 
-type EventSpec = TaskEvent extends infer E ? (E extends TaskEvent ? Omit<E, 'task_id' | 'subtask_id' | 'attempt' | 'seq' | 'timestamp'> : never) : never;
+type EventSpec = TaskEvent extends infer E
+  ? E extends TaskEvent
+    ? Omit<E, 'task_id' | 'subtask_id' | 'attempt' | 'seq' | 'timestamp'>
+    : never
+  : never;
 
 /** Event n is appended at 2026-08-22T10:00:0n Z (epoch 1787392800 + n). */
 const at = (seq: number): string => new Date(Date.UTC(2026, 7, 22, 10, 0, seq)).toISOString();
@@ -46,14 +50,25 @@ const chunk = (item_id: string, text: string): EventSpec => ({ type: 'chunk', it
 const assistant = (...content: unknown[]): ThinkingStep => ({
   title: StepTitle.assistant,
   next_action: 'continue',
-  details: { type: 'assistant', message: { id: '', type: 'message', role: 'assistant', model: 'gpt-5.5', content, parent_tool_use_id: null } },
+  details: {
+    type: 'assistant',
+    message: { id: '', type: 'message', role: 'assistant', model: 'gpt-5.5', content, parent_tool_use_id: null },
+  },
 });
 const user = (...content: unknown[]): ThinkingStep => ({
   title: StepTitle.user,
   next_action: 'continue',
   details: { type: 'user', message: { type: 'message', role: 'user', content, parent_tool_use_id: null } },
 });
-const usage = { input_tokens: 450, output_tokens: 62, cached_input_tokens: 290, reasoning_output_tokens: 5, total_tokens: 512, context_window: 258400, context_tokens: 212 };
+const usage = {
+  input_tokens: 450,
+  output_tokens: 62,
+  cached_input_tokens: 290,
+  reasoning_output_tokens: 5,
+  total_tokens: 512,
+  context_window: 258400,
+  context_tokens: 212,
+};
 
 /** The envelope every callback of CONTEXT carries: the dispatch's echo fields (empty namespace left out). */
 const envelope = { task_id: TASK, subtask_id: SUB, message_id: 2, executor_name: 'wegent-task-alice-3f9c1a0b7d2e4c1' };
@@ -80,7 +95,12 @@ describe('2026 fold (docs/protocol/wegent-protocol-2026.md §3)', () => {
       ), // 11
       step(
         user(
-          { type: 'tool_result', tool_use_id: 'call_2:0', content: 'Success. Updated the following files:\nM src/parser.ts', is_error: false },
+          {
+            type: 'tool_result',
+            tool_use_id: 'call_2:0',
+            content: 'Success. Updated the following files:\nM src/parser.ts',
+            is_error: false,
+          },
           { type: 'tool_result', tool_use_id: 'call_2:1', content: 'Success. Updated the following files:\nA notes.txt', is_error: false },
         ),
       ), // 12
@@ -113,7 +133,12 @@ describe('2026 fold (docs/protocol/wegent-protocol-2026.md §3)', () => {
       {
         event_type: 'response.created',
         ...envelope,
-        data: { type: 'response.created', shell_type: 'Codex', bot_name: 'codex-bot', response: { ...response, status: 'in_progress', output: [] } },
+        data: {
+          type: 'response.created',
+          shell_type: 'Codex',
+          bot_name: 'codex-bot',
+          response: { ...response, status: 'in_progress', output: [] },
+        },
       },
       {
         event_type: 'response.reasoning_summary_text.delta',
@@ -140,7 +165,15 @@ describe('2026 fold (docs/protocol/wegent-protocol-2026.md §3)', () => {
         ...envelope,
         data: {
           type: 'response.block.created',
-          block: { id: 'call_1', type: 'tool', tool_use_id: 'call_1', tool_name: 'Bash', tool_input: { command: 'npm test' }, status: 'pending', timestamp: ms(9) },
+          block: {
+            id: 'call_1',
+            type: 'tool',
+            tool_use_id: 'call_1',
+            tool_name: 'Bash',
+            tool_input: { command: 'npm test' },
+            status: 'pending',
+            timestamp: ms(9),
+          },
         },
       },
       {
@@ -192,7 +225,11 @@ describe('2026 fold (docs/protocol/wegent-protocol-2026.md §3)', () => {
       {
         event_type: 'response.block.updated',
         ...envelope,
-        data: { type: 'response.block.updated', block_id: 'call_2:1', updates: { tool_output: 'Success. Updated the following files:\nA notes.txt', status: 'done' } },
+        data: {
+          type: 'response.block.updated',
+          block_id: 'call_2:1',
+          updates: { tool_output: 'Success. Updated the following files:\nA notes.txt', status: 'done' },
+        },
       },
       {
         event_type: 'response.status.updated',
@@ -208,7 +245,14 @@ describe('2026 fold (docs/protocol/wegent-protocol-2026.md §3)', () => {
         event_type: 'response.output_text.delta',
         ...envelope,
         // A new message: a new paragraph. 18 code points before it.
-        data: { type: 'response.output_text.delta', item_id: 'msg_9902', output_index: 0, content_index: 0, delta: '\n\nFixed 🎉 the ', offset: 18 },
+        data: {
+          type: 'response.output_text.delta',
+          item_id: 'msg_9902',
+          output_index: 0,
+          content_index: 0,
+          delta: '\n\nFixed 🎉 the ',
+          offset: 18,
+        },
       },
       {
         event_type: 'response.output_text.delta',
@@ -224,7 +268,15 @@ describe('2026 fold (docs/protocol/wegent-protocol-2026.md §3)', () => {
           response: {
             ...response,
             status: 'completed',
-            output: [{ type: 'message', id: 'msg_9902', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: answer, annotations: [] }] }],
+            output: [
+              {
+                type: 'message',
+                id: 'msg_9902',
+                status: 'completed',
+                role: 'assistant',
+                content: [{ type: 'output_text', text: answer, annotations: [] }],
+              },
+            ],
             usage: {
               input_tokens: 450,
               input_tokens_details: { cached_tokens: 290 },
@@ -254,7 +306,10 @@ describe('2026 fold (docs/protocol/wegent-protocol-2026.md §3)', () => {
 
   it('a retracted partial leaves the completed answer; offsets still count what was sent (no delta is taken back)', () => {
     const callbacks = bodies(
-      log(started(), chunk('a', 'Partial '), { type: 'retract', item_id: 'a' }, chunk('b', 'Recovered.'), { type: 'done', value: 'Recovered.' }),
+      log(started(), chunk('a', 'Partial '), { type: 'retract', item_id: 'a' }, chunk('b', 'Recovered.'), {
+        type: 'done',
+        value: 'Recovered.',
+      }),
     );
     expect(callbacks.filter((b) => b.event_type === 'response.output_text.delta').map((b) => [b.data.delta, b.data.offset])).toEqual([
       ['Partial ', 0],
@@ -265,13 +320,27 @@ describe('2026 fold (docs/protocol/wegent-protocol-2026.md §3)', () => {
 
   it('errors carry a code and the cause a user can act on', () => {
     const cases: [EventSpec, { code: string; message: string }][] = [
-      [{ type: 'error', kind: 'agent', message: 'unexpected status 401', error: 'unexpected status 401' }, { code: 'runtime_error', message: 'unexpected status 401' }],
       [
-        { type: 'error', kind: 'pre-execute', message: 'Agent[Codex][4711] handle: pre_execute failed.', error: 'git clone: repository not found' },
+        { type: 'error', kind: 'agent', message: 'unexpected status 401', error: 'unexpected status 401' },
+        { code: 'runtime_error', message: 'unexpected status 401' },
+      ],
+      [
+        {
+          type: 'error',
+          kind: 'pre-execute',
+          message: 'Agent[Codex][4711] handle: pre_execute failed.',
+          error: 'git clone: repository not found',
+        },
         { code: 'runtime_error', message: 'Preparing the workspace failed: git clone: repository not found' },
       ],
       [
-        { type: 'error', kind: 'stream', message: 'Error processing response: the worker running this task was lost', error: 'worker lost', code: 'executor_crash' },
+        {
+          type: 'error',
+          kind: 'stream',
+          message: 'Error processing response: the worker running this task was lost',
+          error: 'worker lost',
+          code: 'executor_crash',
+        },
         { code: 'executor_crash', message: 'Error processing response: the worker running this task was lost' },
       ],
     ];
@@ -292,7 +361,11 @@ describe('2026 fold (docs/protocol/wegent-protocol-2026.md §3)', () => {
         kind: 'milestone',
         part: 0,
         moreOfEvent: true,
-        body: { event_type: 'response.created', ...echo, data: { type: 'response.created', shell_type: 'Codex', response: { ...response, status: 'in_progress', output: [] } } },
+        body: {
+          event_type: 'response.created',
+          ...echo,
+          data: { type: 'response.created', shell_type: 'Codex', response: { ...response, status: 'in_progress', output: [] } },
+        },
       },
       {
         eventId: '1-0',
@@ -313,14 +386,26 @@ describe('2026 fold (docs/protocol/wegent-protocol-2026.md §3)', () => {
   });
 
   it('one response.created, one terminal, nothing after it; replays and other subtasks ignored', () => {
-    const events = log(started(), started(), chunk('m', 'a'), { type: 'cancelled', stage: 'running' }, chunk('m', 'late'), { type: 'done', value: 'x' });
+    const events = log(started(), started(), chunk('m', 'a'), { type: 'cancelled', stage: 'running' }, chunk('m', 'late'), {
+      type: 'done',
+      value: 'x',
+    });
     const replayed = [...events.slice(0, 3), events[2]!, ...events.slice(3)];
     const other = { id: '9-0', event: { ...events[2]!.event, subtask_id: 1, seq: 9 } } as StoredEvent;
-    expect(bodies([...replayed, other]).map((b) => b.event_type)).toEqual(['response.created', 'response.output_text.delta', 'response.incomplete']);
+    expect(bodies([...replayed, other]).map((b) => b.event_type)).toEqual([
+      'response.created',
+      'response.output_text.delta',
+      'response.incomplete',
+    ]);
   });
 
   it('a plan is a done block at once; steps without tools (text, system, results) send nothing', () => {
-    const plan = { type: 'tool_use', id: 'plan-1', name: 'TodoWrite', input: { todos: [{ content: 'a', status: 'pending', activeForm: 'a' }] } };
+    const plan = {
+      type: 'tool_use',
+      id: 'plan-1',
+      name: 'TodoWrite',
+      input: { todos: [{ content: 'a', status: 'pending', activeForm: 'a' }] },
+    };
     const callbacks = bodies(
       log(
         started(),
@@ -345,13 +430,18 @@ describe('2026 fold (docs/protocol/wegent-protocol-2026.md §3)', () => {
       subtask_id: SUB,
       executor_name: 'codex-svc-1',
       executor_namespace: 'svc-ns',
-      data: { type: 'response.created', shell_type: 'Codex', response: { id: 'resp_9902', object: 'response', created_at: CREATED_AT, model: '', status: 'in_progress', output: [] } },
+      data: {
+        type: 'response.created',
+        shell_type: 'Codex',
+        response: { id: 'resp_9902', object: 'response', created_at: CREATED_AT, model: '', status: 'in_progress', output: [] },
+      },
     });
   });
 
   it('never puts a delta anywhere but last in its event (the relay may repeat earlier parts of an event after a crash)', () => {
     const events = log(started(), chunk('m', 'a'), { type: 'reasoning', item_id: 'r', text: 'b' }, { type: 'done', value: 'a' });
-    for (const callback of foldResponses(TASK, SUB, events, OPTIONS)) if (callback.kind === 'delta') expect(callback.moreOfEvent).toBeUndefined();
+    for (const callback of foldResponses(TASK, SUB, events, OPTIONS))
+      if (callback.kind === 'delta') expect(callback.moreOfEvent).toBeUndefined();
   });
 });
 
@@ -366,7 +456,10 @@ describe('ProtocolFold: the generation comes from the log', () => {
     const { folder, callbacks } = fold(log(started(), { type: 'done', value: 'ok' }));
     expect(folder.protocol).toBe('2026');
     expect(folder.finished).toBe(true);
-    expect(callbacks.map((c) => ('event_type' in c.body ? c.body.event_type : c.body.status))).toEqual(['response.created', 'response.completed']);
+    expect(callbacks.map((c) => ('event_type' in c.body ? c.body.event_type : c.body.status))).toEqual([
+      'response.created',
+      'response.completed',
+    ]);
   });
 
   it('no protocol (every log before 2026 existed) picks the 2025 fold, unchanged', () => {

@@ -9,7 +9,7 @@ import type {
   StoredEvent,
   ThinkingStepEvent,
   TokenUsage,
-} from '../../contracts/src';
+} from '@wegent-codex/contracts';
 import type { CallbackKind, FoldOptions, PlannedCallback } from './callback-fold';
 
 /**
@@ -103,13 +103,21 @@ export class ResponsesFolder {
         return this.reasoningDelta(event);
       case 'usage':
         this.usage = event.usage;
-        return [planned('status', this.envelope('response.status.updated', { phase: 'token_usage', context_metrics: contextMetrics(event.usage) }))];
+        return [
+          planned(
+            'status',
+            this.envelope('response.status.updated', { phase: 'token_usage', context_metrics: contextMetrics(event.usage) }),
+          ),
+        ];
       case 'done':
         return this.end(event.timestamp, this.completed(event));
       case 'error':
         return this.end(event.timestamp, this.envelope('error', { code: event.code ?? 'runtime_error', message: userMessage(event) }));
       case 'cancelled':
-        return this.end(event.timestamp, this.envelope('response.incomplete', { response: this.response(event.timestamp, 'cancelled', [], { error: CANCELLED }) }));
+        return this.end(
+          event.timestamp,
+          this.envelope('response.incomplete', { response: this.response(event.timestamp, 'cancelled', [], { error: CANCELLED }) }),
+        );
     }
   }
 
@@ -188,10 +196,21 @@ export class ResponsesFolder {
     const output =
       answer === ''
         ? []
-        : [{ type: 'message', id: this.messageId, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: answer, annotations: [] }] }];
+        : [
+            {
+              type: 'message',
+              id: this.messageId,
+              status: 'completed',
+              role: 'assistant',
+              content: [{ type: 'output_text', text: answer, annotations: [] }],
+            },
+          ];
     const usage = event.usage ?? this.usage;
     return this.envelope('response.completed', {
-      response: this.response(event.timestamp, 'completed', output, { usage: usage ? responsesUsage(usage) : null, stop_reason: 'end_turn' }),
+      response: this.response(event.timestamp, 'completed', output, {
+        usage: usage ? responsesUsage(usage) : null,
+        stop_reason: 'end_turn',
+      }),
     });
   }
 
@@ -280,7 +299,12 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** Folds a whole log (or a prefix) into its 2026 callbacks, in order. */
-export function foldResponses(taskId: number, subtaskId: number, events: StoredEvent[], options?: FoldOptions): PlannedCallback<ResponsesCallback>[] {
+export function foldResponses(
+  taskId: number,
+  subtaskId: number,
+  events: StoredEvent[],
+  options?: FoldOptions,
+): PlannedCallback<ResponsesCallback>[] {
   const folder = new ResponsesFolder(taskId, subtaskId, options);
   return events.flatMap((stored) => folder.apply(stored));
 }

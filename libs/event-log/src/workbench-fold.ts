@@ -1,4 +1,4 @@
-import type { FileChange, GitSnapshot, RunContext, TaskCommit, ThinkingStep, Workbench } from '../../contracts/src';
+import type { FileChange, GitSnapshot, RunContext, TaskCommit, ThinkingStep, Workbench } from '@wegent-codex/contracts';
 
 /**
  * The changing part of a subtask's workbench (docs/protocol/wegent-protocol.md §7). The fixed part comes from

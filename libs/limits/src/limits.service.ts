@@ -1,8 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { Global, Inject, Injectable, Module, type OnModuleInit } from '@nestjs/common';
 import { execa } from 'execa';
-import type { Config } from '../../contracts/src';
-import { CONFIG, LOGGER, type Logger } from '../../runtime/src';
+import type { Config } from '@wegent-codex/contracts';
+import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
 import { cgroupLayouts, CgroupTree } from './cgroups';
 import { RunLimiter } from './run-limiter';
 import { runLimitsFrom, type RunLimits } from './run-limits';

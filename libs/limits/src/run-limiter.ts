@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
-import { listDescendants } from '../../codex/src/process-tree';
-import type { LaunchCommand } from '../../sandbox/src';
+import { listDescendants } from '@wegent-codex/codex';
+import type { LaunchCommand } from '@wegent-codex/sandbox';
 import type { CgroupCounters, RunCgroup } from './cgroups';
 import { limitMessages, type LimitHit, type RunLimits } from './run-limits';
 

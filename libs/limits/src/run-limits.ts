@@ -1,4 +1,4 @@
-import type { Config } from '../../contracts/src';
+import type { Config } from '@wegent-codex/contracts';
 
 /** What one run may use (docs/en/security.md, "Per-run limits"). */
 export interface RunLimits {

@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import { redisOptionsFromUrl } from '../../runtime/src';
+import { redisOptionsFromUrl } from '@wegent-codex/runtime';
 import { dropPrefix, testConfig } from '../../../test/support/test-config';
 import { bullmqTelemetry } from './bullmq-telemetry';
 

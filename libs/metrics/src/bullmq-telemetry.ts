@@ -1,6 +1,6 @@
 import { BullMQOtel } from 'bullmq-otel';
 import type { Telemetry } from 'bullmq';
-import type { Config } from '../../contracts/src';
+import type { Config } from '@wegent-codex/contracts';
 
 /**
  * BullMQ's OpenTelemetry hook for a Queue's or Worker's `telemetry` option: spans for add,

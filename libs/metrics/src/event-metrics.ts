@@ -1,6 +1,6 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { isTerminalEvent, type StoredEvent, type TaskEvent } from '../../contracts/src';
-import type { EventLogObserver } from '../../event-log/src';
+import { isTerminalEvent, type StoredEvent, type TaskEvent } from '@wegent-codex/contracts';
+import type { EventLogObserver } from '@wegent-codex/event-log';
 
 /** Where the event metrics read the times they do not find in the event itself. */
 export interface EventTimeSources {

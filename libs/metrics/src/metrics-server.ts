@@ -16,7 +16,9 @@ export class MetricsServer {
     const server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
-        res.writeHead(404, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: `no route for ${req.method} ${path}; this listener serves GET /metrics` }));
+        res
+          .writeHead(404, { 'Content-Type': 'application/json' })
+          .end(JSON.stringify({ error: `no route for ${req.method} ${path}; this listener serves GET /metrics` }));
         return;
       }
       this.registry.metrics().then(

@@ -15,7 +15,11 @@ export class MetricsModule {
     const registry = options.registry ?? createMetricsRegistry();
     return {
       module: MetricsModule,
-      providers: [{ provide: METRICS_REGISTRY, useValue: registry }, { provide: METRICS_OPTIONS, useValue: options }, ProcessMetricsService],
+      providers: [
+        { provide: METRICS_REGISTRY, useValue: registry },
+        { provide: METRICS_OPTIONS, useValue: options },
+        ProcessMetricsService,
+      ],
       exports: [METRICS_REGISTRY, ProcessMetricsService],
     };
   }

@@ -4,10 +4,10 @@ import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
-import { TASK_QUEUE_NAME, type TaskPayload } from '../../contracts/src';
-import { EventLogRepository, RedisKeys } from '../../event-log/src';
-import { QueueModule, TaskQueueService } from '../../queue/src';
-import { REDIS, RuntimeModule } from '../../runtime/src';
+import { TASK_QUEUE_NAME, type TaskPayload } from '@wegent-codex/contracts';
+import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
+import { QueueModule, TaskQueueService } from '@wegent-codex/queue';
+import { REDIS, RuntimeModule } from '@wegent-codex/runtime';
 import { dropPrefix, eventually, testConfig } from '../../../test/support/test-config';
 import { EventMetrics } from './event-metrics';
 import { METRICS_REGISTRY } from './metrics-registry';
@@ -16,7 +16,12 @@ import { ProcessMetricsService } from './process-metrics.service';
 import { registerScrapeMetrics } from './queue-metrics';
 
 const RUNS = Symbol('RUNS');
-const payload = (task: number, sub: number): TaskPayload => ({ task_id: task, subtask_id: sub, bot: [{ shell_type: 'Codex' }], prompt: 'hi' });
+const payload = (task: number, sub: number): TaskPayload => ({
+  task_id: task,
+  subtask_id: sub,
+  bot: [{ shell_type: 'Codex' }],
+  prompt: 'hi',
+});
 const context = { task_title: 't', subtask_title: 's', task_type: 'online', git_repo: '', git_domain: '', branch_name: '', prompt: 'hi' };
 
 type Snapshot = MetricObjectWithValues<MetricValue<string>>[];
@@ -31,7 +36,8 @@ function samplesOf(snapshot: Snapshot, name: string, labels: Record<string, stri
   if (!metric) return [];
   return metric.values.filter(
     (v) =>
-      ((v as { metricName?: string }).metricName ?? metric.name) === name && Object.entries(labels).every(([k, value]) => v.labels[k] === value),
+      ((v as { metricName?: string }).metricName ?? metric.name) === name &&
+      Object.entries(labels).every(([k, value]) => v.labels[k] === value),
   );
 }
 
@@ -86,7 +92,8 @@ describe('process metrics (real Redis)', () => {
     await eventually(async () => (await value(registry, 'wegent_codex_time_to_first_event_seconds_count')) === 1);
     expect(await value(registry, 'wegent_codex_job_duration_seconds_count', { outcome: 'done' })).toBe(1);
     expect(await value(registry, 'wegent_codex_job_duration_seconds_sum', { outcome: 'done' })).toBe(4);
-    for (const type of ['status', 'chunk', 'done']) expect(await value(registry, 'wegent_codex_events_appended_total', { type })).toBeGreaterThanOrEqual(1);
+    for (const type of ['status', 'chunk', 'done'])
+      expect(await value(registry, 'wegent_codex_events_appended_total', { type })).toBeGreaterThanOrEqual(1);
 
     // Refused after the terminal event: not counted.
     await events.append({ type: 'chunk', item_id: 'm', text: 'late', task_id: 2, subtask_id: 20, attempt: 1 });
@@ -131,7 +138,14 @@ describe('process metrics (real Redis)', () => {
     expect(backlog).toBeLessThan(60);
     expect(await value(registry, 'wegent_codex_relay_outbox_entries')).toBe(Number(await redis.xlen(keys.outbox)));
     // Every subtask of this file delivered up to its last event: no backlog.
-    for (const [task, sub] of [[1, 10], [1, 11], [2, 20], [3, 30], [4, 40], [6, 60]]) {
+    for (const [task, sub] of [
+      [1, 10],
+      [1, 11],
+      [2, 20],
+      [3, 30],
+      [4, 40],
+      [6, 60],
+    ]) {
       const last = (await events.read(task, sub)).at(-1);
       if (last) await redis.set(keys.relayCursor(task, sub), last.id);
     }
@@ -181,7 +195,12 @@ describe('scrape-time collectors', () => {
     const failing = () => Promise.reject(new Error('Redis is away'));
     const metrics = new EventMetrics(registry, { enqueuedAt: failing, cancelRequestedAt: failing }, (what) => errors.push(what));
     const timestamp = new Date().toISOString();
-    expect(() => metrics.appended({ id: '1-0', event: { type: 'cancelled', stage: 'queued', task_id: 1, subtask_id: 1, attempt: 0, seq: 1, timestamp } })).not.toThrow();
+    expect(() =>
+      metrics.appended({
+        id: '1-0',
+        event: { type: 'cancelled', stage: 'queued', task_id: 1, subtask_id: 1, attempt: 0, seq: 1, timestamp },
+      }),
+    ).not.toThrow();
     await eventually(() => errors.length === 2);
     expect(errors.sort()).toEqual(['cancel latency', 'time to first event']);
     expect(await value(registry, 'wegent_codex_events_appended_total', { type: 'cancelled' })).toBe(1);

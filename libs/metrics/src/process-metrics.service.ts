@@ -1,12 +1,19 @@
 import { getQueueToken } from '@nestjs/bullmq';
-import { Inject, Injectable, type InjectionToken, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  type InjectionToken,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { jobIdFor, TASK_QUEUE_NAME, type Config } from '../../contracts/src';
-import { EventLogRepository, RedisKeys, type EventLogObserver } from '../../event-log/src';
-import { CONFIG, LOGGER, REDIS, type Logger } from '../../runtime/src';
+import { jobIdFor, TASK_QUEUE_NAME, type Config } from '@wegent-codex/contracts';
+import { EventLogRepository, RedisKeys, type EventLogObserver } from '@wegent-codex/event-log';
+import { CONFIG, LOGGER, REDIS, type Logger } from '@wegent-codex/runtime';
 import { EventMetrics } from './event-metrics';
 import { METRICS_REGISTRY } from './metrics-registry';
 import { MetricsServer } from './metrics-server';
@@ -60,7 +67,9 @@ export class ProcessMetricsService implements OnModuleInit, OnApplicationBootstr
 
   onModuleInit(): void {
     const queue = this.find<Queue>(getQueueToken(TASK_QUEUE_NAME));
-    const running = this.options.runningProcesses ? this.find<{ size: number } & Partial<RunningRuns>>(this.options.runningProcesses) : undefined;
+    const running = this.options.runningProcesses
+      ? this.find<{ size: number } & Partial<RunningRuns>>(this.options.runningProcesses)
+      : undefined;
     registerScrapeMetrics(this.registry, {
       queues: queue ? [queue] : [],
       runningProcesses: running,

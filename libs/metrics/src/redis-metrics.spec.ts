@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import type { Redis } from 'ioredis';
-import { RedisKeys } from '../../event-log/src';
+import { RedisKeys } from '@wegent-codex/event-log';
 import { registerRedisMetrics } from './redis-metrics';
 
 describe('Redis series while Redis is away', () => {
@@ -18,7 +18,9 @@ describe('Redis series while Redis is away', () => {
     registerRedisMetrics(registry, redis, new RedisKeys('x'), () => undefined);
     const metrics = await registry.getMetricsAsJSON();
     expect(metrics.find((m) => m.name === 'wegent_codex_redis_up')?.values).toEqual([{ value: 0, labels: {} }]);
-    expect(metrics.find((m) => m.name === 'wegent_codex_relay_oldest_undelivered_seconds')?.values).toEqual([{ value: Number.NaN, labels: {} }]);
+    expect(metrics.find((m) => m.name === 'wegent_codex_relay_oldest_undelivered_seconds')?.values).toEqual([
+      { value: Number.NaN, labels: {} },
+    ]);
     expect(sent).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { Redis } from 'ioredis';
-import { readRelayBacklog, type RedisKeys } from '../../event-log/src';
+import { readRelayBacklog, type RedisKeys } from '@wegent-codex/event-log';
 import { withDeadline } from './deadline';
 
 /** A scrape never waits longer than this for Redis. */
@@ -14,7 +14,12 @@ const BACKLOG_DEADLINE_MS = 2_000;
  *   reported even while no relay runs; NaN when Redis cannot be read. The same in every process:
  *   aggregate with max.
  */
-export function registerRedisMetrics(registry: Registry, redis: Redis, keys: RedisKeys, onError: (what: string, error: unknown) => void): void {
+export function registerRedisMetrics(
+  registry: Registry,
+  redis: Redis,
+  keys: RedisKeys,
+  onError: (what: string, error: unknown) => void,
+): void {
   const registers = [registry];
   new Gauge({
     name: 'wegent_codex_redis_up',

@@ -1,10 +1,19 @@
 import { Registry } from 'prom-client';
-import type { StoredEvent } from '../../contracts/src';
+import type { StoredEvent } from '@wegent-codex/contracts';
 import { RunSilenceMetrics } from './run-silence-metrics';
 
 const chunk = (task: number, sub: number): StoredEvent => ({
   id: '1-0',
-  event: { type: 'chunk', item_id: 'm', text: 'x', task_id: task, subtask_id: sub, attempt: 1, seq: 2, timestamp: '2026-01-01T00:00:00.000Z' },
+  event: {
+    type: 'chunk',
+    item_id: 'm',
+    text: 'x',
+    task_id: task,
+    subtask_id: sub,
+    attempt: 1,
+    seq: 2,
+    timestamp: '2026-01-01T00:00:00.000Z',
+  },
 });
 const done = (task: number, sub: number): StoredEvent => ({
   id: '2-0',

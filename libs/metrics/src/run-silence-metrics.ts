@@ -1,6 +1,6 @@
 import { Gauge, type Registry } from 'prom-client';
-import { isTerminalEvent, type StoredEvent } from '../../contracts/src';
-import type { EventLogObserver } from '../../event-log/src';
+import { isTerminalEvent, type StoredEvent } from '@wegent-codex/contracts';
+import type { EventLogObserver } from '@wegent-codex/event-log';
 
 /** The runs a worker process executes now (its RunRegistry). */
 export interface RunningRuns {

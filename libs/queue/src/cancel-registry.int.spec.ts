@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { RedisKeys } from '../../event-log/src';
+import { RedisKeys } from '@wegent-codex/event-log';
 import { dropPrefix, eventually, testConfig } from '../../../test/support/test-config';
 import { CancelRegistry, type CancelNotice } from '.';
 
@@ -33,7 +33,11 @@ describe('CancelRegistry (real Redis)', () => {
     // 53.1 ended (cancelled); the user sends the next message: subtask 2 of the same task.
     expect(await cancels.isRequested(53, 2)).toBe(false);
     await cancels.request(53, 3);
-    expect([await cancels.isRequested(53, 1), await cancels.isRequested(53, 2), await cancels.isRequested(53, 3)]).toEqual([true, false, true]);
+    expect([await cancels.isRequested(53, 1), await cancels.isRequested(53, 2), await cancels.isRequested(53, 3)]).toEqual([
+      true,
+      false,
+      true,
+    ]);
   });
 
   it('the flag is durable (survives without a listener) and expires with its task', async () => {

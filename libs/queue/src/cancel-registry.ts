@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { RedisKeys } from '../../event-log/src';
+import type { RedisKeys } from '@wegent-codex/event-log';
 
 export interface CancelNotice {
   task_id: number;

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { RedisKeys } from '../../event-log/src';
+import type { RedisKeys } from '@wegent-codex/event-log';
 
 /** A 2026 subtask this deployment has taken and not finished. */
 export interface HeartbeatRun {

@@ -1,4 +1,4 @@
-import { jobIdFor, taskJobDataSchema, type TaskJobData } from '../../contracts/src';
+import { jobIdFor, taskJobDataSchema, type TaskJobData } from '@wegent-codex/contracts';
 import type { SubtaskIds } from './payload-vault';
 
 /**
@@ -38,7 +38,8 @@ export function checkJobData(
   if (!ids) return refuse(`job id ${JSON.stringify(String(jobId).slice(0, 80))} is not task-<task_id>-sub-<subtask_id>`);
   if (unreadable) return refuse(`job data is not JSON (${unreadable})`);
   if (data === null || data === undefined) return refuse('job data is null');
-  if (typeof data !== 'object' || Array.isArray(data)) return refuse(`job data is ${Array.isArray(data) ? 'an array' : `a ${typeof data}`}, not an object`);
+  if (typeof data !== 'object' || Array.isArray(data))
+    return refuse(`job data is ${Array.isArray(data) ? 'an array' : `a ${typeof data}`}, not an object`);
   const parsed = taskJobDataSchema.safeParse(data);
   if (!parsed.success) {
     const where = [...new Set(parsed.error.issues.map((issue) => issue.path.join('.') || '(root)'))].slice(0, 5).join(', ');

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { RedisKeys } from '../../event-log/src';
+import { RedisKeys } from '@wegent-codex/event-log';
 import { PayloadVault } from '.';
 
 /**
@@ -58,11 +58,15 @@ describe('PayloadVault sealing', () => {
     const v = vault('key-one');
     const raw = body(v.seal(PLAIN));
     expect(() => v.open(reseal(raw.subarray(0, 20)))).toThrow();
-    expect(() => v.open(reseal(raw.subarray(0, raw.length - 1)))).toThrow(new Error('stored payload cannot be decrypted with the configured SECRETS_KEY'));
+    expect(() => v.open(reseal(raw.subarray(0, raw.length - 1)))).toThrow(
+      new Error('stored payload cannot be decrypted with the configured SECRETS_KEY'),
+    );
   });
 
   it('refuses another key', () => {
-    expect(() => vault('key-two').open(vault('key-one').seal(PLAIN))).toThrow(new Error('stored payload cannot be decrypted with the configured SECRETS_KEY'));
+    expect(() => vault('key-two').open(vault('key-one').seal(PLAIN))).toThrow(
+      new Error('stored payload cannot be decrypted with the configured SECRETS_KEY'),
+    );
   });
 
   it('an encrypted payload without SECRETS_KEY, or an unknown format, is refused with its reason', () => {

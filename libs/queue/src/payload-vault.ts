@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { taskPayloadSchema, type TaskPayload } from '../../contracts/src';
-import type { RedisKeys } from '../../event-log/src';
+import { taskPayloadSchema, type TaskPayload } from '@wegent-codex/contracts';
+import type { RedisKeys } from '@wegent-codex/event-log';
 
 /** A subtask's identity: the only thing that names a stored payload. */
 export interface SubtaskIds {
@@ -58,9 +58,14 @@ export class PayloadVault {
       throw new PayloadVaultError(error instanceof PayloadVaultError ? error.message : 'stored payload is not JSON');
     }
     const parsed = taskPayloadSchema.safeParse(json);
-    if (!parsed.success) throw new PayloadVaultError(`stored payload is not a task payload (${parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')})`);
+    if (!parsed.success)
+      throw new PayloadVaultError(
+        `stored payload is not a task payload (${parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')})`,
+      );
     if (parsed.data.task_id !== ids.task_id || parsed.data.subtask_id !== ids.subtask_id) {
-      throw new PayloadVaultError(`stored payload names subtask ${parsed.data.task_id}.${parsed.data.subtask_id}, not ${ids.task_id}.${ids.subtask_id}`);
+      throw new PayloadVaultError(
+        `stored payload names subtask ${parsed.data.task_id}.${parsed.data.subtask_id}, not ${ids.task_id}.${ids.subtask_id}`,
+      );
     }
     return parsed.data;
   }

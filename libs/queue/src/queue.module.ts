@@ -1,10 +1,10 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
-import { TASK_QUEUE_NAME, type Config } from '../../contracts/src';
-import { bullmqTelemetry } from '../../metrics/src/bullmq-telemetry';
+import { TASK_QUEUE_NAME, type Config } from '@wegent-codex/contracts';
+import { bullmqTelemetry } from '@wegent-codex/metrics';
 import type { Redis } from 'ioredis';
-import { RedisKeys } from '../../event-log/src';
-import { CONFIG, REDIS, redisOptionsFromUrl } from '../../runtime/src';
+import { RedisKeys } from '@wegent-codex/event-log';
+import { CONFIG, REDIS, redisOptionsFromUrl } from '@wegent-codex/runtime';
 import { CancelRegistry } from './cancel-registry';
 import { PayloadVault } from './payload-vault';
 import { TaskLane } from './task-lane';
@@ -26,7 +26,11 @@ import { TaskQueueService } from './task-queue.service';
     BullModule.registerQueue({ name: TASK_QUEUE_NAME }),
   ],
   providers: [
-    { provide: PayloadVault, inject: [REDIS, RedisKeys, CONFIG], useFactory: (redis: Redis, keys: RedisKeys, config: Config) => new PayloadVault(redis, keys, config.SECRETS_KEY) },
+    {
+      provide: PayloadVault,
+      inject: [REDIS, RedisKeys, CONFIG],
+      useFactory: (redis: Redis, keys: RedisKeys, config: Config) => new PayloadVault(redis, keys, config.SECRETS_KEY),
+    },
     { provide: TaskLane, inject: [REDIS, RedisKeys], useFactory: (redis: Redis, keys: RedisKeys) => new TaskLane(redis, keys) },
     { provide: CancelRegistry, inject: [REDIS, RedisKeys], useFactory: (redis: Redis, keys: RedisKeys) => new CancelRegistry(redis, keys) },
     TaskQueueService,

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { RedisKeys } from '../../event-log/src';
+import type { RedisKeys } from '@wegent-codex/event-log';
 
 /**
  * Per-task serialisation: the job ids of one task in arrival order. Only the head of a task's lane

@@ -2,9 +2,9 @@ import { getQueueToken } from '@nestjs/bullmq';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import type { Queue } from 'bullmq';
-import { TASK_QUEUE_NAME, type TaskPayload } from '../../contracts/src';
-import { EventLogRepository } from '../../event-log/src';
-import { RuntimeModule } from '../../runtime/src';
+import { TASK_QUEUE_NAME, type TaskPayload } from '@wegent-codex/contracts';
+import { EventLogRepository } from '@wegent-codex/event-log';
+import { RuntimeModule } from '@wegent-codex/runtime';
 import { dropPrefix, testConfig } from '../../../test/support/test-config';
 import { CancelRegistry } from './cancel-registry';
 import { QueueModule } from './queue.module';
@@ -49,7 +49,11 @@ describe('TaskQueueService (real Redis)', () => {
     const data = JSON.stringify(job!.data);
     expect(data).not.toContain('sk-secret-value-1234');
     expect(data).not.toContain('jwt-secret-value');
-    expect(await service.vault.load({ task_id: 1, subtask_id: 10 })).toMatchObject({ task_id: 1, subtask_id: 10, auth_token: 'jwt-secret-value' });
+    expect(await service.vault.load({ task_id: 1, subtask_id: 10 })).toMatchObject({
+      task_id: 1,
+      subtask_id: 10,
+      auth_token: 'jwt-secret-value',
+    });
   });
 
   it('stores payloads encrypted when SECRETS_KEY is set', async () => {
@@ -109,7 +113,7 @@ describe('TaskQueueService (real Redis)', () => {
     expect(await service.vault.load({ task_id: 7, subtask_id: 71 })).toMatchObject({ task_id: 7, subtask_id: 71 });
   });
 
-  it('builds its pieces once: the cancel registry it uses is the module\'s', async () => {
+  it("builds its pieces once: the cancel registry it uses is the module's", async () => {
     expect(service.cancels).toBeInstanceOf(CancelRegistry);
     expect(app.get(CancelRegistry)).toBe(service.cancels);
   });

@@ -1,4 +1,4 @@
-import type { TaskPayload } from '../../contracts/src';
+import type { TaskPayload } from '@wegent-codex/contracts';
 
 /** What the intake gets back from enqueueing one subtask. */
 export interface EnqueueResult {

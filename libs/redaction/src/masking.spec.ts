@@ -204,7 +204,9 @@ describe('createSecretMasker', () => {
   });
 
   it('removes URL-encoded and JSON-escaped forms too', () => {
-    expect(masker.scrub(`https://token:${percentEncodeAll(gitToken)}@gerrit.example.com/r`)).toBe(`https://token:${SECRET_PLACEHOLDER}@gerrit.example.com/r`);
+    expect(masker.scrub(`https://token:${percentEncodeAll(gitToken)}@gerrit.example.com/r`)).toBe(
+      `https://token:${SECRET_PLACEHOLDER}@gerrit.example.com/r`,
+    );
     expect(masker.scrub(`https://token:${encodeURIComponent(gitToken)}@host/r`)).toBe(`https://token:${SECRET_PLACEHOLDER}@host/r`);
     const quoted = createSecretMasker(['pa"ss\\word']);
     expect(quoted.scrub(JSON.stringify({ p: 'pa"ss\\word' }))).toBe(`{"p":"${SECRET_PLACEHOLDER}"}`);

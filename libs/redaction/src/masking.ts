@@ -19,13 +19,37 @@ const SEP = `["${SPACE}:=]+`;
 
 /** Upper-cased key name fragments that mark a value as sensitive. */
 export const SENSITIVE_KEY_MARKERS: readonly string[] = [
-  '_TOKEN', '_KEY', 'PASSWORD', 'PASSWD', '_SECRET', '_AUTH', 'CREDENTIAL', 'DATABASE_URL', 'DB_URL',
-  'ANTHROPIC', 'OPENAI', 'GITHUB_TOKEN', 'GITLAB_TOKEN', 'AWS_ACCESS', 'AWS_SECRET', 'OIDC_',
-  'AES_KEY', 'AES_IV', 'ENCRYPTION',
+  '_TOKEN',
+  '_KEY',
+  'PASSWORD',
+  'PASSWD',
+  '_SECRET',
+  '_AUTH',
+  'CREDENTIAL',
+  'DATABASE_URL',
+  'DB_URL',
+  'ANTHROPIC',
+  'OPENAI',
+  'GITHUB_TOKEN',
+  'GITLAB_TOKEN',
+  'AWS_ACCESS',
+  'AWS_SECRET',
+  'OIDC_',
+  'AES_KEY',
+  'AES_IV',
+  'ENCRYPTION',
 ];
 /** Fragments that veto a sensitive marker (e.g. `REDIS_HOST`, `DATABASE_URL` via `_URL`). */
 export const NON_SENSITIVE_KEY_MARKERS: readonly string[] = [
-  '_HOST', '_PORT', '_ADDR', 'SERVICE_', 'KUBERNETES_', '_TCP_', '_UDP_', 'PORT_', '_URL',
+  '_HOST',
+  '_PORT',
+  '_ADDR',
+  'SERVICE_',
+  'KUBERNETES_',
+  '_TCP_',
+  '_UDP_',
+  'PORT_',
+  '_URL',
 ];
 
 /** Wegent's key rule: the upper-cased name has a sensitive marker and no non-sensitive one. */

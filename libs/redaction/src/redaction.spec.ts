@@ -1,5 +1,14 @@
-import { loadConfig } from '../../contracts/src';
-import { createSecretMasker, isSecretName, MAX_WALK_DEPTH, SECRET_PLACEHOLDER, secretValuesByKey, serviceSecretsOf, TOO_DEEP, walkStrings } from './index';
+import { loadConfig } from '@wegent-codex/contracts';
+import {
+  createSecretMasker,
+  isSecretName,
+  MAX_WALK_DEPTH,
+  SECRET_PLACEHOLDER,
+  secretValuesByKey,
+  serviceSecretsOf,
+  TOO_DEEP,
+  walkStrings,
+} from './index';
 
 const P = SECRET_PLACEHOLDER;
 
@@ -47,11 +56,19 @@ describe('serviceSecretsOf', () => {
       OPENAI_BASE_URL: 'https://gateway.example.com/v1',
     });
     expect(serviceSecretsOf(config).sort()).toEqual(
-      ['sk-at-rest-0001', 'api-token-0002', 'board-pass-0003', 'sk-default-0004', 'redis%2Fpass-0005', 'redis/pass-0005', 'cb-pass-0006'].sort(),
+      [
+        'sk-at-rest-0001',
+        'api-token-0002',
+        'board-pass-0003',
+        'sk-default-0004',
+        'redis%2Fpass-0005',
+        'redis/pass-0005',
+        'cb-pass-0006',
+      ].sort(),
     );
-    expect(serviceSecretsOf({ ...config, GIT_TOKEN_AES_KEY: 'own-key-0123456789-0123456789-01', GIT_TOKEN_AES_IV: 'own-iv-012345678' })).toEqual(
-      expect.arrayContaining(['own-key-0123456789-0123456789-01', 'own-iv-012345678']),
-    );
+    expect(
+      serviceSecretsOf({ ...config, GIT_TOKEN_AES_KEY: 'own-key-0123456789-0123456789-01', GIT_TOKEN_AES_IV: 'own-iv-012345678' }),
+    ).toEqual(expect.arrayContaining(['own-key-0123456789-0123456789-01', 'own-iv-012345678']));
     expect(serviceSecretsOf({ ...config, REDIS_PASSWORD: 'redis-pw-0007' } as never)).toContain('redis-pw-0007');
     expect(serviceSecretsOf(loadConfig({}))).toEqual([]);
   });
@@ -87,7 +104,13 @@ describe('the walker', () => {
   it('maps every string, the values of secret keys apart, and leaves the input alone', () => {
     const input = { a: 'x', pw: 'hunter2', n: 1, list: ['y', { pw: 'p', ok: true }], nested: { pw: { deeper: 'z' } } };
     const copy = JSON.parse(JSON.stringify(input));
-    expect(walkStrings(input, rules)).toEqual({ a: 'X', pw: 'S', n: 1, list: ['Y', { pw: 'S', ok: true }], nested: { pw: { deeper: 'Z' } } });
+    expect(walkStrings(input, rules)).toEqual({
+      a: 'X',
+      pw: 'S',
+      n: 1,
+      list: ['Y', { pw: 'S', ok: true }],
+      nested: { pw: { deeper: 'Z' } },
+    });
     expect(input).toEqual(copy);
   });
 

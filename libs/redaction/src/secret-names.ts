@@ -2,8 +2,29 @@ import { isSensitiveKey } from './masking';
 
 /** Words that make a name a secret's name wherever they stand (x-auth-token, db_password, Cookie). */
 const SECRET_WORDS = new Set([
-  'token', 'tokens', 'secret', 'secrets', 'password', 'passwords', 'passwd', 'pwd', 'passphrase', 'authorization', 'authentication', 'auth',
-  'cookie', 'credential', 'credentials', 'signature', 'apikey', 'authtoken', 'accesstoken', 'privatekey', 'jwt', 'session', 'sessionid',
+  'token',
+  'tokens',
+  'secret',
+  'secrets',
+  'password',
+  'passwords',
+  'passwd',
+  'pwd',
+  'passphrase',
+  'authorization',
+  'authentication',
+  'auth',
+  'cookie',
+  'credential',
+  'credentials',
+  'signature',
+  'apikey',
+  'authtoken',
+  'accesstoken',
+  'privatekey',
+  'jwt',
+  'session',
+  'sessionid',
 ]);
 
 /** `X-Api-Key` → ['x', 'api', 'key']; `apiKey` → ['api', 'key']. */

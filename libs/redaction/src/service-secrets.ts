@@ -1,7 +1,15 @@
-import type { Config } from '../../contracts/src';
+import type { Config } from '@wegent-codex/contracts';
 
 /** Config variables whose whole value is a secret of the service. */
-export const SERVICE_SECRET_VARS = ['SECRETS_KEY', 'GIT_TOKEN_AES_KEY', 'GIT_TOKEN_AES_IV', 'API_TOKEN', 'BOARD_PASSWORD', 'OPENAI_API_KEY', 'REDIS_PASSWORD'] as const;
+export const SERVICE_SECRET_VARS = [
+  'SECRETS_KEY',
+  'GIT_TOKEN_AES_KEY',
+  'GIT_TOKEN_AES_IV',
+  'API_TOKEN',
+  'BOARD_PASSWORD',
+  'OPENAI_API_KEY',
+  'REDIS_PASSWORD',
+] as const;
 /** Config variables that are URLs and may carry a password (`redis://:pw@host`, `https://user:pw@em`). */
 export const SERVICE_URL_VARS = ['REDIS_URL', 'CALLBACK_URL', 'OPENAI_BASE_URL', 'TASK_API_DOMAIN', 'OTEL_EXPORTER_OTLP_ENDPOINT'] as const;
 /**

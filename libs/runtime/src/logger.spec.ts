@@ -16,7 +16,14 @@ describe('createLogger', () => {
     const text = lines.join('');
     for (const secret of [GITHUB_PAT, JWT, 'sk-abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnop']) expect(text).not.toContain(secret);
     const [first, second, third] = lines.map((line) => JSON.parse(line));
-    expect(first).toMatchObject({ level: 40, task_id: 305, subtask_id: 812, job_id: 'task-305-sub-812', attempt: 1, msg: 'git said ghp_************89AB' });
+    expect(first).toMatchObject({
+      level: 40,
+      task_id: 305,
+      subtask_id: 812,
+      job_id: 'task-305-sub-812',
+      attempt: 1,
+      msg: 'git said ghp_************89AB',
+    });
     expect(first.err).toBe('clone failed: https://x:ghp_************89AB@github.com/a/b');
     expect(second.err).toMatchObject({ type: 'Error', message: 'upstream refused api_key=****************mnop' });
     expect(second.err.stack).not.toContain('sk-abcdefghijklmnop');
@@ -38,17 +45,34 @@ describe('createLogger', () => {
     logger.info('hidden');
     logger.warn({ api_key: 'sk-x', payload: { a: 1 } }, 'shown');
     expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0])).toMatchObject({ service: 'wegent-codex', roles: 'api', api_key: '[redacted]', payload: '[redacted]', msg: 'shown' });
+    expect(JSON.parse(lines[0])).toMatchObject({
+      service: 'wegent-codex',
+      roles: 'api',
+      api_key: '[redacted]',
+      payload: '[redacted]',
+      msg: 'shown',
+    });
   });
 
-  it('masks the service\'s own secrets in every field, plain, base64 and hex, and redacts secret names at any depth', () => {
+  it("masks the service's own secrets in every field, plain, base64 and hex, and redacts secret names at any depth", () => {
     const lines: string[] = [];
     const sink = new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) });
-    const secrets = { SECRETS_KEY: 'canary-secrets-key-1f2e', API_TOKEN: 'canary-api-token-3d4c', CALLBACK_URL: 'https://em:canary-cb-pass-5b6a@em.example.com/cb' };
+    const secrets = {
+      SECRETS_KEY: 'canary-secrets-key-1f2e',
+      API_TOKEN: 'canary-api-token-3d4c',
+      CALLBACK_URL: 'https://em:canary-cb-pass-5b6a@em.example.com/cb',
+    };
     const logger = createLogger({ LOG_LEVEL: 'info', ...secrets }, {}, sink);
     const b64 = Buffer.from(`KEY=${secrets.SECRETS_KEY}`).toString('base64');
     const hex = Buffer.from(secrets.API_TOKEN).toString('hex');
-    logger.info({ detail: { output: `env: ${b64} ${hex}`, url: secrets.CALLBACK_URL }, headers: { Authorization: 'Bearer x-123456789' }, nested: [{ apiKey: 'abc' }] }, `key ${secrets.SECRETS_KEY}`);
+    logger.info(
+      {
+        detail: { output: `env: ${b64} ${hex}`, url: secrets.CALLBACK_URL },
+        headers: { Authorization: 'Bearer x-123456789' },
+        nested: [{ apiKey: 'abc' }],
+      },
+      `key ${secrets.SECRETS_KEY}`,
+    );
     const line = JSON.parse(lines[0]);
     expect(line.msg).toBe('key ********');
     expect(line.detail.url).toBe('https://em:********@em.example.com/cb');

@@ -1,6 +1,13 @@
 import pino, { type Logger } from 'pino';
-import type { Config } from '../../contracts/src';
-import { createSecretMasker, isSecretName, serviceSecretsOf, walkStrings, type SecretMasker, type WalkRules } from '../../redaction/src';
+import type { Config } from '@wegent-codex/contracts';
+import {
+  createSecretMasker,
+  isSecretName,
+  serviceSecretsOf,
+  walkStrings,
+  type SecretMasker,
+  type WalkRules,
+} from '@wegent-codex/redaction';
 
 export type { Logger };
 
@@ -16,7 +23,13 @@ const NEVER_LOGGED = new Set(['payload', 'env']);
  * still mask what only they know (the exact secrets of a task).
  */
 function logRules(masker: SecretMasker): WalkRules {
-  return { text: masker.maskText, secret: () => REDACTED, isSecretKey: isSecretName, hide: (key) => NEVER_LOGGED.has(key), hidden: REDACTED };
+  return {
+    text: masker.maskText,
+    secret: () => REDACTED,
+    isSecretKey: isSecretName,
+    hide: (key) => NEVER_LOGGED.has(key),
+    hidden: REDACTED,
+  };
 }
 
 /**

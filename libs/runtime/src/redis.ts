@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import type { Config } from '../../contracts/src';
+import type { Config } from '@wegent-codex/contracts';
 
 /**
  * A Redis connection for one purpose. `maxRetriesPerRequest: null` is what BullMQ workers need and

@@ -1,7 +1,7 @@
 import { Global, Inject, Module, type OnApplicationShutdown, type DynamicModule } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import type { Config } from '../../contracts/src';
-import { EventLogRepository, RedisKeys } from '../../event-log/src';
+import type { Config } from '@wegent-codex/contracts';
+import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
 import { createLogger, type Logger } from './logger';
 import { createRedis } from './redis';
 import { CONFIG, LOGGER, REDIS } from './tokens';
@@ -23,7 +23,11 @@ export class RuntimeModule implements OnApplicationShutdown {
         { provide: LOGGER, useValue: logger },
         { provide: REDIS, useFactory: () => createRedis(config, 'commands') },
         { provide: RedisKeys, useValue: new RedisKeys(config.REDIS_PREFIX) },
-        { provide: EventLogRepository, inject: [REDIS, RedisKeys], useFactory: (redis: Redis, keys: RedisKeys) => new EventLogRepository(redis, keys) },
+        {
+          provide: EventLogRepository,
+          inject: [REDIS, RedisKeys],
+          useFactory: (redis: Redis, keys: RedisKeys) => new EventLogRepository(redis, keys),
+        },
       ],
       exports: [CONFIG, LOGGER, REDIS, RedisKeys, EventLogRepository],
     };

@@ -32,17 +32,34 @@ export async function probeSandbox(launcher: SandboxLauncher): Promise<SandboxSt
       env: { PATH: '/usr/bin:/bin' },
       writable: [dir],
     });
-    const result = await execa(command.file, command.args, { cwd: command.cwd, env: command.env, extendEnv: false, reject: false, timeout: PROBE_TIMEOUT_MS, stdin: 'ignore' });
+    const result = await execa(command.file, command.args, {
+      cwd: command.cwd,
+      env: command.env,
+      extendEnv: false,
+      reject: false,
+      timeout: PROBE_TIMEOUT_MS,
+      stdin: 'ignore',
+    });
     if (result.failed) {
       const detail = (typeof result.stderr === 'string' && result.stderr.trim()) || result.shortMessage || 'unknown error';
       return { ok: false, kind: launcher.kind, reason: `bwrap could not start a sandbox: ${detail.slice(0, 500)}${hint(detail)}` };
     }
     const [mark, cwd, pids] = String(result.stdout).trim().split('\n');
-    if (mark !== MARK || cwd !== dir) return { ok: false, kind: launcher.kind, reason: `the sandbox probe printed unexpected output (${JSON.stringify(String(result.stdout).slice(0, 200))})` };
-    if (!(Number(pids) > 0 && Number(pids) <= 5)) return { ok: false, kind: launcher.kind, reason: `the sandbox has no private PID namespace (${pids} processes visible)` };
+    if (mark !== MARK || cwd !== dir)
+      return {
+        ok: false,
+        kind: launcher.kind,
+        reason: `the sandbox probe printed unexpected output (${JSON.stringify(String(result.stdout).slice(0, 200))})`,
+      };
+    if (!(Number(pids) > 0 && Number(pids) <= 5))
+      return { ok: false, kind: launcher.kind, reason: `the sandbox has no private PID namespace (${pids} processes visible)` };
     return { ok: true, kind: launcher.kind };
   } catch (error) {
-    return { ok: false, kind: launcher.kind, reason: `the sandbox probe failed: ${error instanceof Error ? error.message : String(error)}` };
+    return {
+      ok: false,
+      kind: launcher.kind,
+      reason: `the sandbox probe failed: ${error instanceof Error ? error.message : String(error)}`,
+    };
   } finally {
     if (dir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }

@@ -1,4 +1,4 @@
-import { loadConfig } from '../../contracts/src';
+import { loadConfig } from '@wegent-codex/contracts';
 import { BwrapLauncher } from './bwrap-launcher';
 import { SandboxService, SandboxUnavailableError } from './sandbox.service';
 
@@ -14,7 +14,9 @@ describe('SandboxService', () => {
     const service = new SandboxService(loadConfig({ SANDBOX: 'off' }), log);
     await service.onModuleInit();
     expect(service.launcher.kind).toBe('none');
-    expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([expect.stringMatching(/^SANDBOX=off: task commands run WITHOUT a sandbox/)]);
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
+      expect.stringMatching(/^SANDBOX=off: task commands run WITHOUT a sandbox/),
+    ]);
     await expect(service.require()).resolves.toBe(service.launcher);
   });
 
@@ -26,7 +28,9 @@ describe('SandboxService', () => {
     await service.onModuleInit();
     const error = await service.require().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SandboxUnavailableError);
-    expect((error as Error).message).toMatch(/^the task sandbox cannot start: bwrap could not start a sandbox: .*apt-get install bubblewrap\)$/s);
+    expect((error as Error).message).toMatch(
+      /^the task sandbox cannot start: bwrap could not start a sandbox: .*apt-get install bubblewrap\)$/s,
+    );
     expect(lines.some((l) => l.level === 'error' && l.msg.startsWith('task sandbox unavailable'))).toBe(true);
   });
 

@@ -1,6 +1,6 @@
 import { Global, Inject, Injectable, Module, type OnModuleInit } from '@nestjs/common';
-import type { Config } from '../../contracts/src';
-import { CONFIG, LOGGER, type Logger } from '../../runtime/src';
+import type { Config } from '@wegent-codex/contracts';
+import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
 import { BwrapLauncher, UnsandboxedLauncher } from './bwrap-launcher';
 import type { SandboxLauncher } from './launch-spec';
 import { probeSandbox, type SandboxStatus } from './sandbox-probe';
@@ -39,7 +39,7 @@ export class SandboxService implements OnModuleInit {
   async onModuleInit(): Promise<void> {
     if (this.launcher.kind === 'none') {
       this.logger.warn(
-        'SANDBOX=off: task commands run WITHOUT a sandbox — every task can read other tasks\' folders and this process\'s environment. Development only; never in production.',
+        "SANDBOX=off: task commands run WITHOUT a sandbox — every task can read other tasks' folders and this process's environment. Development only; never in production.",
       );
     }
     const status = await this.probe();
@@ -64,7 +64,11 @@ export class SandboxService implements OnModuleInit {
       this.status = status;
       this.probedAt = Date.now();
       this.probing = undefined;
-      if (!status.ok) this.logger.error({ reason: status.reason }, 'task sandbox unavailable: jobs fail until it works (or set SANDBOX=off for development)');
+      if (!status.ok)
+        this.logger.error(
+          { reason: status.reason },
+          'task sandbox unavailable: jobs fail until it works (or set SANDBOX=off for development)',
+        );
       return status;
     });
     return this.probing;

@@ -108,8 +108,11 @@ describe('composeDeveloperInstructions', () => {
   });
 
   it('works without a system prompt, leaves blank files out and escapes the name', () => {
-    expect(composeDeveloperInstructions('', [{ name: 'a"<b>&', content: 'x' }, { name: 'blank', content: ' \n' }])).toBe(
-      '<custom_instructions file="a&quot;&lt;b>&amp;">\nx\n</custom_instructions>',
-    );
+    expect(
+      composeDeveloperInstructions('', [
+        { name: 'a"<b>&', content: 'x' },
+        { name: 'blank', content: ' \n' },
+      ]),
+    ).toBe('<custom_instructions file="a&quot;&lt;b>&amp;">\nx\n</custom_instructions>');
   });
 });

@@ -149,6 +149,8 @@ const attribute = (value: string) => value.replace(/&/g, '&amp;').replace(/"/g, 
 export function composeDeveloperInstructions(systemPrompt: string | null | undefined, files: readonly CustomInstructionFile[]): string {
   const blocks = files
     .filter((f) => f.content.trim() !== '')
-    .map((f) => `<custom_instructions file="${attribute(f.name)}">\n${f.content}${f.content.endsWith('\n') ? '' : '\n'}</custom_instructions>`);
+    .map(
+      (f) => `<custom_instructions file="${attribute(f.name)}">\n${f.content}${f.content.endsWith('\n') ? '' : '\n'}</custom_instructions>`,
+    );
   return [systemPrompt ?? '', ...blocks].filter((part) => part !== '').join('\n\n');
 }

@@ -1,9 +1,12 @@
-import { taskPayloadSchema, type Bot, type TaskPayload } from '../../contracts/src';
+import { taskPayloadSchema, type Bot, type TaskPayload } from '@wegent-codex/contracts';
 import { examplePayload } from '../../../test/support/wegent-payload';
 import { normalizeMcpServers, substitutePlaceholders, toCodexMcpServers } from './mcp-config';
 
 /** The example of docs/protocol/wegent-protocol.md §2.9, plus values of every JSON type for the substitution rules. */
-const payload: TaskPayload = taskPayloadSchema.parse({ ...examplePayload(), flags: { on: true, off: false, ratio: 1.5, list: [1, 'two'] } });
+const payload: TaskPayload = taskPayloadSchema.parse({
+  ...examplePayload(),
+  flags: { on: true, off: false, ratio: 1.5, list: [1, 'two'] },
+});
 
 describe('normalizeMcpServers', () => {
   const A = { a: { command: 'a' } };
@@ -13,10 +16,18 @@ describe('normalizeMcpServers', () => {
   it.each<[string, Partial<Bot>, unknown]>([
     ['1. mcpServers.mcpServers', { mcpServers: { mcpServers: A, mcp_servers: B }, mcp_servers: { mcp_servers: C } }, A],
     ['2. mcpServers.mcp_servers', { mcpServers: { mcp_servers: B }, mcp_servers: { mcp_servers: C } }, B],
-    ['3. mcp_servers.mcp_servers (a double nesting beats a single one)', { mcpServers: { mcpServers: {} }, mcp_servers: { mcp_servers: C, mcpServers: D } }, C],
+    [
+      '3. mcp_servers.mcp_servers (a double nesting beats a single one)',
+      { mcpServers: { mcpServers: {} }, mcp_servers: { mcp_servers: C, mcpServers: D } },
+      C,
+    ],
     ['4. mcp_servers.mcpServers', { mcpServers: {}, mcp_servers: { mcpServers: D } }, D],
     ['5. mcpServers itself', { mcpServers: A, mcp_servers: { x: {} } }, A],
-    ['5. mcpServers itself, empty inner maps kept as servers', { mcpServers: { mcpServers: {}, a: { command: 'a' } } }, { mcpServers: {}, a: { command: 'a' } }],
+    [
+      '5. mcpServers itself, empty inner maps kept as servers',
+      { mcpServers: { mcpServers: {}, a: { command: 'a' } } },
+      { mcpServers: {}, a: { command: 'a' } },
+    ],
     ['6. mcp_servers itself', { mcpServers: {}, mcp_servers: B }, B],
     ['7. mcp_servers as is', { mcp_servers: {} }, {}],
     ['7. nothing', {}, {}],
@@ -54,7 +65,9 @@ describe('substitutePlaceholders', () => {
 
   it('substitutes string values anywhere, never keys, and keeps other values', () => {
     const servers = { s: { '${{user.name}}': '${{user.name}}', args: ['--user', '${{user.name}}', 3, true, null] } };
-    expect(substitutePlaceholders(servers, payload)).toEqual({ s: { '${{user.name}}': 'alice', args: ['--user', 'alice', 3, true, null] } });
+    expect(substitutePlaceholders(servers, payload)).toEqual({
+      s: { '${{user.name}}': 'alice', args: ['--user', 'alice', 3, true, null] },
+    });
   });
 });
 
@@ -77,11 +90,26 @@ describe('toCodexMcpServers', () => {
 
   it.each([
     [{ command: 'npx' }, { kind: 'stdio', command: 'npx', args: [], env: {} }],
-    [{ type: 'stdio', command: 'srv', args: ['--port', 8080, false], env: { PORT: 8080 } }, { kind: 'stdio', command: 'srv', args: ['--port', '8080', 'false'], env: { PORT: '8080' } }],
-    [{ type: 'http', url: 'http://localhost:3000/mcp' }, { kind: 'http', url: 'http://localhost:3000/mcp', headers: {} }],
-    [{ type: 'streamable-http', url: 'https://h/mcp' }, { kind: 'http', url: 'https://h/mcp', headers: {} }],
-    [{ type: 'streamableHttp', url: 'https://h/mcp', headers: { Authorization: 'Bearer x' } }, { kind: 'http', url: 'https://h/mcp', headers: { Authorization: 'Bearer x' } }],
-    [{ type: 'streamable_http', url: 'https://h/mcp' }, { kind: 'http', url: 'https://h/mcp', headers: {} }],
+    [
+      { type: 'stdio', command: 'srv', args: ['--port', 8080, false], env: { PORT: 8080 } },
+      { kind: 'stdio', command: 'srv', args: ['--port', '8080', 'false'], env: { PORT: '8080' } },
+    ],
+    [
+      { type: 'http', url: 'http://localhost:3000/mcp' },
+      { kind: 'http', url: 'http://localhost:3000/mcp', headers: {} },
+    ],
+    [
+      { type: 'streamable-http', url: 'https://h/mcp' },
+      { kind: 'http', url: 'https://h/mcp', headers: {} },
+    ],
+    [
+      { type: 'streamableHttp', url: 'https://h/mcp', headers: { Authorization: 'Bearer x' } },
+      { kind: 'http', url: 'https://h/mcp', headers: { Authorization: 'Bearer x' } },
+    ],
+    [
+      { type: 'streamable_http', url: 'https://h/mcp' },
+      { kind: 'http', url: 'https://h/mcp', headers: {} },
+    ],
   ])('supports %j', (config, expected) => {
     expect(toCodexMcpServers({ s: config })).toEqual({ supported: { s: expected }, unsupported: [] });
   });
@@ -116,7 +144,10 @@ describe('toCodexMcpServers', () => {
   });
 
   it.each(['my server', 'a.b', 'ünï', '', 'x]\n[y', 'a"b'])('refuses the server name %j', (name) => {
-    expect(toCodexMcpServers({ [name]: { command: 'x' } })).toEqual({ supported: {}, unsupported: [{ name, reason: expect.stringContaining('letters, digits') }] });
+    expect(toCodexMcpServers({ [name]: { command: 'x' } })).toEqual({
+      supported: {},
+      unsupported: [{ name, reason: expect.stringContaining('letters, digits') }],
+    });
   });
 
   it('keeps a "__proto__" server as data', () => {

@@ -1,4 +1,4 @@
-import type { Bot } from '../../contracts/src';
+import type { Bot } from '@wegent-codex/contracts';
 
 /**
  * MCP servers of `bot[0]` (docs/protocol/wegent-protocol.md §2.5): the nestings Wegent accepts, the
@@ -7,8 +7,7 @@ import type { Bot } from '../../contracts/src';
 
 export type McpServerMap = Record<string, unknown>;
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  value !== null && typeof value === 'object' && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 const nonEmptyObject = (value: unknown): value is Record<string, unknown> => isObject(value) && Object.keys(value).length > 0;
 
 /**
@@ -21,7 +20,12 @@ const nonEmptyObject = (value: unknown): value is Record<string, unknown> => isO
 export function normalizeMcpServers(bot: Bot | null | undefined): McpServerMap {
   if (!bot) return {};
   const outer = { mcpServers: bot.mcpServers, mcp_servers: bot.mcp_servers };
-  for (const [o, i] of [['mcpServers', 'mcpServers'], ['mcpServers', 'mcp_servers'], ['mcp_servers', 'mcp_servers'], ['mcp_servers', 'mcpServers']] as const) {
+  for (const [o, i] of [
+    ['mcpServers', 'mcpServers'],
+    ['mcpServers', 'mcp_servers'],
+    ['mcp_servers', 'mcp_servers'],
+    ['mcp_servers', 'mcpServers'],
+  ] as const) {
     const value = outer[o];
     if (isObject(value) && nonEmptyObject(value[i])) return value[i];
   }
@@ -129,7 +133,12 @@ function stringList(value: unknown, what: string): string[] {
   return value.map((item, index) => scalarText(item, `${what}[${index}]`));
 }
 
-function stringMap(value: unknown, what: string, validName: (name: string) => boolean, validValue: (v: string) => boolean = () => true): Record<string, string> {
+function stringMap(
+  value: unknown,
+  what: string,
+  validName: (name: string) => boolean,
+  validValue: (v: string) => boolean = () => true,
+): Record<string, string> {
   if (value === undefined || value === null) return {};
   if (!isObject(value)) throw new Malformed(`${what} is not an object`);
   return Object.fromEntries(
@@ -151,13 +160,22 @@ function toCodexServer(config: unknown): CodexMcpServer {
   if (kind === 'stdio') {
     const command = config.command;
     if (typeof command !== 'string' || command.trim() === '') {
-      throw new Malformed(typeof config.url === 'string' ? 'it has a url but no "type": "http" (a server without type is a stdio server and needs a command)' : '"command" is missing');
+      throw new Malformed(
+        typeof config.url === 'string'
+          ? 'it has a url but no "type": "http" (a server without type is a stdio server and needs a command)'
+          : '"command" is missing',
+      );
     }
     return {
       kind: 'stdio',
       command,
       args: stringList(config.args, 'args'),
-      env: stringMap(config.env, 'env', (n) => n !== '' && !/[=\u0000]/.test(n), (v) => !v.includes('\u0000')),
+      env: stringMap(
+        config.env,
+        'env',
+        (n) => n !== '' && !/[=\u0000]/.test(n),
+        (v) => !v.includes('\u0000'),
+      ),
     };
   }
   if (HTTP_TYPES.has(kind)) {
@@ -172,7 +190,12 @@ function toCodexServer(config: unknown): CodexMcpServer {
     return {
       kind: 'http',
       url: config.url,
-      headers: stringMap(config.headers, 'headers', (n) => HEADER_NAME.test(n), (v) => !/[\r\n\u0000]/.test(v)),
+      headers: stringMap(
+        config.headers,
+        'headers',
+        (n) => HEADER_NAME.test(n),
+        (v) => !/[\r\n\u0000]/.test(v),
+      ),
     };
   }
   throw new Malformed(`unknown transport type "${type}"`);

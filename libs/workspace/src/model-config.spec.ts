@@ -1,5 +1,5 @@
-import { taskPayloadSchema, type TaskPayload } from '../../contracts/src';
-import { isSecretName } from '../../redaction/src';
+import { taskPayloadSchema, type TaskPayload } from '@wegent-codex/contracts';
+import { isSecretName } from '@wegent-codex/redaction';
 import { collectSecrets, looksSecretValue, missingApiKey, resolveModel, type ModelDefaults } from './model-config';
 
 const payloadWith = (agentConfig: unknown, extra: Record<string, unknown> = {}): TaskPayload =>
@@ -11,7 +11,13 @@ const noDefaults: ModelDefaults = { baseUrl: 'https://api.openai.com/v1' };
 describe('resolveModel', () => {
   it('maps the §2.9 example', () => {
     const payload = payloadWith({
-      env: { model: 'openai', model_id: 'gpt-5.5', api_key: 'sk-proj-EXAMPLEONLY', base_url: 'https://llm-gateway.example.com/v1', custom_headers: { 'X-Team': 'platform' } },
+      env: {
+        model: 'openai',
+        model_id: 'gpt-5.5',
+        api_key: 'sk-proj-EXAMPLEONLY',
+        base_url: 'https://llm-gateway.example.com/v1',
+        custom_headers: { 'X-Team': 'platform' },
+      },
     });
     expect(resolveModel(payload, defaults)).toEqual({
       ok: true,
@@ -127,7 +133,12 @@ describe('resolveModel', () => {
 
   it('falls back for an empty bot list too', () => {
     const payload = taskPayloadSchema.parse({ task_id: 1, subtask_id: 2, bot: [] });
-    expect(resolveModel(payload, { model: 'x', baseUrl: '' })).toMatchObject({ ok: true, modelId: 'x', baseUrl: 'https://api.openai.com/v1', source: 'default' });
+    expect(resolveModel(payload, { model: 'x', baseUrl: '' })).toMatchObject({
+      ok: true,
+      modelId: 'x',
+      baseUrl: 'https://api.openai.com/v1',
+      source: 'default',
+    });
   });
 
   it('is a no_model error when neither the bot nor the service names a model', () => {
@@ -192,8 +203,16 @@ describe('collectSecrets', () => {
           },
         },
         mcp_servers: {
-          github: { command: 'gh-mcp', args: ['--api-key=abcdef123456', '--verbose'], env: { GITHUB_PERSONAL_ACCESS_TOKEN: '${{user.git_token}}', LOG_LEVEL: 'debug' } },
-          docs: { type: 'http', url: 'https://mcp.example.com/mcp', headers: { 'X-User': '${{user.name}}', 'X-Docs-Key': 'docs-key-123456' } },
+          github: {
+            command: 'gh-mcp',
+            args: ['--api-key=abcdef123456', '--verbose'],
+            env: { GITHUB_PERSONAL_ACCESS_TOKEN: '${{user.git_token}}', LOG_LEVEL: 'debug' },
+          },
+          docs: {
+            type: 'http',
+            url: 'https://mcp.example.com/mcp',
+            headers: { 'X-User': '${{user.name}}', 'X-Docs-Key': 'docs-key-123456' },
+          },
         },
       },
       { agent_config: { env: { model_id: 'other', api_key: 'sk-other-bot-key' } } },
@@ -222,7 +241,13 @@ describe('collectSecrets', () => {
   });
 
   it('leaves out "***", blank and too-short values', () => {
-    const p = taskPayloadSchema.parse({ task_id: 1, subtask_id: 1, user: { git_token: '***' }, auth_token: '', bot: [{ agent_config: { env: { model_id: 'm', api_key: 'abc' } } }] });
+    const p = taskPayloadSchema.parse({
+      task_id: 1,
+      subtask_id: 1,
+      user: { git_token: '***' },
+      auth_token: '',
+      bot: [{ agent_config: { env: { model_id: 'm', api_key: 'abc' } } }],
+    });
     expect(collectSecrets(p, null)).toEqual([]);
   });
 });
@@ -236,7 +261,9 @@ describe('missingApiKey (issue 9: no internal variable names in the message)', (
 
   it('tells the user to enter the key in the model settings', () => {
     const text = missingApiKey(resolved({ model_id: 'gpt-5.1-codex', base_url: 'https://gw.example.com/v1' }));
-    expect(text).toBe('The model "gpt-5.1-codex" has no API key. Open this model\'s settings in Wegent (Models), enter its API key, and send the message again.');
+    expect(text).toBe(
+      'The model "gpt-5.1-codex" has no API key. Open this model\'s settings in Wegent (Models), enter its API key, and send the message again.',
+    );
     expect(text).not.toContain('WEGENT_CODEX_API_KEY');
   });
 

@@ -1,5 +1,5 @@
-import type { TaskPayload } from '../../contracts/src';
-import { isSecretName, maskText } from '../../redaction/src';
+import type { TaskPayload } from '@wegent-codex/contracts';
+import { isSecretName, maskText } from '@wegent-codex/redaction';
 import { normalizeMcpServers, substitutePlaceholders } from './mcp-config';
 
 /**
@@ -50,11 +50,25 @@ const MODEL_KEYS = new Set(['model', 'model_id', 'api_key', 'base_url', 'custom_
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Variables the service sets itself, or that would change how the Codex binary itself runs. */
-const RESERVED_ENV = new Set(['PATH', 'HOME', 'SHELL', 'ENV', 'BASH_ENV', 'NODE_OPTIONS', 'GIT_CONFIG_GLOBAL', 'GIT_CONFIG_SYSTEM', 'GH_CONFIG_DIR', 'GLAB_CONFIG_DIR', 'GIT_ASKPASS', 'SSH_ASKPASS', 'GIT_SSH', 'GIT_SSH_COMMAND']);
+const RESERVED_ENV = new Set([
+  'PATH',
+  'HOME',
+  'SHELL',
+  'ENV',
+  'BASH_ENV',
+  'NODE_OPTIONS',
+  'GIT_CONFIG_GLOBAL',
+  'GIT_CONFIG_SYSTEM',
+  'GH_CONFIG_DIR',
+  'GLAB_CONFIG_DIR',
+  'GIT_ASKPASS',
+  'SSH_ASKPASS',
+  'GIT_SSH',
+  'GIT_SSH_COMMAND',
+]);
 const RESERVED_ENV_PREFIXES = ['LD_', 'DYLD_', 'CODEX_', 'WEGENT_'];
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  value !== null && typeof value === 'object' && !Array.isArray(value);
+const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 const nonBlank = (value: unknown): value is string => typeof value === 'string' && value.trim() !== '';
 const withoutTrailingSlash = (url: string) => url.trim().replace(/\/+$/, '');
 
@@ -119,7 +133,11 @@ export function resolveModel(payload: TaskPayload, defaults: ModelDefaults): Mod
     const warnings: string[] = [];
     const baseUrl = nonBlank(env.base_url) ? withoutTrailingSlash(env.base_url) : DEFAULT_OPENAI_BASE_URL;
     if (!isHttpUrl(baseUrl)) {
-      return { ok: false, code: 'invalid_base_url', error: 'The bot model\'s base_url (bot[0].agent_config.env.base_url) is not an http(s) URL' };
+      return {
+        ok: false,
+        code: 'invalid_base_url',
+        error: "The bot model's base_url (bot[0].agent_config.env.base_url) is not an http(s) URL",
+      };
     }
     return {
       ok: true,
@@ -150,7 +168,8 @@ export function resolveModel(payload: TaskPayload, defaults: ModelDefaults): Mod
   return {
     ok: false,
     code: 'no_model',
-    error: 'No model configured: the bot has no model (bot[0].agent_config.env.model_id is empty) and the service has no default model (set CODEX_MODEL, and OPENAI_API_KEY / OPENAI_BASE_URL as needed)',
+    error:
+      'No model configured: the bot has no model (bot[0].agent_config.env.model_id is empty) and the service has no default model (set CODEX_MODEL, and OPENAI_API_KEY / OPENAI_BASE_URL as needed)',
   };
 }
 

@@ -1,7 +1,12 @@
-import type { Attachment } from '../../contracts/src';
+import type { Attachment } from '@wegent-codex/contracts';
 import { appendPromptSuffix, attachmentDir, attachmentError, formatSize, rewriteAttachments, safeAttachmentName } from './prompt';
 
-const attachment = (id: number, original_filename: string | null, mime_type: string | null = null, file_size: number | null = null): Attachment => ({
+const attachment = (
+  id: number,
+  original_filename: string | null,
+  mime_type: string | null = null,
+  file_size: number | null = null,
+): Attachment => ({
   id,
   original_filename,
   file_extension: null,
@@ -81,8 +86,13 @@ describe('rewriteAttachments', () => {
   });
 
   it('appends only the failed list when nothing downloaded', () => {
-    const out = rewriteAttachments('see [attachment:3]', { downloaded: [], failed: [{ attachment: attachment(3, 'a.zip'), error: attachmentError.timeout }] });
-    expect(out).toBe('see [Attachment 3 unavailable - download failed]\n\n\u26A0\uFE0F The following attachments failed to download and are unavailable:\n- a.zip (Error: Download timeout)');
+    const out = rewriteAttachments('see [attachment:3]', {
+      downloaded: [],
+      failed: [{ attachment: attachment(3, 'a.zip'), error: attachmentError.timeout }],
+    });
+    expect(out).toBe(
+      'see [Attachment 3 unavailable - download failed]\n\n\u26A0\uFE0F The following attachments failed to download and are unavailable:\n- a.zip (Error: Download timeout)',
+    );
   });
 
   it('leaves the prompt alone when no attachment was processed', () => {
@@ -91,12 +101,21 @@ describe('rewriteAttachments', () => {
 
   it('prefers a success over a failure for the same id', () => {
     const a = attachment(5, 'f.txt', 'text/plain', 10);
-    const out = rewriteAttachments('[attachment:5]', { downloaded: [{ attachment: a, localPath: '/d/f.txt' }], failed: [{ attachment: a, error: 'IO error: x' }] });
+    const out = rewriteAttachments('[attachment:5]', {
+      downloaded: [{ attachment: a, localPath: '/d/f.txt' }],
+      failed: [{ attachment: a, error: 'IO error: x' }],
+    });
     expect(out.startsWith('[Attachment downloaded to: /d/f.txt]\n\n')).toBe(true);
   });
 
   it('has the exact per-file error texts', () => {
-    expect([attachmentError.missingFields, attachmentError.http(500), attachmentError.timeout, attachmentError.request('boom'), attachmentError.io('EACCES')]).toEqual([
+    expect([
+      attachmentError.missingFields,
+      attachmentError.http(500),
+      attachmentError.timeout,
+      attachmentError.request('boom'),
+      attachmentError.io('EACCES'),
+    ]).toEqual([
       'Missing required fields (id or original_filename)',
       'HTTP 500',
       'Download timeout',
@@ -108,7 +127,12 @@ describe('rewriteAttachments', () => {
 
 describe('appendPromptSuffix', () => {
   it.each([
-    ['Fix it', '/ws/305/app', 'https://github.com/alice/app.git', 'Fix it\nCurrent working directory: /ws/305/app\n project url:https://github.com/alice/app.git'],
+    [
+      'Fix it',
+      '/ws/305/app',
+      'https://github.com/alice/app.git',
+      'Fix it\nCurrent working directory: /ws/305/app\n project url:https://github.com/alice/app.git',
+    ],
     ['Hi', '/ws/306', '', 'Hi\nCurrent working directory: /ws/306\n project url:'],
     ['Hi', '/ws/306', null, 'Hi\nCurrent working directory: /ws/306\n project url:'],
   ])('%j', (prompt, cwd, gitUrl, expected) => expect(appendPromptSuffix(prompt, cwd, gitUrl)).toBe(expected));

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Attachment } from '../../contracts/src';
+import type { Attachment } from '@wegent-codex/contracts';
 
 /**
  * The prompt text the model sees (docs/protocol/wegent-protocol.md §11.9, §11.10). Every string here is

@@ -28,7 +28,12 @@ describe('authenticatedUrl', () => {
     // non-Gerrit URLs are not encoded (as the original)
     ['https://github.com/a/b.git', 'us/er', 'p@ss', 'https://us/er:p@ss@github.com/a/b.git'],
     // Gerrit (any case): user and token percent-encoded, every reserved character
-    ['https://review.GERRIT.example.com/a/proj', 'us/er', 'p@ss:w/rd!*()~', 'https://us%2Fer:p%40ss%3Aw%2Frd%21%2A%28%29~@review.GERRIT.example.com/a/proj'],
+    [
+      'https://review.GERRIT.example.com/a/proj',
+      'us/er',
+      'p@ss:w/rd!*()~',
+      'https://us%2Fer:p%40ss%3Aw%2Frd%21%2A%28%29~@review.GERRIT.example.com/a/proj',
+    ],
     ['git@github.com:alice/app.git', 'u', 't', 'git@github.com:alice/app.git'],
     ['ssh://git@host/a.git', 'u', 't', 'ssh://git@host/a.git'],
   ])('%s', (url, user, token, expected) => expect(authenticatedUrl(url, user, token)).toBe(expected));

@@ -1,4 +1,4 @@
-import { percentEncodeAll } from '../../redaction/src';
+import { percentEncodeAll } from '@wegent-codex/redaction';
 
 /**
  * Git URL helpers (docs/protocol/wegent-protocol.md §11.1, §11.3) and the gate a `git_url` must pass before it
@@ -38,7 +38,12 @@ export interface AuthenticatedUrlOptions {
  * percent-encoded (every reserved character) only when the URL contains `gerrit` (any case).
  * The result holds the token: never log it, never put it on a command line.
  */
-export function authenticatedUrl(url: string, user: string | null | undefined, token: string, options: AuthenticatedUrlOptions = {}): string {
+export function authenticatedUrl(
+  url: string,
+  user: string | null | undefined,
+  token: string,
+  options: AuthenticatedUrlOptions = {},
+): string {
   if (!url.startsWith('https://') && !url.startsWith('http://')) return url;
   const at = url.indexOf('://');
   const scheme = url.slice(0, at);
@@ -81,7 +86,9 @@ export function checkGitUrl(url: string, policy: GitUrlPolicy = {}): GitUrlCheck
   }
   const repoName = repoNameFromUrl(url);
   const ok = (kind: GitUrlKind): GitUrlCheck =>
-    repoName === null ? fail('git_url has no usable repository name (its last path segment is empty, "." or "..")') : { ok: true, kind, repoName };
+    repoName === null
+      ? fail('git_url has no usable repository name (its last path segment is empty, "." or "..")')
+      : { ok: true, kind, repoName };
 
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
   if (scheme !== undefined) {

@@ -16,7 +16,10 @@ const MAX_ISSUES = 50;
  * from a handler becomes a generic 500 (see ApiExceptionFilter).
  */
 export class ApiError extends HttpException {
-  constructor(status: number, readonly body: Record<string, unknown>) {
+  constructor(
+    status: number,
+    readonly body: Record<string, unknown>,
+  ) {
     super(body, status);
   }
 

@@ -1,6 +1,6 @@
 import type { ArgumentsHost } from '@nestjs/common';
-import { loadConfig } from '../../../../libs/contracts/src';
-import type { Logger } from '../../../../libs/runtime/src';
+import { loadConfig } from '@wegent-codex/contracts';
+import type { Logger } from '@wegent-codex/runtime';
 import { EXAMPLE_SECRETS, examplePayload, startApi } from '../../../../test/support/api-harness';
 import { ApiExceptionFilter } from './api-exception.filter';
 
@@ -22,7 +22,12 @@ describe('ApiExceptionFilter', () => {
         return this;
       },
     };
-    const req = { method: 'POST', path: '/api/tasks/execute', headers: { authorization: 'Bearer operator-token-123' }, body: examplePayload() };
+    const req = {
+      method: 'POST',
+      path: '/api/tasks/execute',
+      headers: { authorization: 'Bearer operator-token-123' },
+      body: examplePayload(),
+    };
     const host = { switchToHttp: () => ({ getRequest: () => req, getResponse: () => res }) } as unknown as ArgumentsHost;
 
     filter.catch(new Error(`upstream said no to ${EXAMPLE_SECRETS.apiKey} with operator-token-123 and ${EXAMPLE_SECRETS.gitToken}`), host);

@@ -1,6 +1,6 @@
 import { Catch, HttpException, Inject, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
-import type { Config } from '../../../../libs/contracts/src';
-import { CONFIG, LOGGER, type Logger } from '../../../../libs/runtime/src';
+import type { Config } from '@wegent-codex/contracts';
+import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
 import { ApiError } from './api-error';
 import type { HttpRequest, HttpResponse } from './http-types';
 import { requestIdOf } from './request-context';

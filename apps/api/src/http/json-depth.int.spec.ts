@@ -30,7 +30,12 @@ describe('JSON nesting depth over HTTP (real Redis)', () => {
       ['POST', '/healthz'],
       ['POST', '/no/such/route'],
     ];
-    const bodies = [nestedArrays(100_000), nestedObjects(100_000), payloadWith(901, nestedArrays(100_000)), payloadWith(902, nestedObjects(100_000))];
+    const bodies = [
+      nestedArrays(100_000),
+      nestedObjects(100_000),
+      payloadWith(901, nestedArrays(100_000)),
+      payloadWith(902, nestedObjects(100_000)),
+    ];
     const answers: string[] = [];
     for (const [method, path] of routes) {
       for (const body of bodies) {
@@ -50,7 +55,11 @@ describe('JSON nesting depth over HTTP (real Redis)', () => {
     expect(jsonDepth(Buffer.from(atLimit))).toBe(MAX_JSON_DEPTH);
     const ok = await fetch(`${api.baseUrl}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: atLimit });
     expect(ok.status).toBe(202);
-    const refused = await fetch(`${api.baseUrl}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: overLimit });
+    const refused = await fetch(`${api.baseUrl}/v1/tasks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: overLimit,
+    });
     expect(refused.status).toBe(400);
     expect(await refused.json()).toEqual(TOO_DEEP);
   });

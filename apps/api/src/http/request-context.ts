@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '../../../../libs/runtime/src';
+import type { Logger } from '@wegent-codex/runtime';
 import type { HttpRequest, HttpResponse, NextFunction } from './http-types';
 
 /** An incoming X-Request-ID is echoed only when it is a plain token (it lands in headers and logs). */

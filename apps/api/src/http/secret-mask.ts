@@ -1,5 +1,5 @@
-import type { Config } from '../../../../libs/contracts/src';
-import { createSecretMasker, isSecretName, secretValuesByKey, serviceSecretsOf, type SecretMasker } from '../../../../libs/redaction/src';
+import type { Config } from '@wegent-codex/contracts';
+import { createSecretMasker, isSecretName, secretValuesByKey, serviceSecretsOf, type SecretMasker } from '@wegent-codex/redaction';
 import type { HttpRequest } from './http-types';
 
 /**

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Config } from '../../../../libs/contracts/src';
+import type { Config } from '@wegent-codex/contracts';
 import type { HttpRequest, HttpResponse, NextFunction } from '../http/http-types';
 
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
@@ -33,7 +33,10 @@ export function boardPolicy(config: Pick<Config, 'BOARD_USER' | 'BOARD_PASSWORD'
   const { BOARD_USER: user, BOARD_PASSWORD: password } = config;
   if (user && password) return { kind: 'basic', user, password };
   if (exposure.workerInProcess) {
-    return { kind: 'off', reason: 'this process runs a worker, whose task commands are loopback clients: set BOARD_USER and BOARD_PASSWORD to serve Bull Board' };
+    return {
+      kind: 'off',
+      reason: 'this process runs a worker, whose task commands are loopback clients: set BOARD_USER and BOARD_PASSWORD to serve Bull Board',
+    };
   }
   if (!isLoopback(config.HOST) && !LOOPBACK_HOSTS.has(config.HOST)) {
     return { kind: 'off', reason: `HOST ${config.HOST} is not loopback-only: set BOARD_USER and BOARD_PASSWORD to serve Bull Board` };
@@ -56,7 +59,9 @@ export function boardAccess(policy: BoardPolicy): Middleware {
         next();
         return;
       }
-      res.status(403).json({ error: 'Bull Board is served only to loopback clients; set BOARD_USER and BOARD_PASSWORD to open it with Basic auth' });
+      res
+        .status(403)
+        .json({ error: 'Bull Board is served only to loopback clients; set BOARD_USER and BOARD_PASSWORD to open it with Basic auth' });
     };
   }
   // Both parts are hashed and both always compared: the check takes the same time whatever is wrong.

@@ -1,9 +1,9 @@
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import type { QueueAdapterOptions } from '@bull-board/api/typings/app';
 import type { Queue } from 'bullmq';
-import { taskPayloadSchema } from '../../../../libs/contracts/src';
-import { createSecretMasker, isSecretName, secretValuesByKey } from '../../../../libs/redaction/src';
-import { collectSecrets } from '../../../../libs/workspace/src/model-config';
+import { taskPayloadSchema } from '@wegent-codex/contracts';
+import { createSecretMasker, isSecretName, secretValuesByKey } from '@wegent-codex/redaction';
+import { collectSecrets } from '@wegent-codex/workspace';
 
 /**
  * Job data as Bull Board shows it. Jobs the API enqueues hold only ids and a `payloadRef`, but a

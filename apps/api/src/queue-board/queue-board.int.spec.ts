@@ -1,6 +1,6 @@
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
-import { jobIdFor, TASK_QUEUE_NAME, type TaskJobData } from '../../../../libs/contracts/src';
+import { jobIdFor, TASK_QUEUE_NAME, type TaskJobData } from '@wegent-codex/contracts';
 import { EXAMPLE_SECRETS, examplePayload, postJson, startApi, type ApiHarness } from '../../../../test/support/api-harness';
 import type { HttpRequest, HttpResponse } from '../http/http-types';
 import { boardAccess, boardPolicy, isLoopback, type BoardPolicy } from './board-access';
@@ -60,7 +60,9 @@ describe('Bull Board at /admin/queues', () => {
       expect(job.data.payload.auth_token).toBe('********');
       expect(job.data.payload.prompt).toBe('Please fix the login bug shown in [attachment:55]');
 
-      const list = await fetch(`${api.baseUrl}/admin/queues/api/queues?activeQueue=${TASK_QUEUE_NAME}&status=waiting&page=1&jobsPerPage=10`);
+      const list = await fetch(
+        `${api.baseUrl}/admin/queues/api/queues?activeQueue=${TASK_QUEUE_NAME}&status=waiting&page=1&jobsPerPage=10`,
+      );
       expect(list.status).toBe(200);
       const listed = await list.text();
       expect(listed).toContain(jobId);
@@ -90,7 +92,13 @@ describe('Bull Board at /admin/queues', () => {
       expect(none.headers.get('www-authenticate')).toBe('Basic realm="Bull Board", charset="UTF-8"');
       expect(await none.json()).toEqual({ error: 'Bull Board needs Basic auth with BOARD_USER and BOARD_PASSWORD' });
 
-      for (const headers of [basic('ops', 'wrong'), basic('admin', 'board-pass-123'), basic('ops', ''), { authorization: 'Bearer api-token-456' }, { authorization: 'Basic !!!' }]) {
+      for (const headers of [
+        basic('ops', 'wrong'),
+        basic('admin', 'board-pass-123'),
+        basic('ops', ''),
+        { authorization: 'Bearer api-token-456' },
+        { authorization: 'Basic !!!' },
+      ]) {
         expect((await fetch(`${api.baseUrl}/admin/queues/api/queues`, { headers })).status).toBe(401);
       }
 
@@ -132,7 +140,8 @@ describe('Bull Board at /admin/queues', () => {
       expect(boardPolicy({ ...NO_CREDENTIALS, HOST: '::1' }, API_ONLY)).toEqual({ kind: 'loopback' });
       expect(boardPolicy(NO_CREDENTIALS, { workerInProcess: true })).toEqual({
         kind: 'off',
-        reason: 'this process runs a worker, whose task commands are loopback clients: set BOARD_USER and BOARD_PASSWORD to serve Bull Board',
+        reason:
+          'this process runs a worker, whose task commands are loopback clients: set BOARD_USER and BOARD_PASSWORD to serve Bull Board',
       });
       for (const HOST of ['0.0.0.0', '::', '10.0.0.7']) {
         expect(boardPolicy({ ...NO_CREDENTIALS, HOST }, API_ONLY)).toEqual({
@@ -140,13 +149,18 @@ describe('Bull Board at /admin/queues', () => {
           reason: `HOST ${HOST} is not loopback-only: set BOARD_USER and BOARD_PASSWORD to serve Bull Board`,
         });
       }
-      expect(boardPolicy({ BOARD_USER: 'ops', BOARD_PASSWORD: 'pw', HOST: '0.0.0.0' }, { workerInProcess: true })).toEqual({ kind: 'basic', user: 'ops', password: 'pw' });
+      expect(boardPolicy({ BOARD_USER: 'ops', BOARD_PASSWORD: 'pw', HOST: '0.0.0.0' }, { workerInProcess: true })).toEqual({
+        kind: 'basic',
+        user: 'ops',
+        password: 'pw',
+      });
     });
 
     it('serves only loopback clients in loopback mode: 403 otherwise', () => {
       const loopback = boardPolicy(NO_CREDENTIALS, API_ONLY);
       for (const address of ['127.0.0.1', '127.8.0.1', '::1', '::ffff:127.0.0.1']) expect(call(loopback, address)).toEqual({ next: true });
-      for (const address of ['10.0.0.7', '192.168.1.2', '::ffff:10.0.0.7', 'fe80::1', '']) expect(call(loopback, address)).toMatchObject({ status: 403, next: false });
+      for (const address of ['10.0.0.7', '192.168.1.2', '::ffff:10.0.0.7', 'fe80::1', ''])
+        expect(call(loopback, address)).toMatchObject({ status: 403, next: false });
       expect(isLoopback(undefined)).toBe(false);
     });
 
@@ -155,7 +169,10 @@ describe('Bull Board at /admin/queues', () => {
       expect(call(off, '127.0.0.1')).toEqual({
         status: 403,
         next: false,
-        body: { error: 'Bull Board is off: this process runs a worker, whose task commands are loopback clients: set BOARD_USER and BOARD_PASSWORD to serve Bull Board' },
+        body: {
+          error:
+            'Bull Board is off: this process runs a worker, whose task commands are loopback clients: set BOARD_USER and BOARD_PASSWORD to serve Bull Board',
+        },
       });
     });
 
@@ -181,7 +198,8 @@ describe('Bull Board at /admin/queues', () => {
         const res = await fetch(`${api.baseUrl}${path}`);
         expect(res.status).toBe(403);
         expect(await res.json()).toEqual({
-          error: 'Bull Board is off: this process runs a worker, whose task commands are loopback clients: set BOARD_USER and BOARD_PASSWORD to serve Bull Board',
+          error:
+            'Bull Board is off: this process runs a worker, whose task commands are loopback clients: set BOARD_USER and BOARD_PASSWORD to serve Bull Board',
         });
       }
       const bootLines = api.logs.filter((line) => line.includes('Bull Board is off'));
@@ -205,14 +223,19 @@ describe('Bull Board at /admin/queues', () => {
     /** Every key under the test's prefix with its serialized value: any write changes it. */
     async function redisSnapshot(): Promise<Map<string, string>> {
       const snapshot = new Map<string, string>();
-      for (const key of (await api.keys()).sort()) snapshot.set(key, ((await api.redis.dumpBuffer(key)) ?? Buffer.alloc(0)).toString('base64'));
+      for (const key of (await api.keys()).sort())
+        snapshot.set(key, ((await api.redis.dumpBuffer(key)) ?? Buffer.alloc(0)).toString('base64'));
       return snapshot;
     }
 
     it('refuses every write, whatever the method, case or override trick, and Redis stays as it was', async () => {
       const waiting = await addInlineJob(api, 811, 1);
       const failedId = jobIdFor(811, 2);
-      const failed = await queue.add(failedId, { task_id: 811, subtask_id: 2, payloadRef: `${api.prefix}:payload:811:2` }, { jobId: failedId, delay: 60_000 });
+      const failed = await queue.add(
+        failedId,
+        { task_id: 811, subtask_id: 2, payloadRef: `${api.prefix}:payload:811:2` },
+        { jobId: failedId, delay: 60_000 },
+      );
       const q = `/admin/queues/api/queues/${TASK_QUEUE_NAME}`;
       const body = (value: unknown) => ({ headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(value) });
       const attempts: { method: string; path: string; init?: { headers?: Record<string, string>; body?: string } }[] = [
@@ -230,7 +253,11 @@ describe('Bull Board at /admin/queues', () => {
         { method: 'PUT', path: `${q}/rate-limit`, init: body({ max: 1, duration: 60_000 }) },
         { method: 'PUT', path: `${q}/retry/failed` },
         { method: 'PUT', path: `${q}/promote` },
-        { method: 'POST', path: `${q}/add`, init: body({ name: 'x', data: { task_id: 900, subtask_id: 1, payload: examplePayload(900, 1) } }) },
+        {
+          method: 'POST',
+          path: `${q}/add`,
+          init: body({ name: 'x', data: { task_id: 900, subtask_id: 1, payload: examplePayload(900, 1) } }),
+        },
         { method: 'POST', path: `${q}/ADD`, init: body({ name: 'x', data: null }) },
         { method: 'PUT', path: `${q}/${waiting}/retry` },
         { method: 'PUT', path: `${q}/${failedId}/promote` },
@@ -244,7 +271,11 @@ describe('Bull Board at /admin/queues', () => {
         { method: 'PATCH', path: `${q}/${failedId}/delay`, init: body({ delay: 0 }) },
         { method: 'PATCH', path: `${q}/${waiting}/priority`, init: body({ priority: 1 }) },
         { method: 'PUT', path: `/ADMIN/QUEUES/API/QUEUES/${TASK_QUEUE_NAME.toUpperCase()}/PAUSE` },
-        { method: 'POST', path: `${q}/${waiting}/update-data`, init: { headers: { ...auth, 'x-http-method-override': 'PATCH', 'content-type': 'application/json' }, body: '{"jobData":null}' } },
+        {
+          method: 'POST',
+          path: `${q}/${waiting}/update-data`,
+          init: { headers: { ...auth, 'x-http-method-override': 'PATCH', 'content-type': 'application/json' }, body: '{"jobData":null}' },
+        },
         { method: 'GET', path: `${q}/pause`, init: { headers: { ...auth, 'X-HTTP-Method-Override': 'PUT' } } },
         { method: 'GET', path: `${q}/pause`, init: { headers: { ...auth, 'X-HTTP-Method': 'PUT' } } },
         { method: 'GET', path: `${q}/pause`, init: { headers: { ...auth, 'X-Method-Override': 'PUT' } } },
@@ -259,7 +290,9 @@ describe('Bull Board at /admin/queues', () => {
         statuses.push(`${method} ${path} ${res.status}`);
         if (res.status === 405) {
           expect(res.headers.get('allow')).toBe('GET, HEAD');
-          expect(await res.json()).toEqual({ error: 'Bull Board is read-only here: jobs and queues are changed through the API and the operator CLI only' });
+          expect(await res.json()).toEqual({
+            error: 'Bull Board is read-only here: jobs and queues are changed through the API and the operator CLI only',
+          });
         }
       }
       // Every attempt is refused by the board itself; none reaches a handler.
@@ -291,14 +324,20 @@ describe('Bull Board at /admin/queues', () => {
       const logs = await fetch(`${api.baseUrl}/admin/queues/api/queues/${TASK_QUEUE_NAME}/${jobId}/logs`, { headers: auth });
       expect(logs.status).toBe(200);
       expect(await logs.json()).toEqual(['status: started']);
-      expect((await fetch(`${api.baseUrl}/admin/queues/api/queues/${TASK_QUEUE_NAME}/${jobId}`, { method: 'HEAD', headers: auth })).status).toBe(200);
+      expect(
+        (await fetch(`${api.baseUrl}/admin/queues/api/queues/${TASK_QUEUE_NAME}/${jobId}`, { method: 'HEAD', headers: auth })).status,
+      ).toBe(200);
     });
   });
 
   it('redacts secret-looking values of data that is not a valid payload, by key and by shape', () => {
     const data = {
       task_id: 1,
-      payload: { bot: 'not a list', api_key: 'sk-loose-0123456789', nested: { GITHUB_TOKEN: 'ghp_x1', note: `key ${EXAMPLE_SECRETS.authToken}` } },
+      payload: {
+        bot: 'not a list',
+        api_key: 'sk-loose-0123456789',
+        nested: { GITHUB_TOKEN: 'ghp_x1', note: `key ${EXAMPLE_SECRETS.authToken}` },
+      },
     };
     const shown = JSON.stringify(redactJobData(data));
     for (const secret of ['sk-loose-0123456789', 'ghp_x1', EXAMPLE_SECRETS.authToken]) expect(shown).not.toContain(secret);

@@ -1,8 +1,8 @@
 import { ExpressAdapter } from '@bull-board/express';
 import { BullBoardModule, type BullBoardModuleOptions } from '@bull-board/nestjs';
 import { Module, type DynamicModule } from '@nestjs/common';
-import { TASK_QUEUE_NAME, type Config } from '../../../../libs/contracts/src';
-import { CONFIG, LOGGER, type Logger } from '../../../../libs/runtime/src';
+import { TASK_QUEUE_NAME, type Config } from '@wegent-codex/contracts';
+import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
 import type { HttpRequest, HttpResponse, NextFunction } from '../http/http-types';
 import { boardAccess, boardPolicy, readOnlyBoard, type BoardExposure } from './board-access';
 import { RedactingBullMQAdapter } from './job-data-redaction';
@@ -34,17 +34,26 @@ export class QueueBoardModule {
           useFactory: (config: Config, logger: Logger) => {
             const policy = boardPolicy(config, exposure);
             if (policy.kind === 'off') logger.warn({ route: BOARD_ROUTE }, `Bull Board is off: ${policy.reason}`);
-            else logger.info({ route: BOARD_ROUTE, access: policy.kind === 'basic' ? 'basic auth' : 'loopback only' }, 'Bull Board served read-only');
+            else
+              logger.info(
+                { route: BOARD_ROUTE, access: policy.kind === 'basic' ? 'basic auth' : 'loopback only' },
+                'Bull Board served read-only',
+              );
             const access = boardAccess(policy);
             return {
               route: BOARD_ROUTE,
               adapter: ServerAdapter,
-              middleware: (req: HttpRequest, res: HttpResponse, next: NextFunction) => access(req, res, () => readOnlyBoard(req, res, next)),
+              middleware: (req: HttpRequest, res: HttpResponse, next: NextFunction) =>
+                access(req, res, () => readOnlyBoard(req, res, next)),
               boardOptions: { uiConfig: { boardTitle: 'wegent-codex' } },
             };
           },
         }),
-        BullBoardModule.forFeature({ name: TASK_QUEUE_NAME, adapter: RedactingBullMQAdapter, options: { readOnlyMode: true, allowRetries: false } }),
+        BullBoardModule.forFeature({
+          name: TASK_QUEUE_NAME,
+          adapter: RedactingBullMQAdapter,
+          options: { readOnlyMode: true, allowRetries: false },
+        }),
       ],
     };
   }

@@ -1,8 +1,8 @@
 import { join, resolve } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
-import type { AttachmentSyncRequest, Config } from '../../../../libs/contracts/src';
-import { CONFIG, LOGGER, type Logger } from '../../../../libs/runtime/src';
-import { backendBaseUrl, downloadAttachments } from '../../../../libs/workspace/src';
+import type { AttachmentSyncRequest, Config } from '@wegent-codex/contracts';
+import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
+import { backendBaseUrl, downloadAttachments } from '@wegent-codex/workspace';
 
 /** One item of the sync answer (docs/protocol/wegent-protocol-2026.md §7.1). */
 export interface SyncedAttachment {
@@ -64,9 +64,17 @@ export class AttachmentSyncService {
         file_size: a.file_size ?? null,
         subtask_id: a.subtask_id === null || a.subtask_id === undefined ? null : String(a.subtask_id),
       };
-      return localPath ? { ...base, status: 'success', local_path: localPath } : { ...base, status: 'failed', error: errorOf.get(a) ?? 'Unknown error' };
+      return localPath
+        ? { ...base, status: 'success', local_path: localPath }
+        : { ...base, status: 'failed', error: errorOf.get(a) ?? 'Unknown error' };
     });
     const success = items.filter((i) => i.status === 'success').length;
-    return { task_id: String(taskId), subtask_id: String(subtaskId), attachments: items, success_count: success, failed_count: items.length - success };
+    return {
+      task_id: String(taskId),
+      subtask_id: String(subtaskId),
+      attachments: items,
+      success_count: success,
+      failed_count: items.length - success,
+    };
   }
 }

@@ -2,9 +2,9 @@ import { readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
-import { jobIdFor, TASK_QUEUE_NAME } from '../../../../libs/contracts/src';
-import { EventLogRepository } from '../../../../libs/event-log/src';
-import { TaskQueueService } from '../../../../libs/queue/src';
+import { jobIdFor, TASK_QUEUE_NAME } from '@wegent-codex/contracts';
+import { EventLogRepository } from '@wegent-codex/event-log';
+import { TaskQueueService } from '@wegent-codex/queue';
 import { FakeWegentBackend } from '../../../../test/fixtures/fake-wegent-backend';
 import { postJson, startApi, type ApiHarness } from '../../../../test/support/api-harness';
 import { exampleResponsesBody, RESPONSES_SECRETS } from '../../../../test/support/wegent-2026-body';
@@ -24,10 +24,14 @@ describe('2026 executor API (/v1/responses, cancel by subtask, /v1/attachments/s
   };
   const respond = (body: unknown, headers: Record<string, string> = {}) => call(postJson(`${api.baseUrl}/v1/responses`, body, headers));
   const cancel = (query: string) => call(fetch(`${api.baseUrl}/api/tasks/cancel${query}`, { method: 'POST' }));
-  const jobsOf = async (taskId: number) => (await queue.getJobs(['waiting', 'delayed', 'active', 'prioritized'])).filter((j) => j.data.task_id === taskId);
+  const jobsOf = async (taskId: number) =>
+    (await queue.getJobs(['waiting', 'delayed', 'active', 'prioritized'])).filter((j) => j.data.task_id === taskId);
 
   beforeAll(async () => {
-    backend = await FakeWegentBackend.start({ token: RESPONSES_SECRETS.authToken, attachments: { 301: { body: 'log line\n' }, 302: { status: 500 } } });
+    backend = await FakeWegentBackend.start({
+      token: RESPONSES_SECRETS.authToken,
+      attachments: { 301: { body: 'log line\n' }, 302: { status: 500 } },
+    });
     api = await startApi({ WORKSPACE_ROOT: workspaceRoot, TASK_API_DOMAIN: backend.apiDomain, SECRETS_KEY: 'k'.repeat(32) });
     queue = api.app.get<Queue>(getQueueToken(TASK_QUEUE_NAME));
   });
@@ -60,7 +64,8 @@ describe('2026 executor API (/v1/responses, cancel by subtask, /v1/attachments/s
     const answers = await Promise.all([1, 2, 3].map(() => respond(exampleResponsesBody(4712, 1))));
     const again = await respond({ ...exampleResponsesBody(4712, 1), _retry_count: 1 });
 
-    for (const a of [...answers, again]) expect(a.text).toBe('{"id":"resp_1","status":"queued","message":"Task execution status: RUNNING"}');
+    for (const a of [...answers, again])
+      expect(a.text).toBe('{"id":"resp_1","status":"queued","message":"Task execution status: RUNNING"}');
     expect(await jobsOf(4712)).toHaveLength(1);
   });
 
@@ -84,12 +89,38 @@ describe('2026 executor API (/v1/responses, cancel by subtask, /v1/attachments/s
 
   it.each([
     ['invalid JSON', '{"input": ', { error: 'request body is not valid JSON', issues: [] }],
-    ['no ids', { input: 'x', metadata: { bot: [{}] } }, { error: 'invalid responses body', issues: [{ path: 'task_id', message: expect.any(String) }, { path: 'subtask_id', message: expect.any(String) }, { path: 'bot', message: expect.any(String) }] }],
-    ['a bad subtask_id', { input: 'x', metadata: { task_id: 4714, subtask_id: -1, bot: [{}] } }, { error: 'invalid responses body', issues: [{ path: 'metadata.subtask_id', message: expect.any(String) }] }],
-    ['no input', { metadata: { task_id: 4714, subtask_id: 1, bot: [{}] } }, { error: 'invalid responses body', issues: [{ path: 'input', message: expect.any(String) }] }],
-    ['bot not a list', { input: 'x', metadata: { task_id: 4714, subtask_id: 1, bot: { shell_type: 'Codex' } } }, { error: 'invalid responses body', issues: [{ path: 'metadata.bot', message: expect.any(String) }] }],
+    [
+      'no ids',
+      { input: 'x', metadata: { bot: [{}] } },
+      {
+        error: 'invalid responses body',
+        issues: [
+          { path: 'task_id', message: expect.any(String) },
+          { path: 'subtask_id', message: expect.any(String) },
+          { path: 'bot', message: expect.any(String) },
+        ],
+      },
+    ],
+    [
+      'a bad subtask_id',
+      { input: 'x', metadata: { task_id: 4714, subtask_id: -1, bot: [{}] } },
+      { error: 'invalid responses body', issues: [{ path: 'metadata.subtask_id', message: expect.any(String) }] },
+    ],
+    [
+      'no input',
+      { metadata: { task_id: 4714, subtask_id: 1, bot: [{}] } },
+      { error: 'invalid responses body', issues: [{ path: 'input', message: expect.any(String) }] },
+    ],
+    [
+      'bot not a list',
+      { input: 'x', metadata: { task_id: 4714, subtask_id: 1, bot: { shell_type: 'Codex' } } },
+      { error: 'invalid responses body', issues: [{ path: 'metadata.bot', message: expect.any(String) }] },
+    ],
   ])('refuses %s with 400 JSON and enqueues nothing', async (_name, body, expected) => {
-    const res = typeof body === 'string' ? await call(fetch(`${api.baseUrl}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })) : await respond(body);
+    const res =
+      typeof body === 'string'
+        ? await call(fetch(`${api.baseUrl}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }))
+        : await respond(body);
     expect(res.status).toBe(400);
     expect(res.json).toEqual(expected);
     expect(await jobsOf(4714)).toHaveLength(0);
@@ -127,7 +158,10 @@ describe('2026 executor API (/v1/responses, cancel by subtask, /v1/attachments/s
     it('refuses a malformed subtask_id with 400', async () => {
       const res = await cancel('?task_id=4722&subtask_id=x');
       expect(res.status).toBe(400);
-      expect(res.json).toEqual({ error: 'invalid query parameter', issues: [{ path: 'subtask_id', message: 'must be a non-negative integer' }] });
+      expect(res.json).toEqual({
+        error: 'invalid query parameter',
+        issues: [{ path: 'subtask_id', message: 'must be a non-negative integer' }],
+      });
     });
   });
 
@@ -151,8 +185,24 @@ describe('2026 executor API (/v1/responses, cancel by subtask, /v1/attachments/s
         task_id: '4730',
         subtask_id: '9902',
         attachments: [
-          { id: 301, status: 'success', original_filename: 'error.log', local_path: join(dir, 'error.log'), mime_type: 'text/plain', file_size: 9, subtask_id: '9901' },
-          { id: 302, status: 'failed', original_filename: 'broken.bin', error: 'HTTP 500', mime_type: null, file_size: 1, subtask_id: '9901' },
+          {
+            id: 301,
+            status: 'success',
+            original_filename: 'error.log',
+            local_path: join(dir, 'error.log'),
+            mime_type: 'text/plain',
+            file_size: 9,
+            subtask_id: '9901',
+          },
+          {
+            id: 302,
+            status: 'failed',
+            original_filename: 'broken.bin',
+            error: 'HTTP 500',
+            mime_type: null,
+            file_size: 1,
+            subtask_id: '9901',
+          },
         ],
         success_count: 1,
         failed_count: 1,
@@ -161,9 +211,19 @@ describe('2026 executor API (/v1/responses, cancel by subtask, /v1/attachments/s
     });
 
     it('reports every item failed without an auth_token', async () => {
-      const res = await call(postJson(`${api.baseUrl}/v1/attachments/sync`, { task_id: 4731, subtask_id: 1, attachments: [{ id: 301, original_filename: 'a.txt' }] }));
+      const res = await call(
+        postJson(`${api.baseUrl}/v1/attachments/sync`, {
+          task_id: 4731,
+          subtask_id: 1,
+          attachments: [{ id: 301, original_filename: 'a.txt' }],
+        }),
+      );
       expect(res.status).toBe(200);
-      expect(res.json).toMatchObject({ success_count: 0, failed_count: 1, attachments: [{ id: 301, status: 'failed', error: 'No auth token available, cannot download attachments' }] });
+      expect(res.json).toMatchObject({
+        success_count: 0,
+        failed_count: 1,
+        attachments: [{ id: 301, status: 'failed', error: 'No auth token available, cannot download attachments' }],
+      });
     });
 
     it('refuses a request without ids with 400', async () => {
@@ -184,11 +244,27 @@ describe('2026 executor API (/v1/responses, cancel by subtask, /v1/attachments/s
 
   it('answers 200 or 400, never 500, to 300 mutated bodies (a value replaced by null, a wrong type or removed)', async () => {
     let seed = 2026;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)];
-    const oddValues: unknown[] = [null, 0, -1, 1.5, '', 'x', true, [], {}, [null], { a: { b: [] } }, '${{task_token}}', 'data:image/png;base64,@@'];
+    const oddValues: unknown[] = [
+      null,
+      0,
+      -1,
+      1.5,
+      '',
+      'x',
+      true,
+      [],
+      {},
+      [null],
+      { a: { b: [] } },
+      '${{task_token}}',
+      'data:image/png;base64,@@',
+    ];
     const paths = (value: unknown, prefix: string[] = []): string[][] =>
-      value !== null && typeof value === 'object' ? Object.entries(value).flatMap(([k, v]) => [[...prefix, k], ...paths(v, [...prefix, k])]) : [];
+      value !== null && typeof value === 'object'
+        ? Object.entries(value).flatMap(([k, v]) => [[...prefix, k], ...paths(v, [...prefix, k])])
+        : [];
     const statuses = new Set<number>();
     for (let i = 0; i < 300; i++) {
       const body = exampleResponsesBody(4800 + i, 1);
@@ -223,13 +299,18 @@ describe('/v1/responses with API_TOKEN', () => {
   });
 
   it('needs the token (the kit sends it), while /ready and / stay open for probes', async () => {
-    expect((await postJson(`${api.baseUrl}/v1/responses`, exampleResponsesBody(4740, 1), { authorization: 'Bearer dummy' })).status).toBe(401);
-    expect((await postJson(`${api.baseUrl}/v1/responses`, exampleResponsesBody(4740, 1), { authorization: 'Bearer kit-token-0123456789' })).status).toBe(200);
+    expect((await postJson(`${api.baseUrl}/v1/responses`, exampleResponsesBody(4740, 1), { authorization: 'Bearer dummy' })).status).toBe(
+      401,
+    );
+    expect(
+      (await postJson(`${api.baseUrl}/v1/responses`, exampleResponsesBody(4740, 1), { authorization: 'Bearer kit-token-0123456789' }))
+        .status,
+    ).toBe(200);
     expect((await fetch(`${api.baseUrl}/ready`)).status).toBe(200);
     expect((await fetch(`${api.baseUrl}/`)).status).toBe(200);
   });
 
-  it('takes the token as the Basic password too (executor_manager posts the attachment sync to the kit\'s http://kit:<token>@host URL)', async () => {
+  it("takes the token as the Basic password too (executor_manager posts the attachment sync to the kit's http://kit:<token>@host URL)", async () => {
     const basic = (userPass: string) => ({ authorization: `Basic ${Buffer.from(userPass).toString('base64')}` });
     const sync = { task_id: 4741, subtask_id: 1, attachments: [] };
     expect((await postJson(`${api.baseUrl}/v1/attachments/sync`, sync, basic('kit:kit-token-0123456789'))).status).toBe(200);

@@ -1,4 +1,4 @@
-import { taskPayloadSchema } from '../../../../libs/contracts/src';
+import { taskPayloadSchema } from '@wegent-codex/contracts';
 import { exampleResponsesBody, RESPONSES_SECRETS as S } from '../../../../test/support/wegent-2026-body';
 import { mergeMcpServers, normalizeReasoning, parseResponsesBody, promptOf, serviceTierOf, skillsOf } from './responses-payload';
 
@@ -25,18 +25,38 @@ describe('2026 Responses body → task payload (docs/protocol/wegent-protocol-20
       executor_namespace: '',
       subtask_title: null,
       task_title: null,
-      user: { id: 12, name: 'alice', git_domain: 'github.com', git_token: S.gitToken, git_id: '98765', git_login: 'alice', git_email: 'alice@example.com' },
+      user: {
+        id: 12,
+        name: 'alice',
+        git_domain: 'github.com',
+        git_token: S.gitToken,
+        git_id: '98765',
+        git_login: 'alice',
+        git_email: 'alice@example.com',
+      },
       bot: [
         {
           id: 77,
           name: 'codex-dev-bot',
           shell_type: 'Codex',
           agent_config: {
-            env: { model: 'openai', model_id: 'gpt-5.1-codex', api_key: S.apiKey, base_url: 'https://api.openai.com/v1', custom_headers: {} },
+            env: {
+              model: 'openai',
+              model_id: 'gpt-5.1-codex',
+              api_key: S.apiKey,
+              base_url: 'https://api.openai.com/v1',
+              custom_headers: {},
+            },
             protocol: 'openai-responses',
           },
           system_prompt: '<base_prompt>You are a senior TypeScript engineer. Keep diffs minimal.</base_prompt>',
-          mcp_servers: { issues: { type: 'streamable-http', url: 'https://mcp.example.internal/mcp', headers: { Authorization: `Bearer ${S.authToken}` } } },
+          mcp_servers: {
+            issues: {
+              type: 'streamable-http',
+              url: 'https://mcp.example.internal/mcp',
+              headers: { Authorization: `Bearer ${S.authToken}` },
+            },
+          },
           skills: ['repo-conventions'],
           skill_refs: { 'repo-conventions': { skill_id: 310, namespace: 'default', is_public: false, content_hash: 'sha256:ab12' } },
           role: 'worker',
@@ -54,7 +74,15 @@ describe('2026 Responses body → task payload (docs/protocol/wegent-protocol-20
         '[Attachment 1]\n[Attachment: error.log | ID: 301 | Type: text/plain | Size: 2.0 KB | URL: /api/attachments/301/download | Local File Path: /workspace/4711/4711:executor:attachments/9901/error.log]\n\nThe CI job fails, see the log. Please fix the parser test.',
       auth_token: S.authToken,
       attachments: [
-        { id: 301, original_filename: 'error.log', status: 'success', local_path: '/workspace/4711/4711:executor:attachments/9901/error.log', mime_type: 'text/plain', file_size: 2048, subtask_id: 9901 },
+        {
+          id: 301,
+          original_filename: 'error.log',
+          status: 'success',
+          local_path: '/workspace/4711/4711:executor:attachments/9901/error.log',
+          mime_type: 'text/plain',
+          file_size: 2048,
+          subtask_id: 9901,
+        },
       ],
       protocol: '2026',
       responses: {
@@ -96,8 +124,24 @@ describe('2026 Responses body → task payload (docs/protocol/wegent-protocol-20
       subtask_id: 6,
       prompt: 'hello',
       git_url: null,
-      bot: [{ name: 'b', shell_type: 'codex', system_prompt: 'Be brief.', mcp_servers: {}, skills: [], agent_config: { env: { model_id: 'm-1', api_key: 'k-flat' } } }],
-      responses: { message_id: null, bot_name: 'b', shell_type: 'codex', reasoning_effort: null, reasoning_summary: null, request_id: null },
+      bot: [
+        {
+          name: 'b',
+          shell_type: 'codex',
+          system_prompt: 'Be brief.',
+          mcp_servers: {},
+          skills: [],
+          agent_config: { env: { model_id: 'm-1', api_key: 'k-flat' } },
+        },
+      ],
+      responses: {
+        message_id: null,
+        bot_name: 'b',
+        shell_type: 'codex',
+        reasoning_effort: null,
+        reasoning_summary: null,
+        request_id: null,
+      },
     });
   });
 
@@ -109,8 +153,16 @@ describe('2026 Responses body → task payload (docs/protocol/wegent-protocol-20
     ['a string task_id', { input: 'x', metadata: { task_id: '1', subtask_id: 2, bot: [{}] } }, ['metadata.task_id']],
     ['no bot', { input: 'x', metadata: { task_id: 1, subtask_id: 2 } }, ['metadata.bot']],
     ['an empty bot list', { input: 'x', metadata: { task_id: 1, subtask_id: 2, bot: [] } }, ['metadata.bot']],
-    ['a negative context_window', { input: 'x', metadata: { task_id: 1, subtask_id: 2, bot: [{}] }, model_config: { context_window: -1 } }, ['model_config.context_window']],
-    ['attachments without ids', { input: 'x', metadata: { task_id: 1, subtask_id: 2, bot: [{}], attachments: [{ original_filename: 'a' }] } }, ['metadata.attachments.0.id']],
+    [
+      'a negative context_window',
+      { input: 'x', metadata: { task_id: 1, subtask_id: 2, bot: [{}] }, model_config: { context_window: -1 } },
+      ['model_config.context_window'],
+    ],
+    [
+      'attachments without ids',
+      { input: 'x', metadata: { task_id: 1, subtask_id: 2, bot: [{}], attachments: [{ original_filename: 'a' }] } },
+      ['metadata.attachments.0.id'],
+    ],
   ])('rejects %s, naming the field', (_name, body, paths) => {
     expect(pathsOf(body)).toEqual(paths);
   });
@@ -131,8 +183,14 @@ describe('2026 Responses body → task payload (docs/protocol/wegent-protocol-20
 
 describe('normalizeReasoning (§2.4)', () => {
   it.each([
-    [{ effort: 'high', summary: 'auto' }, { effort: 'high', summary: 'auto' }],
-    [{ effort: 'XHigh', summary: 'Detailed' }, { effort: 'xhigh', summary: 'detailed' }],
+    [
+      { effort: 'high', summary: 'auto' },
+      { effort: 'high', summary: 'auto' },
+    ],
+    [
+      { effort: 'XHigh', summary: 'Detailed' },
+      { effort: 'xhigh', summary: 'detailed' },
+    ],
     [{ effort: 'ultra' }, { effort: 'max' }],
     [{ effort: 'turbo', summary: 'verbose' }, { effort: 'medium' }],
     [{ summary: 'concise' }, { effort: 'medium', summary: 'concise' }],
@@ -189,7 +247,13 @@ describe('mergeMcpServers (§2.6)', () => {
     };
     const tools = [
       { type: 'mcp', server_label: 'a', server_url: 'https://a2.example/mcp', server_type: 'streamable-http', require_approval: 'never' },
-      { type: 'mcp', server_label: 'b', server_url: 'https://b.example/mcp', server_type: 'sse', server_auth: { Authorization: 'Bearer t' } },
+      {
+        type: 'mcp',
+        server_label: 'b',
+        server_url: 'https://b.example/mcp',
+        server_type: 'sse',
+        server_auth: { Authorization: 'Bearer t' },
+      },
       { type: 'mcp', server_label: 'c', command: 'python3', args: ['-m', 'srv'] },
       { type: 'function', name: 'not-mcp' },
     ];
@@ -202,7 +266,9 @@ describe('mergeMcpServers (§2.6)', () => {
   });
 
   it('accepts the 2025 object form in bot[0].mcp_servers', () => {
-    expect(mergeMcpServers({ mcp_servers: { mcpServers: { x: { type: 'http', url: 'https://x.example' } } } } as never, null)).toEqual({ x: { type: 'http', url: 'https://x.example' } });
+    expect(mergeMcpServers({ mcp_servers: { mcpServers: { x: { type: 'http', url: 'https://x.example' } } } } as never, null)).toEqual({
+      x: { type: 'http', url: 'https://x.example' },
+    });
   });
 });
 
@@ -217,11 +283,20 @@ describe('skillsOf (§2.10)', () => {
       preload_skills: ['d'],
       skill_refs: { b: { skill_id: 21, namespace: 'shared' } },
       preload_skill_refs: { d: { skill_id: '40', namespace: null } },
-      skill_configs: [{ name: 'c', skill_id: 30 }, { name: 'b', skill_id: 99 }, { name: 'unused', skill_id: 5 }],
+      skill_configs: [
+        { name: 'c', skill_id: 30 },
+        { name: 'b', skill_id: 99 },
+        { name: 'unused', skill_id: 5 },
+      ],
     };
     expect(skillsOf(fields as never, { skills: ['a', 'b'], skill_refs: { a: { skill_id: 11 } } } as never)).toEqual({
       names: ['a', 'b', 'c', 'd'],
-      refs: { a: { skill_id: '11', namespace: 'team-ns' }, b: { skill_id: '21', namespace: 'shared' }, c: { skill_id: '30', namespace: 'team-ns' }, d: { skill_id: '40', namespace: 'team-ns' } },
+      refs: {
+        a: { skill_id: '11', namespace: 'team-ns' },
+        b: { skill_id: '21', namespace: 'shared' },
+        c: { skill_id: '30', namespace: 'team-ns' },
+        d: { skill_id: '40', namespace: 'team-ns' },
+      },
     });
   });
 });

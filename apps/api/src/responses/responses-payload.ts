@@ -8,8 +8,8 @@ import {
   type ResponsesModelConfig,
   type SkillRef,
   type TaskPayload,
-} from '../../../../libs/contracts/src';
-import { normalizeMcpServers } from '../../../../libs/workspace/src';
+} from '@wegent-codex/contracts';
+import { normalizeMcpServers } from '@wegent-codex/workspace';
 
 /**
  * The 2026 Responses body (docs/protocol/wegent-protocol-2026.md §2) as the service's task
@@ -19,14 +19,13 @@ import { normalizeMcpServers } from '../../../../libs/workspace/src';
  * goes into `responses` (echo fields, per-turn model options) and a few 2026-only keys.
  */
 
-export type ResponsesParse =
-  | { ok: true; payload: TaskPayload }
-  | { ok: false; error: z.ZodError; prefix: string };
+export type ResponsesParse = { ok: true; payload: TaskPayload } | { ok: false; error: z.ZodError; prefix: string };
 
 const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 const present = <T>(value: T | null | undefined): value is T => value !== null && value !== undefined;
 /** Drops `undefined` (and `null`) members, so "absent" never overrides a value when spread. */
-const defined = (value: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(value).filter(([, v]) => present(v)));
+const defined = (value: Record<string, unknown>): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(value).filter(([, v]) => present(v)));
 
 /**
  * Validates and maps a body. The Wegent fields are read from `metadata` when it has a `task_id`,
@@ -164,7 +163,12 @@ export function promptOf(input: string | unknown[]): { prompt: string; images: s
     else if (!isRecord(part)) continue;
     else if ((part.type === 'input_text' || part.type === 'text') && typeof part.text === 'string') texts.push(part.text);
     else if (part.type === 'input_image') {
-      const url = typeof part.image_url === 'string' ? part.image_url : isRecord(part.image_url) && typeof part.image_url.url === 'string' ? part.image_url.url : '';
+      const url =
+        typeof part.image_url === 'string'
+          ? part.image_url
+          : isRecord(part.image_url) && typeof part.image_url.url === 'string'
+            ? part.image_url.url
+            : '';
       if (url) images.push(url);
     }
   }
@@ -189,7 +193,8 @@ export function mergeMcpServers(bot: ResponsesBot, tools: unknown[] | null | und
       add(name, config);
     }
   } else if (isRecord(bot.mcp_servers)) {
-    for (const [name, config] of Object.entries(normalizeMcpServers({ mcp_servers: bot.mcp_servers } as never))) if (isRecord(config)) add(name, config);
+    for (const [name, config] of Object.entries(normalizeMcpServers({ mcp_servers: bot.mcp_servers } as never)))
+      if (isRecord(config)) add(name, config);
   }
   for (const tool of tools ?? []) {
     if (!isRecord(tool) || tool.type !== 'mcp') continue;
@@ -222,7 +227,10 @@ function withTaskToken(servers: Record<string, unknown>, authToken: string | nul
  * occurrence wins the order); ids and namespaces from the refs and `skill_configs`, so the worker
  * downloads by id without a lookup by name.
  */
-export function skillsOf(m: ResponsesFields, bot: ResponsesBot): { names: string[]; refs: Record<string, { skill_id: string; namespace: string | null }> } {
+export function skillsOf(
+  m: ResponsesFields,
+  bot: ResponsesBot,
+): { names: string[]; refs: Record<string, { skill_id: string; namespace: string | null }> } {
   const names = [...new Set([...(bot.skills ?? []), ...(m.skill_names ?? []), ...(m.preload_skills ?? [])])];
   const refs: Record<string, { skill_id: string; namespace: string | null }> = {};
   const take = (name: string, ref: SkillRef | { skill_id?: unknown; namespace?: unknown }) => {
@@ -231,7 +239,8 @@ export function skillsOf(m: ResponsesFields, bot: ResponsesBot): { names: string
     const namespace = typeof ref.namespace === 'string' && ref.namespace ? ref.namespace : (m.team_namespace ?? null);
     refs[name] = { skill_id: String(id).trim(), namespace };
   };
-  for (const source of [m.skill_refs, m.preload_skill_refs, bot.skill_refs]) for (const [name, ref] of Object.entries(source ?? {})) take(name, ref);
+  for (const source of [m.skill_refs, m.preload_skill_refs, bot.skill_refs])
+    for (const [name, ref] of Object.entries(source ?? {})) take(name, ref);
   for (const config of m.skill_configs ?? []) if (config.name) take(config.name, config);
   return { names, refs: Object.fromEntries(Object.entries(refs).filter(([name]) => names.includes(name))) };
 }

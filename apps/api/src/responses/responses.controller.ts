@@ -1,5 +1,5 @@
 import { Body, Controller, Headers, HttpCode, Post, Res } from '@nestjs/common';
-import { attachmentSyncRequestSchema } from '../../../../libs/contracts/src';
+import { attachmentSyncRequestSchema } from '@wegent-codex/contracts';
 import { ApiError, issuesOf } from '../http/api-error';
 import type { HttpResponse } from '../http/http-types';
 import { requestIdOf } from '../http/request-context';

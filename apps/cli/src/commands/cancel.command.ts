@@ -11,7 +11,11 @@ export async function cancelCommand(ctx: CliContext, taskId: number, io: CliOutp
   }
   if (!options.json) {
     for (const { subtask_id, stage } of outcome.cancelled) {
-      io.out(stage === 'queued' ? `subtask ${subtask_id}: removed from the queue (cancelled)\n` : `subtask ${subtask_id}: running; the worker was told to stop\n`);
+      io.out(
+        stage === 'queued'
+          ? `subtask ${subtask_id}: removed from the queue (cancelled)\n`
+          : `subtask ${subtask_id}: running; the worker was told to stop\n`,
+      );
     }
   }
   return ExitCode.Ok;

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { TASK_QUEUE_NAME, taskPayloadSchema } from '../../../../libs/contracts/src';
+import { TASK_QUEUE_NAME, taskPayloadSchema } from '@wegent-codex/contracts';
 import type { CliContext, CliOutput } from '../cli-context';
 import { ExitCode } from '../exit-code';
 
@@ -8,7 +8,12 @@ import { ExitCode } from '../exit-code';
  * schema and enqueues it through the queue library, exactly like POST /v1/tasks: the payload is
  * stored sealed (SECRETS_KEY), the job carries only a reference, a repeat is the same job.
  */
-export async function enqueueCommand(ctx: CliContext, file: string, io: CliOutput, options: { json?: boolean; stdin?: () => Promise<string> } = {}): Promise<ExitCode> {
+export async function enqueueCommand(
+  ctx: CliContext,
+  file: string,
+  io: CliOutput,
+  options: { json?: boolean; stdin?: () => Promise<string> } = {},
+): Promise<ExitCode> {
   let text: string;
   try {
     text = file === '-' ? await (options.stdin ?? readStdin)() : await readFile(file, 'utf8');
@@ -31,12 +36,15 @@ export async function enqueueCommand(ctx: CliContext, file: string, io: CliOutpu
   }
   const result = await ctx.tasks.enqueue(parsed.data);
   if (options.json) {
-    io.out(`${JSON.stringify({ job_id: result.jobId, task_id: result.task_id, subtask_id: result.subtask_id, state: result.state, created: result.created })}\n`);
+    io.out(
+      `${JSON.stringify({ job_id: result.jobId, task_id: result.task_id, subtask_id: result.subtask_id, state: result.state, created: result.created })}\n`,
+    );
   } else {
     io.out(`${result.created ? 'enqueued' : 'already enqueued'} ${result.jobId} (${result.state})\n`);
   }
   if (result.created && !ctx.config.SECRETS_KEY) io.err('note: SECRETS_KEY is not set: the payload is stored unencrypted\n');
-  if ((await ctx.queue.getWorkersCount()) === 0) io.err(`note: no worker is registered on ${TASK_QUEUE_NAME}; the job waits until one starts\n`);
+  if ((await ctx.queue.getWorkersCount()) === 0)
+    io.err(`note: no worker is registered on ${TASK_QUEUE_NAME}; the job waits until one starts\n`);
   return ExitCode.Ok;
 }
 

@@ -1,7 +1,5 @@
-import type { AnyPlannedCallback } from '../../../../libs/event-log/src/callback-fold';
-import { ProtocolFold } from '../../../../libs/event-log/src/protocol-fold';
-import { CallbackSender, idempotencyKey } from '../../../relay/src/callback-sender';
-import { noopRelayMetrics } from '../../../relay/src/relay-metrics';
+import { type AnyPlannedCallback, ProtocolFold } from '@wegent-codex/event-log';
+import { CallbackSender, idempotencyKey, noopRelayMetrics } from '../../../relay/src';
 import type { CliContext, CliOutput } from '../cli-context';
 import { ExitCode } from '../exit-code';
 import { clip, readableMessage } from '../text';
@@ -25,7 +23,13 @@ export interface ReplayOptions {
  * subtask's text and reasoning deltas are left out: today's backend appends every delta it gets
  * (docs/protocol/wegent-protocol-2026.md §3.7), and `response.completed` carries the whole answer anyway.
  */
-export async function replayCommand(ctx: CliContext, taskId: number, subtaskId: number, io: CliOutput, options: ReplayOptions = {}): Promise<ExitCode> {
+export async function replayCommand(
+  ctx: CliContext,
+  taskId: number,
+  subtaskId: number,
+  io: CliOutput,
+  options: ReplayOptions = {},
+): Promise<ExitCode> {
   const url = options.to ?? ctx.config.CALLBACK_URL;
   if (!url && !options.dryRun) {
     io.err('CALLBACK_URL is not set: set it or pass --to URL\n');
@@ -34,19 +38,32 @@ export async function replayCommand(ctx: CliContext, taskId: number, subtaskId: 
   const terminal = await ctx.events.terminalOf(taskId, subtaskId);
   if (!terminal) {
     const started = (await ctx.events.lastSeq(taskId, subtaskId)) > 0;
-    io.err(started
-      ? `task ${taskId} subtask ${subtaskId} is not finished: the relay is still delivering its callbacks; replay only finished subtasks\n`
-      : `no events for task ${taskId} subtask ${subtaskId}\n`);
+    io.err(
+      started
+        ? `task ${taskId} subtask ${subtaskId} is not finished: the relay is still delivering its callbacks; replay only finished subtasks\n`
+        : `no events for task ${taskId} subtask ${subtaskId}\n`,
+    );
     return ExitCode.Failed;
   }
-  const fold = new ProtocolFold(taskId, subtaskId, { executorName: ctx.config.EXECUTOR_NAME, executorNamespace: ctx.config.EXECUTOR_NAMESPACE });
-  const callbacks: AnyPlannedCallback[] = (await ctx.events.read(taskId, subtaskId)).flatMap((stored) => fold.apply(stored)).filter((c) => c.kind !== 'delta');
-  io.out(`${options.dryRun ? 'would send' : 'sending'} ${callbacks.length} callback(s) of task ${taskId} subtask ${subtaskId} (${terminal})${url ? ` to ${redactUrl(url)}` : ''}\n`);
+  const fold = new ProtocolFold(taskId, subtaskId, {
+    executorName: ctx.config.EXECUTOR_NAME,
+    executorNamespace: ctx.config.EXECUTOR_NAMESPACE,
+  });
+  const callbacks: AnyPlannedCallback[] = (await ctx.events.read(taskId, subtaskId))
+    .flatMap((stored) => fold.apply(stored))
+    .filter((c) => c.kind !== 'delta');
+  io.out(
+    `${options.dryRun ? 'would send' : 'sending'} ${callbacks.length} callback(s) of task ${taskId} subtask ${subtaskId} (${terminal})${url ? ` to ${redactUrl(url)}` : ''}\n`,
+  );
 
   const sender = options.dryRun
     ? undefined
     : new CallbackSender(
-        { ...ctx.config, CALLBACK_URL: url, CALLBACK_RETRY_FOR_MS: options.retryForMs ?? Math.min(ctx.config.CALLBACK_RETRY_FOR_MS, 60_000) },
+        {
+          ...ctx.config,
+          CALLBACK_URL: url,
+          CALLBACK_RETRY_FOR_MS: options.retryForMs ?? Math.min(ctx.config.CALLBACK_RETRY_FOR_MS, 60_000),
+        },
         ctx.logger,
         noopRelayMetrics,
       );

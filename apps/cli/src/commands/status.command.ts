@@ -9,11 +9,21 @@ import { clip, readableMessage } from '../text';
  * or one subtask in detail (message, thinking steps, answer, error). State comes from folding the
  * event log, like GET /v1/tasks/{t}/subtasks/{s}.
  */
-export async function statusCommand(ctx: CliContext, taskId: number, subtaskId: number | undefined, io: CliOutput, options: { json?: boolean } = {}): Promise<ExitCode> {
+export async function statusCommand(
+  ctx: CliContext,
+  taskId: number,
+  subtaskId: number | undefined,
+  io: CliOutput,
+  options: { json?: boolean } = {},
+): Promise<ExitCode> {
   const ids = subtaskId === undefined ? await subtasksOf(ctx, taskId) : [subtaskId];
   const summaries = (await Promise.all(ids.map((id) => summarize(ctx, taskId, id)))).filter((s): s is SubtaskSummary => s !== null);
   if (summaries.length === 0) {
-    io.err(subtaskId === undefined ? `no subtask of task ${taskId} found (no job, no events)\n` : `no job and no events for task ${taskId} subtask ${subtaskId}\n`);
+    io.err(
+      subtaskId === undefined
+        ? `no subtask of task ${taskId} found (no job, no events)\n`
+        : `no job and no events for task ${taskId} subtask ${subtaskId}\n`,
+    );
     return ExitCode.Failed;
   }
   if (options.json) {
@@ -33,10 +43,14 @@ function table(taskId: number, rows: SubtaskSummary[]): string {
     `${s.progress}%`,
     String(s.events),
     s.updatedAt ?? '-',
-    clip(s.state === 'failed' ? s.error ?? s.message ?? '' : readableMessage(s.message), 60),
+    clip(s.state === 'failed' ? (s.error ?? s.message ?? '') : readableMessage(s.message), 60),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const line = (c: string[]) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]))).join('  ').trimEnd();
+  const line = (c: string[]) =>
+    c
+      .map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   return `task ${taskId}\n${[header, ...cells].map(line).join('\n')}\n`;
 }
 

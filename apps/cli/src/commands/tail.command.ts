@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { isTerminalEvent, jobIdFor } from '../../../../libs/contracts/src';
+import { isTerminalEvent, jobIdFor } from '@wegent-codex/contracts';
 import type { CliContext, CliOutput } from '../cli-context';
 import { ExitCode } from '../exit-code';
 import { subtasksOf } from '../subtask-lookup';
@@ -20,7 +20,13 @@ export interface TailOptions {
  * SUBTASK it follows the task's latest subtask. Exit code: 0 completed, 1 failed, 3 cancelled,
  * 130 interrupted.
  */
-export async function tailCommand(ctx: CliContext, taskId: number, subtaskId: number | undefined, io: CliOutput, options: TailOptions = {}): Promise<ExitCode> {
+export async function tailCommand(
+  ctx: CliContext,
+  taskId: number,
+  subtaskId: number | undefined,
+  io: CliOutput,
+  options: TailOptions = {},
+): Promise<ExitCode> {
   const { signal, blockMs = 1_000, appearTimeoutMs = 0 } = options;
   const target = subtaskId ?? (await latestSubtask(ctx, taskId, appearTimeoutMs, signal));
   if (target === undefined) {

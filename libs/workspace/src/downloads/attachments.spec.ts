@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Attachment } from '../../../contracts/src';
+import type { Attachment } from '@wegent-codex/contracts';
 import { FakeWegentBackend } from '../../../../test/fixtures/fake-wegent-backend';
 import { memoryLogger } from '../../../../test/support/memory-logger';
 import { rewriteAttachments } from '../prompt';
@@ -9,7 +9,12 @@ import { downloadAttachments, fileNames, imageInputs, type DownloadAttachmentsOp
 const SCRATCH = resolve(__dirname, '../../../../.data/test-downloads');
 const TOKEN = 'attachment-secret-token';
 
-const attachment = (id: number, original_filename: string | null, mime_type: string | null = 'application/octet-stream', file_size: number | null = null): Attachment => ({
+const attachment = (
+  id: number,
+  original_filename: string | null,
+  mime_type: string | null = 'application/octet-stream',
+  file_size: number | null = null,
+): Attachment => ({
   id,
   original_filename,
   file_extension: null,
@@ -34,7 +39,16 @@ describe('downloadAttachments', () => {
   });
 
   const download = (attachments: Attachment[], overrides: Partial<DownloadAttachmentsOptions> = {}) =>
-    downloadAttachments({ attachments, authToken: TOKEN, apiDomain: backend.apiDomain, workDir, taskId: 7, subtaskId: 42, logger: log.logger, ...overrides });
+    downloadAttachments({
+      attachments,
+      authToken: TOKEN,
+      apiDomain: backend.apiDomain,
+      workDir,
+      taskId: 7,
+      subtaskId: 42,
+      logger: log.logger,
+      ...overrides,
+    });
   const dir = () => join(workDir, '7:executor:attachments', '42');
 
   it('streams each file to <workDir>/<task_id>:executor:attachments/<subtask_id>/<name>', async () => {
@@ -76,7 +90,11 @@ describe('downloadAttachments', () => {
     backend.setAttachment(2, { body: 'second' });
     backend.setAttachment(3, { body: 'third' });
     const result = await download([attachment(1, 'a/report.pdf'), attachment(2, 'b/report.pdf'), attachment(3, 'report.pdf')]);
-    expect(result.downloaded.map((d) => d.localPath)).toEqual([join(dir(), 'report.pdf'), join(dir(), 'report (2).pdf'), join(dir(), 'report (3).pdf')]);
+    expect(result.downloaded.map((d) => d.localPath)).toEqual([
+      join(dir(), 'report.pdf'),
+      join(dir(), 'report (2).pdf'),
+      join(dir(), 'report (3).pdf'),
+    ]);
     expect(await readFile(join(dir(), 'report.pdf'), 'utf8')).toBe('first');
     expect(await readFile(join(dir(), 'report (2).pdf'), 'utf8')).toBe('second');
   });
@@ -94,7 +112,13 @@ describe('downloadAttachments', () => {
     const missing = attachment(1, 'gone.txt');
     const broken = attachment(2, 'broken.txt');
     const result = await download([missing, broken]);
-    expect(result).toEqual({ downloaded: [], failed: [{ attachment: missing, error: 'HTTP 404' }, { attachment: broken, error: 'HTTP 500' }] });
+    expect(result).toEqual({
+      downloaded: [],
+      failed: [
+        { attachment: missing, error: 'HTTP 404' },
+        { attachment: broken, error: 'HTTP 500' },
+      ],
+    });
     expect(await readdir(dir())).toEqual([]);
   });
 
@@ -151,7 +175,10 @@ describe('downloadAttachments', () => {
     const fileAsWorkDir = join(workDir, 'not-a-dir');
     await writeFile(fileAsWorkDir, '');
     const result = await download([attachment(1, 'a.txt'), attachment(2, 'b.txt')], { workDir: fileAsWorkDir });
-    expect(result.failed.map((f) => f.error)).toEqual([expect.stringMatching(/^IO error: EEXIST: /), expect.stringMatching(/^IO error: EEXIST: /)]);
+    expect(result.failed.map((f) => f.error)).toEqual([
+      expect.stringMatching(/^IO error: EEXIST: /),
+      expect.stringMatching(/^IO error: EEXIST: /),
+    ]);
     expect(backend.requests).toEqual([]);
   });
 
@@ -170,7 +197,17 @@ describe('downloadAttachments', () => {
       });
     }
     expect(await download([])).toEqual({ downloaded: [], failed: [] });
-    expect(await downloadAttachments({ attachments: null, authToken: TOKEN, apiDomain: backend.apiDomain, workDir, taskId: 7, subtaskId: 42, logger: log.logger })).toEqual({ downloaded: [], failed: [] });
+    expect(
+      await downloadAttachments({
+        attachments: null,
+        authToken: TOKEN,
+        apiDomain: backend.apiDomain,
+        workDir,
+        taskId: 7,
+        subtaskId: 42,
+        logger: log.logger,
+      }),
+    ).toEqual({ downloaded: [], failed: [] });
     expect(backend.requests).toEqual([]);
     expect(await readdir(workDir)).toEqual([]);
   });
@@ -215,18 +252,47 @@ describe('fileNames', () => {
   const named = (...names: (string | null)[]) => names.map((n, i) => attachment(i + 1, n));
 
   it.each([
-    [['a.txt', 'b.txt'], ['a.txt', 'b.txt']],
-    [['x/a.txt', 'y/a.txt', 'a.txt'], ['a.txt', 'a (2).txt', 'a (3).txt']],
-    [['.env', '.env'], ['.env', '.env (2)']],
-    [['a (2).txt', 'a.txt', 'a.txt'], ['a (2).txt', 'a.txt', 'a (3).txt']],
-    [['Makefile', 'Makefile'], ['Makefile', 'Makefile (2)']],
-    [[null, '..', 'ok'], [null, null, 'ok']],
+    [
+      ['a.txt', 'b.txt'],
+      ['a.txt', 'b.txt'],
+    ],
+    [
+      ['x/a.txt', 'y/a.txt', 'a.txt'],
+      ['a.txt', 'a (2).txt', 'a (3).txt'],
+    ],
+    [
+      ['.env', '.env'],
+      ['.env', '.env (2)'],
+    ],
+    [
+      ['a (2).txt', 'a.txt', 'a.txt'],
+      ['a (2).txt', 'a.txt', 'a (3).txt'],
+    ],
+    [
+      ['Makefile', 'Makefile'],
+      ['Makefile', 'Makefile (2)'],
+    ],
+    [
+      [null, '..', 'ok'],
+      [null, null, 'ok'],
+    ],
   ])('%j → %j', (originals, expected) => expect(fileNames(named(...originals))).toEqual(expected));
 });
 
 describe('imageInputs', () => {
   it('keeps png/jpeg/jpg/gif/webp/bmp by extension, in order', () => {
-    const downloaded = ['/d/a.png', '/d/b.JPG', '/d/c.jpeg', '/d/d.gif', '/d/e.webp', '/d/f.bmp', '/d/g.svg', '/d/h.pdf', '/d/png', '/d/i.tiff'].map((localPath, i) => ({
+    const downloaded = [
+      '/d/a.png',
+      '/d/b.JPG',
+      '/d/c.jpeg',
+      '/d/d.gif',
+      '/d/e.webp',
+      '/d/f.bmp',
+      '/d/g.svg',
+      '/d/h.pdf',
+      '/d/png',
+      '/d/i.tiff',
+    ].map((localPath, i) => ({
       attachment: attachment(i + 1, localPath.slice(3)),
       localPath,
     }));

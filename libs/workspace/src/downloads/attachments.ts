@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { open, realpath, rename, rm, stat } from 'node:fs/promises';
 import { extname, isAbsolute, join, relative, sep } from 'node:path';
-import type { Attachment } from '../../../contracts/src';
+import type { Attachment } from '@wegent-codex/contracts';
 import { realDirectory } from '../safe-paths';
 import { attachmentDir, attachmentError, safeAttachmentName, type DownloadedAttachment, type FailedAttachment } from '../prompt';
 import { backendGet, backendUrl, declaredLength, errorText, TransferError, transferError, type DownloadLogger } from './backend-http';
@@ -64,7 +64,10 @@ export async function downloadAttachments(options: DownloadAttachmentsOptions): 
   if (!authToken) {
     // Failed, as ClaudeCode counts them, so the prompt tells the model (and the answer the user)
     // which files are missing and why, instead of dropping them without a word.
-    logger.warn({ task_id: options.taskId, subtask_id: options.subtaskId, count: attachments.length }, 'no auth_token in the task payload: attachments not downloaded');
+    logger.warn(
+      { task_id: options.taskId, subtask_id: options.subtaskId, count: attachments.length },
+      'no auth_token in the task payload: attachments not downloaded',
+    );
     result.failed.push(...attachments.map((attachment) => ({ attachment, error: attachmentError.noToken })));
     return result;
   }
@@ -88,7 +91,9 @@ export async function downloadAttachments(options: DownloadAttachmentsOptions): 
       const localPath = join(dir, name);
       const url = backendUrl(options.apiDomain, `/api/attachments/${attachment.id}/executor-download`);
       try {
-        const bytes = await backendGet(url, { authToken, timeoutMs, signal }, (body, response) => saveBody(body, response, dir, localPath, attachment.id, maxBytes));
+        const bytes = await backendGet(url, { authToken, timeoutMs, signal }, (body, response) =>
+          saveBody(body, response, dir, localPath, attachment.id, maxBytes),
+        );
         result.downloaded.push({ attachment, localPath });
         logger.info({ attachment_id: attachment.id, path: localPath, bytes }, 'attachment downloaded');
         continue;
@@ -99,7 +104,10 @@ export async function downloadAttachments(options: DownloadAttachmentsOptions): 
     result.failed.push({ attachment, error });
     logger.warn({ attachment_id: attachment.id, error }, 'attachment not downloaded');
   }
-  logger.info({ task_id: options.taskId, subtask_id: options.subtaskId, downloaded: result.downloaded.length, failed: result.failed.length }, 'attachments processed');
+  logger.info(
+    { task_id: options.taskId, subtask_id: options.subtaskId, downloaded: result.downloaded.length, failed: result.failed.length },
+    'attachments processed',
+  );
   return result;
 }
 
@@ -122,7 +130,14 @@ export function fileNames(attachments: readonly Attachment[]): (string | null)[]
 }
 
 /** Streams the body into a part file, then renames it to `localPath`; returns the byte count. */
-async function saveBody(body: AsyncIterable<Uint8Array>, response: Response, dir: string, localPath: string, id: number, maxBytes: number): Promise<number> {
+async function saveBody(
+  body: AsyncIterable<Uint8Array>,
+  response: Response,
+  dir: string,
+  localPath: string,
+  id: number,
+  maxBytes: number,
+): Promise<number> {
   if (declaredLength(response) > maxBytes) throw transferError.tooLarge(maxBytes);
   const part = join(dir, `.${id}.${randomUUID()}.part`);
   const file = await open(part, 'wx', 0o644).catch((error: unknown) => {
@@ -189,7 +204,15 @@ export async function splitPresynced(attachments: readonly Attachment[] | null |
     const real = root && typeof path === 'string' && isAbsolute(path) ? await realpath(path).catch(() => null) : null;
     const rel = real && root ? relative(root, real) : '..';
     const inside = rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
-    if (real && inside && (await stat(real).then((info) => info.isFile(), () => false))) split.presynced.push({ attachment, localPath: real });
+    if (
+      real &&
+      inside &&
+      (await stat(real).then(
+        (info) => info.isFile(),
+        () => false,
+      ))
+    )
+      split.presynced.push({ attachment, localPath: real });
     else split.toDownload.push(attachment);
   }
   return split;

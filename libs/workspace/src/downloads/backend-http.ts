@@ -116,7 +116,11 @@ export interface BackendGetOptions {
  * transfer itself are thrown as TransferError (`HTTP <status>`, `Download timeout`,
  * `Request error: …`, `Download cancelled`); errors thrown by `consume` pass through unchanged.
  */
-export async function backendGet<T>(url: string, options: BackendGetOptions, consume: (body: AsyncIterable<Uint8Array>, response: Response) => Promise<T>): Promise<T> {
+export async function backendGet<T>(
+  url: string,
+  options: BackendGetOptions,
+  consume: (body: AsyncIterable<Uint8Array>, response: Response) => Promise<T>,
+): Promise<T> {
   if (options.signal?.aborted) throw transferError.cancelled();
   const deadline = new IdleDeadline(options.timeoutMs, options.signal);
   const classify = (error: unknown): TransferError => {
@@ -127,7 +131,11 @@ export async function backendGet<T>(url: string, options: BackendGetOptions, con
   try {
     let response: Response;
     try {
-      response = await fetch(url, { headers: { Authorization: `Bearer ${options.authToken}` }, signal: deadline.signal, redirect: 'follow' });
+      response = await fetch(url, {
+        headers: { Authorization: `Bearer ${options.authToken}` },
+        signal: deadline.signal,
+        redirect: 'follow',
+      });
     } catch (error) {
       throw classify(error);
     }
@@ -148,7 +156,11 @@ export async function backendGet<T>(url: string, options: BackendGetOptions, con
   }
 }
 
-async function* bodyChunks(response: Response, deadline: IdleDeadline, classify: (error: unknown) => TransferError): AsyncGenerator<Uint8Array> {
+async function* bodyChunks(
+  response: Response,
+  deadline: IdleDeadline,
+  classify: (error: unknown) => TransferError,
+): AsyncGenerator<Uint8Array> {
   if (!response.body) return;
   const reader = response.body.getReader();
   let finished = false;

@@ -21,7 +21,12 @@ export interface InputImages {
   skipped: string[];
 }
 
-export async function saveInputImages(images: readonly string[] | null | undefined, workDir: string, taskId: number, subtaskId: number): Promise<InputImages> {
+export async function saveInputImages(
+  images: readonly string[] | null | undefined,
+  workDir: string,
+  taskId: number,
+  subtaskId: number,
+): Promise<InputImages> {
   const out: InputImages = { paths: [], urls: [], skipped: [] };
   if (!images?.length) return out;
   const dir = attachmentDir(workDir, taskId, subtaskId);

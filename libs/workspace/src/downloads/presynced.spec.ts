@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Attachment } from '../../../contracts/src';
+import type { Attachment } from '@wegent-codex/contracts';
 import { splitPresynced } from './attachments';
 import { saveInputImages } from './input-images';
 
@@ -50,7 +50,13 @@ describe('2026 attachments and input images (docs/protocol/wegent-protocol-2026.
   it('writes data-URL images next to the attachments and passes http(s) URLs on', async () => {
     const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     const result = await saveInputImages(
-      [`data:image/png;base64,${png.toString('base64')}`, 'https://img.example.com/a.jpg', 'data:text/html;base64,PGI+', 'ftp://x/y.png', `data:image/JPEG;base64,${png.toString('base64')}`],
+      [
+        `data:image/png;base64,${png.toString('base64')}`,
+        'https://img.example.com/a.jpg',
+        'data:text/html;base64,PGI+',
+        'ftp://x/y.png',
+        `data:image/JPEG;base64,${png.toString('base64')}`,
+      ],
       taskDir,
       4711,
       9902,
@@ -59,7 +65,10 @@ describe('2026 attachments and input images (docs/protocol/wegent-protocol-2026.
     expect(result).toEqual({
       paths: [join(dir, 'input-image-1.png'), join(dir, 'input-image-5.jpg')],
       urls: ['https://img.example.com/a.jpg'],
-      skipped: ['image 3: not a base64 png/jpeg/gif/webp/bmp data URL or an http(s) URL', 'image 4: not a base64 png/jpeg/gif/webp/bmp data URL or an http(s) URL'],
+      skipped: [
+        'image 3: not a base64 png/jpeg/gif/webp/bmp data URL or an http(s) URL',
+        'image 4: not a base64 png/jpeg/gif/webp/bmp data URL or an http(s) URL',
+      ],
     });
     expect(await readFile(join(dir, 'input-image-1.png'))).toEqual(png);
   });

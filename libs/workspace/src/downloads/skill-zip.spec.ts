@@ -6,7 +6,9 @@ import { DEFAULT_ZIP_LIMITS, extractSkillZip, invalidSkillName, UnsafeZipError, 
 const SCRATCH = resolve(__dirname, '../../../../.data/test-downloads');
 
 describe('unsafeEntryName', () => {
-  it.each(['demo/SKILL.md', 'demo/', 'demo/scripts/run.sh', 'demo/.hidden', 'demo/a.b.c'])('%j is fine', (name) => expect(unsafeEntryName(name)).toBeNull());
+  it.each(['demo/SKILL.md', 'demo/', 'demo/scripts/run.sh', 'demo/.hidden', 'demo/a.b.c'])('%j is fine', (name) =>
+    expect(unsafeEntryName(name)).toBeNull(),
+  );
 
   it.each([
     ['', 'empty'],
@@ -23,7 +25,9 @@ describe('unsafeEntryName', () => {
 
 describe('invalidSkillName', () => {
   it.each(['demo', 'my-skill', 'my_skill.v2', 'A1'])('%j is valid', (name) => expect(invalidSkillName(name)).toBeNull());
-  it.each(['', '.', '..', '.system', '.hidden', 'a/b', 'a\\b', 'a b', 'é'])('%j is invalid', (name) => expect(invalidSkillName(name)).not.toBeNull());
+  it.each(['', '.', '..', '.system', '.hidden', 'a/b', 'a\\b', 'a b', 'é'])('%j is invalid', (name) =>
+    expect(invalidSkillName(name)).not.toBeNull(),
+  );
   it('a name longer than 255 characters is invalid', () => expect(invalidSkillName('x'.repeat(256))).not.toBeNull());
 });
 
@@ -112,13 +116,17 @@ describe('extractSkillZip', () => {
   it('refuses a zip expanding past the uncompressed limit, before writing anything', async () => {
     const zip = await bombZip('demo', { bytesPerEntry: 2 * 1024 * 1024 });
     expect(zip.length).toBeLessThan(64 * 1024);
-    await expect(extractSkillZip(zip, 'demo', root, { ...DEFAULT_ZIP_LIMITS, maxUncompressedBytes: 1024 * 1024 })).rejects.toThrow(/uncompressed size over the limit of 1048576 bytes/);
+    await expect(extractSkillZip(zip, 'demo', root, { ...DEFAULT_ZIP_LIMITS, maxUncompressedBytes: 1024 * 1024 })).rejects.toThrow(
+      /uncompressed size over the limit of 1048576 bytes/,
+    );
     expect(await tree(root)).toEqual([]);
   });
 
   it('refuses a zip with too many entries', async () => {
     const zip = await bombZip('demo', { entries: 50, bytesPerEntry: 1 });
-    await expect(extractSkillZip(zip, 'demo', root, { ...DEFAULT_ZIP_LIMITS, maxEntries: 20 })).rejects.toThrow(/51 entries, more than the limit of 20/);
+    await expect(extractSkillZip(zip, 'demo', root, { ...DEFAULT_ZIP_LIMITS, maxEntries: 20 })).rejects.toThrow(
+      /51 entries, more than the limit of 20/,
+    );
   });
 
   it('fails on bytes that are not a zip', async () => {

@@ -87,7 +87,13 @@ export interface ExtractedSkill {
  * Extracts `<name>/…` of `zip` into `<root>/<name>`, replacing what was there. Throws
  * UnsafeZipError (refused), `Invalid zip: …` (unreadable) or `IO error: …` (disk).
  */
-export async function extractSkillZip(zip: Buffer, name: string, root: string, limits: ZipLimits = DEFAULT_ZIP_LIMITS, signal?: AbortSignal): Promise<ExtractedSkill> {
+export async function extractSkillZip(
+  zip: Buffer,
+  name: string,
+  root: string,
+  limits: ZipLimits = DEFAULT_ZIP_LIMITS,
+  signal?: AbortSignal,
+): Promise<ExtractedSkill> {
   const badName = invalidSkillName(name);
   if (badName) throw new Error(badName);
   const zipfile = await yauzl
@@ -116,9 +122,11 @@ export async function extractSkillZip(zip: Buffer, name: string, root: string, l
         const stream = await zipfile.openReadStreamPromise(item.entry).catch((error: unknown) => {
           throw invalidZip(error);
         });
-        await pipeline(stream, createWriteStream(target, { flags: 'wx', mode: item.executable ? 0o755 : 0o644 }), { signal }).catch((error: unknown) => {
-          throw isSystemError(error) ? ioError(error) : invalidZip(error);
-        });
+        await pipeline(stream, createWriteStream(target, { flags: 'wx', mode: item.executable ? 0o755 : 0o644 }), { signal }).catch(
+          (error: unknown) => {
+            throw isSystemError(error) ? ioError(error) : invalidZip(error);
+          },
+        );
         bytes += item.entry.uncompressedSize;
       }
       const extracted = join(staging, name);
@@ -143,7 +151,8 @@ export async function extractSkillZip(zip: Buffer, name: string, root: string, l
 
 /** Reads the central directory and refuses the zip on the first unsafe entry or exceeded limit. */
 async function checkedEntries(zipfile: yauzl.ZipFile, limits: ZipLimits): Promise<CheckedEntry[]> {
-  if (zipfile.entryCount > limits.maxEntries) throw new UnsafeZipError(`${zipfile.entryCount} entries, more than the limit of ${limits.maxEntries}`);
+  if (zipfile.entryCount > limits.maxEntries)
+    throw new UnsafeZipError(`${zipfile.entryCount} entries, more than the limit of ${limits.maxEntries}`);
   const checked: CheckedEntry[] = [];
   const seen = new Set<string>();
   let total = 0;
@@ -161,7 +170,8 @@ async function checkedEntries(zipfile: yauzl.ZipFile, limits: ZipLimits): Promis
       if (type === S_IFLNK) throw new UnsafeZipError(`symlink entry ${JSON.stringify(name)}`);
       if (type !== 0 && type !== S_IFREG && type !== S_IFDIR) throw new UnsafeZipError(`special file entry ${JSON.stringify(name)}`);
       total += entry.uncompressedSize;
-      if (total > limits.maxUncompressedBytes) throw new UnsafeZipError(`uncompressed size over the limit of ${limits.maxUncompressedBytes} bytes`);
+      if (total > limits.maxUncompressedBytes)
+        throw new UnsafeZipError(`uncompressed size over the limit of ${limits.maxUncompressedBytes} bytes`);
       const unix = entry.versionMadeBy >>> 8 === MADE_BY_UNIX;
       checked.push({ entry, name, directory: name.endsWith('/'), executable: unix && (mode & 0o111) !== 0 });
     }

@@ -1,6 +1,14 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { bombZip, buildZip, FakeWegentBackend, skillMd, skillZip, symlinkZip, zipSlipZip } from '../../../../test/fixtures/fake-wegent-backend';
+import {
+  bombZip,
+  buildZip,
+  FakeWegentBackend,
+  skillMd,
+  skillZip,
+  symlinkZip,
+  zipSlipZip,
+} from '../../../../test/fixtures/fake-wegent-backend';
 import { memoryLogger } from '../../../../test/support/memory-logger';
 import { installSkills, skillError, type InstallSkillsOptions } from './skills';
 import { DEFAULT_ZIP_LIMITS } from './skill-zip';
@@ -154,7 +162,13 @@ describe('installSkills', () => {
   it('skips everything, with the reason, when there is no auth_token', async () => {
     for (const authToken of [null, undefined, '', '   ']) {
       const result = await install({ names: ['a', 'b'], authToken });
-      expect(result).toEqual({ installed: [], failed: [{ name: 'a', error: skillError.noToken }, { name: 'b', error: skillError.noToken }] });
+      expect(result).toEqual({
+        installed: [],
+        failed: [
+          { name: 'a', error: skillError.noToken },
+          { name: 'b', error: skillError.noToken },
+        ],
+      });
     }
     expect(backend.requests).toEqual([]);
   });
@@ -185,7 +199,10 @@ describe('installSkills', () => {
     backend.setSkill('alpha', { zip: await skillZip('alpha') });
     const controller = new AbortController();
     controller.abort();
-    expect(await install({ names: ['alpha'], signal: controller.signal })).toEqual({ installed: [], failed: [{ name: 'alpha', error: skillError.cancelled }] });
+    expect(await install({ names: ['alpha'], signal: controller.signal })).toEqual({
+      installed: [],
+      failed: [{ name: 'alpha', error: skillError.cancelled }],
+    });
   });
 
   it('never logs the token', async () => {

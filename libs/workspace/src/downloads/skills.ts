@@ -126,8 +126,10 @@ export async function installSkills(options: InstallSkillsOptions): Promise<Skil
 /** `GET /api/v1/kinds/skills?name=<name>` → `items[0].metadata.labels.id`. */
 async function lookUpSkillId(name: string, options: InstallSkillsOptions & { authToken: string }): Promise<string> {
   const url = backendUrl(options.apiDomain, `/api/v1/kinds/skills?name=${encodeURIComponent(name)}`);
-  const text = await backendGet(url, { authToken: options.authToken, timeoutMs: options.lookupTimeoutMs ?? SKILL_LOOKUP_TIMEOUT_MS, signal: options.signal }, async (body, response) =>
-    (await readCapped(body, response, MAX_LOOKUP_BYTES)).toString('utf8'),
+  const text = await backendGet(
+    url,
+    { authToken: options.authToken, timeoutMs: options.lookupTimeoutMs ?? SKILL_LOOKUP_TIMEOUT_MS, signal: options.signal },
+    async (body, response) => (await readCapped(body, response, MAX_LOOKUP_BYTES)).toString('utf8'),
   ).catch((error: unknown) => {
     throw stage('lookup', error);
   });

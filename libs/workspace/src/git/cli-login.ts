@@ -1,5 +1,5 @@
-import type { Logger } from '../../../runtime/src';
-import type { SecretMasker } from '../../../redaction/src';
+import type { Logger } from '@wegent-codex/runtime';
+import type { SecretMasker } from '@wegent-codex/redaction';
 import { findExecutable, runCommand, type CommandWrapper } from './git-command';
 import { serviceGitEnv, type TaskGitPaths } from './task-git-home';
 
@@ -53,7 +53,13 @@ export async function loginGitCli(options: CliLoginOptions): Promise<CliLoginOut
     GLAB_CONFIG_DIR: options.paths.glabConfigDir,
     GH_PROMPT_DISABLED: '1',
   };
-  const result = await runCommand(bin, args, { env, input: `${options.token}\n`, timeoutMs: options.timeoutMs, signal: options.signal, wrap: options.wrap });
+  const result = await runCommand(bin, args, {
+    env,
+    input: `${options.token}\n`,
+    timeoutMs: options.timeoutMs,
+    signal: options.signal,
+    wrap: options.wrap,
+  });
   if (!result.ok) {
     logger.warn({ task_id: taskId, cli }, options.mask.maskText(`CLI authentication failed for ${gitDomain}: ${result.failure}`));
     return 'failed';

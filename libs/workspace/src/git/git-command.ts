@@ -22,8 +22,18 @@ export const DEFAULT_GIT_TIMEOUTS: GitTimeouts = { cloneMs: 10 * 60_000, command
 
 /** Variables of the service's environment that git and the CLIs may see (TLS, proxies, time zone). */
 const PASSED_ENV = [
-  'TZ', 'TMPDIR', 'SSL_CERT_FILE', 'SSL_CERT_DIR',
-  'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'all_proxy',
+  'TZ',
+  'TMPDIR',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'ALL_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+  'all_proxy',
   'SSH_AUTH_SOCK',
 ];
 
@@ -105,7 +115,13 @@ export interface RunResult {
 /** Runs `file args` and never throws: a failure is described in the result. */
 export async function runCommand(file: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
   const command = options.wrap
-    ? options.wrap({ file, args: [...args], cwd: options.cwd, env: options.env, ...(options.writable ? { writable: options.writable } : {}) })
+    ? options.wrap({
+        file,
+        args: [...args],
+        cwd: options.cwd,
+        env: options.env,
+        ...(options.writable ? { writable: options.writable } : {}),
+      })
     : { file, args: [...args], cwd: options.cwd, env: options.env };
   const result = await execa(command.file, command.args, {
     cwd: command.cwd,

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { commitListSummary } from '../../../event-log/src/workbench-fold';
-import { gitSnapshotSchema, type FileChange } from '../../../contracts/src';
+import { commitListSummary } from '@wegent-codex/event-log';
+import { gitSnapshotSchema, type FileChange } from '@wegent-codex/contracts';
 import { git } from '../../../../test/fixtures/git-http-server';
-import { BwrapLauncher } from '../../../sandbox/src';
+import { BwrapLauncher } from '@wegent-codex/sandbox';
 import { initialCommitOf, isoLocalTime, parseCommitStats, parseRawNumstat, readGitSnapshot, unionFileChanges } from './git-snapshot';
 
 jest.setTimeout(60_000);
@@ -155,13 +155,25 @@ describe('readGitSnapshot', () => {
     const snapshot = await readGitSnapshot({ repoDir: repo, initialCommit: head, sourceBranch: 'main' });
     expect(snapshot.task_commits).toEqual([]);
     // Only the uncommitted changes remain.
-    expect(snapshot.file_changes.map((c) => c.new_path)).toEqual(['staged-del.txt', 'staged.ts', 'docs/readme.md', 'sp ace/ü.txt', 'src/new.ts']);
+    expect(snapshot.file_changes.map((c) => c.new_path)).toEqual([
+      'staged-del.txt',
+      'staged.ts',
+      'docs/readme.md',
+      'sp ace/ü.txt',
+      'src/new.ts',
+    ]);
   });
 
   it('skips the committed part when the initial commit is unknown to the repository', async () => {
     const snapshot = await readGitSnapshot({ repoDir: repo, initialCommit: { id: 'f'.repeat(40), message: 'gone' }, sourceBranch: 'main' });
     expect(snapshot.task_commits).toEqual([]);
-    expect(snapshot.file_changes.map((c) => c.new_path)).toEqual(['staged-del.txt', 'staged.ts', 'docs/readme.md', 'sp ace/ü.txt', 'src/new.ts']);
+    expect(snapshot.file_changes.map((c) => c.new_path)).toEqual([
+      'staged-del.txt',
+      'staged.ts',
+      'docs/readme.md',
+      'sp ace/ü.txt',
+      'src/new.ts',
+    ]);
     expect(snapshot.initial_commit_id).toBe('f'.repeat(40));
   });
 
@@ -185,7 +197,8 @@ describe('target_branch', () => {
     await write(repo, { 'f.txt': 'f\n' });
     await commitAll(repo, 'one', '2025-12-30T09:00:00+08:00');
     const initial = await initialCommitOf(repo);
-    const target = async (source: string) => (await readGitSnapshot({ repoDir: repo, initialCommit: initial, sourceBranch: source })).target_branch;
+    const target = async (source: string) =>
+      (await readGitSnapshot({ repoDir: repo, initialCommit: initial, sourceBranch: source })).target_branch;
 
     expect(await target('main')).toBe('');
     expect(await target('')).toBe('main');
@@ -221,7 +234,7 @@ describe('merges', () => {
 });
 
 describe('a repository without commits', () => {
-  it('has an empty initial commit, lists staged files, and later treats every commit as the task\'s', async () => {
+  it("has an empty initial commit, lists staged files, and later treats every commit as the task's", async () => {
     const repo = await newRepo();
     const initial = await initialCommitOf(repo);
     expect(initial).toEqual({ id: '', message: '' });
@@ -239,14 +252,21 @@ describe('a repository without commits', () => {
 
     const sha = await commitAll(repo, 'First commit', '2025-12-30T11:00:00+08:00');
     const snapshot = await readGitSnapshot({ repoDir: repo, initialCommit: initial, sourceBranch: 'main' });
-    expect(snapshot.file_changes).toEqual([change('first.txt', { new_file: true, added_lines: 2 }), change('untracked.txt', { new_file: true, added_lines: 1 })]);
-    expect(snapshot.task_commits).toEqual([expect.objectContaining({ commit_id: sha, message: 'First commit', stats: { files_changed: 2, insertions: 3, deletions: 0 } })]);
+    expect(snapshot.file_changes).toEqual([
+      change('first.txt', { new_file: true, added_lines: 2 }),
+      change('untracked.txt', { new_file: true, added_lines: 1 }),
+    ]);
+    expect(snapshot.task_commits).toEqual([
+      expect.objectContaining({ commit_id: sha, message: 'First commit', stats: { files_changed: 2, insertions: 3, deletions: 0 } }),
+    ]);
   });
 
   it('rejects a directory that is no repository', async () => {
     const dir = join(base, 'not-a-repo');
     await mkdir(dir, { recursive: true });
-    await expect(readGitSnapshot({ repoDir: dir, initialCommit: { id: '', message: '' }, sourceBranch: '' })).rejects.toThrow(/not a git repository/);
+    await expect(readGitSnapshot({ repoDir: dir, initialCommit: { id: '', message: '' }, sourceBranch: '' })).rejects.toThrow(
+      /not a git repository/,
+    );
     await expect(initialCommitOf(dir)).rejects.toThrow(/not a git repository/);
   });
 });
@@ -254,10 +274,16 @@ describe('a repository without commits', () => {
 describe('parsers', () => {
   it('parseRawNumstat reads renames, binaries and odd paths', () => {
     const out = [
-      ':100644 100644 aaaaaaa bbbbbbb R087', 'old\tname.txt', 'new\tname.txt',
-      ':100644 000000 aaaaaaa 0000000 D', 'gone',
-      ':100644 100644 aaaaaaa bbbbbbb M', ':colon',
-      '3\t1\t', 'old\tname.txt', 'new\tname.txt',
+      ':100644 100644 aaaaaaa bbbbbbb R087',
+      'old\tname.txt',
+      'new\tname.txt',
+      ':100644 000000 aaaaaaa 0000000 D',
+      'gone',
+      ':100644 100644 aaaaaaa bbbbbbb M',
+      ':colon',
+      '3\t1\t',
+      'old\tname.txt',
+      'new\tname.txt',
       '0\t4\tgone',
       '-\t-\t:colon',
       '',
@@ -271,7 +297,11 @@ describe('parsers', () => {
   });
 
   it('unionFileChanges keeps first positions and last values', () => {
-    expect(unionFileChanges([change('a'), change('b')], [change('a', { added_lines: 9 })], [change('c')])).toEqual([change('a', { added_lines: 9 }), change('b'), change('c')]);
+    expect(unionFileChanges([change('a'), change('b')], [change('a', { added_lines: 9 })], [change('c')])).toEqual([
+      change('a', { added_lines: 9 }),
+      change('b'),
+      change('c'),
+    ]);
   });
 
   it('parseCommitStats does not mistake a hex file name for a commit', () => {
@@ -299,19 +329,29 @@ describe('readGitSnapshot on a repository whose config the task wrote', () => {
     await writeFile(path, `#!/bin/sh\nls /proc | grep -c '^[0-9]' > ${join(repo, `${name}.ran`)}\ncat\n`, { mode: 0o755 });
     return path;
   }
-  const ran = (repo: string, name: string) => readFile(join(repo, `${name}.ran`), 'utf8').then((t) => Number(t.trim()), () => undefined);
+  const ran = (repo: string, name: string) =>
+    readFile(join(repo, `${name}.ran`), 'utf8').then(
+      (t) => Number(t.trim()),
+      () => undefined,
+    );
 
   it('runs no fsmonitor, external diff, textconv or pager the repository names', async () => {
     const repo = await newRepo();
     await write(repo, { 'a.md': 'one\n' });
     const initial = { id: await commitAll(repo, 'Initial', '2025-01-01T00:00:00Z'), message: 'Initial' };
-    for (const [key, name] of [['core.fsmonitor', 'fsmonitor'], ['diff.external', 'external'], ['diff.evil.textconv', 'textconv'], ['core.pager', 'pager']] as const) {
+    for (const [key, name] of [
+      ['core.fsmonitor', 'fsmonitor'],
+      ['diff.external', 'external'],
+      ['diff.evil.textconv', 'textconv'],
+      ['core.pager', 'pager'],
+    ] as const) {
       await git(repo, ['config', key, await tattle(repo, name)]);
     }
     await write(repo, { '.gitattributes': '*.md diff=evil\n', 'a.md': 'two\n' });
     const snapshot = await readGitSnapshot({ repoDir: repo, initialCommit: initial, sourceBranch: 'main' });
     expect(snapshot.file_changes.map((f) => f.new_path)).toContain('a.md');
-    for (const name of ['fsmonitor', 'external', 'textconv', 'pager']) expect({ name, ran: await ran(repo, name) }).toEqual({ name, ran: undefined });
+    for (const name of ['fsmonitor', 'external', 'textconv', 'pager'])
+      expect({ name, ran: await ran(repo, name) }).toEqual({ name, ran: undefined });
   });
 
   it('a filter driver, which no option can switch off, runs inside the wrapper (the sandbox) when one is given', async () => {

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { mkdir, mkdtemp, open, readlink, realpath, rm, writeFile } from 'node:fs/promises';
 import { devNull, tmpdir } from 'node:os';
 import { dirname, join, posix, resolve, sep } from 'node:path';
-import type { FileChange, GitSnapshot, TaskCommit } from '../../../contracts/src';
+import type { FileChange, GitSnapshot, TaskCommit } from '@wegent-codex/contracts';
 import { DEFAULT_GIT_TIMEOUTS, isolatedGitEnv, runGit, type CommandWrapper } from './git-command';
 
 /**
@@ -54,14 +54,22 @@ export interface ReadGitSnapshotOptions {
  * only that task.
  */
 const CONFIG_OVERRIDES = [
-  '-c', 'core.fsmonitor=false',
-  '-c', 'core.hooksPath=/dev/null',
-  '-c', 'core.pager=cat',
-  '-c', 'core.quotePath=false',
-  '-c', 'log.showRoot=true',
-  '-c', 'log.showSignature=false',
-  '-c', 'gpg.program=false',
-  '-c', 'protocol.allow=never',
+  '-c',
+  'core.fsmonitor=false',
+  '-c',
+  'core.hooksPath=/dev/null',
+  '-c',
+  'core.pager=cat',
+  '-c',
+  'core.quotePath=false',
+  '-c',
+  'log.showRoot=true',
+  '-c',
+  'log.showSignature=false',
+  '-c',
+  'gpg.program=false',
+  '-c',
+  'protocol.allow=never',
 ];
 const DIFF_FLAGS = ['--no-color', '--no-ext-diff', '--no-textconv', '--no-relative'];
 
@@ -69,7 +77,14 @@ function snapshotGit(repoDir: string, timeoutMs: number, signal?: AbortSignal, w
   // The ceiling: a repoDir that is no repository must not be read as part of one above it.
   const env = { ...isolatedGitEnv({ globalConfig: devNull }), GIT_CEILING_DIRECTORIES: dirname(resolve(repoDir)) };
   const run = (args: string[], extraEnv: Record<string, string> = {}, writable?: string[]) =>
-    runGit(['-C', repoDir, ...CONFIG_OVERRIDES, ...args], { env: { ...env, ...extraEnv }, timeoutMs, signal, wrap, writable, cwd: wrap ? repoDir : undefined });
+    runGit(['-C', repoDir, ...CONFIG_OVERRIDES, ...args], {
+      env: { ...env, ...extraEnv },
+      timeoutMs,
+      signal,
+      wrap,
+      writable,
+      cwd: wrap ? repoDir : undefined,
+    });
   return {
     run,
     scratchRoot,
@@ -93,7 +108,10 @@ async function headOf(git: SnapshotGit, repoDir: string): Promise<string | null>
 }
 
 /** HEAD's id and trimmed message, taken when a subtask begins (the 55 callback). */
-export async function initialCommitOf(repoDir: string, options: { timeoutMs?: number; signal?: AbortSignal; wrap?: CommandWrapper } = {}): Promise<InitialCommit> {
+export async function initialCommitOf(
+  repoDir: string,
+  options: { timeoutMs?: number; signal?: AbortSignal; wrap?: CommandWrapper } = {},
+): Promise<InitialCommit> {
   const git = snapshotGit(repoDir, options.timeoutMs ?? DEFAULT_GIT_TIMEOUTS.commandMs, options.signal, options.wrap);
   const head = await headOf(git, repoDir);
   if (!head) return { id: '', message: '' };
@@ -237,7 +255,10 @@ export async function readGitSnapshot(options: ReadGitSnapshotOptions): Promise<
   const diff = async (args: string[], env?: Record<string, string>, writable?: string[]) =>
     parseRawNumstat(await git.output(['diff', ...DIFF_FLAGS, '-M', '--raw', '--numstat', '-z', ...args, '--'], env, writable));
   const committed = head && base && base !== head ? await diff([base, head]) : [];
-  const [staged, unstaged] = await withIndexCopy(git, repoDir, async (env, writable) => [await diff(['--cached'], env, writable), await diff([], env, writable)]);
+  const [staged, unstaged] = await withIndexCopy(git, repoDir, async (env, writable) => [
+    await diff(['--cached'], env, writable),
+    await diff([], env, writable),
+  ]);
 
   const taskCommits = head && range && head !== initialCommit.id ? await commitsIn(git, range) : [];
 
@@ -262,7 +283,11 @@ export async function readGitSnapshot(options: ReadGitSnapshotOptions): Promise<
  * open file that must be a regular file inside the repository — whatever the path named a moment
  * before (test/security/workbench-race.spec.ts).
  */
-async function withIndexCopy<T>(git: SnapshotGit, repoDir: string, read: (env: Record<string, string>, writable: string[]) => Promise<T>): Promise<T> {
+async function withIndexCopy<T>(
+  git: SnapshotGit,
+  repoDir: string,
+  read: (env: Record<string, string>, writable: string[]) => Promise<T>,
+): Promise<T> {
   const gitDir = (await git.output(['rev-parse', '--absolute-git-dir'])).trim();
   await mkdir(git.scratchRoot, { recursive: true, mode: 0o700 });
   const scratch = await mkdtemp(join(git.scratchRoot, 'wegent-git-index-'));
@@ -300,7 +325,16 @@ async function commitsIn(git: SnapshotGit, range: string[]): Promise<TaskCommit[
   const commits = parseCommitLog(log);
   if (commits.length === 0) return [];
   const numstat = await git.output([
-    'log', '--reverse', '-z', '--format=%H', '--numstat', '--no-renames', '--diff-merges=first-parent', ...DIFF_FLAGS, ...range, '--',
+    'log',
+    '--reverse',
+    '-z',
+    '--format=%H',
+    '--numstat',
+    '--no-renames',
+    '--diff-merges=first-parent',
+    ...DIFF_FLAGS,
+    ...range,
+    '--',
   ]);
   const stats = parseCommitStats(numstat);
   return commits.map((commit) => ({ ...commit, stats: stats.get(commit.commit_id) ?? { files_changed: 0, insertions: 0, deletions: 0 } }));

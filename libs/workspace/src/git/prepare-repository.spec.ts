@@ -5,9 +5,16 @@ import { execa } from 'execa';
 import { createBareRepository, git, GitHttpServer, pushCommit } from '../../../../test/fixtures/git-http-server';
 import { memoryLogger } from '../../../../test/support/memory-logger';
 import { DEFAULT_GIT_TOKEN_AES_IV, DEFAULT_GIT_TOKEN_AES_KEY } from '../git-token';
-import { createSecretMasker } from '../../../redaction/src';
+import { createSecretMasker } from '@wegent-codex/redaction';
 import { findExecutable } from './git-command';
-import { CloneFailedError, cloneFailureMessage, gitIdentityOf, prepareRepository, type PrepareRepositoryOptions, type RepositoryPayload } from './prepare-repository';
+import {
+  CloneFailedError,
+  cloneFailureMessage,
+  gitIdentityOf,
+  prepareRepository,
+  type PrepareRepositoryOptions,
+  type RepositoryPayload,
+} from './prepare-repository';
 import { TASK_GIT_DIR } from './task-git-home';
 import { normalizeGitDomain, tokenDomainOf, tokenMayGoTo } from './token-host';
 
@@ -56,14 +63,25 @@ afterAll(async () => {
 
 const config = { allowFileUrls: true, aesKey: DEFAULT_GIT_TOKEN_AES_KEY, aesIv: DEFAULT_GIT_TOKEN_AES_IV };
 
-function payload(overrides: Partial<RepositoryPayload> = {}, user: Partial<NonNullable<RepositoryPayload['user']>> = {}): RepositoryPayload {
+function payload(
+  overrides: Partial<RepositoryPayload> = {},
+  user: Partial<NonNullable<RepositoryPayload['user']>> = {},
+): RepositoryPayload {
   return {
     task_id: 42,
     git_url: `file://${demo}`,
     branch_name: '',
     git_domain: '127.0.0.1',
     ...overrides,
-    user: { name: 'alice', git_token: encrypt(TOKEN), git_login: 'alice-gh', git_email: 'alice@example.com', git_id: '1001', user_name: null, ...user },
+    user: {
+      name: 'alice',
+      git_token: encrypt(TOKEN),
+      git_login: 'alice-gh',
+      git_email: 'alice@example.com',
+      git_id: '1001',
+      user_name: null,
+      ...user,
+    },
   };
 }
 
@@ -113,7 +131,12 @@ describe('git_url checks', () => {
     ['an ssh host option', () => 'ssh://-oProxyCommand=touch%20x/repo.git', /must not start with "-"/],
   ])('refuses %s before touching the disk', async (_name, url, message) => {
     const taskDir = newTaskDir();
-    const run = prepareRepository({ payload: payload({ git_url: url(demo) }), taskDir, config: { ...config, allowFileUrls: false }, logger: memoryLogger().logger });
+    const run = prepareRepository({
+      payload: payload({ git_url: url(demo) }),
+      taskDir,
+      config: { ...config, allowFileUrls: false },
+      logger: memoryLogger().logger,
+    });
     await expect(run).rejects.toThrow(message);
     await expect(run).rejects.toThrow(/^Agent\[Codex\]\[42\] Cannot clone the project: /);
     await expect(stat(taskDir)).rejects.toThrow();
@@ -269,7 +292,8 @@ describe('clone over HTTP with a token', () => {
   it('lets the agent fetch and push through gitEnv (the token never in the remote URL)', async () => {
     const prepared = await prepare({ payload: payload({ git_url: tokenServer.url('demo') }) }).run;
     const agentEnv = { PATH: process.env.PATH ?? '', HOME: join(base, 'agent-home'), ...prepared.gitEnv };
-    const agentGit = (args: string[]) => execa('git', args, { cwd: prepared.workDir, env: agentEnv, extendEnv: false, timeout: 30_000, stdin: 'ignore' });
+    const agentGit = (args: string[]) =>
+      execa('git', args, { cwd: prepared.workDir, env: agentEnv, extendEnv: false, timeout: 30_000, stdin: 'ignore' });
     const branch = `agent-${randomBytes(3).toString('hex')}`;
     await agentGit(['-c', 'user.name=a', '-c', 'user.email=a@x', 'commit', '-q', '--allow-empty', '-m', 'agent commit']);
     await agentGit(['push', '-q', 'origin', `HEAD:refs/heads/${branch}`]);
@@ -297,7 +321,9 @@ describe('clone over HTTP with a token', () => {
   });
 
   it('fails with the exact, masked clone text for a wrong token', async () => {
-    const { run, lines, taskDir } = prepare({ payload: payload({ git_url: tokenServer.url('demo') }, { git_token: encrypt(WRONG_TOKEN) }) });
+    const { run, lines, taskDir } = prepare({
+      payload: payload({ git_url: tokenServer.url('demo') }, { git_token: encrypt(WRONG_TOKEN) }),
+    });
     const repoDir = join(taskDir, 'demo');
     const error = (await run.catch((e: unknown) => e)) as Error;
     expect(error).toBeInstanceOf(CloneFailedError);
@@ -318,7 +344,7 @@ describe('clone over HTTP with a token', () => {
   });
 });
 
-describe('the git token goes only to the user\'s git host', () => {
+describe("the git token goes only to the user's git host", () => {
   it('sends no token to a git_url on another host than git_domain: the clone fails unauthenticated, with a warning', async () => {
     const before = tokenServer.authorizations.length;
     const { run, lines, taskDir } = prepare({ payload: payload({ git_url: tokenServer.url('demo'), git_domain: 'github.com' }) });
@@ -343,17 +369,21 @@ describe('the git token goes only to the user\'s git host', () => {
     expect(tokenServer.authorizations.slice(before)).not.toContain(basic('token', TOKEN));
   });
 
-  it('takes user.git_domain (the credential\'s own domain) over the payload\'s git_domain', async () => {
+  it("takes user.git_domain (the credential's own domain) over the payload's git_domain", async () => {
     const before = tokenServer.authorizations.length;
-    const prepared = await prepare({ payload: payload({ git_url: tokenServer.url('demo'), git_domain: 'github.com' }, { git_domain: '127.0.0.1' }) }).run;
+    const prepared = await prepare({
+      payload: payload({ git_url: tokenServer.url('demo'), git_domain: 'github.com' }, { git_domain: '127.0.0.1' }),
+    }).run;
     expect(prepared.cloned).toBe(true);
     expect(tokenServer.authorizations.slice(before)).toContain(basic('token', TOKEN));
 
-    const refused = prepare({ payload: payload({ git_url: tokenServer.url('demo'), git_domain: '127.0.0.1' }, { git_domain: 'github.com' }) }).run;
+    const refused = prepare({
+      payload: payload({ git_url: tokenServer.url('demo'), git_domain: '127.0.0.1' }, { git_domain: 'github.com' }),
+    }).run;
     await expect(refused).rejects.toBeInstanceOf(CloneFailedError);
   });
 
-  it('still masks the user\'s token although it was not sent', async () => {
+  it("still masks the user's token although it was not sent", async () => {
     const prepared = await prepare({ payload: payload({ git_url: publicServer.url('demo'), git_domain: 'github.com' }) }).run;
     expect(prepared.cloned).toBe(true);
     expect(prepared.secrets).toEqual([TOKEN]);
@@ -382,7 +412,9 @@ describe('cloneFailureMessage', () => {
     const mask = createSecretMasker([TOKEN]);
     const stderr = `fatal: unable to access 'https://token:${encodeURIComponent(TOKEN)}@example.com/x.git/': ${TOKEN}\n`;
     const message = cloneFailureMessage(7, '/ws/7/x', stderr, mask);
-    expect(message).toBe("Agent[Codex][7] Failed to clone project to /ws/7/x: fatal: unable to access 'https://token:********@example.com/x.git/': ********");
+    expect(message).toBe(
+      "Agent[Codex][7] Failed to clone project to /ws/7/x: fatal: unable to access 'https://token:********@example.com/x.git/': ********",
+    );
   });
 });
 
@@ -408,17 +440,28 @@ describe('isolation from the service user', () => {
 });
 
 describe('REPO_PROXY_CONFIG', () => {
-  const globalGet = (file: string, key: string) => git(base, ['config', '--file', file, '--get-all', key]).then((s) => s.trim(), () => undefined);
+  const globalGet = (file: string, key: string) =>
+    git(base, ['config', '--file', file, '--get-all', key]).then(
+      (s) => s.trim(),
+      () => undefined,
+    );
 
   it('is applied to the task gitconfig only (lookup: exact, lower-cased, "*")', async () => {
-    const repoProxyConfig = JSON.stringify({ 'github.com': { 'HTTP.PROXY': 'http://proxy.example:3128', 'https.proxy': '' }, '*': { 'http.proxy': 'http://star:1' } });
+    const repoProxyConfig = JSON.stringify({
+      'github.com': { 'HTTP.PROXY': 'http://proxy.example:3128', 'https.proxy': '' },
+      '*': { 'http.proxy': 'http://star:1' },
+    });
     const prepared = await prepare({ payload: payload({ git_domain: 'GitHub.com' }), config: { ...config, repoProxyConfig } }).run;
     expect(await globalGet(prepared.gitEnv.GIT_CONFIG_GLOBAL, 'http.proxy')).toBe('http://proxy.example:3128');
     expect(await globalGet(prepared.gitEnv.GIT_CONFIG_GLOBAL, 'https.proxy')).toBeUndefined();
     expect(await localConfig(prepared.workDir, 'http.proxy')).toBeUndefined();
 
     // A follow-up rewrites the setting instead of adding a second value.
-    await prepare({ taskDir: join(prepared.workDir, '..'), payload: payload({ git_domain: 'GitHub.com' }), config: { ...config, repoProxyConfig } }).run;
+    await prepare({
+      taskDir: join(prepared.workDir, '..'),
+      payload: payload({ git_domain: 'GitHub.com' }),
+      config: { ...config, repoProxyConfig },
+    }).run;
     expect(await globalGet(prepared.gitEnv.GIT_CONFIG_GLOBAL, 'http.proxy')).toBe('http://proxy.example:3128');
   });
 
@@ -481,7 +524,7 @@ describe('CLI logins', () => {
     expect(log).not.toContain(TOKEN);
   });
 
-  it('skips the login for a domain that is not the token\'s own', async () => {
+  it("skips the login for a domain that is not the token's own", async () => {
     const clis = await fakeClis();
     await prepare({ payload: payload({ git_domain: 'github.com' }, { git_domain: 'gitlab.example.com' }), path: clis.path }).run;
     expect(await clis.read('gh')).toBe('');

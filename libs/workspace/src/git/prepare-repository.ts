@@ -1,15 +1,24 @@
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Config, TaskPayload, WegentUser } from '../../../contracts/src';
-import type { Logger } from '../../../runtime/src';
+import type { Config, TaskPayload, WegentUser } from '@wegent-codex/contracts';
+import type { Logger } from '@wegent-codex/runtime';
 import { decryptGitToken } from '../git-token';
-import { createSecretMasker, type SecretMasker } from '../../../redaction/src';
+import { createSecretMasker, type SecretMasker } from '@wegent-codex/redaction';
 import { checkGitUrl } from '../repo-url';
 import { loginGitCli } from './cli-login';
 import { DEFAULT_GIT_TIMEOUTS, runGit, type CommandWrapper, type GitTimeouts } from './git-command';
 import { repoProxySettings } from './repo-proxy';
 import { tokenDomainOf, tokenMayGoTo } from './token-host';
-import { ensureTaskGitHome, serviceGitEnv, setGlobalConfig, storeCredentials, TASK_GIT_DIR, taskGitEnv, taskGitPaths, type TaskGitPaths } from './task-git-home';
+import {
+  ensureTaskGitHome,
+  serviceGitEnv,
+  setGlobalConfig,
+  storeCredentials,
+  TASK_GIT_DIR,
+  taskGitEnv,
+  taskGitPaths,
+  type TaskGitPaths,
+} from './task-git-home';
 
 /**
  * The repository part of a task's preparation (docs/protocol/wegent-protocol.md §11.1–§11.5): clone on the
@@ -31,14 +40,17 @@ export interface RepositoryConfig {
   repoProxyConfig?: string;
 }
 
-export const repositoryConfigFrom = (config: Pick<Config, 'ALLOW_FILE_GIT_URLS' | 'GIT_TOKEN_AES_KEY' | 'GIT_TOKEN_AES_IV' | 'REPO_PROXY_CONFIG'>): RepositoryConfig => ({
+export const repositoryConfigFrom = (
+  config: Pick<Config, 'ALLOW_FILE_GIT_URLS' | 'GIT_TOKEN_AES_KEY' | 'GIT_TOKEN_AES_IV' | 'REPO_PROXY_CONFIG'>,
+): RepositoryConfig => ({
   allowFileUrls: config.ALLOW_FILE_GIT_URLS,
   aesKey: config.GIT_TOKEN_AES_KEY,
   aesIv: config.GIT_TOKEN_AES_IV,
   repoProxyConfig: config.REPO_PROXY_CONFIG,
 });
 
-export type RepositoryPayload = Pick<TaskPayload, 'task_id' | 'git_url' | 'branch_name' | 'git_domain' | 'user'> & Partial<Pick<TaskPayload, 'skip_git_clone'>>;
+export type RepositoryPayload = Pick<TaskPayload, 'task_id' | 'git_url' | 'branch_name' | 'git_domain' | 'user'> &
+  Partial<Pick<TaskPayload, 'skip_git_clone'>>;
 
 export interface PrepareRepositoryOptions {
   payload: RepositoryPayload;
@@ -116,7 +128,12 @@ function remoteOf(gitUrl: string, kind: string): Remote {
   const url = new URL(gitUrl);
   const origin = `${url.protocol}//${url.host}`;
   if (!url.username && !url.password) return { cloneUrl: gitUrl, origin };
-  const remote: Remote = { cloneUrl: '', origin, urlUser: decode(url.username) || undefined, urlPassword: decode(url.password) || undefined };
+  const remote: Remote = {
+    cloneUrl: '',
+    origin,
+    urlUser: decode(url.username) || undefined,
+    urlPassword: decode(url.password) || undefined,
+  };
   url.username = '';
   url.password = '';
   remote.cloneUrl = url.toString();
@@ -161,11 +178,16 @@ export async function prepareRepository(options: PrepareRepositoryOptions): Prom
   // The user's token goes only to its own host; credentials written into git_url go to that URL.
   const userTokenForRemote = remote?.origin && userToken && tokenMayGoTo(remote.origin, tokenDomain) ? userToken : null;
   if (remote?.origin && userToken && !userTokenForRemote) {
-    logger.warn({ task_id: taskId, git_host: new URL(remote.origin).host, user_git_domain: tokenDomain || null }, "git credentials withheld: git_url names another host than the user's git domain");
+    logger.warn(
+      { task_id: taskId, git_host: new URL(remote.origin).host, user_git_domain: tokenDomain || null },
+      "git credentials withheld: git_url names another host than the user's git domain",
+    );
   }
   const token = userTokenForRemote ?? remote?.urlPassword ?? null;
   const user = payload.user?.user_name || remote?.urlUser || 'token';
-  const secrets = [...new Set([userToken, token, remote?.urlPassword, token && Buffer.from(`${user}:${token}`).toString('base64')])].filter((s): s is string => !!s);
+  const secrets = [...new Set([userToken, token, remote?.urlPassword, token && Buffer.from(`${user}:${token}`).toString('base64')])].filter(
+    (s): s is string => !!s,
+  );
   const mask = createSecretMasker(secrets);
 
   await mkdir(taskDir, { recursive: true });
@@ -196,7 +218,18 @@ export async function prepareRepository(options: PrepareRepositoryOptions): Prom
       logger.info({ task_id: taskId }, 'skip_git_clone is set: no clone');
       repoDir = undefined;
     } else {
-      await clone({ taskId, repoDir, cloneUrl: remote.cloneUrl, branch: payload.branch_name?.trim() ?? '', env, timeoutMs: timeouts.cloneMs, signal, logger, mask, wrap });
+      await clone({
+        taskId,
+        repoDir,
+        cloneUrl: remote.cloneUrl,
+        branch: payload.branch_name?.trim() ?? '',
+        env,
+        timeoutMs: timeouts.cloneMs,
+        signal,
+        logger,
+        mask,
+        wrap,
+      });
       cloned = true;
       await configureFreshClone({ taskId, repoDir, user: payload.user, writer, logger });
     }
@@ -253,10 +286,16 @@ async function configureFreshClone({ taskId, repoDir, user, writer, logger }: Fr
   }
   const identity = gitIdentityOf(user);
   if (!identity) {
-    logger.warn({ task_id: taskId }, 'git identity not configured: user.git_login and an e-mail (git_email, or git_id for the noreply address) are required');
+    logger.warn(
+      { task_id: taskId },
+      'git identity not configured: user.git_login and an e-mail (git_email, or git_id for the noreply address) are required',
+    );
     return;
   }
-  for (const [key, value] of [['user.name', identity.name], ['user.email', identity.email]] as const) {
+  for (const [key, value] of [
+    ['user.name', identity.name],
+    ['user.email', identity.email],
+  ] as const) {
     const result = await local(key, value);
     if (!result.ok) logger.warn({ task_id: taskId }, `Could not set ${key}: ${result.failure}`);
   }

@@ -16,8 +16,7 @@ export interface RepoProxyLookup {
 
 const PROXY_KEYS = new Set<string>(['http.proxy', 'https.proxy']);
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  value !== null && typeof value === 'object' && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 
 /** Python truthiness, for the original's `config.get(a) or config.get(b) or config.get("*")`. */
 const truthy = (value: unknown): boolean =>

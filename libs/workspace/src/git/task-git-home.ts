@@ -90,7 +90,13 @@ export function setGlobalConfig(paths: TaskGitPaths, key: string, value: string,
  * through a helper scoped to that origin. The token stays out of argv, out of the remote URL in
  * `.git/config` and out of logs; git only hands it to that host, and only when the host asks.
  */
-export async function storeCredentials(paths: TaskGitPaths, origin: string, user: string, token: string, writer: ConfigWriter): Promise<RunResult> {
+export async function storeCredentials(
+  paths: TaskGitPaths,
+  origin: string,
+  user: string,
+  token: string,
+  writer: ConfigWriter,
+): Promise<RunResult> {
   await replaceFile(paths.credentials, `${authenticatedUrl(origin, user, token, { alwaysEncode: true })}\n`);
   return setGlobalConfig(paths, `credential.${origin}.helper`, `store --file=${shellQuote(paths.credentials)}`, writer);
 }

@@ -8,7 +8,10 @@
 /** `host` or `host:port`, lower-cased, from a domain as Wegent writes it (a scheme or path is tolerated). */
 export function normalizeGitDomain(domain: string | null | undefined): string {
   if (typeof domain !== 'string') return '';
-  let host = domain.trim().toLowerCase().replace(/^[a-z][a-z0-9+.-]*:\/\//, '');
+  let host = domain
+    .trim()
+    .toLowerCase()
+    .replace(/^[a-z][a-z0-9+.-]*:\/\//, '');
   host = host.split('/')[0] ?? '';
   host = host.slice(host.lastIndexOf('@') + 1);
   return host.replace(/\.$/, '');
