@@ -4,7 +4,15 @@ import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Config, RpcNotification } from '@wegent-codex/contracts';
-import { AppServerClient, codexProcessEnv, isAlive, renderWarmCodexConfig, resolveCodexBinary } from '@wegent-codex/codex';
+import {
+  AppServerClient,
+  codexProcessEnv,
+  isAlive,
+  passedServiceEnv,
+  renderWarmCodexConfig,
+  resolveCodexBinary,
+} from '@wegent-codex/codex';
+import { TASK_STATE_DIR } from './workspace-preparer';
 import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
 import { SandboxService, type LaunchCommand } from '@wegent-codex/sandbox';
 import { CodexProcessRegistry, type TrackedCodexProcess } from './codex-process-registry';
@@ -27,24 +35,8 @@ export const WARM_DIR = '.warm';
 /** Inside a slot's view (= WORKSPACE_ROOT inside its sandbox): the process's own CODEX_HOME and HOME. */
 const SLOT_CODEX_HOME = '.warm-codex-home';
 const SLOT_HOME = '.warm-home';
-const STATE_DIR = '.task-state';
 /** In a slot's folder (outside its view) once its process is initialized. */
 export const READY_FILE = 'ready';
-/** Same list as the cold process gets (workspace-preparer.ts). */
-const PASSED_ENV = [
-  'LANG',
-  'LC_ALL',
-  'TZ',
-  'SSL_CERT_FILE',
-  'SSL_CERT_DIR',
-  'NODE_EXTRA_CA_CERTS',
-  'HTTP_PROXY',
-  'HTTPS_PROXY',
-  'NO_PROXY',
-  'http_proxy',
-  'https_proxy',
-  'no_proxy',
-];
 
 interface Handlers {
   onNotification(n: RpcNotification): void;
@@ -137,10 +129,10 @@ export class WarmCodexPool {
     try {
       if (this.sandboxed) {
         await rm(join(slot.dir, READY_FILE), { force: true });
-        await mkdir(join(slot.view, STATE_DIR), { recursive: true, mode: 0o700 });
+        await mkdir(join(slot.view, TASK_STATE_DIR), { recursive: true, mode: 0o700 });
         for (const [from, to] of [
           [request.taskDir, join(slot.view, String(request.taskId))],
-          [request.stateDir, join(slot.view, STATE_DIR, String(request.taskId))],
+          [request.stateDir, join(slot.view, TASK_STATE_DIR, String(request.taskId))],
         ] as const) {
           await rename(from, to);
           moved.push([from, to]);
@@ -225,8 +217,7 @@ export class WarmCodexPool {
     await writeFile(join(view, SLOT_CODEX_HOME, 'config.toml'), renderWarmCodexConfig(), { mode: 0o600 });
     // Inside the sandbox the slot's view is WORKSPACE_ROOT; without one it is where it is.
     const inside = this.sandboxed ? this.root : view;
-    const passed: Record<string, string> = {};
-    for (const name of PASSED_ENV) if (process.env[name] !== undefined) passed[name] = process.env[name]!;
+    const passed = passedServiceEnv();
     const env = codexProcessEnv({ home: join(inside, SLOT_HOME), codexHome: join(inside, SLOT_CODEX_HOME), extra: passed });
     const readable = [dirname(dirname(this.bin))];
     const wrap = (command: { file: string; args: string[]; cwd: string; env: Record<string, string> }): LaunchCommand =>
@@ -304,9 +295,9 @@ export class WarmCodexPool {
       for (const entry of await readdir(view).catch(() => [] as string[])) {
         if (/^\d+$/.test(entry)) await putBack(join(view, entry), join(this.root, entry));
       }
-      for (const entry of await readdir(join(view, STATE_DIR)).catch(() => [] as string[])) {
+      for (const entry of await readdir(join(view, TASK_STATE_DIR)).catch(() => [] as string[])) {
         if (!/^\d+$/.test(entry)) continue;
-        await putBack(join(view, STATE_DIR, entry), join(this.root, STATE_DIR, entry));
+        await putBack(join(view, TASK_STATE_DIR, entry), join(this.root, TASK_STATE_DIR, entry));
       }
       await rm(join(base, name), { recursive: true, force: true });
       this.logger.warn({ slot: name }, "a dead worker's warm slot was emptied: its task folders are back in place");

@@ -4,6 +4,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Config, GitSnapshot, TaskPayload } from '@wegent-codex/contracts';
 import {
   codexProcessEnv,
+  passedServiceEnv,
   DEFAULT_API_KEY_ENV,
   resolveCodexBinary,
   warmThreadConfig,
@@ -77,21 +78,6 @@ export interface PreparedWorkspace {
   warm: { threadConfig: Record<string, unknown>; coldReason?: string };
 }
 
-/** Variables of the service's own environment that Codex and its commands may see (nothing else). */
-const PASSED_ENV = [
-  'LANG',
-  'LC_ALL',
-  'TZ',
-  'SSL_CERT_FILE',
-  'SSL_CERT_DIR',
-  'NODE_EXTRA_CA_CERTS',
-  'HTTP_PROXY',
-  'HTTPS_PROXY',
-  'NO_PROXY',
-  'http_proxy',
-  'https_proxy',
-  'no_proxy',
-];
 const CONTEXT_WINDOW_FOR_CUSTOM_MODELS = 262_144;
 /** Under WORKSPACE_ROOT, next to the task folders (numeric names), never bound into a run but its own. */
 export const TASK_STATE_DIR = '.task-state';
@@ -294,8 +280,7 @@ export class WorkspacePreparer {
     const inputImages = await saveInputImages(payload.input_images, taskDir, payload.task_id, payload.subtask_id);
     for (const reason of inputImages.skipped) log.warn({ reason }, 'input image skipped');
 
-    const passed: Record<string, string> = {};
-    for (const name of PASSED_ENV) if (process.env[name] !== undefined) passed[name] = process.env[name]!;
+    const passed = passedServiceEnv();
     const p = payload;
     const extraEnv = {
       ...passed,

@@ -322,6 +322,29 @@ async function writePrivateFile(path: string, content: string): Promise<void> {
   await writeFile(path, content, { mode: 0o600, flag: 'wx' });
 }
 
+/** Variables of the service's own environment that Codex and its commands may see (nothing else). */
+const PASSED_ENV = [
+  'LANG',
+  'LC_ALL',
+  'TZ',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'NODE_EXTRA_CA_CERTS',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+] as const;
+
+/** The locale, CA and proxy settings of `env` that a Codex process (cold or warm) is given. */
+export function passedServiceEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const passed: Record<string, string> = {};
+  for (const name of PASSED_ENV) if (env[name] !== undefined) passed[name] = env[name];
+  return passed;
+}
+
 /**
  * The complete environment of a Codex process: nothing inherited from the service, the API key
  * only in its `env_key` variable, `HOME` pointing at a clean per-task directory (commands run
