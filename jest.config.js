@@ -46,6 +46,10 @@ const SPEC_ROOTS = '<rootDir>/{apps,libs,test,bench,scripts}/**/';
 
 const shared = {
   testEnvironment: 'node',
+  // execa's signal-exit keeps one emitter on the global object for the whole process. Jest 30's
+  // soft delete of globals between files wraps its setters again for every file that touches
+  // it, until a late write recurses past the stack (RangeError after the last test): off.
+  testEnvironmentOptions: { globalsCleanup: 'off' },
   transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] },
   transformIgnorePatterns: [`^${escape(nodeModules)}/(?!(${esm.map(escape).join('|')})/)`],
   moduleNameMapper: {
