@@ -70,8 +70,10 @@ describe('e2e: a model that echoes the task secrets', () => {
 
     const terminal = await h.waitTerminal(TASK_ID, 1);
     expect(terminal.status).toBe('COMPLETED');
-    expect(terminal.error_message).toBe('Token ********, key ********. Done.');
-    expect(terminal.result?.value).toBe('Token ********, key ********. Done.');
+    // The stored answer is what streamed: the commentary, then the final answer.
+    const stored = 'My key is ******** and the gateway says ********.\n\nToken ********, key ********. Done.';
+    expect(terminal.error_message).toBe(stored);
+    expect(terminal.result?.value).toBe(stored);
     const streamed = h
       .callbacksOf(TASK_ID, 1)
       .filter((c) => c.status === 'RUNNING')
@@ -135,7 +137,7 @@ describe('e2e: a model that echoes the task secrets', () => {
     });
     expect(answer.status).toBe(200);
     const terminal = await h.waitTerminal(taskId, 1);
-    expect(terminal.error_message).toBe('Nothing more.');
+    expect(terminal.error_message).toBe('Here: ******** (that was it).\n\nNothing more.');
     const all = JSON.stringify(h.em.requests.filter((r) => r.body.task_id === taskId));
     expect(all).not.toContain(API_KEY);
     expect(all).not.toContain(API_KEY.slice(9));
