@@ -45,6 +45,9 @@ export class TaskQueueService implements TaskQueuePort {
     this.lane = lane ?? new TaskLane(redis, keys);
     this.cancels = cancels ?? new CancelRegistry(redis, keys);
     this.heartbeats = new HeartbeatRegistry(redis, keys);
+    // BullMQ re-emits its connection's errors ("Connection is closed." while the app shuts down);
+    // an EventEmitter with no 'error' listener would throw them at whoever is running.
+    queue.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'task queue connection error'));
   }
 
   /**
