@@ -60,15 +60,25 @@ export async function runMemory(env: ScenarioEnv): Promise<MemoryResult> {
 
     const taskIds = Array.from({ length: jobs }, () => env.nextTaskId());
     for (const id of taskIds) await api.submit(id);
+    let seenPids: number[] = [];
     const codexPids = await until(
       () => {
-        const pids = descendantsOf(worker.pid).filter((pid) => /\bapp-server\b/.test(readCmdline(pid)));
-        return pids.length >= jobs && fake.modelRequests().length >= jobs ? pids : undefined;
+        seenPids = descendantsOf(worker.pid).filter((pid) => /\bapp-server\b/.test(readCmdline(pid)));
+        return seenPids.length >= jobs && fake.modelRequests().length >= jobs ? seenPids : undefined;
       },
       60_000,
       `${jobs} codex app-server processes with a model request each`,
       100,
-    );
+    ).catch(async (error: unknown) => {
+      // Say what was there instead, so that a failure on CI can be read from its log alone.
+      const lastEvents = await Promise.all(
+        taskIds.map(async (id) => `${id}: ${(await api.eventsOf(id)).map((e) => e.event.type).join(' → ') || 'no events'}`),
+      );
+      throw new Error(
+        `${(error as Error).message}; saw ${seenPids.length} app-server processes, ${fake.modelRequests().length} model requests; ` +
+          `events ${lastEvents.join('; ')}; worker log tail: ${worker.lines.slice(-6).join(' | ')}`,
+      );
+    });
     await sleep(1_000);
     const running = await sampleRss(worker.pid, samples);
     const codex = codexPids.map((pid) => MiB(memoryOf(pid)?.rssKiB ?? NaN)).filter(Number.isFinite);

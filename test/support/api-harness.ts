@@ -7,7 +7,7 @@ import { Test } from '@nestjs/testing';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { loadConfig, type Config, type NewTaskEvent } from '@wegent-codex/contracts';
-import { RuntimeModule, type Logger } from '@wegent-codex/runtime';
+import { REDIS, RuntimeModule, type Logger } from '@wegent-codex/runtime';
 import { ApiModule } from '../../apps/api/src';
 import type { ApiModuleOptions } from '../../apps/api/src';
 import { configureHttpApp } from '../../apps/api/src';
@@ -57,6 +57,10 @@ export async function startApi(env: Record<string, string> = {}, options?: ApiMo
   configureHttpApp(app, config);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
+  // A test starts talking to the api at once: /readyz rightly says "redis is not connected" while
+  // the api's own connection is still connecting, which is not what the tests ask about.
+  const appRedis = app.get<Redis>(REDIS);
+  await eventually(() => appRedis.status === 'ready', "the api's Redis connection to be ready", 10_000);
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
 
   const keys = async () => {

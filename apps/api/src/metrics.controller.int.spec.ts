@@ -52,8 +52,6 @@ describe('GET /metrics without MetricsModule', () => {
       expect(res.status).toBe(404);
       expect(await res.json()).toEqual({ error: 'metrics are not collected in this process (the composition root has no MetricsModule)' });
     } finally {
-      // Closing while BullMQ still initialises its connection rejects that init as an unhandled 'error'.
-      await new Promise((resolve) => setTimeout(resolve, 500));
       await api.close();
     }
   });

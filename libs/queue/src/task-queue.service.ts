@@ -1,5 +1,5 @@
 import { InjectQueue } from '@nestjs/bullmq';
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable, Optional, type OnModuleDestroy } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { jobIdFor, TASK_QUEUE_NAME, type Config, type TaskJobData, type TaskPayload } from '@wegent-codex/contracts';
@@ -15,6 +15,8 @@ import type { CancelOutcome, EnqueueResult, TaskQueuePort } from './task-queue.t
 const QUEUED_STATES = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children', 'paused']);
 /** States of a lane's head job that mean it will not run (again): its lane moves on. */
 const FINISHED_STATES = new Set(['completed', 'failed', 'unknown']);
+/** Longest a shutdown waits for the queue's connection to finish initialising. */
+const INIT_SETTLE_MS = 2_000;
 
 /**
  * The queue rules of a task, in one service: enqueue, admission (only the head of a task's lane
@@ -23,7 +25,7 @@ const FINISHED_STATES = new Set(['completed', 'failed', 'unknown']);
  * built once per process; the intake, the worker and the operator CLI all go through here.
  */
 @Injectable()
-export class TaskQueueService implements TaskQueuePort {
+export class TaskQueueService implements TaskQueuePort, OnModuleDestroy {
   readonly vault: PayloadVault;
   readonly lane: TaskLane;
   readonly cancels: CancelRegistry;
@@ -48,6 +50,24 @@ export class TaskQueueService implements TaskQueuePort {
     // BullMQ re-emits its connection's errors ("Connection is closed." while the app shuts down);
     // an EventEmitter with no 'error' listener would throw them at whoever is running.
     queue.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'task queue connection error'));
+  }
+
+  /**
+   * Before BullModule closes the queue (on application shutdown, after this hook): let its
+   * connection finish initialising, at most INIT_SETTLE_MS. Closed mid-init, BullMQ rejects the
+   * init with "Connection is closed." and re-emits it after every listener is gone.
+   */
+  async onModuleDestroy(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, INIT_SETTLE_MS)));
+    await Promise.race([
+      this.queue.waitUntilReady().then(
+        () => undefined,
+        () => undefined,
+      ),
+      bound,
+    ]);
+    clearTimeout(timer);
   }
 
   /**
