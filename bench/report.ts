@@ -7,6 +7,7 @@ import type { RestartResult } from './scenarios/restart';
 import type { WarmResult } from './scenarios/warm';
 import type { StreamingResult } from './scenarios/streaming';
 import type { ThroughputLevel } from './scenarios/throughput';
+import type { ParallelVsBareResult } from './scenarios/parallel-vs-bare';
 import type { MachineInfo } from './support/machine';
 import { fmt, type Summary } from './stats';
 
@@ -25,6 +26,7 @@ export interface BenchResults {
     memory: MemoryResult;
     restart: RestartResult;
     warm: WarmResult;
+    parallelVsBare: ParallelVsBareResult;
   }>;
   errors: { scenario: string; message: string }[];
   /** Set when the round-two scenarios (restart, warm) were measured in a later partial run and merged in. */
@@ -451,8 +453,8 @@ function renderWarm(line: Line, w: WarmResult): void {
 
 /** The goals table of issue 12, from this run's numbers. */
 function renderRoundTwo(line: Line, results: BenchResults): void {
-  const { warm: w, restart: r } = results.scenarios;
-  if (!w && !r) return;
+  const { warm: w, restart: r, parallelVsBare: p } = results.scenarios;
+  if (!w && !r && !p) return;
   line();
   line('## Goals of issue 12 (speed, round two)');
   line();
@@ -481,5 +483,9 @@ function renderRoundTwo(line: Line, results: BenchResults): void {
   if (r)
     line(
       `| \`npm start\` when nothing changed → /healthz | ≈ 7 s | ${fmt(r.npmStartMedianMs / 1000, 1)} s (${fmt(r.ratio, 2)}× a full build + start) | ≤ 2 s |`,
+    );
+  if (p)
+    line(
+      `| ${p.tasks} tasks at ${p.concurrency} at a time ÷ the same turns through bare Codex ${p.concurrency} at a time (tasks/s) | 0.71× | ${fmt(p.ratioMedian, 2)}× (service ${p.serviceTasksPerSecond.map((v) => fmt(v, 2)).join(', ')}; bare ${p.bareTasksPerSecond.map((v) => fmt(v, 2)).join(', ')} tasks/s per round) | ≥ 0.95× |`,
     );
 }

@@ -7,6 +7,7 @@ import { renderReport, type BenchResults } from './report';
 import { runBullmqCeiling } from './scenarios/bullmq-ceiling';
 import { runMemory } from './scenarios/memory';
 import { runOverhead } from './scenarios/overhead';
+import { runParallelVsBare } from './scenarios/parallel-vs-bare';
 import { runRelayFlood } from './scenarios/relay-flood';
 import { runRelayLatency } from './scenarios/relay-latency';
 import { runRestart } from './scenarios/restart';
@@ -31,7 +32,16 @@ const DOCS_FILE = join(REPO_ROOT, 'docs', 'benchmarks.md');
 const WORKER_CONCURRENCIES = { quick: [1, 4, 16], full: [1, 2, 4, 8, 16] } as const;
 
 type ScenarioName =
-  'overhead' | 'relayLatency' | 'relayFlood' | 'bullmqCeiling' | 'throughput' | 'streaming' | 'memory' | 'restart' | 'warm';
+  | 'overhead'
+  | 'relayLatency'
+  | 'relayFlood'
+  | 'bullmqCeiling'
+  | 'throughput'
+  | 'streaming'
+  | 'memory'
+  | 'restart'
+  | 'warm'
+  | 'parallelVsBare';
 
 const SCENARIOS: Record<ScenarioName, (env: ScenarioEnv) => Promise<unknown>> = {
   overhead: runOverhead,
@@ -45,6 +55,7 @@ const SCENARIOS: Record<ScenarioName, (env: ScenarioEnv) => Promise<unknown>> = 
   streaming: runStreaming,
   restart: runRestart,
   warm: runWarm,
+  parallelVsBare: runParallelVsBare,
 };
 
 const USAGE = `usage: npm run bench [-- [--quick] [--write-docs] [--only ${Object.keys(SCENARIOS).join(',')}]]

@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import { readCmdline } from '@wegent-codex/codex';
 import { sleep, until } from '../support/bench-context';
 import { hangingTurn, scriptModel } from '../support/model-scripts';
@@ -28,6 +29,12 @@ export interface MemoryResult {
 }
 
 const MiB = (kib: number) => kib / 1024;
+
+/** The `codex app-server` process itself, not the bubblewrap processes whose argv also names it. */
+export function isCodexAppServer(cmdline: string): boolean {
+  const [exe = '', ...args] = cmdline.split(' ');
+  return basename(exe) === 'codex' && args.includes('app-server');
+}
 
 export async function runMemory(env: ScenarioEnv): Promise<MemoryResult> {
   const { ctx, fake, quick } = env;
@@ -63,7 +70,7 @@ export async function runMemory(env: ScenarioEnv): Promise<MemoryResult> {
     let seenPids: number[] = [];
     const codexPids = await until(
       () => {
-        seenPids = descendantsOf(worker.pid).filter((pid) => /\bapp-server\b/.test(readCmdline(pid)));
+        seenPids = descendantsOf(worker.pid).filter((pid) => isCodexAppServer(readCmdline(pid)));
         return seenPids.length >= jobs && fake.modelRequests().length >= jobs ? seenPids : undefined;
       },
       60_000,
