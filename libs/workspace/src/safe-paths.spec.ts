@@ -1,4 +1,5 @@
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import fsp = require('node:fs/promises');
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { realDirectory, replaceFile } from './safe-paths';
@@ -22,6 +23,19 @@ describe('safe paths (nothing a task planted is followed)', () => {
     expect((await lstat(join(base, 'task', 'attachments'))).isDirectory()).toBe(true);
     await writeFile(join(dir, 'file.txt'), 'x');
     expect(await readdir(victim)).toEqual(['credentials']);
+  });
+
+  it('realDirectory: a shared parent made by another run between its check and its mkdir is used, not an error', async () => {
+    const root = join(base, 'fresh-root');
+    await mkdir(join(root, '.task-state'), { recursive: true });
+    // The race, made certain: the check finds .task-state missing, the other run has made it by the mkdir.
+    const check = jest.spyOn(fsp, 'lstat').mockRejectedValueOnce(Object.assign(new Error('ENOENT: gone'), { code: 'ENOENT' }));
+    try {
+      await expect(realDirectory(root, join(root, '.task-state', '1020'))).resolves.toBe(join(root, '.task-state', '1020'));
+    } finally {
+      check.mockRestore();
+    }
+    expect((await lstat(join(root, '.task-state', '1020'))).isDirectory()).toBe(true);
   });
 
   it('realDirectory replaces a file in the way, and refuses a path outside its base', async () => {

@@ -22,7 +22,11 @@ export async function realDirectory(base: string, path: string, mode = 0o755): P
     const stat = await lstat(current).catch(() => undefined);
     if (stat?.isDirectory()) continue;
     if (stat) await rm(current, { force: true, recursive: false });
-    await mkdir(current, { mode });
+    await mkdir(current, { mode }).catch(async (error: NodeJS.ErrnoException) => {
+      // Another run of this worker made the same shared folder (WORKSPACE_ROOT/.task-state) between
+      // our lstat and mkdir. mkdir never follows a symlink: only a real directory may stand.
+      if (error.code !== 'EEXIST' || !(await lstat(current)).isDirectory()) throw error;
+    });
   }
   return path;
 }
