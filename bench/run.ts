@@ -45,8 +45,6 @@ type ScenarioName =
 
 const SCENARIOS: Record<ScenarioName, (env: ScenarioEnv) => Promise<unknown>> = {
   overhead: runOverhead,
-  // Before the relay scenarios: run after relayFlood, its 4 jobs never reached the model within
-  // 60 s (an interference between scenarios not found yet; each passes on its own).
   memory: runMemory,
   relayLatency: runRelayLatency,
   relayFlood: runRelayFlood,
