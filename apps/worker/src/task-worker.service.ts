@@ -4,6 +4,7 @@ import type { Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { TASK_QUEUE_NAME, type Config, type NewTaskEvent, type TaskJobData } from '@wegent-codex/contracts';
 import { EventLogRepository } from '@wegent-codex/event-log';
+import { proxyVariablesWithCredentials } from '@wegent-codex/codex';
 import { LimitsService } from '@wegent-codex/limits';
 import { CancelRegistry, idsOfJobId } from '@wegent-codex/queue';
 import { CONFIG, createRedis, LOGGER, redisOptionsFromUrl, type Logger } from '@wegent-codex/runtime';
@@ -78,6 +79,12 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
       { concurrency: this.config.WORKER_CONCURRENCY, global_concurrency: this.config.GLOBAL_CONCURRENCY ?? null },
       'worker started',
     );
+    const keptBack = proxyVariablesWithCredentials();
+    if (keptBack.length)
+      this.logger.warn(
+        { variables: keptBack },
+        "proxy credentials are the service's: tasks get the proxy's address without them (authenticate tasks at the proxy by source address)",
+      );
   }
 
   /**

@@ -338,11 +338,43 @@ const PASSED_ENV = [
   'no_proxy',
 ] as const;
 
-/** The locale, CA and proxy settings of `env` that a Codex process (cold or warm) is given. */
+const PROXY_VARS = new Set(['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy']);
+
+/**
+ * The locale, CA and proxy settings of `env` that a Codex process (cold or warm) is given. A
+ * proxy's user and password are the service's: a task can read its own environment, so it gets
+ * the proxy's address only (a proxy that must authenticate tasks should do it by source address),
+ * and a proxy value that is not a URL is not passed at all.
+ */
 export function passedServiceEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const passed: Record<string, string> = {};
-  for (const name of PASSED_ENV) if (env[name] !== undefined) passed[name] = env[name];
+  for (const name of PASSED_ENV) {
+    const value = env[name];
+    if (value === undefined) continue;
+    if (!PROXY_VARS.has(name)) passed[name] = value;
+    else {
+      const address = proxyAddress(value);
+      if (address !== undefined) passed[name] = address;
+    }
+  }
   return passed;
+}
+
+/** The proxy variables of `env` whose credentials are kept from tasks (for the worker's boot log). */
+export function proxyVariablesWithCredentials(env: NodeJS.ProcessEnv = process.env): string[] {
+  return [...PROXY_VARS].filter((name) => env[name] !== undefined && proxyAddress(env[name]) !== env[name]);
+}
+
+function proxyAddress(value: string): string | undefined {
+  if (!value.includes('@')) return value;
+  try {
+    const url = new URL(value);
+    url.username = '';
+    url.password = '';
+    return url.toString();
+  } catch {
+    return undefined;
+  }
 }
 
 /**
