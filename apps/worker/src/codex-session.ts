@@ -1,11 +1,11 @@
-import type { Redis } from 'ioredis';
 import { type Config, type RpcNotification, type TaskPayload, isTerminalEvent, type NewTaskEvent } from '@wegent-codex/contracts';
-import { AppServerClient, AppServerRpcError, NotificationMapper, textInput } from '@wegent-codex/codex';
-import type { RedisKeys } from '@wegent-codex/event-log';
+import { AppServerClient, NotificationMapper, textInput } from '@wegent-codex/codex';
 import { createSecretMasker, StreamScrubber } from '@wegent-codex/redaction';
 import type { Logger } from '@wegent-codex/runtime';
 import { CodexProcessRegistry } from './codex-process-registry';
+import type { CodexThreadStore } from './codex-thread-store';
 import type { RunEvent } from './event-emitter';
+import { ThreadOpener } from './open-thread';
 import type { BoundCodex, WarmCodexPool } from './warm-codex-pool';
 import type { PreparedWorkspace } from './workspace-preparer';
 
@@ -42,8 +42,6 @@ export interface SessionHooks {
 
 /** Codex's tools as the Wegent frontend names them (system step). */
 const TOOLS = ['Bash', 'Edit', 'Write', 'TodoWrite'];
-const THREAD_TTL_SECONDS = 30 * 24 * 3600;
-const NO_ROLLOUT = /no rollout found/i;
 
 const strip = (event: NewTaskEvent): RunEvent => {
   const { task_id: _t, subtask_id: _s, attempt: _a, ...rest } = event;
@@ -63,8 +61,7 @@ export class CodexSession {
   constructor(
     private readonly config: Config,
     private readonly log: Logger,
-    private readonly redis: Redis,
-    private readonly keys: RedisKeys,
+    private readonly threads: CodexThreadStore,
     private readonly workspace: PreparedWorkspace,
     private readonly payload: TaskPayload,
     private readonly pool?: WarmCodexPool,
@@ -118,8 +115,7 @@ export class CodexSession {
 
     let stored: string | null;
     try {
-      // 2026 `new_session` (a pipeline stage changed): a fresh thread, which then becomes the task's.
-      stored = this.payload.new_session ? null : await this.redis.get(this.keys.thread(taskId));
+      stored = await this.threads.storedFor(this.payload);
     } catch (error) {
       return { kind: 'exception', error: this.mask.maskText((error as Error).message) };
     }
@@ -189,24 +185,14 @@ export class CodexSession {
     try {
       // ---- thread ----
       let threadId: string;
-      let resumedFresh = false;
+      let resumedFresh: boolean;
       try {
-        if (stored) {
-          try {
-            threadId = (await client.threadResume({ threadId: stored, cwd: this.workspace.workDir, model: this.workspace.model })).thread
-              .id;
-          } catch (error) {
-            if (!(error instanceof AppServerRpcError && NO_ROLLOUT.test(error.rpcMessage))) throw error;
-            this.log.warn({ thread_id: stored }, 'thread could not be resumed (rollout missing): starting a fresh thread');
-            resumedFresh = true;
-            threadId = (await client.threadStart(this.threadStartOptions())).thread.id;
-          }
-        } else {
-          threadId = (
-            await client.threadStart({ ...this.threadStartOptions(), ...(warm ? { config: this.workspace.warm.threadConfig } : {}) })
-          ).thread.id;
-        }
-        await this.redis.set(this.keys.thread(taskId), threadId, 'EX', THREAD_TTL_SECONDS);
+        ({ threadId, resumedFresh } = await new ThreadOpener(this.threads, this.log).open(client, {
+          taskId,
+          stored,
+          start: this.threadStartOptions(),
+          warmConfig: warm ? this.workspace.warm.threadConfig : undefined,
+        }));
       } catch (error) {
         return { kind: 'exception', error: this.mask.maskText((error as Error).message) };
       }

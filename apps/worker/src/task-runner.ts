@@ -1,11 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { shellTypeOf, StepTitle, type Config, type GitSnapshot, type RunContext, type TaskPayload } from '@wegent-codex/contracts';
-import { RedisKeys } from '@wegent-codex/event-log';
 import { CancelRegistry } from '@wegent-codex/queue';
 import { LimitsService, type RunLimiter } from '@wegent-codex/limits';
-import { CONFIG, LOGGER, REDIS, type Logger } from '@wegent-codex/runtime';
+import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
 import { CodexSession, type SessionEnd } from './codex-session';
+import { CodexThreadStore } from './codex-thread-store';
 import { runImageValidation } from './image-validation';
 import { OutputBudget } from './output-budget';
 import { RunEnding, type RunResult } from './run-outcome';
@@ -52,8 +51,7 @@ export class TaskRunner {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
-    @Inject(REDIS) private readonly redis: Redis,
-    private readonly keys: RedisKeys,
+    private readonly threads: CodexThreadStore,
     private readonly workspace: WorkspacePreparer,
     private readonly cancels: CancelRegistry,
     private readonly pool: WarmCodexPool,
@@ -124,8 +122,7 @@ export class TaskRunner {
       const session = new CodexSession(
         this.config,
         log,
-        this.redis,
-        this.keys,
+        this.threads,
         { ...prepared, launch: (command) => limited.wrap(prepared.launch(command)) },
         payload,
         this.pool,
