@@ -6,17 +6,12 @@ import { CodexProcessRegistry } from './codex-process-registry';
 import type { CodexThreadStore } from './codex-thread-store';
 import type { RunEvent } from './event-emitter';
 import { ThreadOpener } from './open-thread';
+import type { SessionEnd } from './session-end';
+import { SessionWatchdog } from './session-watchdog';
 import type { BoundCodex, WarmCodexPool } from './warm-codex-pool';
 import type { PreparedWorkspace } from './workspace-preparer';
 
-/** How a Codex session ended, before the runner turns it into terminal events. */
-export type SessionEnd =
-  | { kind: 'finished' }
-  | { kind: 'cancelled' }
-  | { kind: 'exception'; error: string }
-  | { kind: 'broken'; error: string }
-  /** A per-run limit fired (memory, processes, disk): the message names it. */
-  | { kind: 'limit'; error: string };
+export type { SessionEnd } from './session-end';
 
 export interface SessionHooks {
   emit(events: RunEvent[]): Promise<unknown>;
@@ -235,7 +230,17 @@ export class CodexSession {
         return { kind: 'exception', error: this.mask.maskText((error as Error).message) };
       }
 
-      let end = await this.watch(client, hooks, terminal, interrupted, exitedEarly);
+      let end = await new SessionWatchdog({ idleTimeoutMs: this.config.CODEX_IDLE_TIMEOUT_MS, maxRunMs: this.config.MAX_RUN_MS }).watch({
+        finished: terminal,
+        interrupted,
+        exited: exitedEarly,
+        killedBecause: () => client.killedBecause,
+        lastActivityAt: () => client.lastActivityAt,
+        cancel: hooks.cancel,
+        shutdown: hooks.shutdown,
+        cancelRequested: hooks.cancelRequested,
+        limitExceeded: hooks.limits?.exceeded,
+      });
       if (end.kind === 'broken') {
         // The process may have exited right after its last notifications: let them land first.
         await pipe;
@@ -272,80 +277,6 @@ export class CodexSession {
         this.workspace.slot.view = undefined;
       }
       await pipe.catch(() => undefined);
-    }
-  }
-
-  /** Waits for the first of: Codex finished, cancel, shutdown, idle watchdog, run limit, process exit. */
-  private async watch(
-    client: AppServerClient,
-    hooks: SessionHooks,
-    terminal: Promise<void>,
-    interrupted: Promise<void>,
-    exited: Promise<{ code: number | null; signal: string | null }>,
-  ): Promise<SessionEnd> {
-    const timers: NodeJS.Timeout[] = [];
-    const listeners: (() => void)[] = [];
-    const abortOf = (signal: AbortSignal, end: SessionEnd) =>
-      new Promise<SessionEnd>((resolve) => {
-        if (signal.aborted) return resolve(end);
-        const on = () => resolve(end);
-        signal.addEventListener('abort', on, { once: true });
-        listeners.push(() => signal.removeEventListener('abort', on));
-      });
-    const idle = new Promise<SessionEnd>((resolve) => {
-      const limit = this.config.CODEX_IDLE_TIMEOUT_MS;
-      const tick = setInterval(
-        () => {
-          if (Date.now() - client.lastActivityAt > limit)
-            resolve({ kind: 'broken', error: `no activity from Codex for ${Math.round(limit / 1000)} s (idle timeout)` });
-        },
-        Math.min(1_000, Math.max(50, Math.floor(limit / 4))),
-      );
-      timers.push(tick);
-    });
-    const maxRun = new Promise<SessionEnd>((resolve) => {
-      timers.push(
-        setTimeout(
-          () =>
-            resolve({ kind: 'broken', error: `the run exceeded the maximum run time of ${Math.round(this.config.MAX_RUN_MS / 1000)} s` }),
-          this.config.MAX_RUN_MS,
-        ),
-      );
-    });
-    // The durable cancel flag, polled: a broadcast missed during a Redis reconnect still lands.
-    const polledCancel = new Promise<SessionEnd>((resolve) => {
-      const poll = setInterval(() => {
-        void hooks.cancelRequested().then(
-          (yes) => yes && resolve({ kind: 'cancelled' }),
-          () => undefined,
-        );
-      }, 2_000);
-      timers.push(poll);
-    });
-    try {
-      return await Promise.race<SessionEnd>([
-        terminal.then(() => ({ kind: 'finished' }) as const),
-        ...(hooks.limits ? [hooks.limits.exceeded.then((hit) => ({ kind: 'limit', error: hit.message }) as const)] : []),
-        // Interrupted although nobody here asked for it: Codex stopped the turn by itself.
-        interrupted.then(() => ({ kind: 'broken', error: 'the turn was interrupted' }) as const),
-        abortOf(hooks.cancel, { kind: 'cancelled' }),
-        polledCancel,
-        abortOf(hooks.shutdown, { kind: 'broken', error: 'the service shut down while the task was running' }),
-        idle,
-        maxRun,
-        exited.then(
-          (exit) =>
-            ({
-              kind: 'broken',
-              error:
-                client.killedBecause ??
-                `codex app-server exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`}) before the turn completed`,
-            }) as const,
-        ),
-      ]);
-    } finally {
-      timers.forEach((t) => clearInterval(t));
-      listeners.forEach((off) => off());
     }
   }
 
