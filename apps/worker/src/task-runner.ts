@@ -120,12 +120,9 @@ export class TaskRunner {
       limiter = await this.limits.open(prepared.taskDir);
       const limited = limiter;
       const session = new CodexSession(
-        this.config,
-        log,
-        this.threads,
+        { config: this.config, log, threads: this.threads, pool: this.pool },
         { ...prepared, launch: (command) => limited.wrap(prepared.launch(command)) },
         payload,
-        this.pool,
       );
       limiter.start();
       end = await session.run({
