@@ -1,10 +1,10 @@
 import type { Config, TaskPayload } from '@wegent-codex/contracts';
 import { NotificationMapper, textInput, type AppServerClient } from '@wegent-codex/codex';
-import { createSecretMasker, StreamScrubber } from '@wegent-codex/redaction';
 import type { Logger } from '@wegent-codex/runtime';
 import { CodexProcess } from './codex-process';
 import type { CodexThreadStore } from './codex-thread-store';
 import type { RunEvent } from './event-emitter';
+import type { RunMasker } from './run-masker';
 import { NotificationPump } from './notification-pump';
 import { ThreadOpener, type OpenedThread } from './open-thread';
 import type { SessionEnd } from './session-end';
@@ -15,7 +15,8 @@ import type { PreparedWorkspace } from './workspace-preparer';
 export type { SessionEnd } from './session-end';
 
 export interface SessionHooks {
-  emit(events: RunEvent[]): Promise<unknown>;
+  /** Appends one event (RunEventEmitter: masked there). */
+  emit(event: RunEvent): Promise<unknown>;
   /** Called before a terminal event from Codex is emitted (last workbench refresh). */
   beforeTerminal(): Promise<void>;
   /** Called once, right before `turn/start` (the 60 callback). */
@@ -42,6 +43,8 @@ export interface SessionDeps {
   log: Logger;
   threads: CodexThreadStore;
   pool?: WarmCodexPool;
+  /** The run's masker, for the log lines of Codex's stderr and diagnostics (events are masked by the emitter). */
+  masker: RunMasker;
 }
 
 /** Codex's tools as the Wegent frontend names them (system step). */
@@ -57,24 +60,17 @@ const failure = (error: unknown): string => (error instanceof Error ? error.mess
  * The process tree is always gone when run() returns.
  */
 export class CodexSession {
-  private readonly mask: ReturnType<typeof createSecretMasker>;
-  /** A secret streamed in pieces is scrubbed too (chunks are held back while they could become one). */
-  private readonly streamed: StreamScrubber;
-
   constructor(
     private readonly deps: SessionDeps,
     private readonly workspace: PreparedWorkspace,
     private readonly payload: TaskPayload,
-  ) {
-    this.mask = createSecretMasker(workspace.secrets);
-    this.streamed = new StreamScrubber(workspace.secrets);
-  }
+  ) {}
 
   async run(hooks: SessionHooks): Promise<SessionEnd> {
     const { config, log } = this.deps;
     const pump = new NotificationPump(
       {
-        emit: (event) => hooks.emit(this.streamed.push(this.scrub(event))),
+        emit: hooks.emit,
         limitHit: async () => Boolean(await hooks.limits?.check()),
         beforeTerminal: hooks.beforeTerminal,
       },
@@ -99,7 +95,7 @@ export class CodexSession {
         throw error;
       }
     } catch (error) {
-      return { kind: 'exception', error: this.mask.maskText(failure(error)) };
+      return { kind: 'exception', error: failure(error) };
     }
     try {
       return await this.turn(codex.client, thread, pump, hooks);
@@ -122,7 +118,7 @@ export class CodexSession {
     try {
       turnId = (await client.turnStart(this.turnRequest(thread.threadId))).turn.id;
     } catch (error) {
-      return { kind: 'exception', error: this.mask.maskText(failure(error)) };
+      return { kind: 'exception', error: failure(error) };
     }
     const { CODEX_IDLE_TIMEOUT_MS: idleTimeoutMs, MAX_RUN_MS: maxRunMs, CANCEL_GRACE_MS: graceMs } = this.deps.config;
     let end = await new SessionWatchdog({ idleTimeoutMs, maxRunMs }).watch({
@@ -152,12 +148,11 @@ export class CodexSession {
   }
 
   private handlers(pump: NotificationPump) {
-    const log = this.deps.log;
+    const { log, masker } = this.deps;
     return {
       onNotification: pump.receive,
-      onStderr: (line: string) => log.debug({ stderr: this.mask.maskText(line) }, 'codex stderr'),
-      onDiagnostic: (message: string, details?: Record<string, unknown>) =>
-        log.debug({ details: this.mask.maskDeep(details ?? {}) }, message),
+      onStderr: (line: string) => log.debug({ stderr: masker.text(line) }, 'codex stderr'),
+      onDiagnostic: (message: string, details?: Record<string, unknown>) => log.debug({ details: masker.deep(details ?? {}) }, message),
     };
   }
 
@@ -187,7 +182,6 @@ export class CodexSession {
       mcpServers: Object.keys(this.workspace.mcp.supported),
       unsupportedMcpServers: this.workspace.mcp.unsupported,
       resumedFresh: thread.resumedFresh,
-      mask: (value) => this.mask.maskDeep(value),
     });
   }
 
@@ -200,19 +194,5 @@ export class CodexSession {
     // 2026: the user's reasoning choice, per turn (docs/protocol/wegent-protocol-2026.md §2.4).
     const { reasoning_effort: effort, reasoning_summary: summary } = this.payload.responses ?? {};
     return { threadId, input, ...(effort ? { effort } : {}), ...(summary ? { summary } : {}) };
-  }
-
-  /** Events never carry secrets: exact secret values are scrubbed from free text too. */
-  private scrub(event: RunEvent): RunEvent {
-    switch (event.type) {
-      case 'chunk':
-        return { ...event, text: this.mask.scrub(event.text) };
-      case 'done':
-        return event.value === undefined ? event : { ...event, value: this.mask.scrub(event.value) };
-      case 'error':
-        return { ...event, message: this.mask.scrub(event.message), ...(event.error ? { error: this.mask.scrub(event.error) } : {}) };
-      default:
-        return event;
-    }
   }
 }
