@@ -67,42 +67,42 @@ export class CodexSession {
   ) {}
 
   async run(hooks: SessionHooks): Promise<SessionEnd> {
-    const { config, log } = this.deps;
-    const pump = new NotificationPump(
-      {
-        emit: hooks.emit,
-        limitHit: async () => Boolean(await hooks.limits?.check()),
-        beforeTerminal: hooks.beforeTerminal,
-      },
-      log,
-    );
-    let codex: CodexProcess;
-    let thread: OpenedThread;
+    const sink = { emit: hooks.emit, beforeTerminal: hooks.beforeTerminal, limitHit: async () => Boolean(await hooks.limits?.check()) };
+    const pump = new NotificationPump(sink, this.deps.log);
+    let opened: { codex: CodexProcess; thread: OpenedThread };
     try {
-      const stored = await this.deps.threads.storedFor(this.payload);
-      codex = await CodexProcess.open(this.deps, {
-        taskId: this.payload.task_id,
-        subtaskId: this.payload.subtask_id,
-        workspace: this.workspace,
-        handlers: this.handlers(pump),
-        resuming: Boolean(stored),
-        adopt: hooks.limits?.adopt,
-      });
-      try {
-        thread = await new ThreadOpener(this.deps.threads, log).open(codex.client, this.threadRequest(stored, codex));
-      } catch (error) {
-        await codex.close(config.CANCEL_GRACE_MS);
-        throw error;
-      }
+      opened = await this.open(pump, hooks);
     } catch (error) {
       return { kind: 'exception', error: failure(error) };
     }
     try {
-      return await this.turn(codex.client, thread, pump, hooks);
+      return await this.turn(opened.codex.client, opened.thread, pump, hooks);
     } finally {
       pump.stop();
-      await codex.close(config.CANCEL_GRACE_MS);
+      await opened.codex.close(this.deps.config.CANCEL_GRACE_MS);
       await pump.settled().catch(() => undefined);
+    }
+  }
+
+  /** The run's process and its thread; throws (the process closed) when either cannot be had. */
+  private async open(pump: NotificationPump, hooks: SessionHooks): Promise<{ codex: CodexProcess; thread: OpenedThread }> {
+    const stored = await this.deps.threads.storedFor(this.payload);
+    const codex = await CodexProcess.open(this.deps, {
+      taskId: this.payload.task_id,
+      subtaskId: this.payload.subtask_id,
+      workspace: this.workspace,
+      handlers: this.handlers(pump),
+      resuming: Boolean(stored),
+      adopt: hooks.limits?.adopt,
+    });
+    try {
+      return {
+        codex,
+        thread: await new ThreadOpener(this.deps.threads, this.deps.log).open(codex.client, this.threadRequest(stored, codex)),
+      };
+    } catch (error) {
+      await codex.close(this.deps.config.CANCEL_GRACE_MS);
+      throw error;
     }
   }
 
@@ -133,7 +133,10 @@ export class CodexSession {
       limitExceeded: hooks.limits?.exceeded,
     });
     // The process may have exited right after its last notifications: let them land first.
-    if (end.kind === 'broken' && (await pump.settled(), pump.ended)) end = { kind: 'finished' };
+    if (end.kind === 'broken') {
+      await pump.settled();
+      if (pump.ended) end = { kind: 'finished' };
+    }
     if (end.kind !== 'finished') pump.stop(); // a late turn/completed racing the cancel or the failure loses
     if (end.kind === 'cancelled') {
       await pump.settled(); // an event being written lands before the terminal one
