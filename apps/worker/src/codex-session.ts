@@ -3,7 +3,7 @@ import { NotificationMapper, textInput, type AppServerClient } from '@wegent-cod
 import type { Logger } from '@wegent-codex/runtime';
 import { CodexProcess } from './codex-process';
 import type { CodexThreadStore } from './codex-thread-store';
-import type { RunEvent } from './event-emitter';
+import type { RunEvent } from './run-event';
 import type { RunMasker } from './run-masker';
 import { NotificationPump } from './notification-pump';
 import { ThreadOpener, type OpenedThread } from './open-thread';

@@ -1,6 +1,7 @@
 import type { NewTaskEvent } from '@wegent-codex/contracts';
 import type { AppendResult, EventLogRepository } from '@wegent-codex/event-log';
-import { RunEventEmitter, type RunEvent } from './event-emitter';
+import { RunEventEmitter } from './event-emitter';
+import type { RunEvent } from './run-event';
 import { OutputBudget } from './output-budget';
 import { RunMasker } from './run-masker';
 

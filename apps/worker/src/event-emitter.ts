@@ -1,10 +1,8 @@
 import type { NewTaskEvent } from '@wegent-codex/contracts';
 import type { AppendResult, EventLogRepository } from '@wegent-codex/event-log';
 import type { OutputBudget } from './output-budget';
+import type { RunEvent } from './run-event';
 import { RunMasker } from './run-masker';
-
-type Body<T> = T extends unknown ? Omit<T, 'task_id' | 'subtask_id' | 'attempt'> : never;
-export type RunEvent = Body<NewTaskEvent>;
 
 /**
  * Appends one run's events strictly in order (appends are chained, never concurrent), stamping the

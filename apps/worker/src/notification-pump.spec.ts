@@ -1,7 +1,7 @@
 import type { NewTaskEvent, RpcNotification } from '@wegent-codex/contracts';
 import type { TurnOutcome } from '@wegent-codex/codex';
 import { memoryLogger } from '../../../test/support/memory-logger';
-import type { RunEvent } from './event-emitter';
+import type { RunEvent } from './run-event';
 import { NotificationPump, type PumpSink, type TurnMapper } from './notification-pump';
 
 const ids = { task_id: 7, subtask_id: 1, attempt: 0 };

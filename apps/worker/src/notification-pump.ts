@@ -1,7 +1,7 @@
 import { isTerminalEvent, type NewTaskEvent, type RpcNotification } from '@wegent-codex/contracts';
 import type { TurnOutcome } from '@wegent-codex/codex';
 import type { Logger } from '@wegent-codex/runtime';
-import type { RunEvent } from './event-emitter';
+import type { RunEvent } from './run-event';
 
 /** The mapper of one turn (NotificationMapper): notifications in, events out. */
 export interface TurnMapper {

@@ -1,5 +1,5 @@
 import { createSecretMasker, StreamScrubber, type SecretMasker } from '@wegent-codex/redaction';
-import type { RunEvent } from './event-emitter';
+import type { RunEvent } from './run-event';
 
 /**
  * What one run's events and log lines may show: built once per run from its secret set (the
