@@ -1,25 +1,22 @@
-import type { Redis } from 'ioredis';
-import { type Config, type RpcNotification, type TaskPayload, isTerminalEvent, type NewTaskEvent } from '@wegent-codex/contracts';
-import { AppServerClient, AppServerRpcError, NotificationMapper, textInput } from '@wegent-codex/codex';
-import type { RedisKeys } from '@wegent-codex/event-log';
-import { createSecretMasker, StreamScrubber } from '@wegent-codex/redaction';
+import type { Config, TaskPayload } from '@wegent-codex/contracts';
+import { NotificationMapper, textInput, type AppServerClient } from '@wegent-codex/codex';
 import type { Logger } from '@wegent-codex/runtime';
-import { CodexProcessRegistry } from './codex-process-registry';
-import type { RunEvent } from './event-emitter';
-import type { BoundCodex, WarmCodexPool } from './warm-codex-pool';
+import { CodexProcess } from './codex-process';
+import type { CodexThreadStore } from './codex-thread-store';
+import type { RunEvent } from './run-event';
+import type { RunMasker } from './run-masker';
+import { NotificationPump } from './notification-pump';
+import { ThreadOpener, type OpenedThread } from './open-thread';
+import type { SessionEnd } from './session-end';
+import { SessionWatchdog } from './session-watchdog';
+import type { WarmCodexPool } from './warm-codex-pool';
 import type { PreparedWorkspace } from './workspace-preparer';
 
-/** How a Codex session ended, before the runner turns it into terminal events. */
-export type SessionEnd =
-  | { kind: 'finished' }
-  | { kind: 'cancelled' }
-  | { kind: 'exception'; error: string }
-  | { kind: 'broken'; error: string }
-  /** A per-run limit fired (memory, processes, disk): the message names it. */
-  | { kind: 'limit'; error: string };
+export type { SessionEnd } from './session-end';
 
 export interface SessionHooks {
-  emit(events: RunEvent[]): Promise<unknown>;
+  /** Appends one event (RunEventEmitter: masked there). */
+  emit(event: RunEvent): Promise<unknown>;
   /** Called before a terminal event from Codex is emitted (last workbench refresh). */
   beforeTerminal(): Promise<void>;
   /** Called once, right before `turn/start` (the 60 callback). */
@@ -40,348 +37,165 @@ export interface SessionHooks {
   };
 }
 
+/** What a session is built from (TaskRunner's factory). */
+export interface SessionDeps {
+  config: Config;
+  log: Logger;
+  threads: CodexThreadStore;
+  pool?: WarmCodexPool;
+  /** The run's masker, for the log lines of Codex's stderr and diagnostics (events are masked by the emitter). */
+  masker: RunMasker;
+}
+
 /** Codex's tools as the Wegent frontend names them (system step). */
 const TOOLS = ['Bash', 'Edit', 'Write', 'TodoWrite'];
-const THREAD_TTL_SECONDS = 30 * 24 * 3600;
-const NO_ROLLOUT = /no rollout found/i;
 
-const strip = (event: NewTaskEvent): RunEvent => {
-  const { task_id: _t, subtask_id: _s, attempt: _a, ...rest } = event;
-  return rest as RunEvent;
-};
+const failure = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /**
- * One `codex app-server` process for one job: start or resume the task's thread, run one turn,
- * forward every notification through the mapper, and end it — by Codex finishing, a cancel, a
- * watchdog or the process dying. The process tree is always gone when run() returns.
+ * One `codex app-server` process for one job: open the task's thread, run one turn, pump every
+ * notification into events, and end it — by Codex finishing, a cancel, a watchdog or the process
+ * dying. The pieces: CodexProcess (spawn or warm, orphan record), ThreadOpener (resume or start),
+ * NotificationPump (early buffer, mapping, first terminal), SessionWatchdog (how it ends).
+ * The process tree is always gone when run() returns.
  */
 export class CodexSession {
-  private readonly mask: ReturnType<typeof createSecretMasker>;
-  /** A secret streamed in pieces is scrubbed too (chunks are held back while they could become one). */
-  private readonly streamed: StreamScrubber;
-
   constructor(
-    private readonly config: Config,
-    private readonly log: Logger,
-    private readonly redis: Redis,
-    private readonly keys: RedisKeys,
+    private readonly deps: SessionDeps,
     private readonly workspace: PreparedWorkspace,
     private readonly payload: TaskPayload,
-    private readonly pool?: WarmCodexPool,
-  ) {
-    this.mask = createSecretMasker(workspace.secrets);
-    this.streamed = new StreamScrubber(workspace.secrets);
-  }
+  ) {}
 
   async run(hooks: SessionHooks): Promise<SessionEnd> {
-    const taskId = this.payload.task_id;
-    let mapper: NotificationMapper | null = null;
-    const early: RpcNotification[] = [];
-    let forwarding = false;
-    let stopped = false;
-    let pipe: Promise<unknown> = Promise.resolve();
-    let terminalEmitted = false;
-    let resolveTerminal!: () => void;
-    const terminal = new Promise<void>((r) => (resolveTerminal = r));
-    let resolveInterrupted!: () => void;
-    const interrupted = new Promise<void>((r) => (resolveInterrupted = r));
-
-    const forward = (events: NewTaskEvent[]) => {
-      if (!events.length) return;
-      pipe = pipe.then(async () => {
-        if (stopped) return;
-        for (const event of events) {
-          if (stopped) return;
-          for (const clean of this.streamed.push(this.scrub(strip(event)))) {
-            if (isTerminalEvent(clean)) {
-              // A command killed at a limit may still let the turn "complete": the limit decides.
-              if (await hooks.limits?.check().catch(() => undefined)) return;
-              await hooks.beforeTerminal().catch((e: unknown) => this.log.warn({ err: String(e) }, 'workbench refresh failed'));
-              await hooks.emit([clean]);
-              terminalEmitted = true;
-              resolveTerminal();
-              return;
-            }
-            await hooks.emit([clean]);
-          }
-        }
-      });
-    };
-    const onNotification = (n: RpcNotification) => {
-      if (!mapper || !forwarding) {
-        early.push(n);
-        return;
-      }
-      forward(mapper.handle(n.method, n.params));
-      if (mapper.outcome === 'interrupted') resolveInterrupted();
-    };
-
-    let stored: string | null;
+    const sink = { emit: hooks.emit, beforeTerminal: hooks.beforeTerminal, limitHit: async () => Boolean(await hooks.limits?.check()) };
+    const pump = new NotificationPump(sink, this.deps.log);
+    let opened: { codex: CodexProcess; thread: OpenedThread };
     try {
-      // 2026 `new_session` (a pipeline stage changed): a fresh thread, which then becomes the task's.
-      stored = this.payload.new_session ? null : await this.redis.get(this.keys.thread(taskId));
+      opened = await this.open(pump, hooks);
     } catch (error) {
-      return { kind: 'exception', error: this.mask.maskText((error as Error).message) };
+      return { kind: 'exception', error: failure(error) };
     }
-    const handlers = {
-      onNotification,
-      onStderr: (line: string) => this.log.debug({ stderr: this.mask.maskText(line) }, 'codex stderr'),
-      onDiagnostic: (message: string, details?: Record<string, unknown>) =>
-        this.log.debug({ details: this.mask.maskDeep(details ?? {}) }, message),
-    };
-    // A new thread may take a warm process; a resume runs cold (the rollout is in the task's home).
-    let warm: BoundCodex | undefined;
-    if (!stored && this.pool && !this.workspace.warm.coldReason) {
-      warm = await this.pool.bind({
-        taskId,
-        taskDir: this.workspace.taskDir,
-        stateDir: this.workspace.stateDir,
-        codexHome: this.workspace.codexHome,
-        handlers,
-      });
-      // The worker's own commands on the task (workbench git) now see the slot, never the host links.
-      if (warm?.view) this.workspace.slot.view = warm.view;
-      // Started before its task was known: it joins this run's limits before the turn starts.
-      if (warm && hooks.limits?.adopt) {
-        try {
-          await hooks.limits.adopt(warm.client.pid!);
-        } catch (error) {
-          const exit = await warm.client.shutdown({ graceMs: 0 }).catch(() => ({ survivors: [0] }));
-          await warm.tracked.release(exit.survivors.length === 0);
-          await warm.release().catch(() => undefined);
-          return { kind: 'exception', error: `the warm Codex process could not join the run's limits: ${(error as Error).message}` };
-        }
-      }
-    }
-    if (this.pool?.size)
-      this.log.info(
-        {
-          warm: Boolean(warm),
-          cold_reason: warm ? undefined : stored ? 'resume' : (this.workspace.warm.coldReason ?? 'no warm process ready'),
-        },
-        'Codex process for this run',
-      );
-    let client: AppServerClient;
     try {
-      client =
-        warm?.client ??
-        (await AppServerClient.start({
-          bin: this.workspace.codexBin,
-          cwd: this.workspace.workDir,
-          env: this.workspace.env,
-          // The task's sandbox: Codex and every command it starts see this task only.
-          wrap: this.workspace.launch,
-          ...handlers,
-        }));
+      return await this.turn(opened.codex.client, opened.thread, pump, hooks);
+    } finally {
+      pump.stop();
+      await opened.codex.close(this.deps.config.CANCEL_GRACE_MS);
+      await pump.settled().catch(() => undefined);
+    }
+  }
+
+  /** The run's process and its thread; throws (the process closed) when either cannot be had. */
+  private async open(pump: NotificationPump, hooks: SessionHooks): Promise<{ codex: CodexProcess; thread: OpenedThread }> {
+    const stored = await this.deps.threads.storedFor(this.payload);
+    const codex = await CodexProcess.open(this.deps, {
+      taskId: this.payload.task_id,
+      subtaskId: this.payload.subtask_id,
+      workspace: this.workspace,
+      handlers: this.handlers(pump),
+      resuming: Boolean(stored),
+      adopt: hooks.limits?.adopt,
+    });
+    try {
+      return {
+        codex,
+        thread: await new ThreadOpener(this.deps.threads, this.deps.log).open(codex.client, this.threadRequest(stored, codex)),
+      };
     } catch (error) {
-      return { kind: 'exception', error: this.mask.maskText((error as Error).message) };
+      await codex.close(this.deps.config.CANCEL_GRACE_MS);
+      throw error;
     }
-    const exitedEarly = client.exited.then((exit) => exit);
-    // Recorded on disk so that, should this worker die without a shutdown, the next one kills the tree.
-    const tracked =
-      warm?.tracked ??
-      (await new CodexProcessRegistry(this.config.WORKSPACE_ROOT).track(
-        client.pid,
-        { taskId, subtaskId: this.payload.subtask_id },
-        (error) => this.log.warn({ err: String(error) }, 'could not record the Codex process for orphan clean-up'),
-      ));
+  }
 
+  /** The turn on an open thread, from `agent-started` to how it ended. */
+  private async turn(client: AppServerClient, thread: OpenedThread, pump: NotificationPump, hooks: SessionHooks): Promise<SessionEnd> {
+    if (await hooks.cancelRequested()) {
+      await hooks.cancelAccepted();
+      return { kind: 'cancelled' };
+    }
+    await hooks.agentStarted();
+    pump.start(this.mapper(thread));
+    let turnId: string;
     try {
-      // ---- thread ----
-      let threadId: string;
-      let resumedFresh = false;
-      try {
-        if (stored) {
-          try {
-            threadId = (await client.threadResume({ threadId: stored, cwd: this.workspace.workDir, model: this.workspace.model })).thread
-              .id;
-          } catch (error) {
-            if (!(error instanceof AppServerRpcError && NO_ROLLOUT.test(error.rpcMessage))) throw error;
-            this.log.warn({ thread_id: stored }, 'thread could not be resumed (rollout missing): starting a fresh thread');
-            resumedFresh = true;
-            threadId = (await client.threadStart(this.threadStartOptions())).thread.id;
-          }
-        } else {
-          threadId = (
-            await client.threadStart({ ...this.threadStartOptions(), ...(warm ? { config: this.workspace.warm.threadConfig } : {}) })
-          ).thread.id;
-        }
-        await this.redis.set(this.keys.thread(taskId), threadId, 'EX', THREAD_TTL_SECONDS);
-      } catch (error) {
-        return { kind: 'exception', error: this.mask.maskText((error as Error).message) };
+      turnId = (await client.turnStart(this.turnRequest(thread.threadId))).turn.id;
+    } catch (error) {
+      return { kind: 'exception', error: failure(error) };
+    }
+    const { CODEX_IDLE_TIMEOUT_MS: idleTimeoutMs, MAX_RUN_MS: maxRunMs, CANCEL_GRACE_MS: graceMs } = this.deps.config;
+    let end = await new SessionWatchdog({ idleTimeoutMs, maxRunMs }).watch({
+      finished: pump.finished,
+      interrupted: pump.interrupted,
+      exited: client.exited,
+      killedBecause: () => client.killedBecause,
+      lastActivityAt: () => client.lastActivityAt,
+      cancel: hooks.cancel,
+      shutdown: hooks.shutdown,
+      cancelRequested: hooks.cancelRequested,
+      limitExceeded: hooks.limits?.exceeded,
+    });
+    // The process may have exited right after its last notifications: let them land first.
+    if (end.kind === 'broken') {
+      await pump.settled();
+      if (pump.ended) end = { kind: 'finished' };
+    }
+    if (end.kind !== 'finished') pump.stop(); // a late turn/completed racing the cancel or the failure loses
+    if (end.kind === 'cancelled') {
+      await pump.settled(); // an event being written lands before the terminal one
+      await hooks.cancelAccepted();
+      if (!client.hasExited) {
+        await client.turnInterrupt(thread.threadId, pump.turnId ?? turnId).catch(() => undefined);
+        await client.waitForNotification((n) => n.method === 'turn/completed', { timeoutMs: graceMs }).catch(() => undefined);
       }
+    }
+    await pump.settled();
+    return end;
+  }
 
-      mapper = new NotificationMapper({
-        taskId,
-        subtaskId: this.payload.subtask_id,
-        attempt: 0,
-        threadId,
+  private handlers(pump: NotificationPump) {
+    const { log, masker } = this.deps;
+    return {
+      onNotification: pump.receive,
+      onStderr: (line: string) => log.debug({ stderr: masker.text(line) }, 'codex stderr'),
+      onDiagnostic: (message: string, details?: Record<string, unknown>) => log.debug({ details: masker.deep(details ?? {}) }, message),
+    };
+  }
+
+  private threadRequest(stored: string | null, codex: CodexProcess) {
+    return {
+      taskId: this.payload.task_id,
+      stored,
+      start: {
         model: this.workspace.model,
         cwd: this.workspace.workDir,
-        permissionMode: 'danger-full-access',
-        tools: TOOLS,
-        mcpServers: Object.keys(this.workspace.mcp.supported),
-        unsupportedMcpServers: this.workspace.mcp.unsupported,
-        resumedFresh,
-        mask: (value) => this.mask.maskDeep(value),
-      });
-
-      if (await hooks.cancelRequested()) {
-        await hooks.cancelAccepted();
-        return { kind: 'cancelled' };
-      }
-      await hooks.agentStarted();
-      forwarding = true;
-      for (const n of early.splice(0)) forward(mapper.handle(n.method, n.params));
-
-      // ---- turn ----
-      let turnId: string;
-      try {
-        const input: Record<string, unknown>[] = [
-          textInput(this.workspace.prompt),
-          ...this.workspace.images.map((path) => ({ type: 'localImage', path })),
-          ...this.workspace.imageUrls.map((url) => ({ type: 'image', url })),
-        ];
-        // 2026: the user's reasoning choice, per turn (docs/protocol/wegent-protocol-2026.md §2.4).
-        const { reasoning_effort: effort, reasoning_summary: summary } = this.payload.responses ?? {};
-        turnId = (await client.turnStart({ threadId, input, ...(effort ? { effort } : {}), ...(summary ? { summary } : {}) })).turn.id;
-      } catch (error) {
-        return { kind: 'exception', error: this.mask.maskText((error as Error).message) };
-      }
-
-      let end = await this.watch(client, hooks, terminal, interrupted, exitedEarly);
-      if (end.kind === 'broken') {
-        // The process may have exited right after its last notifications: let them land first.
-        await pipe;
-        if (terminalEmitted) end = { kind: 'finished' };
-      }
-      if (end.kind === 'cancelled' || end.kind === 'broken' || end.kind === 'limit') {
-        stopped = true; // a late turn/completed racing the cancel or the failure loses
-        if (end.kind === 'cancelled') {
-          await pipe; // an event being written lands before the terminal one
-          await hooks.cancelAccepted();
-        }
-        if (end.kind === 'cancelled' && !client.hasExited) {
-          await client.turnInterrupt(threadId, mapper.turnId ?? turnId).catch(() => undefined);
-          await client
-            .waitForNotification((n) => n.method === 'turn/completed', { timeoutMs: this.config.CANCEL_GRACE_MS })
-            .catch(() => undefined);
-        }
-      }
-      await pipe;
-      return end;
-    } finally {
-      stopped = true;
-      let treeGone = false;
-      try {
-        const exit = await client.shutdown({ graceMs: this.config.CANCEL_GRACE_MS });
-        if (exit.survivors.length) this.log.error({ survivors: exit.survivors }, 'Codex processes survived the shutdown');
-        treeGone = exit.survivors.length === 0;
-      } finally {
-        await tracked.release(treeGone); // a tree that is not gone stays recorded for the reaper
-        await warm
-          ?.release()
-          .catch((error: unknown) => this.log.error({ err: String(error) }, 'could not put the task folders back from the warm slot'));
-        // Only once the folders are real directories at their host paths again.
-        this.workspace.slot.view = undefined;
-      }
-      await pipe.catch(() => undefined);
-    }
-  }
-
-  /** Waits for the first of: Codex finished, cancel, shutdown, idle watchdog, run limit, process exit. */
-  private async watch(
-    client: AppServerClient,
-    hooks: SessionHooks,
-    terminal: Promise<void>,
-    interrupted: Promise<void>,
-    exited: Promise<{ code: number | null; signal: string | null }>,
-  ): Promise<SessionEnd> {
-    const timers: NodeJS.Timeout[] = [];
-    const listeners: (() => void)[] = [];
-    const abortOf = (signal: AbortSignal, end: SessionEnd) =>
-      new Promise<SessionEnd>((resolve) => {
-        if (signal.aborted) return resolve(end);
-        const on = () => resolve(end);
-        signal.addEventListener('abort', on, { once: true });
-        listeners.push(() => signal.removeEventListener('abort', on));
-      });
-    const idle = new Promise<SessionEnd>((resolve) => {
-      const limit = this.config.CODEX_IDLE_TIMEOUT_MS;
-      const tick = setInterval(
-        () => {
-          if (Date.now() - client.lastActivityAt > limit)
-            resolve({ kind: 'broken', error: `no activity from Codex for ${Math.round(limit / 1000)} s (idle timeout)` });
-        },
-        Math.min(1_000, Math.max(50, Math.floor(limit / 4))),
-      );
-      timers.push(tick);
-    });
-    const maxRun = new Promise<SessionEnd>((resolve) => {
-      timers.push(
-        setTimeout(
-          () =>
-            resolve({ kind: 'broken', error: `the run exceeded the maximum run time of ${Math.round(this.config.MAX_RUN_MS / 1000)} s` }),
-          this.config.MAX_RUN_MS,
-        ),
-      );
-    });
-    // The durable cancel flag, polled: a broadcast missed during a Redis reconnect still lands.
-    const polledCancel = new Promise<SessionEnd>((resolve) => {
-      const poll = setInterval(() => {
-        void hooks.cancelRequested().then(
-          (yes) => yes && resolve({ kind: 'cancelled' }),
-          () => undefined,
-        );
-      }, 2_000);
-      timers.push(poll);
-    });
-    try {
-      return await Promise.race<SessionEnd>([
-        terminal.then(() => ({ kind: 'finished' }) as const),
-        ...(hooks.limits ? [hooks.limits.exceeded.then((hit) => ({ kind: 'limit', error: hit.message }) as const)] : []),
-        // Interrupted although nobody here asked for it: Codex stopped the turn by itself.
-        interrupted.then(() => ({ kind: 'broken', error: 'the turn was interrupted' }) as const),
-        abortOf(hooks.cancel, { kind: 'cancelled' }),
-        polledCancel,
-        abortOf(hooks.shutdown, { kind: 'broken', error: 'the service shut down while the task was running' }),
-        idle,
-        maxRun,
-        exited.then(
-          (exit) =>
-            ({
-              kind: 'broken',
-              error:
-                client.killedBecause ??
-                `codex app-server exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`}) before the turn completed`,
-            }) as const,
-        ),
-      ]);
-    } finally {
-      timers.forEach((t) => clearInterval(t));
-      listeners.forEach((off) => off());
-    }
-  }
-
-  private threadStartOptions() {
-    return {
-      model: this.workspace.model,
-      cwd: this.workspace.workDir,
-      developerInstructions: this.workspace.developerInstructions || undefined,
+        developerInstructions: this.workspace.developerInstructions || undefined,
+      },
+      warmConfig: codex.warm ? this.workspace.warm.threadConfig : undefined,
     };
   }
 
-  /** Events never carry secrets: exact secret values are scrubbed from free text too. */
-  private scrub(event: RunEvent): RunEvent {
-    switch (event.type) {
-      case 'chunk':
-        return { ...event, text: this.mask.scrub(event.text) };
-      case 'done':
-        return event.value === undefined ? event : { ...event, value: this.mask.scrub(event.value) };
-      case 'error':
-        return { ...event, message: this.mask.scrub(event.message), ...(event.error ? { error: this.mask.scrub(event.error) } : {}) };
-      default:
-        return event;
-    }
+  private mapper(thread: OpenedThread): NotificationMapper {
+    return new NotificationMapper({
+      taskId: this.payload.task_id,
+      subtaskId: this.payload.subtask_id,
+      attempt: 0,
+      threadId: thread.threadId,
+      model: this.workspace.model,
+      cwd: this.workspace.workDir,
+      permissionMode: 'danger-full-access',
+      tools: TOOLS,
+      mcpServers: Object.keys(this.workspace.mcp.supported),
+      unsupportedMcpServers: this.workspace.mcp.unsupported,
+      resumedFresh: thread.resumedFresh,
+    });
+  }
+
+  private turnRequest(threadId: string) {
+    const input: Record<string, unknown>[] = [
+      textInput(this.workspace.prompt),
+      ...this.workspace.images.map((path) => ({ type: 'localImage', path })),
+      ...this.workspace.imageUrls.map((url) => ({ type: 'image', url })),
+    ];
+    // 2026: the user's reasoning choice, per turn (docs/protocol/wegent-protocol-2026.md §2.4).
+    const { reasoning_effort: effort, reasoning_summary: summary } = this.payload.responses ?? {};
+    return { threadId, input, ...(effort ? { effort } : {}), ...(summary ? { summary } : {}) };
   }
 }

@@ -1,18 +1,24 @@
 import type { NewTaskEvent } from '@wegent-codex/contracts';
 import type { AppendResult, EventLogRepository } from '@wegent-codex/event-log';
-
-type Body<T> = T extends unknown ? Omit<T, 'task_id' | 'subtask_id' | 'attempt'> : never;
-export type RunEvent = Body<NewTaskEvent>;
+import type { OutputBudget } from './output-budget';
+import type { RunEvent } from './run-event';
+import { RunMasker } from './run-masker';
 
 /**
  * Appends one run's events strictly in order (appends are chained, never concurrent), stamping the
- * run's ids. Once the log refuses an append because a terminal event exists — the run was
- * cancelled from outside, or finished — `closed` turns true and later emits are dropped.
+ * run's ids. Every event is masked here, once, on its way in: with Wegent's rules from the start,
+ * with the run's own secrets once the run is guarded (`guard`). Once the log refuses an append
+ * because a terminal event exists — the run was cancelled from outside, or finished — `closed`
+ * turns true and later emits are dropped.
  */
 export class RunEventEmitter {
   private chain: Promise<unknown> = Promise.resolve();
   private refused = false;
   private failure: unknown = null;
+  /** Before the run's secrets are known (a job refused, a payload missing): no exact values yet. */
+  private masker = new RunMasker([]);
+  private budget?: OutputBudget;
+  private guarded = false;
 
   constructor(
     private readonly log: EventLogRepository,
@@ -21,18 +27,34 @@ export class RunEventEmitter {
     private readonly observe?: (event: RunEvent) => void,
   ) {}
 
+  /**
+   * From now on every event is masked with the run's secrets, then its steps bounded by the run's
+   * output budget (masked first: a cut never leaves half a secret). Set once per run.
+   */
+  guard(masker: RunMasker, budget?: OutputBudget): void {
+    if (this.guarded) throw new Error("a run's events are guarded once");
+    this.guarded = true;
+    this.masker = masker;
+    this.budget = budget;
+  }
+
+  /** Resolves with the append's result (null: refused, or the event is held back by the stream scrub). */
   emit(event: RunEvent): Promise<AppendResult | null> {
+    const ready = this.masker.events(event).map((masked) => (this.budget ? this.budget.apply(masked) : masked));
     const next = this.chain.then(async () => {
-      if (this.refused) return null;
-      try {
-        const result = await this.log.append({ ...event, ...this.ids } as NewTaskEvent);
+      let result: AppendResult | null = null;
+      for (const masked of ready) {
+        if (this.refused) return null;
+        try {
+          result = await this.log.append({ ...masked, ...this.ids } as NewTaskEvent);
+        } catch (error) {
+          this.failure ??= error;
+          throw error;
+        }
         if (!result.appended) this.refused = true;
-        else this.observe?.(event);
-        return result;
-      } catch (error) {
-        this.failure ??= error;
-        throw error;
+        else this.observe?.(masked);
       }
+      return result;
     });
     this.chain = next.catch(() => undefined);
     return next;

@@ -1,5 +1,5 @@
 import { memoryLogger } from '../../../test/support/memory-logger';
-import type { RunEvent } from './event-emitter';
+import type { RunEvent } from './run-event';
 import { JobProgressReporter } from './job-progress';
 
 describe('JobProgressReporter (what Bull Board shows of a run)', () => {

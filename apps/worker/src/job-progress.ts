@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import type { Logger } from '@wegent-codex/runtime';
-import type { RunEvent } from './event-emitter';
+import type { RunEvent } from './run-event';
 
 /** What Bull Board shows as a job's progress. */
 export interface JobProgress {

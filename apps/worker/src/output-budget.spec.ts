@@ -1,5 +1,5 @@
 import { OutputBudget } from './output-budget';
-import type { RunEvent } from './event-emitter';
+import type { RunEvent } from './run-event';
 
 const toolResult = (content: string): RunEvent => ({
   type: 'thinking-step',

@@ -1,4 +1,4 @@
-import type { RunEvent } from './event-emitter';
+import type { RunEvent } from './run-event';
 
 /**
  * One text of one event, at most: a backstop above the mapper's own cap (64 KiB of a command's

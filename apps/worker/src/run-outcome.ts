@@ -1,5 +1,5 @@
 import { StepTitle, type WegentProtocol } from '@wegent-codex/contracts';
-import type { RunEvent } from './event-emitter';
+import type { RunEvent } from './run-event';
 
 /**
  * How a run ends, in one place: every job result the processor returns, and every ending's events

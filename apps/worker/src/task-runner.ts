@@ -1,15 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { shellTypeOf, StepTitle, type Config, type GitSnapshot, type RunContext, type TaskPayload } from '@wegent-codex/contracts';
-import { RedisKeys } from '@wegent-codex/event-log';
 import { CancelRegistry } from '@wegent-codex/queue';
 import { LimitsService, type RunLimiter } from '@wegent-codex/limits';
-import { CONFIG, LOGGER, REDIS, type Logger } from '@wegent-codex/runtime';
+import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
 import { CodexSession, type SessionEnd } from './codex-session';
+import { CodexThreadStore } from './codex-thread-store';
 import { runImageValidation } from './image-validation';
 import { OutputBudget } from './output-budget';
 import { RunEnding, type RunResult } from './run-outcome';
-import type { RunEvent, RunEventEmitter } from './event-emitter';
+import type { RunEventEmitter } from './event-emitter';
+import { RunMasker } from './run-masker';
 import { WarmCodexPool } from './warm-codex-pool';
 import { WorkspacePreparer, type PreparedWorkspace } from './workspace-preparer';
 
@@ -52,8 +52,7 @@ export class TaskRunner {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
-    @Inject(REDIS) private readonly redis: Redis,
-    private readonly keys: RedisKeys,
+    private readonly threads: CodexThreadStore,
     private readonly workspace: WorkspacePreparer,
     private readonly cancels: CancelRegistry,
     private readonly pool: WarmCodexPool,
@@ -84,9 +83,11 @@ export class TaskRunner {
     try {
       prepared = await this.workspace.prepare(payload, { signal: request.cancel });
     } catch (error) {
-      const text = this.workspace.maskText(message(error), payload);
-      log.warn({ err: text }, 'workspace preparation failed');
-      await emitter.emitAll(RunEnding.preExecuteFailed(taskId, text));
+      // Not prepared: the payload's and the service's secrets are all there is to mask.
+      const masker = new RunMasker(this.workspace.secretsOf(payload));
+      emitter.guard(masker);
+      log.warn({ err: masker.text(message(error)) }, 'workspace preparation failed');
+      await emitter.emitAll(RunEnding.preExecuteFailed(taskId, message(error)));
       return 'pre-execute failed';
     }
     try {
@@ -99,6 +100,10 @@ export class TaskRunner {
   /** The run once its workspace is ready: Codex, the workbench, and how it ends. */
   private async runPrepared(request: RunRequest, prepared: PreparedWorkspace, log: Logger): Promise<RunResult> {
     const { payload, emitter } = request;
+    // The run's secret set, complete now (the repository's credentials too): masked once, on append.
+    const masker = new RunMasker(prepared.secrets);
+    // What Codex's steps (command output above all) may add to this subtask's events.
+    emitter.guard(masker, new OutputBudget(this.config.RUN_OUTPUT_KB * 1024));
     if (await this.cancelled(request)) return this.endCancelled(emitter, 'queued');
 
     if (prepared.attachmentsDownloaded > 0) {
@@ -115,25 +120,19 @@ export class TaskRunner {
     let cancelEmitted: Promise<RunResult> | undefined;
     let end: SessionEnd;
     let limiter: RunLimiter | undefined;
-    // What Codex's steps (command output above all) may add to this subtask's events.
-    const output = new OutputBudget(this.config.RUN_OUTPUT_KB * 1024);
     try {
       // The run's limits (cgroup, rlimits): Codex and every command it starts live under them.
       limiter = await this.limits.open(prepared.taskDir);
       const limited = limiter;
       const session = new CodexSession(
-        this.config,
-        log,
-        this.redis,
-        this.keys,
+        { config: this.config, log, threads: this.threads, pool: this.pool, masker },
         { ...prepared, launch: (command) => limited.wrap(prepared.launch(command)) },
         payload,
-        this.pool,
       );
       limiter.start();
       end = await session.run({
         limits: { exceeded: limiter.exceeded, check: () => limited.checkAll(), adopt: (pid) => limited.adopt(pid) },
-        emit: (events: RunEvent[]) => emitter.emitAll(events.map((event) => output.apply(event))),
+        emit: (event) => emitter.emit(event),
         beforeTerminal: () => workbench.finalRefresh(),
         agentStarted: () => emitter.emit({ type: 'status', phase: 'agent-started' }),
         cancelRequested: () => this.cancelled(request),
@@ -158,40 +157,37 @@ export class TaskRunner {
       if (usage) log.info({ limit: usage.hit?.limit, counters: usage.counters, disk_bytes: usage.diskBytes }, 'run limits: usage');
     }
     if (end.kind === 'cancelled' && cancelEmitted) return cancelEmitted;
-    return this.finish(end, emitter, workbench, payload, log);
+    return this.finish(end, emitter, workbench, masker, log);
   }
 
   private async finish(
     end: SessionEnd,
     emitter: RunEventEmitter,
     workbench: WorkbenchRefresher,
-    payload: TaskPayload,
+    masker: RunMasker,
     log: Logger,
   ): Promise<RunResult> {
-    const mask = (text: string) => this.workspace.maskText(text, payload);
+    // The events carry the raw text: the emitter masks them; a log line is masked here.
     switch (end.kind) {
       case 'finished':
         return 'finished';
       case 'cancelled':
         return this.endCancelled(emitter, 'running');
       case 'exception': {
-        const text = mask(end.error);
-        log.warn({ err: text }, 'Codex could not be started');
-        await emitter.emitAll(RunEnding.exception(text));
+        log.warn({ err: masker.text(end.error) }, 'Codex could not be started');
+        await emitter.emitAll(RunEnding.exception(end.error));
         return 'exception';
       }
       case 'limit': {
-        const text = mask(end.error);
-        log.warn({ err: text }, 'run stopped at a per-run limit');
+        log.warn({ err: masker.text(end.error) }, 'run stopped at a per-run limit');
         await workbench.finalRefresh();
-        await emitter.emitAll(RunEnding.limit(text));
+        await emitter.emitAll(RunEnding.limit(end.error));
         return 'limit';
       }
       case 'broken': {
-        const text = mask(end.error);
-        log.warn({ err: text }, 'run ended without a turn result');
+        log.warn({ err: masker.text(end.error) }, 'run ended without a turn result');
         await workbench.finalRefresh();
-        await emitter.emitAll(RunEnding.broken(text));
+        await emitter.emitAll(RunEnding.broken(end.error));
         return 'broken';
       }
     }

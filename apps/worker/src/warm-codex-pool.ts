@@ -38,13 +38,13 @@ const SLOT_HOME = '.warm-home';
 /** In a slot's folder (outside its view) once its process is initialized. */
 export const READY_FILE = 'ready';
 
-interface Handlers {
+export interface CodexHandlers {
   onNotification(n: RpcNotification): void;
   onStderr(line: string): void;
   onDiagnostic(message: string, details?: Record<string, unknown>): void;
 }
 
-const IDLE: Handlers = { onNotification: () => undefined, onStderr: () => undefined, onDiagnostic: () => undefined };
+const IDLE: CodexHandlers = { onNotification: () => undefined, onStderr: () => undefined, onDiagnostic: () => undefined };
 
 interface Slot {
   dir: string;
@@ -52,7 +52,7 @@ interface Slot {
   view: string;
   client: AppServerClient;
   tracked: TrackedCodexProcess;
-  handlers: Handlers;
+  handlers: CodexHandlers;
 }
 
 /** A warm process bound to one task's run. */
@@ -70,7 +70,7 @@ export interface BindRequest {
   taskDir: string;
   stateDir: string;
   codexHome: string;
-  handlers: Handlers;
+  handlers: CodexHandlers;
 }
 
 @Injectable()

@@ -3,6 +3,7 @@ import { QueueModule } from '@wegent-codex/queue';
 import { LimitsModule } from '@wegent-codex/limits';
 import { SandboxModule } from '@wegent-codex/sandbox';
 import { CodexRunProcessor } from './codex-run.processor';
+import { CodexThreadStore } from './codex-thread-store';
 import { OrphanReaper } from './orphan-reaper';
 import { RunRegistry } from './run-registry';
 import { TaskRunner } from './task-runner';
@@ -19,6 +20,7 @@ import { WorkspacePreparer } from './workspace-preparer';
     TaskWorkerService,
     CodexRunProcessor,
     TaskRunner,
+    CodexThreadStore,
     WorkspacePreparer,
     RunRegistry,
     OrphanReaper,

@@ -11,7 +11,7 @@ import {
   writeCodexHome,
   type McpServerOptions,
 } from '@wegent-codex/codex';
-import { createSecretMasker, serviceSecretsOf, type SecretMasker } from '@wegent-codex/redaction';
+import { serviceSecretsOf } from '@wegent-codex/redaction';
 import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
 import { localRepositoryBind, SandboxService, type SandboxLauncher } from '@wegent-codex/sandbox';
 import { ModelKeyProxy, type ModelKeyLease } from './model-key-proxy';
@@ -90,7 +90,6 @@ export const TASK_STATE_DIR = '.task-state';
 export class WorkspacePreparer {
   readonly root: string;
   private bin?: string;
-  private readonly maskers = new WeakMap<TaskPayload, SecretMasker>();
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -122,21 +121,7 @@ export class WorkspacePreparer {
     return taskCommandWrapper({ launcher, root: this.root, taskDir, stateDir, readable, slot });
   }
 
-  /** Text with every secret of the run (its payload's and the service's) masked out. */
-  maskText(text: string, payload: TaskPayload): string {
-    return this.maskerOf(payload).maskText(text);
-  }
-
-  /** The run's masker, built once per payload (its secret set: payload secrets + service secrets). */
-  private maskerOf(payload: TaskPayload): SecretMasker {
-    let masker = this.maskers.get(payload);
-    if (!masker) {
-      masker = createSecretMasker(this.secretsOf(payload));
-      this.maskers.set(payload, masker);
-    }
-    return masker;
-  }
-
+  /** The secrets a payload brings (its keys and tokens) and the service's own: what its run masks before preparation. */
   secretsOf(payload: TaskPayload): string[] {
     const token = payload.user?.git_token ?? null;
     const decrypted = token ? decryptGitToken(token, this.config.GIT_TOKEN_AES_KEY, this.config.GIT_TOKEN_AES_IV) : null;

@@ -35,8 +35,11 @@ export interface NotificationMapperOptions {
   unsupportedMcpServers?: { name: string; reason: string }[];
   /** The task's previous thread could not be resumed, so this run started a new one. */
   resumedFresh?: boolean;
-  /** Masks secrets; applied to every `details` object. */
-  mask: (value: unknown) => unknown;
+  /**
+   * Masks secrets; applied to every `details` object and reasoning text. Optional: the worker masks
+   * every event once, where it is appended, and passes none.
+   */
+  mask?: (value: unknown) => unknown;
   /** Cap for tool output and file contents in steps, in UTF-8 bytes. Default 64 KiB. */
   maxToolOutputBytes?: number;
 }
@@ -572,7 +575,7 @@ export class NotificationMapper {
   }
 
   private step(title: string, details: Record<string, unknown>, report: boolean): NewTaskEvent {
-    const masked = this.options.mask(details);
+    const masked = this.options.mask ? this.options.mask(details) : details;
     return {
       ...this.envelope(),
       type: 'thinking-step',
@@ -590,7 +593,7 @@ export class NotificationMapper {
   }
 
   private maskText(text: string): string {
-    const masked = this.options.mask(text);
+    const masked = this.options.mask ? this.options.mask(text) : text;
     return typeof masked === 'string' ? masked : text;
   }
 

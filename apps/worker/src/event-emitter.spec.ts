@@ -1,0 +1,163 @@
+import type { NewTaskEvent } from '@wegent-codex/contracts';
+import type { AppendResult, EventLogRepository } from '@wegent-codex/event-log';
+import { RunEventEmitter } from './event-emitter';
+import type { RunEvent } from './run-event';
+import { OutputBudget } from './output-budget';
+import { RunMasker } from './run-masker';
+
+/** The run's secret; below, the same value base64- and URL-encoded, written out. */
+const SECRET = 'sk-canary/Zq9+x7=Ab-4';
+const BASE64 = 'c2stY2FuYXJ5L1pxOSt4Nz1BYi00';
+const URL_ENCODED = 'sk-canary%2FZq9%2Bx7%3DAb-4';
+
+/** A log that records every append it is asked for and, like the real one, refuses all after a terminal. */
+class FakeLog {
+  readonly attempts: NewTaskEvent[] = [];
+  private terminal: string | undefined;
+
+  append = (event: NewTaskEvent): Promise<AppendResult> => {
+    this.attempts.push(event);
+    if (this.terminal) return Promise.resolve({ appended: false, terminal: this.terminal as 'done' });
+    if (['done', 'error', 'cancelled'].includes(event.type)) this.terminal = event.type;
+    return Promise.resolve({ appended: true, id: `${this.attempts.length}-0`, seq: this.attempts.length });
+  };
+
+  /** What was appended, without the ids the emitter stamps. */
+  bodies(): RunEvent[] {
+    return this.attempts.map(({ task_id: _t, subtask_id: _s, attempt: _a, ...body }) => body as RunEvent);
+  }
+}
+
+function setUp() {
+  const log = new FakeLog();
+  const observed: RunEvent[] = [];
+  const emitter = new RunEventEmitter(log as unknown as EventLogRepository, { task_id: 7, subtask_id: 1, attempt: 0 }, (e) =>
+    observed.push(e),
+  );
+  return { log, emitter, observed };
+}
+
+describe('RunEventEmitter masks every event once, where it is appended', () => {
+  it('an error text with the secret plain, base64 and URL-encoded comes out masked (and so does the observed event)', async () => {
+    const { log, emitter, observed } = setUp();
+    emitter.guard(new RunMasker([SECRET]));
+    const text = `auth failed for ${SECRET} (${BASE64}) at https://h/?k=${URL_ENCODED}`;
+    await emitter.emit({ type: 'error', kind: 'stream', message: `Error processing response: ${text}`, error: text });
+    const masked = 'auth failed for ******** (********) at https://h/?k=********';
+    expect(log.bodies()).toEqual([{ type: 'error', kind: 'stream', message: `Error processing response: ${masked}`, error: masked }]);
+    expect(observed).toEqual(log.bodies());
+  });
+
+  it('stamps the run ids on every event', async () => {
+    const { log, emitter } = setUp();
+    await emitter.emit({ type: 'status', phase: 'agent-started' });
+    expect(log.attempts).toEqual([{ type: 'status', phase: 'agent-started', task_id: 7, subtask_id: 1, attempt: 0 }]);
+  });
+
+  it("thinking-step details: the secret's forms, and the value of a secret key (Wegent's key rule)", async () => {
+    const { log, emitter } = setUp();
+    emitter.guard(new RunMasker([SECRET]));
+    await emitter.emit({
+      type: 'thinking-step',
+      report: true,
+      step: {
+        title: 'thinking.tool_use',
+        next_action: 'continue',
+        details: { command: `echo ${BASE64} | base64 -d`, env: { OPENAI_API_KEY: 'whatever-value-1234' }, lines: [URL_ENCODED] },
+      },
+    });
+    expect(log.bodies()).toEqual([
+      {
+        type: 'thinking-step',
+        report: true,
+        step: {
+          title: 'thinking.tool_use',
+          next_action: 'continue',
+          details: { command: 'echo ******** | base64 -d', env: { OPENAI_API_KEY: 'what************1234' }, lines: ['********'] },
+        },
+      },
+    ]);
+  });
+
+  it("reasoning gets Wegent's text rules too; the answer only loses the exact secret", async () => {
+    const { log, emitter } = setUp();
+    emitter.guard(new RunMasker([SECRET]));
+    await emitter.emit({ type: 'reasoning', item_id: 'r1', text: `password: hunter22 and ${SECRET}` });
+    await emitter.emit({ type: 'done', value: `Set password: hunter22, not ${SECRET}.` });
+    expect(log.bodies()).toEqual([
+      { type: 'reasoning', item_id: 'r1', text: 'password: ******** and ********' },
+      { type: 'done', value: 'Set password: hunter22, not ********.' },
+    ]);
+  });
+
+  it('a secret streamed across chunks is masked whole; a workbench status between them releases nothing', async () => {
+    const { log, emitter } = setUp();
+    emitter.guard(new RunMasker([SECRET]));
+    await emitter.emit({ type: 'chunk', item_id: 'm1', text: 'the key is sk-canary/Zq' });
+    await emitter.emit({ type: 'status', phase: 'workbench' });
+    await emitter.emit({ type: 'chunk', item_id: 'm1', text: '9+x7=Ab-4 ok.' });
+    await emitter.emit({ type: 'done', value: 'ok.' });
+    expect(log.bodies()).toEqual([
+      { type: 'chunk', item_id: 'm1', text: 'the key is ' },
+      { type: 'status', phase: 'workbench' },
+      { type: 'chunk', item_id: 'm1', text: '******** ok.' },
+      { type: 'done', value: 'ok.' },
+    ]);
+  });
+
+  it('a held-back piece that never became a secret goes out before the next event of the stream', async () => {
+    const { log, emitter } = setUp();
+    emitter.guard(new RunMasker([SECRET]));
+    await emitter.emit({ type: 'chunk', item_id: 'm1', text: 'prefix sk-can' });
+    await emitter.emit({ type: 'error', kind: 'stream', message: 'boom' });
+    expect(log.bodies()).toEqual([
+      { type: 'chunk', item_id: 'm1', text: 'prefix ' },
+      { type: 'chunk', item_id: 'm1', text: 'sk-can' },
+      { type: 'error', kind: 'stream', message: 'boom' },
+    ]);
+  });
+
+  it("before the run's secrets are known, Wegent's rules still apply", async () => {
+    const { log, emitter } = setUp();
+    await emitter.emit({ type: 'error', kind: 'init', message: 'invalid job: token=abcdef', error: 'token=abcdef' });
+    expect(log.bodies()).toEqual([{ type: 'error', kind: 'init', message: 'invalid job: token=******', error: 'token=******' }]);
+  });
+
+  it('masks before the output budget cuts a step, so a cut never leaves part of a secret', async () => {
+    const { log, emitter } = setUp();
+    emitter.guard(new RunMasker([SECRET]), new OutputBudget(1024));
+    const output = `${'a'.repeat(1000)}${SECRET}${'b'.repeat(100)}`;
+    await emitter.emit({ type: 'thinking-step', report: false, step: { title: 't', next_action: 'continue', details: { output } } });
+    const kept = `${'a'.repeat(1000)}********${'b'.repeat(16)}`;
+    expect(log.bodies()).toEqual([
+      {
+        type: 'thinking-step',
+        report: false,
+        step: {
+          title: 't',
+          next_action: 'continue',
+          details: { output: `${kept}\n… [84 more bytes not shown: this subtask's output limit of 1 KiB is reached]` },
+        },
+      },
+    ]);
+  });
+
+  it('is guarded once per run', () => {
+    const { emitter } = setUp();
+    emitter.guard(new RunMasker([SECRET]));
+    expect(() => emitter.guard(new RunMasker([]))).toThrow("a run's events are guarded once");
+  });
+
+  it('after the log refuses an append (a terminal exists) later events are not even tried', async () => {
+    const { log, emitter } = setUp();
+    await emitter.emit({ type: 'cancelled', stage: 'running' });
+    expect(await emitter.emit({ type: 'done', value: 'late' })).toEqual({ appended: false, terminal: 'cancelled' });
+    await emitter.emit({ type: 'error', kind: 'stream', message: 'later' });
+    await emitter.flush();
+    expect(emitter.closed).toBe(true);
+    expect(log.bodies()).toEqual([
+      { type: 'cancelled', stage: 'running' },
+      { type: 'done', value: 'late' },
+    ]);
+  });
+});
