@@ -8,6 +8,7 @@ import { runBullmqCeiling } from './scenarios/bullmq-ceiling';
 import { runMemory } from './scenarios/memory';
 import { runOverhead } from './scenarios/overhead';
 import { runRelayFlood } from './scenarios/relay-flood';
+import { runRelayGrowth } from './scenarios/relay-growth';
 import { runRelayLatency } from './scenarios/relay-latency';
 import { runRestart } from './scenarios/restart';
 import { runWarm } from './scenarios/warm';
@@ -31,7 +32,7 @@ const DOCS_FILE = join(REPO_ROOT, 'docs', 'benchmarks.md');
 const WORKER_CONCURRENCIES = { quick: [1, 4, 16], full: [1, 2, 4, 8, 16] } as const;
 
 type ScenarioName =
-  'overhead' | 'relayLatency' | 'relayFlood' | 'bullmqCeiling' | 'throughput' | 'streaming' | 'memory' | 'restart' | 'warm';
+  'overhead' | 'relayLatency' | 'relayFlood' | 'relayGrowth' | 'bullmqCeiling' | 'throughput' | 'streaming' | 'memory' | 'restart' | 'warm';
 
 const SCENARIOS: Record<ScenarioName, (env: ScenarioEnv) => Promise<unknown>> = {
   overhead: runOverhead,
@@ -40,6 +41,7 @@ const SCENARIOS: Record<ScenarioName, (env: ScenarioEnv) => Promise<unknown>> = 
   memory: runMemory,
   relayLatency: runRelayLatency,
   relayFlood: runRelayFlood,
+  relayGrowth: runRelayGrowth,
   bullmqCeiling: (env) => runBullmqCeiling(env, WORKER_CONCURRENCIES[env.quick ? 'quick' : 'full']),
   throughput: (env) => runThroughput(env, WORKER_CONCURRENCIES[env.quick ? 'quick' : 'full']),
   streaming: runStreaming,
