@@ -274,6 +274,16 @@ function renderRelayFlood(line: Line, flood: RelayFloodResult): void {
       `| ${l.protocol} | ${l.relays} | ${l.subtasks} | ${l.events} | ${l.callbacks} | ${fmt(l.eventsPerSecond)} | ${fmt(l.callbacksPerSecond)} | ${fmt(l.drainWindowMs)} | ${fmt(l.relayCpuMsPerCallback, 2)} | ${fmt(l.callbacksPerCpuSecond)} |`,
     );
   }
+  for (const l of levels.filter((level) => level.profileTop?.length)) {
+    line();
+    line(
+      `Relay CPU profile, ${l.protocol} with ${l.relays} relay process(es) (BENCH_RELAY_CPU_PROF): top functions by self time, start-up and idle left out.`,
+    );
+    line();
+    line('| function | self ms | share |');
+    line('|---|---|---|');
+    for (const f of l.profileTop!) line(`| \`${f.frame}\` | ${fmt(f.selfMs)} | ${fmt(f.selfPercent, 1)}% |`);
+  }
 }
 
 function renderRelayGrowth(line: Line, g: RelayGrowthResult): void {

@@ -1,5 +1,6 @@
 import type { ScenarioEnv } from '../support/scenario-env';
 import { bounded } from '../support/bench-context';
+import { profilesOf, topSelfFrames, type ProfileFrame } from '../support/cpu-profile';
 import { startRelay } from '../support/relay-harness';
 import { syntheticRun, type SyntheticProtocol } from '../support/synthetic-run';
 import { ratePerSecond } from '../stats';
@@ -30,6 +31,8 @@ export interface RelayFloodLevel {
   relayCpuMsPerCallback: number;
   /** Callbacks per second of relay CPU: one relay process's ceiling with an instant receiver. */
   callbacksPerCpuSecond: number;
+  /** With BENCH_RELAY_CPU_PROF set: the relays' top functions by self time (warm-up and start-up included). */
+  profileTop?: ProfileFrame[];
 }
 
 export interface RelayFloodResult {
@@ -59,6 +62,7 @@ export async function runRelayFlood(env: ScenarioEnv): Promise<RelayFloodResult>
 async function floodOnce(env: ScenarioEnv, protocol: SyntheticProtocol, relays: number): Promise<RelayFloodLevel> {
   const subtasks = env.quick ? 150 : 400;
   const relay = await startRelay(env.ctx, `relay-flood-${protocol}-${relays}`, { CALLBACK_COALESCE_MS: '0' }, relays);
+  let level: RelayFloodLevel;
   try {
     // Warm-up: connections, JIT, the consumer group — on every relay.
     const warm = Array.from({ length: 8 * relays }, () => env.nextTaskId());
@@ -89,7 +93,7 @@ async function floodOnce(env: ScenarioEnv, protocol: SyntheticProtocol, relays: 
     const callbacks = relay.em.requests.length - before;
     const relayCpuMs = relay.relayCpuMs() - cpuBefore;
     relay.em.assertNoDuplicates();
-    return {
+    level = {
       protocol,
       relays,
       subtasks,
@@ -107,4 +111,7 @@ async function floodOnce(env: ScenarioEnv, protocol: SyntheticProtocol, relays: 
   } finally {
     await relay.close();
   }
+  // The relays write their profiles as they exit (bench/support/relay-harness.ts).
+  const profileDir = process.env.BENCH_RELAY_CPU_PROF;
+  return profileDir ? { ...level, profileTop: topSelfFrames(profilesOf(profileDir, relay.pids)) } : level;
 }

@@ -12,6 +12,8 @@ export interface RelayHarness {
   em: FakeExecutorManager;
   /** CPU time (user + system, ms) the relay processes have used so far, together. */
   relayCpuMs(): number;
+  /** Pids of the relay processes (their CPU profiles carry them). */
+  pids: readonly number[];
   /** Appends the events in order, waiting their delays; returns event id → Date.now() before each append. */
   play(run: PacedEvent[]): Promise<Map<string, number>>;
   close(): Promise<void>;
@@ -56,6 +58,7 @@ export async function startRelay(ctx: BenchContext, part: string, env: Record<st
     log,
     em,
     callbacks: new CallbackLog(em),
+    pids,
     relayCpuMs: () => pids.reduce((sum, pid) => sum + (cpuTimeMs(pid) ?? NaN), 0),
     async play(run) {
       const appendedAt = new Map<string, number>();

@@ -1,4 +1,4 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 /** What executor_manager answered. */
@@ -38,14 +38,20 @@ const KEPT_RESPONSE_CHARS = 4_096;
 export class HttpPoster {
   private readonly agent: HttpAgent;
   private readonly send: typeof httpRequest;
+  /** The URL taken apart once, not on every request. */
+  private readonly target: RequestOptions;
 
-  constructor(
-    private readonly url: string,
-    maxSockets: number,
-  ) {
-    const https = new URL(url).protocol === 'https:';
+  constructor(url: string, maxSockets: number) {
+    const parsed = new URL(url);
+    const https = parsed.protocol === 'https:';
     this.agent = https ? new HttpsAgent({ keepAlive: true, maxSockets }) : new HttpAgent({ keepAlive: true, maxSockets });
     this.send = https ? httpsRequest : httpRequest;
+    this.target = {
+      protocol: parsed.protocol,
+      hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: parsed.port || undefined,
+      path: `${parsed.pathname}${parsed.search}`,
+    };
   }
 
   post(headers: Record<string, string>, payload: string, options: PostOptions): Promise<HttpAnswer> {
@@ -54,7 +60,8 @@ export class HttpPoster {
       let settled = false;
       let stopped: HttpPostError | undefined;
       let grace: NodeJS.Timeout | undefined;
-      const req = this.send(this.url, {
+      const req = this.send({
+        ...this.target,
         method: 'POST',
         agent: this.agent,
         headers: { ...headers, 'Content-Length': String(Buffer.byteLength(payload)) },
