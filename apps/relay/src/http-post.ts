@@ -44,7 +44,10 @@ export class HttpPoster {
   constructor(url: string, maxSockets: number) {
     const parsed = new URL(url);
     const https = parsed.protocol === 'https:';
-    this.agent = https ? new HttpsAgent({ keepAlive: true, maxSockets }) : new HttpAgent({ keepAlive: true, maxSockets });
+    // An idle connection is closed after 4 s, or 1 s before the keep-alive the server announces (uvicorn: 5 s),
+    // so a request is not sent on a connection the server is closing.
+    const options = { keepAlive: true, maxSockets, timeout: 4_000 };
+    this.agent = https ? new HttpsAgent(options) : new HttpAgent(options);
     this.send = https ? httpsRequest : httpRequest;
     this.target = {
       protocol: parsed.protocol,
