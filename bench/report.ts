@@ -294,7 +294,9 @@ function renderRelayGrowth(line: Line, g: RelayGrowthResult): void {
   line('initialize, system and success), appended with EventLogRepository and delivered by one relay process');
   line(`(CALLBACK_COALESCE_MS=${g.coalesceMs}, the default). Per subtask: callbacks, request-body bytes to executor_manager, the`);
   line('largest single callback, and relay CPU. 2025 resends the whole step list and the workbench in every RUNNING');
-  line('callback (wegent-protocol.md §5.1 and §13: "must match" ClaudeCode, which has no cap either), so its bytes grow with');
+  line(
+    'callback (docs/protocol/wegent-protocol.md §5.1 and §13: "must match" ClaudeCode, which has no cap either), so its bytes grow with',
+  );
   line('the square of the steps; a 2026 block callback carries its own step only.');
   line();
   line(

@@ -8,7 +8,7 @@ import { syntheticRun, type SyntheticProtocol } from '../support/synthetic-run';
  * thinking step; 2C + 3 steps with initialize, system and success) appended with EventLogRepository
  * and delivered by one relay process (its own, CALLBACK_COALESCE_MS at its default) — per
  * protocol generation and step count, one subtask at a time. The 2025 protocol resends the whole
- * step list (and workbench) in every RUNNING callback (wegent-protocol.md §5.1, "must match"), so
+ * step list (and workbench) in every RUNNING callback (docs/protocol/wegent-protocol.md §5.1, "must match"), so
  * its bytes grow with the square of the steps; a 2026 block callback carries its own step only.
  */
 export interface RelayGrowthLevel {

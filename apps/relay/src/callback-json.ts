@@ -1,7 +1,7 @@
 /**
  * `JSON.stringify(body)` of a callback body, byte for byte, with each 2025 thinking step
  * serialised once per process instead of once per callback. A 2025 RUNNING callback resends the
- * whole step list (wegent-protocol.md §5.1), so without this a subtask of N steps serialises
+ * whole step list (docs/protocol/wegent-protocol.md §5.1), so without this a subtask of N steps serialises
  * ~N²/2 steps; the step objects are shared by every callback of a fold and never changed after
  * the event that brought them was decoded, so their text can be kept (by identity, freed with
  * the fold).
