@@ -1,7 +1,8 @@
 import type { BullmqCeilingLevel } from './scenarios/bullmq-ceiling';
 import type { MemoryResult } from './scenarios/memory';
 import type { OverheadResult } from './scenarios/overhead';
-import type { RelayFloodResult } from './scenarios/relay-flood';
+import type { RelayFloodLevel, RelayFloodResult } from './scenarios/relay-flood';
+import type { RelayGrowthResult } from './scenarios/relay-growth';
 import type { RelayLatencyResult } from './scenarios/relay-latency';
 import type { RestartResult } from './scenarios/restart';
 import type { WarmResult } from './scenarios/warm';
@@ -20,6 +21,7 @@ export interface BenchResults {
     overhead: OverheadResult;
     relayLatency: RelayLatencyResult;
     relayFlood: RelayFloodResult;
+    relayGrowth: RelayGrowthResult;
     bullmqCeiling: BullmqCeilingLevel[];
     throughput: ThroughputLevel[];
     streaming: StreamingResult;
@@ -71,6 +73,7 @@ export function renderReport(results: BenchResults): string {
   if (s.overhead) renderOverhead(line, s.overhead);
   if (s.relayLatency) renderRelayLatency(line, s.relayLatency);
   if (s.throughput || s.bullmqCeiling || s.relayFlood) renderThroughput(line, s.throughput, s.bullmqCeiling, s.relayFlood);
+  if (s.relayGrowth) renderRelayGrowth(line, s.relayGrowth);
   if (s.memory) renderMemory(line, s.memory);
   if (s.streaming) renderStreaming(line, s.streaming);
   if (s.restart) renderRestart(line, s.restart);
@@ -238,20 +241,73 @@ function renderThroughput(line: Line, t?: ThroughputLevel[], ceiling?: BullmqCei
     line('|---|---|---|---|');
     for (const c of ceiling) line(`| ${c.concurrency} | ${c.jobs} | ${fmt(c.jobsPerSecond)} | ${fmt(c.addsPerSecond)} |`);
   }
-  if (flood) {
+  if (flood) renderRelayFlood(line, flood);
+}
+
+/** Results written before the flood had levels (one 2025 run, one relay) render as that level. */
+type LegacyFlood = Omit<RelayFloodLevel, 'protocol' | 'relays' | 'callbacksPerCpuSecond'>;
+function floodLevels(flood: RelayFloodResult | LegacyFlood): RelayFloodLevel[] {
+  if ('levels' in flood) return flood.levels;
+  return [{ ...flood, protocol: '2025', relays: 1, callbacksPerCpuSecond: 1000 / flood.relayCpuMsPerCallback }];
+}
+
+/** The flood level the capacity advice uses: 2025, one relay. */
+const baseFlood = (flood?: RelayFloodResult): RelayFloodLevel | undefined =>
+  flood && floodLevels(flood).find((l) => l.protocol === '2025' && l.relays === 1);
+
+function renderRelayFlood(line: Line, flood: RelayFloodResult): void {
+  const levels = floodLevels(flood);
+  line();
+  line(
+    `Relays (processes of their own) under a flood, no Codex: ${levels[0].subtasks} subtasks' whole event sequences appended by ${levels[0].appenders} concurrent`,
+  );
+  line('appenders without pauses, the relays delivering meanwhile, per protocol generation and number of relay processes');
+  line('(CALLBACK_COALESCE_MS=0; 2025 text snapshots superseded within one read batch are still dropped, hence fewer callbacks');
+  line('than events; 2026 deltas never are). callbacks/s is bounded by the appenders and the fake executor_manager sharing');
+  line("the bench process; the relays' CPU per callback is not, and **callbacks per CPU-second** is one relay process's");
+  line('ceiling with an executor_manager that answers at once.');
+  line();
+  line(
+    '| protocol | relay processes | subtasks | events | callbacks | events appended/s | callbacks delivered/s | first append → last terminal callback ms | relay CPU ms per callback | **callbacks per relay CPU-second** |',
+  );
+  line('|---|---|---|---|---|---|---|---|---|---|');
+  for (const l of levels) {
+    line(
+      `| ${l.protocol} | ${l.relays} | ${l.subtasks} | ${l.events} | ${l.callbacks} | ${fmt(l.eventsPerSecond)} | ${fmt(l.callbacksPerSecond)} | ${fmt(l.drainWindowMs)} | ${fmt(l.relayCpuMsPerCallback, 2)} | ${fmt(l.callbacksPerCpuSecond)} |`,
+    );
+  }
+  for (const l of levels.filter((level) => level.profileTop?.length)) {
     line();
     line(
-      `Relay (its own process) under a flood, no Codex: ${flood.subtasks} subtasks' whole event sequences appended by ${flood.appenders} concurrent`,
+      `Relay CPU profile, ${l.protocol} with ${l.relays} relay process(es) (BENCH_RELAY_CPU_PROF): top functions by self time, start-up and idle left out.`,
     );
-    line('appenders without pauses, the relay delivering meanwhile (CALLBACK_COALESCE_MS=0; text snapshots superseded');
-    line('within one read batch are still dropped, hence fewer callbacks than events).');
     line();
+    line('| function | self ms | share |');
+    line('|---|---|---|');
+    for (const f of l.profileTop!) line(`| \`${f.frame}\` | ${fmt(f.selfMs)} | ${fmt(f.selfPercent, 1)}% |`);
+  }
+}
+
+function renderRelayGrowth(line: Line, g: RelayGrowthResult): void {
+  line();
+  line('## 4b. Cost as the work grows (thinking steps)');
+  line();
+  line('One subtask at a time running C commands (a reported tool_use and tool_result thinking step each; 2C + 3 steps with');
+  line('initialize, system and success), appended with EventLogRepository and delivered by one relay process');
+  line(`(CALLBACK_COALESCE_MS=${g.coalesceMs}, the default). Per subtask: callbacks, request-body bytes to executor_manager, the`);
+  line('largest single callback, and relay CPU. 2025 resends the whole step list and the workbench in every RUNNING');
+  line(
+    'callback (docs/protocol/wegent-protocol.md §5.1 and §13: "must match" ClaudeCode, which has no cap either), so its bytes grow with',
+  );
+  line('the square of the steps; a 2026 block callback carries its own step only.');
+  line();
+  line(
+    '| protocol | thinking steps | subtasks | callbacks per subtask | KiB sent per subtask | largest callback KiB | relay CPU ms per subtask |',
+  );
+  line('|---|---|---|---|---|---|---|');
+  for (const l of g.levels) {
     line(
-      '| subtasks | events | callbacks | events appended/s | **callbacks delivered/s** | first append → last terminal callback ms | relay CPU ms per callback |',
-    );
-    line('|---|---|---|---|---|---|---|');
-    line(
-      `| ${flood.subtasks} | ${flood.events} | ${flood.callbacks} | ${fmt(flood.eventsPerSecond)} | ${fmt(flood.callbacksPerSecond)} | ${fmt(flood.drainWindowMs)} | ${fmt(flood.relayCpuMsPerCallback, 2)} |`,
+      `| ${l.protocol} | ${l.steps} | ${l.subtasks} | ${fmt(l.callbacks)} | ${fmt(l.bytes / 1024)} | ${fmt(l.largestCallbackBytes / 1024, 1)} | ${fmt(l.relayCpuMs, 1)} |`,
     );
   }
 }
@@ -339,9 +395,10 @@ export function coalescingAdvice(r?: StreamingResult, flood?: RelayFloodResult):
     ? ` ${longer.coalesceMs} ms would save only ${fmt((pick.bytes - longer.bytes) / 1024)} KiB more per answer but lag ${ms(longer.staleness.p99)} ms (p99).`
     : '';
   // Capacity from the relay's CPU per callback: unlike the flood's callbacks/s, it hardly depends on the machine's load.
-  const perCore = flood ? 1000 / flood.relayCpuMsPerCallback : NaN;
-  const streams = flood
-    ? ` The relay spends ${fmt(flood.relayCpuMsPerCallback, 2)} ms of CPU per callback (flood, §4), so one relay core sustains ~${fmt(perCore, -1)} callbacks/s: about ${fmt(perCore / pick.callbacksPerSecond)} answers streaming at once at ${pick.coalesceMs} ms, against ${fmt(perCore / none.callbacksPerSecond)} uncoalesced.`
+  const base = baseFlood(flood);
+  const perCore = base ? 1000 / base.relayCpuMsPerCallback : NaN;
+  const streams = base
+    ? ` The relay spends ${fmt(base.relayCpuMsPerCallback, 2)} ms of CPU per callback (flood, §4), so one relay core sustains ~${fmt(perCore, -1)} callbacks/s: about ${fmt(perCore / pick.callbacksPerSecond)} answers streaming at once at ${pick.coalesceMs} ms, against ${fmt(perCore / none.callbacksPerSecond)} uncoalesced.`
     : '';
   return `${verdict}: ${fmt(none.callbacks / pick.callbacks)}× fewer callbacks and ${fmt(none.bytes / pick.bytes)}× fewer bytes than no coalescing (${fmt(pick.bytes / 1024)} vs ${fmt(none.bytes / 1024)} KiB for a ${r.words}-word answer), while the text lags at most ${ms(pick.staleness.p99)} ms (p99; ${ms(none.staleness.p99)} ms uncoalesced).${beyond}${streams} Rule: the largest measured interval with p99 staleness ≤ ${STALENESS_BUDGET_MS} ms.`;
 }

@@ -9,6 +9,7 @@ import { runMemory } from './scenarios/memory';
 import { runOverhead } from './scenarios/overhead';
 import { runParallelVsBare } from './scenarios/parallel-vs-bare';
 import { runRelayFlood } from './scenarios/relay-flood';
+import { runRelayGrowth } from './scenarios/relay-growth';
 import { runRelayLatency } from './scenarios/relay-latency';
 import { runRestart } from './scenarios/restart';
 import { runWarm } from './scenarios/warm';
@@ -35,6 +36,7 @@ type ScenarioName =
   | 'overhead'
   | 'relayLatency'
   | 'relayFlood'
+  | 'relayGrowth'
   | 'bullmqCeiling'
   | 'throughput'
   | 'streaming'
@@ -48,6 +50,7 @@ const SCENARIOS: Record<ScenarioName, (env: ScenarioEnv) => Promise<unknown>> = 
   memory: runMemory,
   relayLatency: runRelayLatency,
   relayFlood: runRelayFlood,
+  relayGrowth: runRelayGrowth,
   bullmqCeiling: (env) => runBullmqCeiling(env, WORKER_CONCURRENCIES[env.quick ? 'quick' : 'full']),
   throughput: (env) => runThroughput(env, WORKER_CONCURRENCIES[env.quick ? 'quick' : 'full']),
   streaming: runStreaming,

@@ -1,18 +1,23 @@
 import type { ScenarioEnv } from '../support/scenario-env';
 import { bounded } from '../support/bench-context';
+import { profilesOf, topSelfFrames, type ProfileFrame } from '../support/cpu-profile';
 import { startRelay } from '../support/relay-harness';
-import { syntheticRun } from '../support/synthetic-run';
+import { syntheticRun, type SyntheticProtocol } from '../support/synthetic-run';
 import { ratePerSecond } from '../stats';
 
 /**
- * Relay throughput without Codex: S subtasks' whole event sequences appended as fast as 16
- * appenders can (no pauses), while the relay delivers. Callbacks/s counts every callback received
- * from the first append to the last terminal callback. CALLBACK_COALESCE_MS=0; the relay still
- * drops text snapshots that a later one in the same read batch supersedes, so callbacks < events.
- * The relay is its own process (support/synthetic-run.ts); its CPU time per callback is the cost
- * that does not depend on this machine's load.
+ * Relay throughput without Codex: S subtasks' whole event sequences appended as fast as 32
+ * appenders can (no pauses), while the relays deliver; once per protocol generation and relay
+ * count. Callbacks/s counts every callback received from the first append to the last terminal
+ * callback. CALLBACK_COALESCE_MS=0; the 2025 relay still drops text snapshots that a later one in
+ * the same read batch supersedes, so callbacks < events there (2026 deltas are never dropped).
+ * The relays are processes of their own (support/relay-harness.ts); their CPU time per callback is
+ * the cost that does not depend on this machine's load, and 1000 ÷ it is what one relay core
+ * delivers with a receiver that answers at once.
  */
-export interface RelayFloodResult {
+export interface RelayFloodLevel {
+  protocol: SyntheticProtocol;
+  relays: number;
   subtasks: number;
   appenders: number;
   events: number;
@@ -21,20 +26,48 @@ export interface RelayFloodResult {
   drainWindowMs: number;
   eventsPerSecond: number;
   callbacksPerSecond: number;
-  /** CPU time the relay process used meanwhile (user + system). */
+  /** CPU time the relay processes used meanwhile (user + system), together. */
   relayCpuMs: number;
   relayCpuMsPerCallback: number;
+  /** Callbacks per second of relay CPU: one relay process's ceiling with an instant receiver. */
+  callbacksPerCpuSecond: number;
+  /** With BENCH_RELAY_CPU_PROF set: the relays' top functions by self time (warm-up and start-up included). */
+  profileTop?: ProfileFrame[];
 }
 
-const APPENDERS = 16;
+export interface RelayFloodResult {
+  levels: RelayFloodLevel[];
+}
+
+const APPENDERS = 32;
+const PLAN: { protocol: SyntheticProtocol; relays: number }[] = [
+  { protocol: '2025', relays: 1 },
+  { protocol: '2026', relays: 1 },
+  { protocol: '2025', relays: 2 },
+  { protocol: '2026', relays: 2 },
+];
 
 export async function runRelayFlood(env: ScenarioEnv): Promise<RelayFloodResult> {
-  const subtasks = env.quick ? 100 : 400;
-  const relay = await startRelay(env.ctx, 'relay-flood', { CALLBACK_COALESCE_MS: '0' });
+  const levels: RelayFloodLevel[] = [];
+  for (const { protocol, relays } of PLAN) {
+    const level = await floodOnce(env, protocol, relays);
+    env.progress(
+      `relay flood ${protocol} × ${relays} relay(s): ${level.events} events, ${level.callbacks} callbacks in ${level.drainWindowMs} ms, ${level.relayCpuMsPerCallback.toFixed(2)} ms CPU each`,
+    );
+    levels.push(level);
+  }
+  return { levels };
+}
+
+async function floodOnce(env: ScenarioEnv, protocol: SyntheticProtocol, relays: number): Promise<RelayFloodLevel> {
+  const subtasks = env.quick ? 150 : 400;
+  const relay = await startRelay(env.ctx, `relay-flood-${protocol}-${relays}`, { CALLBACK_COALESCE_MS: '0' }, relays);
+  let level: RelayFloodLevel;
   try {
-    const warm = env.nextTaskId();
-    await relay.play(syntheticRun(warm, { deltaMs: 0 }));
-    await relay.callbacks.waitTerminal([warm], 30_000);
+    // Warm-up: connections, JIT, the consumer group — on every relay.
+    const warm = Array.from({ length: 8 * relays }, () => env.nextTaskId());
+    await Promise.all(warm.map((taskId) => relay.play(syntheticRun(taskId, { deltaMs: 0, protocol }))));
+    await relay.callbacks.waitTerminal(warm, 30_000);
     const before = relay.em.requests.length;
     const cpuBefore = relay.relayCpuMs();
 
@@ -46,7 +79,7 @@ export async function runRelayFlood(env: ScenarioEnv): Promise<RelayFloodResult>
       Promise.all(
         Array.from({ length: APPENDERS }, async () => {
           for (let taskId = queue.shift(); taskId !== undefined; taskId = queue.shift()) {
-            const appended = await relay.play(syntheticRun(taskId, { deltaMs: 0 }));
+            const appended = await relay.play(syntheticRun(taskId, { deltaMs: 0, protocol }));
             events += appended.size;
           }
         }),
@@ -59,8 +92,10 @@ export async function runRelayFlood(env: ScenarioEnv): Promise<RelayFloodResult>
     const last = Math.max(...taskIds.map((id) => relay.callbacks.terminal.get(id)!.receivedAt));
     const callbacks = relay.em.requests.length - before;
     const relayCpuMs = relay.relayCpuMs() - cpuBefore;
-    env.progress(`relay flood: ${events} events, ${callbacks} callbacks in ${last - start} ms`);
-    return {
+    relay.em.assertNoDuplicates();
+    level = {
+      protocol,
+      relays,
       subtasks,
       appenders: APPENDERS,
       events,
@@ -71,8 +106,12 @@ export async function runRelayFlood(env: ScenarioEnv): Promise<RelayFloodResult>
       callbacksPerSecond: ratePerSecond(callbacks, last - start),
       relayCpuMs,
       relayCpuMsPerCallback: relayCpuMs / callbacks,
+      callbacksPerCpuSecond: (1000 * callbacks) / relayCpuMs,
     };
   } finally {
     await relay.close();
   }
+  // The relays write their profiles as they exit (bench/support/relay-harness.ts).
+  const profileDir = process.env.BENCH_RELAY_CPU_PROF;
+  return profileDir ? { ...level, profileTop: topSelfFrames(profilesOf(profileDir, relay.pids)) } : level;
 }

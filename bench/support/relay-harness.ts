@@ -10,8 +10,10 @@ export interface RelayHarness {
   log: EventLogRepository;
   callbacks: CallbackLog;
   em: FakeExecutorManager;
-  /** CPU time (user + system, ms) the relay process has used so far. */
+  /** CPU time (user + system, ms) the relay processes have used so far, together. */
   relayCpuMs(): number;
+  /** Pids of the relay processes (their CPU profiles carry them). */
+  pids: readonly number[];
   /** Appends the events in order, waiting their delays; returns event id → Date.now() before each append. */
   play(run: PacedEvent[]): Promise<Map<string, number>>;
   close(): Promise<void>;
@@ -19,37 +21,45 @@ export interface RelayHarness {
 
 /**
  * The relay role as its own process (`node dist/apps/service/src/main.js relay`, as deployed when
- * scaled out), delivering to a fake executor_manager in this process. Appends and receipts are
- * both timed here, on one clock; the relay gets an event loop (and a core) of its own.
+ * scaled out; `relays` of them on one Redis), delivering to a fake executor_manager in this
+ * process. Appends and receipts are both timed here, on one clock; each relay gets an event loop of
+ * its own.
  */
-export async function startRelay(ctx: BenchContext, part: string, env: Record<string, string>): Promise<RelayHarness> {
+export async function startRelay(ctx: BenchContext, part: string, env: Record<string, string>, relays = 1): Promise<RelayHarness> {
   const em = await FakeExecutorManager.start({ keepAliveTimeoutMs: EM_KEEP_ALIVE_MS });
   const closeEm = ctx.defer(`fake executor_manager (${part})`, () => em.close());
   const config = ctx.config(part, { CALLBACK_URL: em.url, ...env });
-  const relay = spawnBuiltService(
-    ['relay'],
-    {
-      REDIS_URL: config.REDIS_URL,
-      REDIS_PREFIX: config.REDIS_PREFIX,
-      CALLBACK_URL: em.url,
-      EXECUTOR_NAME: config.EXECUTOR_NAME,
-      LOG_LEVEL: config.LOG_LEVEL,
-      EMBEDDED_REDIS: 'never',
-      ...env,
-      // BENCH_RELAY_CPU_PROF=<dir>: the relay writes a V8 CPU profile there when it stops (issue 12).
-    },
-    process.env.BENCH_RELAY_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_RELAY_CPU_PROF}`] : [],
-  );
-  const stopRelay = ctx.defer(`relay process ${relay.pid} (${part})`, () => relay.stop());
-  await relay.waitForLog('relay started', 30_000);
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+  const stops: (() => Promise<void>)[] = [];
+  const pids: number[] = [];
+  for (let i = 0; i < relays; i += 1) {
+    const relay = spawnBuiltService(
+      ['relay'],
+      {
+        REDIS_URL: config.REDIS_URL,
+        REDIS_PREFIX: config.REDIS_PREFIX,
+        CALLBACK_URL: em.url,
+        EXECUTOR_NAME: config.EXECUTOR_NAME,
+        LOG_LEVEL: config.LOG_LEVEL,
+        EMBEDDED_REDIS: 'never',
+        ...env,
+        // BENCH_RELAY_CPU_PROF=<dir>: each relay writes a V8 CPU profile there when it stops (issue 12).
+      },
+      process.env.BENCH_RELAY_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_RELAY_CPU_PROF}`] : [],
+    );
+    stops.push(ctx.defer(`relay process ${relay.pid} (${part})`, () => relay.stop()));
+    pids.push(relay.pid);
+    await relay.waitForLog('relay started', 30_000);
+  }
+  // Auto-pipelined: appends of concurrent appenders share writes, so appending keeps up with the relays.
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3, enableAutoPipelining: true });
   const closeRedis = ctx.defer(`appender Redis connection (${part})`, () => redis.disconnect());
   const log = new EventLogRepository(redis, new RedisKeys(config.REDIS_PREFIX));
   return {
     log,
     em,
     callbacks: new CallbackLog(em),
-    relayCpuMs: () => cpuTimeMs(relay.pid) ?? NaN,
+    pids,
+    relayCpuMs: () => pids.reduce((sum, pid) => sum + (cpuTimeMs(pid) ?? NaN), 0),
     async play(run) {
       const appendedAt = new Map<string, number>();
       for (const { event, delayMs } of run) {
@@ -62,7 +72,7 @@ export async function startRelay(ctx: BenchContext, part: string, env: Record<st
       return appendedAt;
     },
     async close() {
-      await stopRelay();
+      await Promise.all(stops.map((stop) => stop()));
       await closeRedis();
       await closeEm();
     },

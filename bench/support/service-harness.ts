@@ -52,11 +52,18 @@ export function benchPayload(taskId: number, modelBaseUrl: string): Record<strin
   };
 }
 
+/** 2026 callbacks that end a response (docs/protocol/wegent-protocol-2026.md §3). */
+const TERMINAL_2026 = new Set(['response.completed', 'response.incomplete', 'error']);
+
+/** COMPLETED/FAILED/CANCELLED (2025, progress 100) or the end of a 2026 response. */
+const isTerminal = (body: Record<string, unknown>): boolean =>
+  body.progress === 100 || (typeof body.event_type === 'string' && TERMINAL_2026.has(body.event_type));
+
 /** The callbacks a fake executor_manager received, indexed incrementally (cheap to poll from waitFor). */
 export class CallbackLog {
   private seen = 0;
   readonly byTask = new Map<number, ReceivedCallback[]>();
-  /** First callback with progress 100 per task. */
+  /** First terminal callback per task (2025: progress 100; 2026: completed, incomplete or error). */
   readonly terminal = new Map<number, ReceivedCallback>();
 
   constructor(readonly em: FakeExecutorManager) {}
@@ -69,7 +76,7 @@ export class CallbackLog {
       const list = this.byTask.get(taskId);
       if (list) list.push(callback);
       else this.byTask.set(taskId, [callback]);
-      if (callback.body.progress === 100 && !this.terminal.has(taskId)) this.terminal.set(taskId, callback);
+      if (isTerminal(callback.body) && !this.terminal.has(taskId)) this.terminal.set(taskId, callback);
     }
     return this;
   }

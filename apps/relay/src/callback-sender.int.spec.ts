@@ -84,7 +84,7 @@ describe('CallbackSender', () => {
     expect(em.requests[1].headers).not.toHaveProperty('x-injected');
   });
 
-  it('sends user:password of CALLBACK_URL as Basic auth (fetch refuses them in the URL)', async () => {
+  it('sends user:password of CALLBACK_URL as Basic auth, never in the request line', async () => {
     const url = em.url.replace('http://', 'http://relay:s%3Acret@');
 
     const outcome = await sender({ CALLBACK_URL: url }).send(callback, abort.signal);
@@ -103,7 +103,7 @@ describe('CallbackSender', () => {
     expect(metrics.retriesTotal).toBe(3);
   });
 
-  it.each([400, 401, 404, 422])('does not retry %d: logs it and gives up on that callback', async (status) => {
+  it.each([301, 302, 400, 401, 404, 422])('does not retry or follow %d: logs it and gives up on that callback', async (status) => {
     em.failNext(1, status);
 
     const outcome = await sender().send(callback, abort.signal);

@@ -3,7 +3,10 @@ import { isTraceparent, jobIdFor, type Config } from '@wegent-codex/contracts';
 import type { AnyPlannedCallback } from '@wegent-codex/event-log';
 import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
 import { fullJitterDelay, sleep } from './backoff';
+import { callbackJson } from './callback-json';
+import { HttpPostError, HttpPoster } from './http-post';
 import { RELAY_METRICS, type RelayMetrics } from './relay-metrics';
+import { relayTimings } from './relay-timings';
 
 /** How one callback ended. Never an exception: the caller moves on or stops accordingly. */
 export type SendOutcome =
@@ -40,7 +43,7 @@ export const idempotencyKey = (callback: AnyPlannedCallback): string =>
  */
 @Injectable()
 export class CallbackSender {
-  private readonly target?: { url: string; authorization?: string };
+  private readonly target?: { url: string; authorization?: string; poster: HttpPoster };
   private readonly logger: Logger;
 
   constructor(
@@ -48,7 +51,11 @@ export class CallbackSender {
     @Inject(LOGGER) logger: Logger,
     @Inject(RELAY_METRICS) private readonly metrics: RelayMetrics,
   ) {
-    this.target = config.CALLBACK_URL ? splitCredentials(config.CALLBACK_URL) : undefined;
+    if (config.CALLBACK_URL) {
+      const target = splitCredentials(config.CALLBACK_URL);
+      // One connection per subtask delivered at once: a callback never waits for a free socket.
+      this.target = { ...target, poster: new HttpPoster(target.url, relayTimings(config).maxInFlight) };
+    }
     this.logger = logger.child({ component: 'relay' });
   }
 
@@ -56,7 +63,7 @@ export class CallbackSender {
     const target = this.target;
     if (!target) throw new Error('CallbackSender.send needs CALLBACK_URL');
     const { CALLBACK_RETRY_BASE_MS: base, CALLBACK_RETRY_MAX_MS: max, CALLBACK_RETRY_FOR_MS: retryFor } = this.config;
-    const payload = JSON.stringify(callback.body);
+    const payload = callbackJson(callback.body);
     const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey(callback) };
     if (target.authorization) headers.Authorization = target.authorization;
     if (isTraceparent(callback.traceparent)) headers.traceparent = callback.traceparent;
@@ -79,7 +86,7 @@ export class CallbackSender {
       if (signal.aborted) return { result: 'aborted', attempts: attempts - 1 };
       // A request already on the wire gets IN_FLIGHT_GRACE_MS to finish after an abort: its answer
       // moves the cursor, so a 2026 delta EM took is not sent again by the next relay.
-      const attempt = await this.attempt(target.url, headers, payload, signal);
+      const attempt = await this.attempt(target.poster, headers, payload, signal);
       if (signal.aborted && !attempt.ok) return { result: 'aborted', attempts };
       if (attempt.ok) {
         if (this.logger.isLevelEnabled('debug')) log().debug({ attempts, http_status: attempt.status }, 'callback delivered');
@@ -110,39 +117,30 @@ export class CallbackSender {
     }
   }
 
-  private async attempt(url: string, headers: Record<string, string>, payload: string, signal: AbortSignal): Promise<Attempt> {
-    const timeout = AbortSignal.timeout(this.config.CALLBACK_TIMEOUT_MS);
-    const grace = new AbortController();
-    const giveUp = (): void => void setTimeout(() => grace.abort(), IN_FLIGHT_GRACE_MS).unref();
-    if (signal.aborted) giveUp();
-    else signal.addEventListener('abort', giveUp, { once: true });
+  private async attempt(poster: HttpPoster, headers: Record<string, string>, payload: string, signal: AbortSignal): Promise<Attempt> {
     try {
-      const response = await fetch(url, {
-        method: 'POST',
-        headers,
-        body: payload,
-        // A 301/302 would turn the POST into a GET; a moved endpoint is a configuration error.
-        redirect: 'manual',
-        signal: AbortSignal.any([timeout, grace.signal]),
+      const {
+        status,
+        text,
+        retryAfter: retryAfterHeader,
+      } = await poster.post(headers, payload, {
+        timeoutMs: this.config.CALLBACK_TIMEOUT_MS,
+        signal,
+        graceMs: IN_FLIGHT_GRACE_MS,
       });
-      // Always drain the body: it frees the keep-alive connection.
-      const text = await response.text().catch(() => '');
-      const status = response.status;
       if (status >= 200 && status < 300) return { ok: true, status };
       const detail = truncate(text);
       const retry = status >= 500 || RETRYABLE_STATUS.has(status);
-      return { ok: false, retry, reason: `HTTP ${status}`, status, detail, retryAfterMs: retryAfter(response.headers.get('retry-after')) };
+      return { ok: false, retry, reason: `HTTP ${status}`, status, detail, retryAfterMs: retryAfter(retryAfterHeader ?? null) };
     } catch (error) {
-      if (timeout.aborted && !grace.signal.aborted) return { ok: false, retry: true, reason: 'timeout' };
-      return { ok: false, retry: true, reason: 'network', detail: networkError(error) };
-    } finally {
-      signal.removeEventListener('abort', giveUp);
+      if (error instanceof HttpPostError && error.kind === 'timeout') return { ok: false, retry: true, reason: 'timeout' };
+      return { ok: false, retry: true, reason: 'network', detail: error instanceof HttpPostError ? error.detail : String(error) };
     }
   }
 }
 
 /**
- * fetch refuses URLs with user:password (it would fail every attempt, and be retried for hours):
+ * Credentials in CALLBACK_URL (user:password@) are not sent from the URL:
  * they become a Basic Authorization header.
  */
 export function splitCredentials(raw: string): { url: string; authorization?: string } {
@@ -164,11 +162,4 @@ function truncate(text: string): string | undefined {
 function retryAfter(header: string | null): number | undefined {
   const seconds = header === null ? NaN : Number(header);
   return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
-}
-
-/** fetch wraps the interesting part ("ECONNREFUSED …") in `cause`. */
-function networkError(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
-  if (cause?.code) return cause.code;
-  return error instanceof Error ? error.message : String(error);
 }

@@ -6,6 +6,11 @@ import { newestStreamId } from './stream-id';
 
 export interface DeliverySchedulerOptions {
   maxInFlight: number;
+  /**
+   * With at least `busyPasses` passes running, a subtask's next pass waits `ms` so that more of its
+   * events are covered by it (a pass costs five Redis round trips besides its callbacks).
+   */
+  gather: { busyPasses: number; ms: number };
   /** Back-off after a pass failed unexpectedly (Redis error, undecodable event). */
   retryBaseMs: number;
   retryMaxMs: number;
@@ -32,6 +37,8 @@ interface SubtaskRun {
   recovered: Set<string>;
   state: 'queued' | 'active' | 'waiting';
   timer?: NodeJS.Timeout;
+  /** The timer is a gathering wait (see `wake`), not a back-off or a held text. */
+  gathering?: boolean;
   failures: number;
 }
 
@@ -56,6 +63,11 @@ export class DeliveryScheduler {
   /** Subtasks this relay currently tracks. */
   get size(): number {
     return this.runs.size;
+  }
+
+  /** Delivery passes running now. */
+  get running(): number {
+    return this.active.size;
   }
 
   /** Every outbox entry this relay still owns (their idle time is reset periodically). */
@@ -87,7 +99,7 @@ export class DeliveryScheduler {
     if (run.covered.has(entry.entryId)) return; // claimed back after a touch: already covered
     run.fresh.add(entry.entryId);
     // New events end a coalescing wait: a step must go out at once (a text is re-planned).
-    if (run.state === 'waiting' && run.failures === 0) this.enqueue(run);
+    if (run.state === 'waiting' && run.failures === 0) this.wake(run);
   }
 
   /** Stops starting passes and cancels timers; `drain()` then waits for the running ones. */
@@ -101,10 +113,22 @@ export class DeliveryScheduler {
     while (this.active.size > 0) await Promise.allSettled([...this.active]);
   }
 
+  /** A pass for new events: now, or after a short gathering wait while the relay is busy. */
+  private wake(run: SubtaskRun): void {
+    const { busyPasses, ms } = this.options.gather;
+    if (this.active.size < busyPasses) return this.enqueue(run);
+    if (run.gathering || this.stopped) return;
+    clearTimeout(run.timer);
+    run.state = 'waiting';
+    run.gathering = true;
+    run.timer = setTimeout(() => this.enqueue(run), ms);
+  }
+
   private enqueue(run: SubtaskRun): void {
     if (this.stopped) return;
     clearTimeout(run.timer);
     run.timer = undefined;
+    run.gathering = false;
     run.state = 'queued';
     this.ready.push(run);
     this.pump();
@@ -113,6 +137,7 @@ export class DeliveryScheduler {
   private later(run: SubtaskRun, ms: number): void {
     if (this.stopped) return;
     run.state = 'waiting';
+    run.gathering = false;
     run.timer = setTimeout(() => this.enqueue(run), ms);
   }
 
@@ -187,12 +212,11 @@ export class DeliveryScheduler {
           run,
           [...run.covered].filter((id) => id !== guard),
         );
-        if (result.holdMs !== undefined) return run.fresh.size > 0 ? this.enqueue(run) : this.later(run, result.holdMs);
+        if (result.holdMs !== undefined) return run.fresh.size > 0 ? this.wake(run) : this.later(run, result.holdMs);
+        if (run.fresh.size > 0) return this.wake(run);
         // No lost wake-up: events appended while we held the lock may have had their entries
         // acknowledged by a relay that found the lock taken.
-        if (run.fresh.size > 0 || (await this.delivery.hasEventsAfter(run.taskId, run.subtaskId, result.foldedUpTo))) {
-          return this.enqueue(run);
-        }
+        if (await this.delivery.hasEventsAfter(run.taskId, run.subtaskId, result.foldedUpTo)) return this.enqueue(run);
         await this.ack(run, [...run.covered]);
         return this.next(run);
       }
@@ -201,7 +225,7 @@ export class DeliveryScheduler {
 
   /** After a run's entries are acknowledged: go on if new ones came in, else forget the subtask. */
   private next(run: SubtaskRun): void {
-    if (run.fresh.size > 0) return this.enqueue(run);
+    if (run.fresh.size > 0) return this.wake(run);
     this.runs.delete(run.key);
   }
 

@@ -6,6 +6,11 @@ export interface RelayTimings {
   blockMs: number;
   /** Entries read per XREADGROUP. */
   readCount: number;
+  /**
+   * With at least `busyPasses` passes running, the next XREADGROUP and a subtask's next pass wait
+   * `ms` for more entries and events to gather (fewer round trips per callback under load).
+   */
+  gather: { busyPasses: number; ms: number };
   /** Subtask lock TTL; refreshed every `lockRefreshMs` while a delivery pass runs. */
   lockTtlMs: number;
   lockRefreshMs: number;
@@ -37,6 +42,7 @@ export function relayTimings(config: Pick<Config, 'RELAY_CLAIM_IDLE_MS'>): Relay
   return {
     blockMs: 1_000,
     readCount: 256,
+    gather: { busyPasses: 8, ms: 5 },
     lockTtlMs,
     lockRefreshMs: Math.max(10, Math.floor(lockTtlMs / 3)),
     entryTouchMs: Math.max(10, Math.floor(claimIdle / 4)),

@@ -18,6 +18,8 @@ export type RelayState = 'created' | 'idle' | 'running' | 'stopped';
 
 interface Running {
   blocking: Redis;
+  /** The delivery passes' commands: auto-pipelined, so the passes running at once share writes. */
+  commands: Redis;
   scheduler: DeliveryScheduler;
   abort: AbortController;
   loops: Promise<void>[];
@@ -44,7 +46,6 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     @Inject(LOGGER) logger: Logger,
     @Inject(REDIS) private readonly redis: Redis,
     private readonly keys: RedisKeys,
-    private readonly events: EventLogRepository,
     private readonly sender: CallbackSender,
     @Inject(RELAY_METRICS) private readonly metrics: RelayMetrics,
   ) {
@@ -75,9 +76,12 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     await this.outbox.ensureGroup();
     const abort = new AbortController();
     const { timings } = this;
+    // Commands issued in the same tick go out as one write: with 64 passes at once, far fewer
+    // syscalls (a third of the relay's CPU was socket writes) and no change in order or meaning.
+    const commands = createRedis(this.config, 'relay-commands', { enableAutoPipelining: true });
     const delivery = new SubtaskDelivery(
-      this.events,
-      new RelayLockRepository(this.redis, this.keys),
+      new EventLogRepository(commands, this.keys),
+      new RelayLockRepository(commands, this.keys),
       this.sender,
       this.metrics,
       this.logger,
@@ -93,13 +97,18 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     );
     const scheduler = new DeliveryScheduler(
       delivery,
-      this.outbox,
+      new OutboxRepository(commands, this.keys),
       this.logger,
-      { maxInFlight: timings.maxInFlight, retryBaseMs: this.config.CALLBACK_RETRY_BASE_MS, retryMaxMs: this.config.CALLBACK_RETRY_MAX_MS },
+      {
+        maxInFlight: timings.maxInFlight,
+        gather: timings.gather,
+        retryBaseMs: this.config.CALLBACK_RETRY_BASE_MS,
+        retryMaxMs: this.config.CALLBACK_RETRY_MAX_MS,
+      },
       abort.signal,
     );
     const blocking = createRedis(this.config, 'relay-outbox');
-    const running: Running = { blocking, scheduler, abort, loops: [] };
+    const running: Running = { blocking, commands, scheduler, abort, loops: [] };
     this.running = running;
     this.status = 'running';
     running.loops = [
@@ -128,20 +137,26 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     running.blocking.disconnect(); // ends a blocked XREADGROUP at once
     await Promise.allSettled(running.loops);
     await running.scheduler.drain();
+    running.commands.disconnect();
     await this.outbox.removeConsumerIfIdle(this.consumer).catch(() => false);
     this.logger.info('relay stopped');
   }
 
   private async readLoop(running: Running): Promise<void> {
     const { abort, scheduler, blocking } = running;
-    const { blockMs, readCount, maxTracked } = this.timings;
+    const { blockMs, readCount, maxTracked, gather } = this.timings;
     while (!abort.signal.aborted) {
       if (scheduler.size >= maxTracked) {
         await sleep(100, abort.signal); // backpressure: deliveries catch up before more is read
         continue;
       }
       try {
-        this.dispatch(running, await this.outbox.readNew(blocking, this.consumer, readCount, blockMs));
+        const batch = await this.outbox.readNew(blocking, this.consumer, readCount, blockMs);
+        this.dispatch(running, batch);
+        // Busy: let entries gather for a moment instead of one XREADGROUP per event (a round trip,
+        // a write, each). The passes running now hold those subtasks anyway; an idle relay reads
+        // again at once, so a lone event's latency is unchanged.
+        if (batch.entries.length < readCount && scheduler.running >= gather.busyPasses) await sleep(gather.ms, abort.signal);
       } catch (error) {
         if (abort.signal.aborted) return;
         this.logger.warn({ err: error }, 'reading the outbox failed; retrying in 1 s');
