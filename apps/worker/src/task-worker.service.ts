@@ -14,6 +14,7 @@ import { OrphanReaper } from './orphan-reaper';
 import { RunRegistry } from './run-registry';
 import { RunEnding } from './run-outcome';
 import { WarmCodexPool } from './warm-codex-pool';
+import { WorkerLiveness } from './worker-liveness';
 
 /**
  * Owns this process's BullMQ worker: concurrency, the global cap, cancel broadcasts, and a bounded
@@ -36,6 +37,7 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
     private readonly cancels: CancelRegistry,
     private readonly pool: WarmCodexPool,
     private readonly limits: LimitsService,
+    private readonly liveness: WorkerLiveness,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -59,12 +61,15 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
     });
 
     const telemetry = bullmqTelemetry(this.config);
+    // The liveness key exists before the first job names this worker (BullMQ `processedBy` = its id).
+    await this.liveness.start();
     this.worker = new GuardedWorker<TaskJobData, string>(
       TASK_QUEUE_NAME,
       (job: Job<TaskJobData>, token?: string) => this.processor.process(job, token),
       {
         connection: redisOptionsFromUrl(this.config.REDIS_URL),
         prefix: this.config.REDIS_PREFIX,
+        name: this.liveness.id,
         concurrency: this.config.WORKER_CONCURRENCY,
         lockDuration: this.config.JOB_LOCK_MS,
         stalledInterval: Math.max(5_000, Math.floor(this.config.JOB_LOCK_MS / 2)),
