@@ -5,6 +5,7 @@ import type { RelayFloodResult } from './scenarios/relay-flood';
 import type { RelayLatencyResult } from './scenarios/relay-latency';
 import type { RestartResult } from './scenarios/restart';
 import type { WarmResult } from './scenarios/warm';
+import type { WorkerLossResult } from './scenarios/worker-loss';
 import type { StreamingResult } from './scenarios/streaming';
 import type { ThroughputLevel } from './scenarios/throughput';
 import type { MachineInfo } from './support/machine';
@@ -25,6 +26,7 @@ export interface BenchResults {
     memory: MemoryResult;
     restart: RestartResult;
     warm: WarmResult;
+    workerLoss: WorkerLossResult;
   }>;
   errors: { scenario: string; message: string }[];
   /** Set when the round-two scenarios (restart, warm) were measured in a later partial run and merged in. */
@@ -451,8 +453,8 @@ function renderWarm(line: Line, w: WarmResult): void {
 
 /** The goals table of issue 12, from this run's numbers. */
 function renderRoundTwo(line: Line, results: BenchResults): void {
-  const { warm: w, restart: r } = results.scenarios;
-  if (!w && !r) return;
+  const { warm: w, restart: r, workerLoss: l } = results.scenarios;
+  if (!w && !r && !l) return;
   line();
   line('## Goals of issue 12 (speed, round two)');
   line();
@@ -481,5 +483,9 @@ function renderRoundTwo(line: Line, results: BenchResults): void {
   if (r)
     line(
       `| \`npm start\` when nothing changed → /healthz | ≈ 7 s | ${fmt(r.npmStartMedianMs / 1000, 1)} s (${fmt(r.ratio, 2)}× a full build + start) | ≤ 2 s |`,
+    );
+  if (l)
+    line(
+      `| worker SIGKILLed → FAILED | 61–90 s (JOB_LOCK_MS 60 s + the stalled check) | p50 ${fmt(l.killToFailed.p50 / 1000, 1)} s, max ${fmt(l.killToFailed.max / 1000, 1)} s (${l.killToFailed.n} jobs, ${l.kills} kill${l.kills > 1 ? 's' : ''}); under full load (${l.jobsPerKill} streaming jobs) worst event-loop stall ${ms(l.loopStallMaxMs)} ms, worst liveness renewal gap ${ms(l.renewGapMaxMs)} ms vs TTL ${ms(l.livenessTtlMs)} ms, no job of the live worker ended | ≤ 15 s, a healthy worker never declared lost |`,
     );
 }

@@ -11,6 +11,7 @@ import { runRelayFlood } from './scenarios/relay-flood';
 import { runRelayLatency } from './scenarios/relay-latency';
 import { runRestart } from './scenarios/restart';
 import { runWarm } from './scenarios/warm';
+import { runWorkerLoss } from './scenarios/worker-loss';
 import { runStreaming } from './scenarios/streaming';
 import { runThroughput } from './scenarios/throughput';
 import { BENCH_DATA_ROOT, BenchContext, REPO_ROOT } from './support/bench-context';
@@ -31,7 +32,7 @@ const DOCS_FILE = join(REPO_ROOT, 'docs', 'benchmarks.md');
 const WORKER_CONCURRENCIES = { quick: [1, 4, 16], full: [1, 2, 4, 8, 16] } as const;
 
 type ScenarioName =
-  'overhead' | 'relayLatency' | 'relayFlood' | 'bullmqCeiling' | 'throughput' | 'streaming' | 'memory' | 'restart' | 'warm';
+  'overhead' | 'relayLatency' | 'relayFlood' | 'bullmqCeiling' | 'throughput' | 'streaming' | 'memory' | 'restart' | 'warm' | 'workerLoss';
 
 const SCENARIOS: Record<ScenarioName, (env: ScenarioEnv) => Promise<unknown>> = {
   overhead: runOverhead,
@@ -45,6 +46,7 @@ const SCENARIOS: Record<ScenarioName, (env: ScenarioEnv) => Promise<unknown>> = 
   streaming: runStreaming,
   restart: runRestart,
   warm: runWarm,
+  workerLoss: runWorkerLoss,
 };
 
 const USAGE = `usage: npm run bench [-- [--quick] [--write-docs] [--only ${Object.keys(SCENARIOS).join(',')}]]
