@@ -115,7 +115,13 @@ export async function runWorkerLoss(env: ScenarioEnv): Promise<WorkerLossResult>
 
 /** The stats the one live worker wrote into its liveness key. */
 async function livenessStats(redis: Redis, pattern: string): Promise<{ loop_stall_max_ms: number; renew_gap_max_ms: number }> {
-  const [, keys] = await redis.scan('0', 'MATCH', pattern, 'COUNT', 1000);
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    keys.push(...found);
+    cursor = next;
+  } while (cursor !== '0');
   if (keys.length !== 1) throw new Error(`expected one worker liveness key, found ${keys.length}`);
   const value = JSON.parse((await redis.get(keys[0])) ?? 'null') as { loop_stall_max_ms?: number; renew_gap_max_ms?: number } | null;
   if (typeof value?.loop_stall_max_ms !== 'number' || typeof value.renew_gap_max_ms !== 'number')
