@@ -1,11 +1,12 @@
-import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Queue } from 'bullmq';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import type { Config } from '@wegent-codex/contracts';
+import { TASK_QUEUE_NAME, type Config, type TaskJobData } from '@wegent-codex/contracts';
 import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
 import { HeartbeatRegistry, livenessCadence, TaskQueueService, WorkerLost, type RunningJob } from '@wegent-codex/queue';
-import { CONFIG, LOGGER, REDIS, type Logger } from '@wegent-codex/runtime';
+import { CONFIG, LOGGER, REDIS, redisOptionsFromUrl, type Logger } from '@wegent-codex/runtime';
 import { sleep } from './backoff';
 
 /** How long one watcher holds a job it is ending; a watcher that dies half-way lets the next one finish after it. */
@@ -36,6 +37,9 @@ export class LostWorkerWatcher implements OnApplicationBootstrap, OnApplicationS
   private readonly suspects = new Map<string, number>();
   private readonly abort = new AbortController();
   private loop?: Promise<void>;
+  private readonly tasks: TaskQueueService;
+  /** The queue this watcher opened itself (a relay process has none of its own, and reports no queue metrics). */
+  private readonly ownQueue?: Queue<TaskJobData>;
 
   constructor(
     @Inject(CONFIG) config: Config,
@@ -43,11 +47,19 @@ export class LostWorkerWatcher implements OnApplicationBootstrap, OnApplicationS
     @Inject(REDIS) private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly events: EventLogRepository,
-    private readonly tasks: TaskQueueService,
+    // Given by tests; a relay process builds its own over a queue handle of its own.
+    @Optional() tasks?: TaskQueueService,
   ) {
     this.registry = new HeartbeatRegistry(redis, keys);
     this.logger = logger.child({ component: 'lost-worker-watcher' });
     this.cadence = livenessCadence(config.WORKER_LIVENESS_TTL_MS);
+    if (!tasks) {
+      this.ownQueue = new Queue<TaskJobData>(TASK_QUEUE_NAME, {
+        connection: redisOptionsFromUrl(config.REDIS_URL),
+        prefix: config.REDIS_PREFIX,
+      });
+    }
+    this.tasks = tasks ?? new TaskQueueService(this.ownQueue!, redis, config, logger, keys, events);
   }
 
   onApplicationBootstrap(): void {
@@ -57,6 +69,7 @@ export class LostWorkerWatcher implements OnApplicationBootstrap, OnApplicationS
   async onApplicationShutdown(): Promise<void> {
     this.abort.abort();
     await this.loop;
+    await this.ownQueue?.close().catch(() => undefined);
   }
 
   /**

@@ -1,5 +1,4 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { QueueModule } from '@wegent-codex/queue';
 import { CallbackSender } from './callback-sender';
 import { HeartbeatService } from './heartbeat.service';
 import { LostWorkerWatcher } from './lost-worker.watcher';
@@ -12,7 +11,6 @@ import { RelayService } from './relay.service';
  * `RelayModule.register({ metrics })` to plug a RelayMetrics implementation in.
  */
 @Module({
-  imports: [QueueModule],
   providers: [CallbackSender, RelayService, HeartbeatService, LostWorkerWatcher, { provide: RELAY_METRICS, useValue: noopRelayMetrics }],
   exports: [RelayService, HeartbeatService, RELAY_METRICS],
 })

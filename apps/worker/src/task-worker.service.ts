@@ -41,6 +41,9 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    // The liveness thread starts beside the steps below; its key exists before the first job names this
+    // worker (BullMQ `processedBy` = its id, what the relay's lost-worker watcher looks up).
+    const alive = this.liveness.start();
     // Before taking jobs: Codex processes of a worker of this machine that died without a shutdown.
     await this.reaper
       .reap()
@@ -61,8 +64,7 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
     });
 
     const telemetry = bullmqTelemetry(this.config);
-    // The liveness key exists before the first job names this worker (BullMQ `processedBy` = its id).
-    await this.liveness.start();
+    await alive;
     this.worker = new GuardedWorker<TaskJobData, string>(
       TASK_QUEUE_NAME,
       (job: Job<TaskJobData>, token?: string) => this.processor.process(job, token),
