@@ -42,7 +42,7 @@ async function renew() {
   if (!stopping) timer = setTimeout(renew, everyMs);
 }
 parentPort.on('message', (message) => {
-  if (typeof message.loopStallMaxMs === 'number') loopStallMaxMs = Math.max(loopStallMaxMs, message.loopStallMaxMs);
+  if (typeof message.loopStallMaxMs === 'number') loopStallMaxMs = message.loopStallMaxMs;
   if (message.stop) {
     stopping = true;
     clearTimeout(timer);
@@ -70,7 +70,7 @@ export class LivenessBeacon {
     this.thread.unref();
   }
 
-  /** The main loop's worst stall so far, written into the key from the next renewal on. */
+  /** The main loop's worst stall since the worker took jobs, written into the key from the next renewal on. */
   report(loopStallMaxMs: number): void {
     this.thread.postMessage({ loopStallMaxMs });
   }

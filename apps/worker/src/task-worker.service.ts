@@ -79,6 +79,7 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
         ...(telemetry ? { telemetry } : {}),
       },
     );
+    this.liveness.measureFromNow();
     this.worker.on('failed', (job, error) => void this.onFailed(job, error));
     this.worker.on('error', (error) => this.logger.error({ err: error.message }, 'worker error'));
     this.logger.info(

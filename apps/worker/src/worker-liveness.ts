@@ -61,7 +61,12 @@ export class WorkerLiveness implements OnApplicationBootstrap, OnApplicationShut
     return this.started;
   }
 
-  /** Worst main-loop stall and worst renewal gap so far, ms. */
+  /** The worker takes jobs from now on: the main-loop stalls of its boot (warm pool, sweeps) no longer count. */
+  measureFromNow(): void {
+    this.loopDelay?.reset();
+  }
+
+  /** Worst main-loop stall (since measureFromNow) and worst renewal gap so far, ms. */
   stats(): { loopStallMaxMs: number; renewGapMaxMs: number } {
     const max = this.loopDelay?.max ?? 0;
     return { loopStallMaxMs: Math.round(max / 1e6), renewGapMaxMs: this.renewGapMaxMs };
