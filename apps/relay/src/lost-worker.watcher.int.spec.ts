@@ -183,6 +183,21 @@ describe('LostWorkerWatcher: the running jobs of a worker whose liveness key exp
     expect(await tasks.lane.members(50)).toEqual([]);
   });
 
+  it("a job whose stored data is unreadable does not keep the worker's other jobs from ending", async () => {
+    await takenBy('worker-a', [
+      [53, 1],
+      [54, 1],
+    ]);
+    await started(53, 1);
+    await started(54, 1);
+    await redis.hset(queue.toKey('task-53-sub-1'), 'data', '{not json');
+    const w = watcher();
+    await w.pass(0);
+
+    expect((await w.pass(CONFIRM_MS)).map((j) => j.jobId)).toEqual(['task-54-sub-1']);
+    expect((await eventsOf(54, 1)).map((e) => e.type)).toEqual(['status', 'error']);
+  });
+
   it('leaves alone a job taken but not started (BullMQ re-runs it) and a job of a worker without a liveness id', async () => {
     await takenBy('worker-a', [[51, 1]]);
     await takenBy('', [[52, 1]]);

@@ -91,7 +91,14 @@ export class LostWorkerWatcher implements OnApplicationBootstrap, OnApplicationS
       const since = this.suspects.get(workerId) ?? now;
       this.suspects.set(workerId, since);
       if (now - since < this.cadence.confirmMs) continue;
-      for (const job of jobs) if (await this.end(job, workerId)) ended.push(job);
+      for (const job of jobs) {
+        // One job's bad data (or a Redis error on it) never stops the others from ending.
+        const appended = await this.end(job, workerId).catch((error: unknown) => {
+          this.logger.error({ job_id: job.jobId, worker: workerId, err: String(error) }, 'could not end a job of a lost worker');
+          return false;
+        });
+        if (appended) ended.push(job);
+      }
     }
     return ended;
   }
