@@ -6,6 +6,7 @@ import type { RelayGrowthResult } from './scenarios/relay-growth';
 import type { RelayLatencyResult } from './scenarios/relay-latency';
 import type { RestartResult } from './scenarios/restart';
 import type { WarmResult } from './scenarios/warm';
+import type { WorkerLossResult } from './scenarios/worker-loss';
 import type { StreamingResult } from './scenarios/streaming';
 import type { ThroughputLevel } from './scenarios/throughput';
 import type { ParallelVsBareResult } from './scenarios/parallel-vs-bare';
@@ -29,6 +30,7 @@ export interface BenchResults {
     restart: RestartResult;
     warm: WarmResult;
     parallelVsBare: ParallelVsBareResult;
+    workerLoss: WorkerLossResult;
   }>;
   errors: { scenario: string; message: string }[];
   /** Set when the round-two scenarios (restart, warm) were measured in a later partial run and merged in. */
@@ -510,8 +512,8 @@ function renderWarm(line: Line, w: WarmResult): void {
 
 /** The goals table of issue 12, from this run's numbers. */
 function renderRoundTwo(line: Line, results: BenchResults): void {
-  const { warm: w, restart: r, parallelVsBare: p } = results.scenarios;
-  if (!w && !r && !p) return;
+  const { warm: w, restart: r, parallelVsBare: p, workerLoss: l } = results.scenarios;
+  if (!w && !r && !p && !l) return;
   line();
   line('## Goals of issue 12 (speed, round two)');
   line();
@@ -544,5 +546,9 @@ function renderRoundTwo(line: Line, results: BenchResults): void {
   if (p)
     line(
       `| ${p.tasks} tasks at ${p.concurrency} at a time ÷ the same turns through bare Codex ${p.concurrency} at a time (tasks/s) | 0.71× | ${fmt(p.ratioMedian, 2)}× (service ${p.serviceTasksPerSecond.map((v) => fmt(v, 2)).join(', ')}; bare ${p.bareTasksPerSecond.map((v) => fmt(v, 2)).join(', ')} tasks/s per round) | ≥ 0.95× |`,
+    );
+  if (l)
+    line(
+      `| worker SIGKILLed → FAILED | 61–90 s (JOB_LOCK_MS 60 s + the stalled check) | p50 ${fmt(l.killToFailed.p50 / 1000, 1)} s, max ${fmt(l.killToFailed.max / 1000, 1)} s (${l.killToFailed.n} jobs, ${l.kills} kill${l.kills > 1 ? 's' : ''}); under full load (${l.jobsPerKill} streaming jobs) worst event-loop stall ${ms(l.loopStallMaxMs)} ms, worst liveness renewal gap ${ms(l.renewGapMaxMs)} ms vs TTL ${ms(l.livenessTtlMs)} ms, no job of the live worker ended | ≤ 15 s, a healthy worker never declared lost |`,
     );
 }

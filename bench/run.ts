@@ -13,6 +13,7 @@ import { runRelayGrowth } from './scenarios/relay-growth';
 import { runRelayLatency } from './scenarios/relay-latency';
 import { runRestart } from './scenarios/restart';
 import { runWarm } from './scenarios/warm';
+import { runWorkerLoss } from './scenarios/worker-loss';
 import { runStreaming } from './scenarios/streaming';
 import { runThroughput } from './scenarios/throughput';
 import { BENCH_DATA_ROOT, BenchContext, REPO_ROOT } from './support/bench-context';
@@ -43,7 +44,8 @@ type ScenarioName =
   | 'memory'
   | 'restart'
   | 'warm'
-  | 'parallelVsBare';
+  | 'parallelVsBare'
+  | 'workerLoss';
 
 const SCENARIOS: Record<ScenarioName, (env: ScenarioEnv) => Promise<unknown>> = {
   overhead: runOverhead,
@@ -57,6 +59,7 @@ const SCENARIOS: Record<ScenarioName, (env: ScenarioEnv) => Promise<unknown>> = 
   restart: runRestart,
   warm: runWarm,
   parallelVsBare: runParallelVsBare,
+  workerLoss: runWorkerLoss,
 };
 
 const USAGE = `usage: npm run bench [-- [--quick] [--write-docs] [--only ${Object.keys(SCENARIOS).join(',')}]]

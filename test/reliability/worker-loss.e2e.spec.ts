@@ -99,7 +99,8 @@ describe('reliability: a worker process that goes away', () => {
     const quiet = await expectOneTerminalLast(s, 602, 1);
     expect(quiet.filter((c) => c.progress === 50)).toHaveLength(1);
 
-    // The started one is handed over by stall detection and ends, not re-run.
+    // The started one is ended by the relay's lost-worker watcher (or, had it not, by the new worker
+    // after BullMQ's stall check), not re-run.
     const lost = await s.waitTerminal(601, 1, 60_000);
     expect(lost).toMatchObject({ status: 'FAILED', progress: 100, error_message: LOST });
     await expectOneTerminalLast(s, 601, 1);

@@ -4,17 +4,13 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Config } from '@wegent-codex/contracts';
 import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
-import { HeartbeatRegistry, type HeartbeatRun } from '@wegent-codex/queue';
+import { HeartbeatRegistry } from '@wegent-codex/queue';
 import { CONFIG, LOGGER, REDIS, type Logger } from '@wegent-codex/runtime';
 import { sleep } from './backoff';
 import { splitCredentials } from './callback-sender';
 
 /** EM's own timeout for one beat (docs/protocol/wegent-protocol-2026.md §5). */
 const BEAT_TIMEOUT_MS = 5_000;
-
-/** The text of the terminal a dead worker's run ends with: what happened and what to do. */
-export const WORKER_LOST_MESSAGE =
-  'The worker running this task stopped unexpectedly (its process died or lost its connection to Redis), so the run did not finish. Send the message again to retry.';
 
 /** The heartbeat URL of a task: EXECUTOR_MANAGER_HEARTBEAT_BASE_URL, else CALLBACK_URL without `/callback`. */
 export function heartbeatBase(config: Pick<Config, 'EXECUTOR_MANAGER_HEARTBEAT_BASE_URL' | 'CALLBACK_URL'>): string | undefined {
@@ -29,9 +25,8 @@ export function heartbeatBase(config: Pick<Config, 'EXECUTOR_MANAGER_HEARTBEAT_B
  * lets exactly one of them send each beat, so EM sees one stream per task.
  *
  * A run whose worker process is dead (its liveness key expired) must not look alive: it gets no
- * more beats, and it ends with `error` code `executor_crash` — appended to its log like any
- * terminal, so the log's single-terminal rule keeps it the only one (a worker that recovers the
- * job later, or the dying worker itself, is refused).
+ * more beats. Ending it (`error` code `executor_crash`) is the LostWorkerWatcher's job, for both
+ * protocol generations; once its terminal is in the log, the run leaves the registry here.
  */
 @Injectable()
 export class HeartbeatService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -70,7 +65,7 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
     await this.loop;
   }
 
-  /** One pass: drop finished runs, end dead workers' runs, send the beats that are due. Exposed for tests. */
+  /** One pass: drop finished runs, skip dead workers' runs, send the beats that are due. Exposed for tests. */
   async tick(): Promise<void> {
     if (!this.target) return;
     const alive = new Set<number>();
@@ -83,10 +78,7 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
       if (run.workerId) {
         let up = workers.get(run.workerId);
         if (up === undefined) workers.set(run.workerId, (up = await this.registry.isAlive(run.workerId)));
-        if (!up) {
-          await this.reportLost(run);
-          continue;
-        }
+        if (!up) continue;
       }
       alive.add(run.taskId);
     }
@@ -100,27 +92,6 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
       await this.tick().catch((error: unknown) => this.logger.warn({ err: String(error) }, 'heartbeat pass failed'));
       if (!(await sleep(tickMs, this.abort.signal))) return;
     }
-  }
-
-  private async reportLost(run: HeartbeatRun): Promise<void> {
-    const { taskId, subtaskId, workerId } = run;
-    const result = await this.events.append({
-      type: 'error',
-      kind: 'stream',
-      task_id: taskId,
-      subtask_id: subtaskId,
-      attempt: 0,
-      message: WORKER_LOST_MESSAGE,
-      error: 'worker lost',
-      code: 'executor_crash',
-      protocol: '2026',
-    });
-    await this.registry.remove(taskId, subtaskId);
-    if (result.appended)
-      this.logger.warn(
-        { task_id: taskId, subtask_id: subtaskId, worker: workerId },
-        'worker of a running task is gone: ended it with executor_crash',
-      );
   }
 
   /** One beat, no retry: the next one is due in an interval anyway. */

@@ -55,10 +55,11 @@ export class CodexRunProcessor {
         return 'cancelled before start';
       }
       if ((await this.events.lastSeq(taskId, subtaskId)) > 0) {
-        // A previous attempt started this run and its worker died (the job stalled). Codex runs
-        // are not idempotent, so the run is not repeated: it ends with one clear FAILED.
+        // A previous attempt started this run and its worker died (the job stalled before the
+        // relay's lost-worker watcher ended it). Codex runs are not idempotent, so the run is not
+        // repeated: it ends with one clear FAILED.
         log.warn('previous attempt of this job was lost with its worker');
-        await emitter.emitAll(RunEnding.workerLost());
+        await emitter.emitAll(RunEnding.workerLost(data.protocol));
         return 'worker lost';
       }
       const loaded = await this.loadPayload(ids, data);

@@ -64,7 +64,7 @@ beforeEach(async () => {
   tasks = new TaskQueueService(queue, redis, config, logger, keys, events);
   runner = new ScriptedRunner();
   results = new Map();
-  const liveness = new WorkerLiveness(config, logger, tasks); // only its id is read here
+  const liveness = new WorkerLiveness(config, logger, keys); // only its id is read here
   const processor = new CodexRunProcessor(queue, tasks, events, runner as unknown as TaskRunner, liveness, new RunRegistry(), logger);
   worker = new Worker<TaskJobData>(TASK_QUEUE_NAME, (job: Job<TaskJobData>, token?: string) => processor.process(job, token), {
     connection,

@@ -55,6 +55,17 @@ describe('run outcome: every ending and its ClaudeCode text', () => {
         code: 'executor_crash',
       },
     ]);
+    expect(RunEnding.workerLost('2026')).toEqual([
+      {
+        type: 'error',
+        kind: 'stream',
+        message:
+          'The worker running this task stopped unexpectedly (its process died or lost its connection to Redis), so the run did not finish. Send the message again to retry.',
+        error: 'worker lost',
+        code: 'executor_crash',
+        protocol: '2026',
+      },
+    ]);
     expect(RunEnding.failedInQueue('job stalled more than allowable limit')).toEqual([
       {
         type: 'error',

@@ -1,4 +1,5 @@
 import { StepTitle, type WegentProtocol } from '@wegent-codex/contracts';
+import { WorkerLost } from '@wegent-codex/queue';
 import type { RunEvent } from './run-event';
 
 /**
@@ -36,7 +37,6 @@ export const RunText = {
   executionFailed: (text: string) => `\${thinking.execution_failed} Codex Agent execution: ${text}`,
   /** §5.4: the run broke after it started. */
   processingError: (text: string) => `Error processing response: ${text}`,
-  workerLost: 'the worker running this task was lost (process died or lost its Redis lock); the run was not repeated',
   failedInQueue: (reason: string) => `the job failed in the queue (${reason})`,
 } as const;
 
@@ -91,9 +91,8 @@ export const RunEnding = {
     { type: 'error', kind: 'stream', message: text, error: text },
   ],
 
-  workerLost: (): RunEvent[] => [
-    { type: 'error', kind: 'stream', message: RunText.processingError(RunText.workerLost), error: 'worker lost', code: 'executor_crash' },
-  ],
+  /** The texts are the lost-worker watcher's too (libs/queue WorkerLost): whoever notices first ends the run. */
+  workerLost: (protocol?: WegentProtocol): RunEvent[] => [WorkerLost.event(protocol)],
 
   failedInQueue: (reason: string): RunEvent[] => [
     { type: 'error', kind: 'stream', message: RunText.processingError(RunText.failedInQueue(reason)), error: reason },

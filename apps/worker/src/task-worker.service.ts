@@ -15,6 +15,7 @@ import { OrphanReaper } from './orphan-reaper';
 import { RunRegistry } from './run-registry';
 import { RunEnding } from './run-outcome';
 import { WarmCodexPool } from './warm-codex-pool';
+import { WorkerLiveness } from './worker-liveness';
 
 /**
  * Owns this process's BullMQ worker: concurrency, the global cap, cancel broadcasts, and a bounded
@@ -37,9 +38,13 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
     private readonly cancels: CancelRegistry,
     private readonly pool: WarmCodexPool,
     private readonly limits: LimitsService,
+    private readonly liveness: WorkerLiveness,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    // The liveness thread starts beside the steps below; its key exists before the first job names this
+    // worker (BullMQ `processedBy` = its id, what the relay's lost-worker watcher looks up).
+    const alive = this.liveness.start();
     // Before taking jobs: Codex processes of a worker of this machine that died without a shutdown.
     await this.reaper
       .reap()
@@ -60,12 +65,14 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
     });
 
     const telemetry = bullmqTelemetry(this.config);
+    await alive;
     this.worker = new GuardedWorker<TaskJobData, string>(
       TASK_QUEUE_NAME,
       (job: Job<TaskJobData>, token?: string) => this.processor.process(job, token),
       {
         connection: redisOptionsFromUrl(this.config.REDIS_URL),
         prefix: this.config.REDIS_PREFIX,
+        name: this.liveness.id,
         concurrency: this.config.WORKER_CONCURRENCY,
         lockDuration: this.config.JOB_LOCK_MS,
         stalledInterval: Math.max(5_000, Math.floor(this.config.JOB_LOCK_MS / 2)),
@@ -73,6 +80,7 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
         ...(telemetry ? { telemetry } : {}),
       },
     );
+    this.liveness.measureFromNow();
     this.worker.on('failed', (job, error) => void this.onFailed(job, error));
     this.worker.on('error', (error) => this.logger.error({ err: error.message }, 'worker error'));
     this.logger.info(

@@ -86,15 +86,17 @@ export const configSchema = z
     HEARTBEAT_INTERVAL_MS: int(10_000, 100).describe(
       '2026 protocol: one heartbeat per running task this often (the first at once); EM deems a task dead after ~20 s',
     ),
-    WORKER_LIVENESS_TTL_MS: int(15_000, 1_000).describe(
-      'a worker process that has not refreshed its liveness key for this long is dead: its 2026 runs stop their heartbeats and end with error executor_crash',
+    WORKER_LIVENESS_TTL_MS: int(5_000, 1_000).describe(
+      'a worker process renews its liveness key five times per this period (from a thread of its own); when the key has expired, the relay ends its running jobs FAILED "worker lost" (2026: error executor_crash) within TTL plus two renewal periods',
     ),
     RELAY_CLAIM_IDLE_MS: int(30_000, 100).describe('pending relay entries idle this long are claimed by another relay'),
     CODEX_IDLE_TIMEOUT_MS: int(10 * 60_000, 100).describe('a run with no Codex notification for this long fails'),
     MAX_RUN_MS: int(2 * 3_600_000, 1_000).describe('longest run of one job'),
     CANCEL_GRACE_MS: int(3_000, 0).describe('after turn/interrupt, how long Codex gets before its process tree is killed'),
     SHUTDOWN_GRACE_MS: int(30_000, 0).describe('on SIGTERM, how long running jobs may finish'),
-    JOB_LOCK_MS: int(60_000, 5_000).describe('BullMQ lock duration; a job whose worker is gone is stalled after it'),
+    JOB_LOCK_MS: int(60_000, 5_000).describe(
+      'BullMQ lock duration; a job whose worker is gone is stalled after it (the fallback: a dead worker is normally found through WORKER_LIVENESS_TTL_MS)',
+    ),
     CODEX_REQUEST_MAX_RETRIES: int(4).describe('Codex provider request_max_retries'),
     CODEX_STREAM_MAX_RETRIES: int(5).describe('Codex provider stream_max_retries'),
     CODEX_STREAM_IDLE_TIMEOUT_MS: int(300_000, 100).describe('Codex provider stream_idle_timeout_ms'),

@@ -57,4 +57,8 @@ export class RedisKeys {
   workerAlive(workerId: string): string {
     return `${this.prefix}:worker:alive:${workerId}`;
   }
+  /** String with a short TTL: the watcher process that is ending this job of a lost worker (one at a time). */
+  lostJobClaim(jobId: string): string {
+    return `${this.prefix}:worker:lost-job:${jobId}`;
+  }
 }

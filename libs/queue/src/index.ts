@@ -7,3 +7,4 @@ export * from './cancel-registry';
 export * from './job-options';
 export * from './job-data-check';
 export * from './heartbeat-registry';
+export * from './worker-lost';

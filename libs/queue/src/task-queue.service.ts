@@ -2,15 +2,27 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Optional, type OnModuleDestroy } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { jobIdFor, TASK_QUEUE_NAME, type Config, type TaskJobData, type TaskPayload } from '@wegent-codex/contracts';
+import { jobIdFor, TASK_QUEUE_NAME, type Config, type TaskJobData, type TaskPayload, type WegentProtocol } from '@wegent-codex/contracts';
 import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
 import { CONFIG, LOGGER, REDIS, type Logger } from '@wegent-codex/runtime';
 import { CancelRegistry } from './cancel-registry';
 import { HeartbeatRegistry } from './heartbeat-registry';
+import { idsOfJobId } from './job-data-check';
 import { PARK_DELAY_MS, TASK_JOB_OPTIONS } from './job-options';
 import { PayloadVault, type SubtaskIds } from './payload-vault';
 import { TaskLane } from './task-lane';
 import type { CancelOutcome, EnqueueResult, TaskQueuePort } from './task-queue.types';
+
+/** A job a worker has taken (BullMQ `active`), and the worker process that took it. */
+export interface RunningJob {
+  jobId: string;
+  /** From the job id, never from its data. */
+  ids: SubtaskIds;
+  /** The liveness id of the worker that took it (BullMQ `processedBy`); undefined for a worker without one. */
+  workerId?: string;
+  protocol?: WegentProtocol;
+  attempt: number;
+}
 
 const QUEUED_STATES = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children', 'paused']);
 /** States of a lane's head job that mean it will not run (again): its lane moves on. */
@@ -186,6 +198,47 @@ export class TaskQueueService implements TaskQueuePort, OnModuleDestroy {
   async promote(jobId: string): Promise<void> {
     const job = await this.queue.getJob(jobId);
     if (job && (await job.getState()) === 'delayed') await job.promote().catch(() => undefined);
+  }
+
+  /** Every job a worker has taken and not finished. A job whose stored data cannot be read is left out. */
+  async runningJobs(): Promise<RunningJob[]> {
+    const running: RunningJob[] = [];
+    for (const jobId of await this.queue.getRanges(['active'], 0, -1)) {
+      const ids = idsOfJobId(jobId);
+      const job = ids ? await this.queue.getJob(jobId).catch(() => undefined) : undefined;
+      if (!ids || !job) continue;
+      running.push({
+        jobId,
+        ids,
+        ...(job.processedBy ? { workerId: job.processedBy } : {}),
+        ...((job.data as Partial<TaskJobData> | null)?.protocol === '2026' && { protocol: '2026' as const }),
+        attempt: job.attemptsStarted,
+      });
+    }
+    return running;
+  }
+
+  /**
+   * Fails a running job whose worker is gone, as the worker itself would have (its lock taken over,
+   * `reason` as the failed reason), and leaves its lane so the task's next subtask starts. False
+   * when the job is no longer running under `workerId` (it finished, or another worker took it):
+   * then nothing changes. Whoever calls this has already ended the subtask in its event log.
+   */
+  async failLostJob(jobId: string, workerId: string, reason: string): Promise<boolean> {
+    const ids = idsOfJobId(jobId);
+    const job = await this.queue.getJob(jobId);
+    if (!ids || !job || job.processedBy !== workerId) return false;
+    // The dead worker's lock token, when the lock has not expired yet: the move then drops it.
+    const token = (await this.redis.get(`${this.queue.toKey(jobId)}:lock`)) ?? '0';
+    try {
+      await job.moveToFailed(new Error(reason), token, false);
+    } catch (error) {
+      // Not active any more, or locked by another worker since: BullMQ refused, nothing moved.
+      this.logger.debug({ job_id: jobId, err: error instanceof Error ? error.message : String(error) }, 'lost job not failed');
+      return false;
+    }
+    await this.release(ids, jobId);
+    return true;
   }
 
   async health(): Promise<{ redis: boolean; workers: number; counts: Record<string, number> }> {

@@ -1,0 +1,135 @@
+import { exec, message, turn } from '../fixtures/fake-responses';
+import { taskMarker } from '../support/service-app';
+import { eventually } from '../support/test-config';
+import { processesUnder, ReliabilityScene } from './reliability-scene';
+
+/**
+ * A worker SIGKILLed mid-turn, while another worker stays up: the relay's lost-worker watcher ends
+ * the dead worker's runs — a 2025 one FAILED "worker lost", a 2026 one with one `error`
+ * executor_crash — within 15 s of the kill, with no worker restarted and with a BullMQ lock
+ * (JOB_LOCK_MS 120 s) far too long for the stall check to be what ended them. The task's follow-up
+ * then runs on the surviving worker, which is never declared lost.
+ */
+const SLEEP_COMMAND = 'sleep 300; echo slept';
+const LOST_2025 =
+  'Error processing response: the worker running this task was lost (process died or lost its Redis lock); the run was not repeated';
+const LOST_2026 =
+  'The worker running this task stopped unexpectedly (its process died or lost its connection to Redis), so the run did not finish. Send the message again to retry.';
+/** The detection bound of issue 12 (TTL 5 s + two renewal periods + one pass + delivery stays well under it). */
+const DETECTION_BOUND_MS = 15_000;
+/** Only the watcher can end a run within the bound: BullMQ's stall check would take at least this long. */
+const LONG_LOCK = { JOB_LOCK_MS: '120000' };
+
+function body2026(s: ReliabilityScene, taskId: number, subtaskId: number, prompt: string): Record<string, unknown> {
+  const legacy = s.payload(taskId, subtaskId, prompt);
+  return {
+    model: 'wegent-rel-model',
+    input: `${taskMarker(taskId)} ${prompt}`,
+    instructions: 'Be brief.',
+    tools: null,
+    stream: false,
+    background: true,
+    metadata: {
+      task_id: taskId,
+      subtask_id: subtaskId,
+      task_title: `Reliability ${taskId}`,
+      subtask_title: `Reliability ${taskId}.${subtaskId}`,
+      user: legacy.user,
+      bot: [
+        {
+          id: 41,
+          name: 'codex-dev',
+          shell_type: 'Codex',
+          agent_config: { env: { model: 'openai', model_id: 'wegent-rel-model' } },
+          mcp_servers: [],
+          skills: [],
+        },
+      ],
+      bot_name: 'codex-dev',
+      message_id: 2,
+      auth_token: null,
+      attachments: [],
+      executor_name: 'codex-rel',
+      executor_namespace: '',
+    },
+    model_config: {
+      model_id: 'wegent-rel-model',
+      api_key: 'sk-rel-2026-SECRET-0a1b2c3d4e5f',
+      base_url: s.fake.baseUrl,
+      default_headers: {},
+    },
+  };
+}
+
+const TERMINAL_2026 = new Set(['response.completed', 'error', 'response.incomplete']);
+
+describe('reliability: a SIGKILLed worker is found lost within seconds', () => {
+  let s: ReliabilityScene;
+
+  afterEach(async () => {
+    await s?.close();
+  }, 30_000);
+
+  it('2025 and 2026 runs of the dead worker end within 15 s, once each; the follow-up runs on the surviving worker', async () => {
+    s = await ReliabilityScene.create('lost-fast');
+    const relay = await s.start(['api', 'relay']);
+    const doomed = await s.start(['worker'], { WORKER_CONCURRENCY: '2', ...LONG_LOCK }, 'worker-doomed');
+    s.router.script(
+      701,
+      turn([exec(SLEEP_COMMAND, { yieldTimeMs: 600_000 })]),
+      turn([message('Follow-up answered on the other worker.', { phase: 'final_answer' })]),
+    );
+    s.router.script(702, turn([exec(SLEEP_COMMAND, { yieldTimeMs: 600_000 })]));
+    await s.execute(701, 1, 'Sleep for a long time.');
+    const res = await fetch(`${s.baseUrl}/v1/responses`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body2026(s, 702, 1, 'Sleep for a long time.')),
+    });
+    expect([res.status, ((await res.json()) as { status?: string }).status]).toEqual([200, 'queued']);
+    // Both mid-turn: their commands are running.
+    await eventually(async () => (await processesUnder(s.taskDir(701), /^sleep 300$/)).length > 0, 60_000, 100);
+    await eventually(async () => (await processesUnder(s.taskDir(702), /^sleep 300$/)).length > 0, 60_000, 100);
+    // The survivor is up before the kill; the follow-up parks behind the running subtask of its task.
+    await s.start(['worker'], { WORKER_CONCURRENCY: '1', ...LONG_LOCK }, 'worker-survivor');
+    await s.execute(701, 2, 'And now?');
+
+    await doomed.killWithChildren();
+
+    const lost = await s.waitTerminal(701, 1, DETECTION_BOUND_MS);
+    expect(lost).toMatchObject({ status: 'FAILED', progress: 100, error_message: LOST_2025 });
+    await s.em.waitFor(
+      () => s.em.requests.some((r) => r.body.task_id === 702 && r.body.event_type === 'error'),
+      DETECTION_BOUND_MS,
+      'the error callback of 702.1',
+    );
+
+    // The follow-up resumes the task on the surviving worker (the lane was released, not left to the 30 s park).
+    const followUp = await s.waitTerminal(701, 2, 60_000);
+    expect(followUp).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: 'Follow-up answered on the other worker.' });
+
+    // Exactly one terminal each, last, nothing delivered twice.
+    await s.expectCompleteDelivery(701, 1);
+    expect(s.em.duplicates()).toEqual([]);
+    const callbacks2026 = s.em.requests.filter((r) => r.body.task_id === 702);
+    const terminals2026 = callbacks2026.filter((r) => TERMINAL_2026.has(String(r.body.event_type)));
+    expect(terminals2026.map((r) => r.body.event_type)).toEqual(['error']);
+    expect(callbacks2026[callbacks2026.length - 1]).toBe(terminals2026[0]);
+    expect(terminals2026[0].body.data).toMatchObject({ type: 'error', code: 'executor_crash', message: LOST_2026 });
+    const log2026 = (await s.eventLog(702, 1)).map((e) => e.event);
+    expect(log2026.filter((e) => e.type === 'error')).toEqual([expect.objectContaining({ error: 'worker lost', code: 'executor_crash' })]);
+
+    // The relay ended exactly the two runs of the dead worker, and BullMQ failed their jobs.
+    expect(relay.logs('worker of a running job is gone: ended the run as worker lost').map((l) => l.task_id)).toEqual(
+      expect.arrayContaining([701, 702]),
+    );
+    expect(relay.logs('worker of a running job is gone')).toHaveLength(2);
+    // The follow-up's job completes in BullMQ just after its terminal event.
+    const counts = await eventually(async () => {
+      const now = await s.queue.getJobCounts('active', 'failed', 'completed');
+      return now.active === 0 && now;
+    }, 10_000);
+    expect(counts).toEqual({ active: 0, failed: 2, completed: 1 });
+    expect(s.router.requestsOf(702)).toHaveLength(1); // not run again
+  }, 150_000);
+});
