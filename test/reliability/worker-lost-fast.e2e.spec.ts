@@ -132,4 +132,32 @@ describe('reliability: a SIGKILLed worker is found lost within seconds', () => {
     expect(counts).toEqual({ active: 0, failed: 2, completed: 1 });
     expect(s.router.requestsOf(702)).toHaveLength(1); // not run again
   }, 150_000);
+
+  it('a frozen worker that comes back stops the run that was ended as lost meanwhile (its Codex tree killed)', async () => {
+    s = await ReliabilityScene.create('lost-frozen');
+    await s.start(['api', 'relay']);
+    const frozen = await s.start(['worker'], { WORKER_CONCURRENCY: '1', ...LONG_LOCK }, 'worker-frozen');
+    s.router.script(703, turn([exec(SLEEP_COMMAND, { yieldTimeMs: 600_000 })]));
+    await s.execute(703, 1, 'Sleep for a long time.');
+    await eventually(async () => (await processesUnder(s.taskDir(703), /^sleep 300$/)).length > 0, 60_000, 100);
+
+    // SIGSTOP stops the worker's process (its liveness thread included), not its Codex tree.
+    process.kill(frozen.pid, 'SIGSTOP');
+    try {
+      const lost = await s.waitTerminal(703, 1, DETECTION_BOUND_MS);
+      expect(lost).toMatchObject({ status: 'FAILED', error_message: LOST_2025 });
+      expect((await processesUnder(s.taskDir(703), /^sleep 300$/)).length).toBeGreaterThan(0); // still running
+    } finally {
+      process.kill(frozen.pid, 'SIGCONT');
+    }
+
+    // Back: its next renewal finds the key lapsed, the run's log ended: the run is stopped, its tree killed.
+    await frozen.waitForLog((l) => l.msg === 'stopping a run that was ended elsewhere while this worker looked lost', 15_000);
+    await eventually(async () => (await processesUnder(s.taskDir(703))).length === 0, 30_000, 100);
+    await s.expectCompleteDelivery(703, 1);
+    expect(s.em.duplicates()).toEqual([]);
+    const terminals = (await s.eventLog(703, 1)).map((e) => e.event).filter((e) => ['done', 'error', 'cancelled'].includes(e.type));
+    expect(terminals).toEqual([expect.objectContaining({ type: 'error', error: 'worker lost' })]);
+    expect(frozen.running).toBe(true); // the worker itself goes on
+  }, 150_000);
 });

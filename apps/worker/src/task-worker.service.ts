@@ -11,6 +11,7 @@ import { CONFIG, createRedis, LOGGER, redisOptionsFromUrl, type Logger } from '@
 import { bullmqTelemetry } from '@wegent-codex/metrics';
 import { CodexRunProcessor } from './codex-run.processor';
 import { GuardedWorker } from './guarded-worker';
+import { LostRunStopper } from './lost-run-stopper';
 import { OrphanReaper } from './orphan-reaper';
 import { RunRegistry } from './run-registry';
 import { RunEnding } from './run-outcome';
@@ -39,12 +40,14 @@ export class TaskWorkerService implements OnApplicationBootstrap, BeforeApplicat
     private readonly pool: WarmCodexPool,
     private readonly limits: LimitsService,
     private readonly liveness: WorkerLiveness,
+    private readonly lostRuns: LostRunStopper,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     // The liveness thread starts beside the steps below; its key exists before the first job names this
     // worker (BullMQ `processedBy` = its id, what the relay's lost-worker watcher looks up).
     const alive = this.liveness.start();
+    this.liveness.onLapse(() => this.lostRuns.afterLapse());
     // Before taking jobs: Codex processes of a worker of this machine that died without a shutdown.
     await this.reaper
       .reap()

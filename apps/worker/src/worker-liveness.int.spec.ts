@@ -76,12 +76,16 @@ describe('WorkerLiveness: the key that says a worker process is alive', () => {
   it('says so when its key had expired before a renewal (its jobs may have been ended as lost)', async () => {
     const { logger, lines } = memoryLogger('info');
     liveness = new WorkerLiveness(config, logger, keys);
+    let lapses = 0;
+    liveness.onLapse(() => (lapses += 1));
     await liveness.start();
     await eventually(() => liveness!.stats().renewGapMaxMs > 0, 5_000);
+    expect(lapses).toBe(0);
 
     await redis.del(keys.workerAlive(liveness.id)); // as if it had expired
 
     await eventually(() => lines.some((l) => l.includes('the liveness key of this worker expired before it was renewed')), 5_000);
+    expect(lapses).toBe(1); // what stops the runs that were ended elsewhere (LostRunStopper)
     expect(await redis.exists(keys.workerAlive(liveness.id))).toBe(1);
   });
 });

@@ -24,6 +24,7 @@ export class WorkerLiveness implements OnApplicationBootstrap, OnApplicationShut
   private loopDelay?: IntervalHistogram;
   private reportTimer?: NodeJS.Timeout;
   private renewGapMaxMs = 0;
+  private readonly lapseListeners: (() => void)[] = [];
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -61,6 +62,11 @@ export class WorkerLiveness implements OnApplicationBootstrap, OnApplicationShut
     return this.started;
   }
 
+  /** Called whenever a renewal finds the key had expired (this worker may have been declared lost). */
+  onLapse(listener: () => void): void {
+    this.lapseListeners.push(listener);
+  }
+
   /** The worker takes jobs from now on: the main-loop stalls of its boot (warm pool, sweeps) no longer count. */
   measureFromNow(): void {
     this.loopDelay?.reset();
@@ -92,5 +98,6 @@ export class WorkerLiveness implements OnApplicationBootstrap, OnApplicationShut
         { gap_ms: Math.round(message.gapMs), liveness_ttl_ms: ttlMs, worker: this.id },
         'the liveness key of this worker expired before it was renewed: its running jobs may have been ended as worker lost',
       );
+    if (message.lapsed) for (const listener of this.lapseListeners) listener();
   }
 }

@@ -10,6 +10,7 @@ import { TaskRunner } from './task-runner';
 import { TaskWorkerService } from './task-worker.service';
 import { ModelKeyProxy } from './model-key-proxy';
 import { WarmCodexPool } from './warm-codex-pool';
+import { LostRunStopper } from './lost-run-stopper';
 import { WorkerLiveness } from './worker-liveness';
 import { WorkspacePreparer } from './workspace-preparer';
 
@@ -25,6 +26,7 @@ import { WorkspacePreparer } from './workspace-preparer';
     RunRegistry,
     OrphanReaper,
     WorkerLiveness,
+    LostRunStopper,
     WarmCodexPool,
     ModelKeyProxy,
   ],
