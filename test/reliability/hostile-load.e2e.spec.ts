@@ -251,8 +251,8 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
       'the probe run in its cgroup with its processes',
       10_000,
     );
-    expect((await readFile(join(dir!, 'pids.max'), 'utf8')).trim()).toBe('64');
-    expect((await readFile(join(dir!, 'cgroup.procs'), 'utf8')).trim().split('\n').length).toBeGreaterThanOrEqual(3); // sh→bwrap, codex, bash, sleep
+    expect((await readFile(join(dir, 'pids.max'), 'utf8')).trim()).toBe('64');
+    expect((await readFile(join(dir, 'cgroup.procs'), 'utf8')).trim().split('\n').length).toBeGreaterThanOrEqual(3); // sh→bwrap, codex, bash, sleep
     const [memory] = await runCgroupsOf(worker.pid, 'memory');
     expect((await readFile(join(memory!, 'memory.limit_in_bytes'), 'utf8')).trim()).toBe('268435456');
     const [cpu] = await runCgroupsOf(worker.pid, 'cpu');
