@@ -1,6 +1,7 @@
 import { lstat, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { closeEarly, exec, hang, httpError, message, pause, turn } from '../fixtures/fake-responses';
+import { waitRelayDone } from '../support/relay-done';
 import { eventually } from '../support/test-config';
 import {
   expectSingleTerminalLast,
@@ -125,8 +126,12 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
     await execute(h, payload(h, taskId, 1, 'Hang on.'));
     await eventually(() => h.router.requestsOf(taskId).length >= 1, 60_000);
     await execute(h, payload(h, taskId, 2, 'The follow-up.'));
-    // The follow-up is parked behind the running subtask.
-    await new Promise((r) => setTimeout(r, 500));
+    // The follow-up is parked behind the running subtask: a delayed job that only its lane promotes.
+    const parked = (line: string) => {
+      const l = JSON.parse(line) as Record<string, unknown>;
+      return l.msg === 'task enqueued' && l.task_id === taskId && l.subtask_id === 2 && l.parked === true;
+    };
+    await eventually(() => h.logs.some(parked), 'the follow-up to be enqueued parked', 10_000);
     expect(h.callbacksOf(taskId, 2)).toEqual([]);
 
     expect(await cancel(h, taskId)).toEqual({ status: 200, text: `{"message":"[task_id: ${taskId}.-1] Task cancelled"}` });
@@ -305,7 +310,7 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
       90_000,
       'validation completed',
     );
-    await new Promise((r) => setTimeout(r, 1_000));
+    await waitRelayDone(h.config, taskId, 1);
     const callbacks = h.callbacksOf(taskId, 1);
     for (const c of callbacks) expect(c.task_type).toBe('validation');
 

@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { closeEarly, exec, hang, message, patch, reasoning, turn } from '../fixtures/fake-responses';
 import { FakeWegent2026, type Received2026 } from '../fixtures/fake-wegent-2026';
+import { waitRelayDone } from '../support/relay-done';
 import { eventually } from '../support/test-config';
 import { startServiceApp, taskMarker, taskPayload, type ServiceApp } from '../support/service-app';
 
@@ -14,6 +15,11 @@ import { startServiceApp, taskMarker, taskPayload, type ServiceApp } from '../su
 const API_KEY = 'sk-p2026-SECRET-5f4e3d2c1b0a99887766';
 const EXECUTOR = 'wegent-task-alice-3f9c1a0b7d2e4c1';
 const INTERVAL_MS = 1_000;
+/**
+ * Heartbeats are periodic and nothing marks a beat that did not come: their stopping can only be
+ * observed as silence over more than two intervals.
+ */
+const HEARTBEAT_SILENCE_MS = 2.5 * INTERVAL_MS;
 const OUT = resolve(__dirname, '../../.data/e2e-2026');
 
 const ADD = '*** Begin Patch\n*** Add File: hello.txt\n+hello world\n*** End Patch\n';
@@ -151,7 +157,7 @@ describe("e2e: the 2026 protocol against a fake of today's executor_manager + ba
     const dispatched = Date.now();
     await dispatch(h, body2026(h, taskId, 1, 'Add hello.txt.'));
     await wegent.waitTerminal(taskId, 1, 90_000);
-    await new Promise((r) => setTimeout(r, 1_000)); // nothing may follow the terminal
+    await waitRelayDone(h.config, taskId, 1); // nothing may follow the terminal
 
     const state = wegent.subtask(taskId, 1);
     const table = eventTable(wegent.requests, taskId, 1);
@@ -226,7 +232,7 @@ describe("e2e: the 2026 protocol against a fake of today's executor_manager + ba
     await wegent.waitTerminal(taskId, 1, 90_000);
     const ended = wegent.requests.find((r) => r.body.task_id === taskId && r.body.event_type === 'response.completed')!.receivedAt;
     const before = wegent.heartbeats.filter((b) => b.taskId === taskId).length;
-    await new Promise((r) => setTimeout(r, 2.5 * INTERVAL_MS));
+    await new Promise((r) => setTimeout(r, HEARTBEAT_SILENCE_MS));
 
     const beats = wegent.heartbeats.filter((b) => b.taskId === taskId);
     const timeline = [
@@ -252,7 +258,7 @@ describe("e2e: the 2026 protocol against a fake of today's executor_manager + ba
     const res = await fetch(`${h.baseUrl}/api/tasks/cancel?task_id=${taskId}&subtask_id=1`, { method: 'POST' });
     expect(res.status).toBe(200);
     await wegent.waitTerminal(taskId, 1, 30_000);
-    await new Promise((r) => setTimeout(r, 1_500));
+    await waitRelayDone(h.config, taskId, 1); // nothing may follow the terminal
     const state = wegent.subtask(taskId, 1);
     expect(state.terminals).toEqual(['response.incomplete']);
     expect(state.events.at(-1)).toBe('response.incomplete');
@@ -267,7 +273,7 @@ describe("e2e: the 2026 protocol against a fake of today's executor_manager + ba
       },
     });
     const beats = wegent.heartbeats.filter((b) => b.taskId === taskId).length;
-    await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS));
+    await new Promise((r) => setTimeout(r, HEARTBEAT_SILENCE_MS));
     expect(wegent.heartbeats.filter((b) => b.taskId === taskId)).toHaveLength(beats);
   }, 120_000);
 

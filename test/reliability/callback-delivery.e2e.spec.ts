@@ -54,7 +54,8 @@ describe('reliability: callback delivery', () => {
     const second = await s.start(['relay'], {}, 'relay-2');
     await s.waitTerminal(701, 1, 30_000);
     await s.waitTerminal(702, 1, 30_000);
-    await sleep(1_500); // nothing may follow the terminal callbacks
+    await s.waitRelayDone(701, 1); // nothing may follow the terminal callbacks
+    await s.waitRelayDone(702, 1);
     expect((await s.expectCompleteDelivery(701, 1)).length).toBeGreaterThan(5);
     await s.expectCompleteDelivery(702, 1);
     expect(s.callbacksOf(701, 1).at(-1)).toMatchObject({ status: 'COMPLETED', error_message: stored(701) });
@@ -76,12 +77,13 @@ describe('reliability: callback delivery', () => {
       // The run goes on and ends while executor_manager is away; its callbacks wait in Redis.
       await eventually(() => s.events.terminalOf(711, 1), 60_000, 100);
       const before = s.callbacksOf(711, 1).length;
+      // The outage lasts OUTAGE_MS on purpose: its length is the scenario, not a wait for anything.
       await sleep(Math.max(0, OUTAGE_MS - (Date.now() - downAt)));
       expect(s.callbacksOf(711, 1)).toHaveLength(before);
       await s.em.comeBack();
 
       await s.waitTerminal(711, 1, 15_000);
-      await sleep(1_500);
+      await s.waitRelayDone(711, 1); // nothing may follow the terminal callback
       const planned = await s.expectCompleteDelivery(711, 1);
       expect(planned.length).toBeGreaterThan(5);
       expect(s.callbacksOf(711, 1).at(-1)).toMatchObject({ status: 'COMPLETED', progress: 100, error_message: stored(711) });

@@ -1,3 +1,4 @@
+import { RedisKeys } from '@wegent-codex/event-log';
 import { exec, message, pause, turn } from '../fixtures/fake-responses';
 import { eventually } from '../support/test-config';
 import { processesUnder, ReliabilityScene, sleep } from './reliability-scene';
@@ -14,7 +15,7 @@ async function maxActiveWhile(s: ReliabilityScene, until: Promise<unknown>): Pro
   let max = 0;
   while (!done) {
     max = Math.max(max, await s.queue.getActiveCount());
-    await sleep(25);
+    await sleep(25); // the sampling interval
   }
   await until;
   return max;
@@ -91,7 +92,7 @@ describe('reliability: concurrency across processes and run limits', () => {
         progress: 100,
         error_message: 'Error processing response: the run exceeded the maximum run time of 3 s',
       });
-      await sleep(1_000);
+      await s.waitRelayDone(921, 1); // nothing may follow the terminal callback
       await s.expectCompleteDelivery(921, 1);
       await eventually(async () => (await processesUnder(s.taskDir(921))).length === 0, 10_000, 100);
     }, 90_000);
@@ -107,7 +108,8 @@ describe('reliability: concurrency across processes and run limits', () => {
       expect(Object.values(counts).every((n) => n === 0)).toBe(true);
       expect(await s.events.lastSeq(931, 1)).toBe(0);
       expect(await s.redis.exists(`${s.env.REDIS_PREFIX}:payload:931:1`, `${s.env.REDIS_PREFIX}:task:931:lane`)).toBe(0);
-      await sleep(500);
+      // Nothing was announced to the relay, so no callback can come.
+      expect(await s.redis.xlen(new RedisKeys(s.env.REDIS_PREFIX).outbox)).toBe(0);
       expect(s.em.requests).toEqual([]);
     }, 30_000);
   });

@@ -5,6 +5,7 @@ import { RedisKeys } from '@wegent-codex/event-log';
 import { exec, message, turn } from '../fixtures/fake-responses';
 import type { Callback } from '../support/service-app';
 import { freePort, type ServiceProcess } from '../support/service-process';
+import { eventually } from '../support/test-config';
 import { processesUnder, ReliabilityScene, sleep } from './reliability-scene';
 
 /**
@@ -29,6 +30,11 @@ const LIMITS = {
   RUN_OUTPUT_KB: '256',
   RUN_OPEN_FILES: '256',
 };
+/**
+ * Pacing, not a wait for a condition: once the hostile command has started, its load (processes,
+ * memory, disk, output) builds up this long before the normal task starts beside it.
+ */
+const LOAD_BUILDS_UP_MS = 500;
 /** sha256 of "line 1\n" … "line 200\n" (computed once by hand with sha256sum). */
 const NORMAL_SUM = 'b9ef72302ace71cdbbc1bfb2294be49b8349cbd19391a44e0f6493a7a76565e5';
 const NORMAL_CMD = 'for i in $(seq 1 200); do echo line $i; done | sha256sum | cut -d" " -f1 > sum.txt; cat sum.txt';
@@ -147,7 +153,7 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
     await s.execute(taskId, 1, `Run the ${name}.`);
     // Its command is running once Codex reported it (the exec item started).
     await s.em.waitFor(() => JSON.stringify(s.callbacksOf(taskId, 1)).includes(commandStarted), 60_000, `${name} command started`);
-    await sleep(500);
+    await sleep(LOAD_BUILDS_UP_MS);
     const beside = nextTask++;
     normalScript(beside);
     const started = Date.now();
@@ -158,7 +164,7 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
     const terminal = await s.waitTerminal(taskId, 1, 180_000);
     await sampler.stop();
     await s.expectCompleteDelivery(taskId, 1);
-    const usage = await eventuallyValue(() => usageOf(taskId), 10_000);
+    const usage = await eventually(() => usageOf(taskId), `the usage line of run ${taskId}`, 10_000);
     const figures: Figures = {
       scenario: name,
       hostileStatus: String(terminal.status),
@@ -182,7 +188,7 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
     // The whole tree is gone: nothing of the run is left under its folder, and its cgroup is removed.
     expect(await processesUnder(s.taskDir(taskId))).toEqual([]);
     // Removed at once, or (a process killed at the memory limit still leaving) within seconds.
-    for (let i = 0; i < 100 && (await runCgroupsOf(worker.pid)).length; i++) await sleep(100);
+    await eventually(async () => (await runCgroupsOf(worker.pid)).length === 0, 'the run cgroups to be removed', 10_000);
     expect(await runCgroupsOf(worker.pid)).toEqual([]);
     // The workspace is kept for a follow-up.
     expect(existsSync(s.taskDir(taskId))).toBe(true);
@@ -195,8 +201,9 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
     const metricsPort = await freePort();
     worker = await s.start(['worker'], { WORKER_CONCURRENCY: '2', METRICS_PORT: String(metricsPort) }, 'worker');
     sampler = new WorkerSampler(`http://127.0.0.1:${metricsPort}/metrics`);
-    const boot = await eventuallyValue(
+    const boot = await eventually(
       () => worker.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('per-run limits')),
+      'the worker to log its per-run limits',
       20_000,
     );
     mechanism = String(boot.mechanism);
@@ -235,11 +242,17 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
     );
     await s.execute(taskId, 1, 'Probe.');
     await s.em.waitFor(() => JSON.stringify(s.callbacksOf(taskId, 1)).includes('probe-end'), 60_000, 'probe command started');
-    await sleep(1_000);
-    const [dir] = await runCgroupsOf(worker.pid);
-    expect(dir).toBeDefined();
-    expect((await readFile(join(dir!, 'pids.max'), 'utf8')).trim()).toBe('64');
-    expect((await readFile(join(dir!, 'cgroup.procs'), 'utf8')).trim().split('\n').length).toBeGreaterThanOrEqual(3); // sh→bwrap, codex, bash, sleep
+    const procsOf = async (dir: string) => (await readFile(join(dir, 'cgroup.procs'), 'utf8')).trim().split('\n').length;
+    const dir = await eventually(
+      async () => {
+        const [run] = await runCgroupsOf(worker.pid);
+        return run && (await procsOf(run)) >= 3 ? run : undefined;
+      },
+      'the probe run in its cgroup with its processes',
+      10_000,
+    );
+    expect((await readFile(join(dir, 'pids.max'), 'utf8')).trim()).toBe('64');
+    expect((await readFile(join(dir, 'cgroup.procs'), 'utf8')).trim().split('\n').length).toBeGreaterThanOrEqual(3); // sh→bwrap, codex, bash, sleep
     const [memory] = await runCgroupsOf(worker.pid, 'memory');
     expect((await readFile(join(memory!, 'memory.limit_in_bytes'), 'utf8')).trim()).toBe('268435456');
     const [cpu] = await runCgroupsOf(worker.pid, 'cpu');
@@ -374,16 +387,6 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
   }, 900_000);
 });
 
-async function eventuallyValue<T>(get: () => T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = get();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('value not seen in time');
-    await sleep(100);
-  }
-}
-
 /** Run cgroups of a worker still present (cgroup v1: the worker is in the test process's cgroups). */
 async function runCgroupsOf(pid: number, controller = 'pids'): Promise<string[]> {
   const own = await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => readFile('/proc/self/cgroup', 'utf8'));
@@ -482,8 +485,7 @@ describe('reliability: hostile load on a warm Codex process (CODEX_WARM_POOL=1)'
         if (existsSync(join(s.workspaceRoot, '.warm', slot, 'ready'))) return true;
       return false;
     };
-    for (let i = 0; i < 600 && !(await warmReady()); i++) await sleep(100);
-    expect(await warmReady()).toBe(true);
+    await eventually(warmReady, 'a warm Codex process to be ready', 60_000);
     const taskId = 9401;
     s.router.script(
       taskId,

@@ -87,6 +87,9 @@ class PrivateRedis {
   }
 }
 
+/** How long Redis is down: shorter than the job lock (JOB_LOCK_MS), so the run rides it out. */
+const OUTAGE_MS = 1_500;
+
 describe('reliability: Redis restarts mid-run', () => {
   let redis: PrivateRedis | undefined;
   let s: ReliabilityScene | undefined;
@@ -109,11 +112,11 @@ describe('reliability: Redis restarts mid-run', () => {
     await eventually(async () => (await processesUnder(s!.taskDir(801), /^sleep 4$/)).length > 0, 60_000, 100);
 
     await redis.down();
-    await sleep(1_500);
+    await sleep(OUTAGE_MS); // the outage's length is the scenario, not a wait for anything
     await redis.up();
 
     const terminal = await s.waitTerminal(801, 1, 60_000);
-    await sleep(1_500);
+    await s.waitRelayDone(801, 1); // nothing may follow the terminal callback
     // A short outage is ridden out: commands queue in ioredis, the job lock (JOB_LOCK_MS) outlives it.
     expect(terminal).toMatchObject({
       status: 'COMPLETED',
@@ -127,7 +130,7 @@ describe('reliability: Redis restarts mid-run', () => {
     s.router.script(802, turn([message('Fresh run after the restart.', { phase: 'final_answer' })]));
     await s.execute(802, 1, 'Run again.');
     expect(await s.waitTerminal(802, 1, 60_000)).toMatchObject({ status: 'COMPLETED', error_message: 'Fresh run after the restart.' });
-    await sleep(1_000);
+    await s.waitRelayDone(802, 1);
     await s.expectCompleteDelivery(802, 1);
   }, 120_000);
 });

@@ -10,6 +10,7 @@ import { FakeExecutorManager } from '../fixtures/fake-executor-manager';
 import { startFakeResponses, type FakeResponses } from '../fixtures/fake-responses';
 import { ModelRouter, taskMarker, type Callback } from '../support/service-app';
 import { freePort, ServiceProcess } from '../support/service-process';
+import { waitRelayDone } from '../support/relay-done';
 import { dropPrefix, testConfig } from '../support/test-config';
 
 /**
@@ -161,6 +162,11 @@ export class ReliabilityScene {
       throw new Error(`${(error as Error).message}\n${this.processes.map((p) => p.tail(15)).join('\n')}`);
     }
     return this.callbacksOf(taskId, subtaskId).find((c) => c.progress === 100)!;
+  }
+
+  /** Waits until the relay is through with the subtask: nothing of it is left to send (see waitRelayDone). */
+  waitRelayDone(taskId: number, subtaskId: number, timeoutMs?: number): Promise<void> {
+    return waitRelayDone({ REDIS_URL: this.env.REDIS_URL, REDIS_PREFIX: this.env.REDIS_PREFIX }, taskId, subtaskId, timeoutMs);
   }
 
   /** The subtask's event log (the source of truth) as stored in Redis. */

@@ -8,7 +8,9 @@ import { exec, message, startFakeResponses, turn, type FakeResponses, type Recor
 import { FakeWegentBackend } from '../fixtures/fake-wegent-backend';
 import { createBareRepository, GitHttpServer } from '../fixtures/git-http-server';
 import { freePort, ServiceProcess } from '../support/service-process';
+import { running } from '../support/processes';
 import { ModelRouter, taskMarker } from '../support/service-app';
+import { eventually } from '../support/test-config';
 import { canary, leaked, type Canaries } from './canaries';
 
 /**
@@ -224,11 +226,10 @@ describe(`hostile tasks (sandbox: ${SANDBOX})`, () => {
     );
     expect((await api('/api/tasks/execute', { method: 'POST', body: JSON.stringify(victim) })).status).toBe(200);
     await fake.waitForModelRequests(1, 60_000);
-    // Give the victim's command a moment to start.
-    const deadline = Date.now() + 30_000;
-    while (!(await readdir(join(root, String(VICTIM))).catch((): string[] => [])).includes('victim-app') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 200));
-    await new Promise((r) => setTimeout(r, 1_500));
+    // The victim's clone is in place and its long command runs: the attacker's /proc reads find it.
+    const cloned = async () => (await readdir(join(root, String(VICTIM))).catch((): string[] => [])).includes('victim-app');
+    await eventually(cloned, "the victim's clone", 30_000);
+    await eventually(() => running('sleep 20').length > 0, "the victim's command (sleep 20)", 30_000);
 
     const victimState = [join(root, '.task-state', String(VICTIM)), join(root, String(VICTIM))];
     const files = [

@@ -8,6 +8,7 @@ import { WorkspacePreparer, type PreparedWorkspace } from '../../apps/worker/src
 import { loadConfig, taskPayloadSchema } from '@wegent-codex/contracts';
 import { SandboxService } from '@wegent-codex/sandbox';
 import { createBareRepository } from '../fixtures/git-http-server';
+import { waitUntil } from '../support/processes';
 import { canary, leaked } from './canaries';
 
 jest.setTimeout(120_000);
@@ -141,12 +142,16 @@ while True:
     await symlink(victimState, join(stateDir, 'tmp'));
     const seen: string[] = [];
     const watcher = watch(victimState, (_event, name) => seen.push(String(name)));
+    const marker = `marker-${randomBytes(3).toString('hex')}`;
     try {
       await prepared.git!().catch(() => undefined);
-      await new Promise((r) => setTimeout(r, 200));
+      // A write of our own after git's: once the watcher reports it, it has reported every earlier one (inotify keeps order).
+      await writeFile(join(victimState, marker), '');
+      await waitUntil(() => seen.includes(marker), 'the watcher to report the marker file');
     } finally {
       watcher.close();
+      await rm(join(victimState, marker), { force: true });
     }
-    expect(seen).toEqual([]);
+    expect(seen.filter((name) => name !== marker)).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import type { CallbackBody, Config } from '@wegent-codex/contracts';
 import { FakeExecutorManager } from '../fixtures/fake-executor-manager';
 import { message, startFakeResponses, toTurn, type FakeResponses, type RecordedRequest, type Turn } from '../fixtures/fake-responses';
 import { memoryLogger } from './memory-logger';
+import { waitRelayDone } from './relay-done';
 import { dropPrefix, testConfig } from './test-config';
 
 /**
@@ -207,9 +208,9 @@ export class ModelRouter {
   }
 }
 
-/** Exactly one terminal callback and it is the last one — also after a further second of quiet. */
+/** Exactly one terminal callback and it is the last one — also once the relay is through with the subtask. */
 export async function expectSingleTerminalLast(app: ServiceApp, taskId: number, subtaskId: number): Promise<Callback[]> {
-  await new Promise((r) => setTimeout(r, 1_000));
+  await waitRelayDone(app.config, taskId, subtaskId);
   const callbacks = app.callbacksOf(taskId, subtaskId);
   expect(callbacks.filter((c) => c.progress === 100)).toHaveLength(1);
   expect(callbacks[callbacks.length - 1].progress).toBe(100);

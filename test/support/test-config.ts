@@ -30,12 +30,18 @@ export async function dropPrefix(config: Pick<Config, 'REDIS_URL' | 'REDIS_PREFI
   }
 }
 
-/** Polls `check` until it returns a value, for at most `timeoutMs` (every wait in tests is bounded). */
-export async function eventually<T>(
-  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-  timeoutMs = 10_000,
-  intervalMs = 25,
-): Promise<T> {
+type Check<T> = () => Promise<T | undefined | null | false> | T | undefined | null | false;
+
+/**
+ * Polls `check` until it returns a value, for at most `timeoutMs` (every wait in tests is bounded).
+ * Given `what` (what is awaited), a timeout says so: `eventually(check, 'the scan to record it', 10_000)`.
+ */
+export async function eventually<T>(check: Check<T>, what: string, timeoutMs?: number): Promise<T>;
+export async function eventually<T>(check: Check<T>, timeoutMs?: number, intervalMs?: number): Promise<T>;
+export async function eventually<T>(check: Check<T>, whatOrTimeout?: string | number, timeoutOrInterval?: number): Promise<T> {
+  const what = typeof whatOrTimeout === 'string' ? whatOrTimeout : 'a condition';
+  const timeoutMs = (typeof whatOrTimeout === 'string' ? timeoutOrInterval : whatOrTimeout) ?? 10_000;
+  const intervalMs = (typeof whatOrTimeout === 'string' ? undefined : timeoutOrInterval) ?? 25;
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -47,5 +53,5 @@ export async function eventually<T>(
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
-  throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }

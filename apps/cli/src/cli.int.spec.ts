@@ -291,8 +291,17 @@ describe('wegent-codex CLI (in-process, real Redis)', () => {
 
     it('refuses an unknown subtask (1), unless told to --wait for it', async () => {
       expect(await cli(['tail', '998', '1'])).toMatchObject({ code: 1, stderr: 'no job and no events for task 998 subtask 1\n' });
+      // Redis's MONITOR shows the waiting command's first look for the subtask, which finds nothing yet.
+      const monitor = await redis.monitor();
+      const commands: string[] = [];
+      monitor.on('monitor', (_time: string, args: string[]) => void commands.push(args.join(' ')));
       const waiting = cli(['tail', '--wait', '304', '1']);
-      await new Promise((r) => setTimeout(r, 500));
+      try {
+        const looked = () => commands.some((c) => c.includes(`${prefix}:events-meta:304:1`));
+        await eventually(looked, 'the tail to look for subtask 304.1 once', 10_000);
+      } finally {
+        monitor.disconnect();
+      }
       await append(successfulRun(304, 1));
       const result = await waiting;
       expect(result.code).toBe(0);

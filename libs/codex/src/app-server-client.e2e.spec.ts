@@ -6,7 +6,8 @@ import { exec, hang, message, patch, reasoning, startFakeResponses, type FakeRes
 import { createCodexTestEnv, type CodexTestEnv } from '../../../test/fixtures/fake-responses/codex-test-env';
 import { AppServerClient, AppServerExitedError, threadSettingsMismatches, type AppServerClientOptions } from './app-server-client';
 import { renderCodexConfig } from './codex-home';
-import { listProcesses, readCmdline } from './process-tree';
+import { ProcessTreeTracker, readCmdline } from './process-tree';
+import { running as processesRunning, waitUntil } from '../../../test/support/processes';
 
 /** End-to-end against the real Codex binary and the fake Responses API (no Codex mocks). */
 jest.setTimeout(60_000);
@@ -46,21 +47,6 @@ type Params = Record<string, any>;
 const params = (n: RpcNotification): Params => (n.params ?? {}) as Params;
 const isTurnCompleted = (n: RpcNotification): boolean => n.method === 'turn/completed';
 const itemOf = (n: RpcNotification): Params => params(n).item ?? {};
-
-/** Live processes whose command line is exactly `cmdline`. */
-function processesRunning(cmdline: string): number[] {
-  return listProcesses()
-    .filter((p) => p.state !== 'Z' && readCmdline(p.pid) === cmdline)
-    .map((p) => p.pid);
-}
-
-async function waitUntil(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** A `sleep` nobody else runs, so /proc can be searched for it. */
 function uniqueSleep(): { command: string; cmdline: string } {
@@ -275,7 +261,7 @@ describe('AppServerClient against codex app-server', () => {
     const commandStarted = client.waitForNotification((n) => n.method === 'item/started' && itemOf(n).type === 'commandExecution');
     await client.turnStart({ threadId: thread.thread.id, input: 'sleep' });
     await commandStarted;
-    await waitUntil(() => processesRunning(sleep.cmdline).length === 1, 'the sleep command');
+    await waitUntil(() => processesRunning(sleep.cmdline).length === 1, 'the sleep command', 15_000);
 
     const exit = await client.shutdown({ graceMs: 3_000 });
     expect(exit.survivors).toEqual([]);
@@ -303,12 +289,17 @@ describe('AppServerClient against codex app-server', () => {
     const sleep = uniqueSleep();
     // nohup: the command would survive the hang-up of its terminal when Codex dies.
     fake.setScript([[exec(`nohup ${sleep.command} >/dev/null 2>&1`, { yieldTimeMs: 120_000 })]]);
+    const scans = jest.spyOn(ProcessTreeTracker.prototype, 'scan');
     const { client } = await start(env, { descendantScanMs: 100 });
     const thread = await client.threadStart({ model: 'gpt-5.5', cwd: env.workDir });
     await client.turnStart({ threadId: thread.thread.id, input: 'sleep' });
-    await waitUntil(() => processesRunning(sleep.cmdline).length === 1, 'the sleep command');
+    await waitUntil(() => processesRunning(sleep.cmdline).length === 1, 'the sleep command', 15_000);
     const [sleepPid] = processesRunning(sleep.cmdline);
-    await new Promise((r) => setTimeout(r, 300)); // let the periodic scan record it
+    // Only a recorded tree finds the orphan once Codex is dead: wait for a periodic scan begun after
+    // the command was running (a scan reads /proc synchronously, so it has seen the command).
+    const scansBefore = scans.mock.calls.length;
+    await waitUntil(() => scans.mock.calls.length > scansBefore, 'a descendant scan after the command started', 15_000);
+    scans.mockRestore();
 
     process.kill(client.pid!, 'SIGKILL'); // SIGKILL alone leaves Codex's commands running (§15.1)
     const exit = await client.exited;
