@@ -82,11 +82,18 @@ class WorkerSampler {
       this.rssMax = 0;
       this.lagMax = 0; // the first scrape covers the time before the scenario
     });
+    clearInterval(this.timer);
     this.timer = setInterval(() => void this.sample(), 500);
   }
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    clearInterval(this.timer);
+    this.timer = undefined;
     await this.sample();
+  }
+  /** For afterEach: a test that failed mid-scenario must not leave the interval keeping Jest alive. */
+  halt(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 }
 
@@ -213,6 +220,8 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
     );
     mechanism = String(boot.mechanism);
   }, 120_000);
+
+  afterEach(() => sampler?.halt());
 
   afterAll(async () => {
     if (results.length) {
