@@ -61,6 +61,8 @@ export default {
   jsonReporter: { fileName: `reports/mutation/${label}.json` },
   htmlReporter: { fileName: `reports/mutation/${label}.html` },
   thresholds: { high: 85, low: 70, break: null },
+  // `npx stryker run --incremental` re-tests only the mutants whose code or covering specs changed.
+  incrementalFile: `reports/mutation/${label}-incremental.json`,
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
 };

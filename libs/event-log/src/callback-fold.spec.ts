@@ -214,7 +214,12 @@ describe('callback fold: success ladder (§5.2)', () => {
     refresh(git([fileChange('src/login.ts')])), //       11 no callback
     done('Fixed the null check.'), //                    12 → 100
   );
-  const callbacks = fold(events);
+  // Folded in each test, not when the file loads: mutation testing (docs/quality.md) then knows
+  // which tests cover which code, instead of running every spec for every mutant.
+  let callbacks: PlannedCallback[] = [];
+  beforeEach(() => {
+    callbacks = fold(events);
+  });
 
   it('sends 50 → 55 → 60 → 75×4 → 100 with exact bodies', () => {
     const early = [INIT, ATTACHMENTS];
@@ -403,7 +408,12 @@ describe('callback fold: streamed answer (§8)', () => {
     step(resultStep('success', 'Fixed it.'), false), // 14
     done('Fixed it.'), //                         15
   );
-  const callbacks = fold(events);
+  // Folded in each test, not when the file loads: mutation testing (docs/quality.md) then knows
+  // which tests cover which code, instead of running every spec for every mutant.
+  let callbacks: PlannedCallback[] = [];
+  beforeEach(() => {
+    callbacks = fold(events);
+  });
   const steps5 = [INIT, SYSTEM];
   const steps8 = [...steps5, assistant(text('Let me look.'))];
   const steps9 = [...steps8, TOOL_USE];
@@ -1131,8 +1141,12 @@ describe('callback fold: replays and odd orders', () => {
 });
 
 describe('isSupersededBy (relay coalescing)', () => {
-  const callbacks = fold(log(started(), prepared(), chunk('m', 'a'), chunk('m', 'b'), step(SYSTEM), chunk('m', 'c'), cancelled()));
-  const [start, ready, text1, text2, systemStep, text3, cancel] = callbacks;
+  let callbacks: PlannedCallback[] = [];
+  let [start, ready, text1, text2, systemStep, text3, cancel] = callbacks;
+  beforeEach(() => {
+    callbacks = fold(log(started(), prepared(), chunk('m', 'a'), chunk('m', 'b'), step(SYSTEM), chunk('m', 'c'), cancelled()));
+    [start, ready, text1, text2, systemStep, text3, cancel] = callbacks;
+  });
 
   it('a text callback is superseded by any later callback of the subtask that has a result', () => {
     expect(isSupersededBy(text1, text2)).toBe(true);
