@@ -12,7 +12,7 @@ import {
   type Workbench,
 } from '@wegent-codex/contracts';
 import { CallbackFolder, foldCallbacks, isSupersededBy, type FoldOptions, type PlannedCallback } from './callback-fold';
-import { commitListSummary, gitTypeOf } from './workbench-fold';
+import { assistantTextOf, commitListSummary, gitTypeOf } from './workbench-fold';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: a task as in docs/protocol/wegent-protocol.md §2.9 and events built in log order.
@@ -1278,5 +1278,74 @@ describe('callback fold: invariants over generated logs', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+/** Edges of the 2025 fold, each expected value written out by hand (docs/quality.md, fold survivors). */
+describe('callback fold: edges', () => {
+  it('ignores an event of another task, and a second started at exactly 50', () => {
+    const events = log(started(), started(), chunk('m', 'a'));
+    const foreign: StoredEvent = { id: '9-0', event: { ...events[2]!.event, task_id: TASK + 1, seq: 9 } };
+    expect(fold([...events, foreign]).map((c) => [c.kind, c.body.progress])).toEqual([
+      ['milestone', 50],
+      ['text', 50],
+    ]);
+  });
+
+  it('keeps the first context when a later status carries another', () => {
+    const events = log(started(), { type: 'status', phase: 'prepared', context: { ...CONTEXT, task_title: 'Other' } });
+    expect(bodies(fold(events)).map((b) => b.task_title)).toEqual([CONTEXT.task_title, CONTEXT.task_title]);
+  });
+
+  it('is finished only after its terminal event', () => {
+    const folder = new CallbackFolder(TASK, SUB, OPTIONS);
+    const [first, second] = log(started(), done('x'));
+    folder.apply(first!);
+    expect(folder.finished).toBe(false);
+    folder.apply(second!);
+    expect(folder.finished).toBe(true);
+  });
+
+  it.each(['agent', 'stream'] as const)('shows the workbench in the view after a %s failure before prepared', (kind) => {
+    const folder = new CallbackFolder(TASK, SUB, OPTIONS);
+    for (const stored of log(started(), failure(kind, 'failed', 'why'))) folder.apply(stored);
+    expect(folder.view.result.workbench?.status).toBe('failed');
+  });
+
+  it('sends a validation run its FAILED when the validation events before it did not fail', () => {
+    const vcontext: RunContext = { ...CONTEXT, task_type: 'validation' };
+    const events = log(started(vcontext), validation('RUNNING', 50, 'checking'), failure('init', 'Image check crashed.'));
+    expect(bodies(fold(events)).map((b) => [b.status, b.progress, b.error_message])).toEqual([
+      ['RUNNING', 50, 'checking'],
+      ['FAILED', 100, 'Image check crashed.'],
+    ]);
+  });
+
+  it('isSupersededBy: never by itself, a validation callback, another task, or a result that is undefined', () => {
+    const [, , text1, text2] = fold(log(started(), prepared(), chunk('m', 'a'), chunk('m', 'b')));
+    expect(isSupersededBy(text1!, text2!)).toBe(true);
+    expect(isSupersededBy(text1!, text1!)).toBe(false);
+    expect(isSupersededBy(text1!, { ...text2!, kind: 'validation' })).toBe(false);
+    expect(isSupersededBy(text1!, { ...text2!, body: { ...text2!.body, task_id: TASK + 1 } })).toBe(false);
+    expect(isSupersededBy(text1!, { ...text2!, body: { ...text2!.body, result: undefined } })).toBe(false);
+  });
+
+  it.each<[string, unknown, string | undefined]>([
+    ['a message without content', undefined, undefined],
+    ['content that is not a list', { type: 'text', text: 'x' }, undefined],
+    ['a null block', [null, { type: 'text', text: 'kept' }], 'kept'],
+    ['a text that is not a string', [{ type: 'text', text: 5 }], undefined],
+    [
+      'an empty text',
+      [
+        { type: 'text', text: 'first' },
+        { type: 'text', text: '' },
+      ],
+      'first',
+    ],
+    ['a tool block with text', [{ type: 'tool_use', text: 'x' }], undefined],
+  ])('assistantTextOf: %s', (_, content, expected) => {
+    const message = content === undefined ? undefined : { content };
+    expect(assistantTextOf({ title: 'assistant', next_action: 'continue', details: { type: 'assistant', message } })).toBe(expected);
   });
 });
