@@ -1315,9 +1315,9 @@ describe('callback fold: edges', () => {
   it('sends a validation run its FAILED when the validation events before it did not fail', () => {
     const vcontext: RunContext = { ...CONTEXT, task_type: 'validation' };
     const events = log(started(vcontext), validation('RUNNING', 50, 'checking'), failure('init', 'Image check crashed.'));
-    expect(bodies(fold(events)).map((b) => [b.status, b.progress, b.error_message])).toEqual([
-      ['RUNNING', 50, 'checking'],
-      ['FAILED', 100, 'Image check crashed.'],
+    expect(fold(events).map((c) => [c.kind, c.body.status, c.body.progress, c.body.error_message])).toEqual([
+      ['validation', 'RUNNING', 50, 'checking'],
+      ['terminal', 'FAILED', 100, 'Image check crashed.'],
     ]);
   });
 
