@@ -5,8 +5,9 @@
 // Jest at a time — the machine is shared. Reports: reports/mutation/<area>.{json,html}.
 export const AREAS = {
   fold: {
-    mutate: ['libs/event-log/src/callback-fold.ts', 'libs/event-log/src/workbench-fold.ts'],
-    specs: ['libs/event-log/src/callback-fold.spec.ts'],
+    // The 2025 fold (callbacks, workbench) and the 2026 one (Responses events).
+    mutate: ['libs/event-log/src/callback-fold.ts', 'libs/event-log/src/workbench-fold.ts', 'libs/event-log/src/responses-fold.ts'],
+    specs: ['libs/event-log/src/callback-fold.spec.ts', 'libs/event-log/src/responses-fold.spec.ts'],
   },
   relay: {
     // The pure parts; the Redis-backed ones are exercised by the integration tier.
@@ -15,8 +16,8 @@ export const AREAS = {
   },
   queue: { mutate: ['libs/queue/src/payload-vault.ts'], specs: ['libs/queue/src/payload-vault.spec.ts'] },
   masking: {
-    mutate: ['libs/workspace/src/masking.ts', 'libs/workspace/src/stream-scrub.ts'],
-    specs: ['libs/workspace/src/masking.spec.ts', 'libs/workspace/src/stream-scrub.spec.ts'],
+    mutate: ['libs/redaction/src/masking.ts', 'libs/redaction/src/stream-scrub.ts'],
+    specs: ['libs/redaction/src/masking.spec.ts', 'libs/redaction/src/stream-scrub.spec.ts'],
   },
   git: {
     mutate: ['libs/workspace/src/git-token.ts', 'libs/workspace/src/repo-url.ts'],
@@ -50,13 +51,18 @@ export default {
   },
   coverageAnalysis: 'perTest',
   concurrency: 1,
-  timeoutMS: 20_000,
+  // A mutant's run is given (its specs' own time) × 1.5 + timeoutMS. The specs take well under a
+  // second, so 5 s is generous even on the loaded machine; at 20 s, the mutants that loop forever
+  // (or sleep the hour a spec aborts) cost most of a run.
+  timeoutMS: 5_000,
   mutate: chosen.flatMap((area) => area.mutate),
   ignorePatterns: ['dist', '.data', 'bench/results', 'reports'],
   reporters: ['clear-text', 'progress-append-only', 'json', 'html'],
   jsonReporter: { fileName: `reports/mutation/${label}.json` },
   htmlReporter: { fileName: `reports/mutation/${label}.html` },
   thresholds: { high: 85, low: 70, break: null },
+  // `npx stryker run --incremental` re-tests only the mutants whose code or covering specs changed.
+  incrementalFile: `reports/mutation/${label}-incremental.json`,
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
 };

@@ -1,3 +1,5 @@
+import { getEventListeners } from 'node:events';
+
 import { fullJitterDelay, sleep } from './backoff';
 import { compareStreamIds, isAfter, newestStreamId } from './stream-id';
 
@@ -26,6 +28,44 @@ describe('sleep', () => {
 
   it('resolves true after the delay', async () => {
     await expect(sleep(1, new AbortController().signal)).resolves.toBe(true);
+  });
+});
+
+describe('sleep, on fake timers', () => {
+  beforeEach(() => {
+    jest.useFakeTimers();
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  it.each([
+    ['without a signal', undefined],
+    ['with a signal', new AbortController().signal],
+  ])('resolves true once the whole delay has passed, %s', async (_, signal) => {
+    let result: boolean | undefined;
+    void sleep(1_000, signal).then((slept) => {
+      result = slept;
+    });
+    await jest.advanceTimersByTimeAsync(999);
+    expect(result).toBeUndefined();
+    await jest.advanceTimersByTimeAsync(1);
+    expect(result).toBe(true);
+  });
+
+  it('leaves no listener and no timer behind, whether the sleep ends or is cut short', async () => {
+    const controller = new AbortController();
+    const ended = sleep(1_000, controller.signal);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    await jest.advanceTimersByTimeAsync(1_000);
+    await expect(ended).resolves.toBe(true);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+
+    const cut = sleep(1_000, controller.signal);
+    controller.abort();
+    await expect(cut).resolves.toBe(false);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    expect(jest.getTimerCount()).toBe(0);
   });
 });
 

@@ -85,6 +85,46 @@ describe('planSends', () => {
     expect(plan.held?.callback).toBe(batch[1]);
   });
 
+  // Indices into the batch, written out by hand. Every row: the previous callback went out 100 ms
+  // ago with a 300 ms interval, so a trailing text is held for 200 ms.
+  it.each<{ name: string; batch: Array<CallbackKind | 'cancelled'>; send: number[]; superseded: number[]; held?: number }>([
+    { name: 'a terminal at index 0 ends the batch there', batch: ['terminal', 'text', 'step'], send: [0], superseded: [] },
+    { name: 'no callbacks, no plan', batch: [], send: [], superseded: [] },
+    {
+      name: 'a step supersedes a text across a validation callback in between',
+      batch: ['text', 'validation', 'step'],
+      send: [1, 2],
+      superseded: [0],
+    },
+    {
+      name: 'superseded texts are listed in log order',
+      batch: ['text', 'text', 'step', 'text', 'step'],
+      send: [2, 4],
+      superseded: [0, 1, 3],
+    },
+    { name: 'the trailing text is held behind two callbacks', batch: ['step', 'milestone', 'text'], send: [0, 1], superseded: [], held: 2 },
+    {
+      name: 'a superseded text, then a held trailing text',
+      batch: ['text', 'step', 'milestone', 'text'],
+      send: [1, 2],
+      superseded: [0],
+      held: 3,
+    },
+    {
+      name: 'a text that is not the last callback is not held',
+      batch: ['step', 'text', 'validation'],
+      send: [0, 1, 2],
+      superseded: [],
+    },
+    { name: 'a text before a result-less CANCELLED goes out', batch: ['step', 'text', 'cancelled'], send: [0, 1, 2], superseded: [] },
+  ])('$name', ({ batch: kindsOfBatch, send, superseded, held }) => {
+    const batch = kindsOfBatch.map(cb);
+    const plan = planSends(batch, { lastSentAt: NOW - 100, now: NOW, coalesceMs: 300 });
+    expect(plan.send).toEqual(send.map((i) => batch[i]));
+    expect(plan.superseded).toEqual(superseded.map((i) => batch[i]));
+    expect(plan.held).toEqual(held === undefined ? undefined : { callback: batch[held], waitMs: 200 });
+  });
+
   it('is linear enough for a long stream of chunks', () => {
     const batch = Array.from({ length: 20_000 }, () => cb('text'));
     const plan = planSends(batch, { lastSentAt: undefined, now: NOW, coalesceMs: 300 });

@@ -12,7 +12,7 @@ import {
   type Workbench,
 } from '@wegent-codex/contracts';
 import { CallbackFolder, foldCallbacks, isSupersededBy, type FoldOptions, type PlannedCallback } from './callback-fold';
-import { commitListSummary, gitTypeOf } from './workbench-fold';
+import { assistantTextOf, commitListSummary, gitTypeOf } from './workbench-fold';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: a task as in docs/protocol/wegent-protocol.md §2.9 and events built in log order.
@@ -214,7 +214,12 @@ describe('callback fold: success ladder (§5.2)', () => {
     refresh(git([fileChange('src/login.ts')])), //       11 no callback
     done('Fixed the null check.'), //                    12 → 100
   );
-  const callbacks = fold(events);
+  // Folded in each test, not when the file loads: mutation testing (docs/quality.md) then knows
+  // which tests cover which code, instead of running every spec for every mutant.
+  let callbacks: PlannedCallback[] = [];
+  beforeEach(() => {
+    callbacks = fold(events);
+  });
 
   it('sends 50 → 55 → 60 → 75×4 → 100 with exact bodies', () => {
     const early = [INIT, ATTACHMENTS];
@@ -403,7 +408,12 @@ describe('callback fold: streamed answer (§8)', () => {
     step(resultStep('success', 'Fixed it.'), false), // 14
     done('Fixed it.'), //                         15
   );
-  const callbacks = fold(events);
+  // Folded in each test, not when the file loads: mutation testing (docs/quality.md) then knows
+  // which tests cover which code, instead of running every spec for every mutant.
+  let callbacks: PlannedCallback[] = [];
+  beforeEach(() => {
+    callbacks = fold(events);
+  });
   const steps5 = [INIT, SYSTEM];
   const steps8 = [...steps5, assistant(text('Let me look.'))];
   const steps9 = [...steps8, TOOL_USE];
@@ -1131,8 +1141,12 @@ describe('callback fold: replays and odd orders', () => {
 });
 
 describe('isSupersededBy (relay coalescing)', () => {
-  const callbacks = fold(log(started(), prepared(), chunk('m', 'a'), chunk('m', 'b'), step(SYSTEM), chunk('m', 'c'), cancelled()));
-  const [start, ready, text1, text2, systemStep, text3, cancel] = callbacks;
+  let callbacks: PlannedCallback[] = [];
+  let [start, ready, text1, text2, systemStep, text3, cancel] = callbacks;
+  beforeEach(() => {
+    callbacks = fold(log(started(), prepared(), chunk('m', 'a'), chunk('m', 'b'), step(SYSTEM), chunk('m', 'c'), cancelled()));
+    [start, ready, text1, text2, systemStep, text3, cancel] = callbacks;
+  });
 
   it('a text callback is superseded by any later callback of the subtask that has a result', () => {
     expect(isSupersededBy(text1, text2)).toBe(true);
@@ -1264,5 +1278,74 @@ describe('callback fold: invariants over generated logs', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+/** Edges of the 2025 fold, each expected value written out by hand (docs/quality.md, fold survivors). */
+describe('callback fold: edges', () => {
+  it('ignores an event of another task, and a second started at exactly 50', () => {
+    const events = log(started(), started(), chunk('m', 'a'));
+    const foreign: StoredEvent = { id: '9-0', event: { ...events[2]!.event, task_id: TASK + 1, seq: 9 } };
+    expect(fold([...events, foreign]).map((c) => [c.kind, c.body.progress])).toEqual([
+      ['milestone', 50],
+      ['text', 50],
+    ]);
+  });
+
+  it('keeps the first context when a later status carries another', () => {
+    const events = log(started(), { type: 'status', phase: 'prepared', context: { ...CONTEXT, task_title: 'Other' } });
+    expect(bodies(fold(events)).map((b) => b.task_title)).toEqual([CONTEXT.task_title, CONTEXT.task_title]);
+  });
+
+  it('is finished only after its terminal event', () => {
+    const folder = new CallbackFolder(TASK, SUB, OPTIONS);
+    const [first, second] = log(started(), done('x'));
+    folder.apply(first!);
+    expect(folder.finished).toBe(false);
+    folder.apply(second!);
+    expect(folder.finished).toBe(true);
+  });
+
+  it.each(['agent', 'stream'] as const)('shows the workbench in the view after a %s failure before prepared', (kind) => {
+    const folder = new CallbackFolder(TASK, SUB, OPTIONS);
+    for (const stored of log(started(), failure(kind, 'failed', 'why'))) folder.apply(stored);
+    expect(folder.view.result.workbench?.status).toBe('failed');
+  });
+
+  it('sends a validation run its FAILED when the validation events before it did not fail', () => {
+    const vcontext: RunContext = { ...CONTEXT, task_type: 'validation' };
+    const events = log(started(vcontext), validation('RUNNING', 50, 'checking'), failure('init', 'Image check crashed.'));
+    expect(fold(events).map((c) => [c.kind, c.body.status, c.body.progress, c.body.error_message])).toEqual([
+      ['validation', 'RUNNING', 50, 'checking'],
+      ['terminal', 'FAILED', 100, 'Image check crashed.'],
+    ]);
+  });
+
+  it('isSupersededBy: never by itself, a validation callback, another task, or a result that is undefined', () => {
+    const [, , text1, text2] = fold(log(started(), prepared(), chunk('m', 'a'), chunk('m', 'b')));
+    expect(isSupersededBy(text1!, text2!)).toBe(true);
+    expect(isSupersededBy(text1!, text1!)).toBe(false);
+    expect(isSupersededBy(text1!, { ...text2!, kind: 'validation' })).toBe(false);
+    expect(isSupersededBy(text1!, { ...text2!, body: { ...text2!.body, task_id: TASK + 1 } })).toBe(false);
+    expect(isSupersededBy(text1!, { ...text2!, body: { ...text2!.body, result: undefined } })).toBe(false);
+  });
+
+  it.each<[string, unknown, string | undefined]>([
+    ['a message without content', undefined, undefined],
+    ['content that is not a list', { type: 'text', text: 'x' }, undefined],
+    ['a null block', [null, { type: 'text', text: 'kept' }], 'kept'],
+    ['a text that is not a string', [{ type: 'text', text: 5 }], undefined],
+    [
+      'an empty text',
+      [
+        { type: 'text', text: 'first' },
+        { type: 'text', text: '' },
+      ],
+      'first',
+    ],
+    ['a tool block with text', [{ type: 'tool_use', text: 'x' }], undefined],
+  ])('assistantTextOf: %s', (_, content, expected) => {
+    const message = content === undefined ? undefined : { content };
+    expect(assistantTextOf({ title: 'assistant', next_action: 'continue', details: { type: 'assistant', message } })).toBe(expected);
   });
 });

@@ -477,3 +477,142 @@ describe('ProtocolFold: the generation comes from the log', () => {
     expect(fold(log({ type: 'cancelled', stage: 'queued' })).folder.protocol).toBe('2025');
   });
 });
+
+/** Edges of the 2026 fold, each expected value written out by hand (docs/quality.md, fold survivors). */
+describe('2026 fold: edges', () => {
+  const types = (events: StoredEvent[]) => bodies(events).map((b) => b.event_type);
+  const completedResponse = (events: StoredEvent[]) => bodies(events).at(-1)!.data.response as Record<string, unknown>;
+
+  it('empty text and reasoning send nothing; a second reasoning item starts a new paragraph', () => {
+    const callbacks = bodies(
+      log(
+        started(),
+        chunk('m', ''),
+        { type: 'reasoning', item_id: 'r1', text: '' },
+        { type: 'reasoning', item_id: 'r1', text: 'Plan.' },
+        { type: 'reasoning', item_id: 'r1', text: ' More.' },
+        { type: 'reasoning', item_id: 'r2', text: 'Then.' },
+      ),
+    );
+    expect(callbacks.map((b) => [b.event_type, b.data.delta])).toEqual([
+      ['response.created', undefined],
+      ['response.reasoning_summary_text.delta', 'Plan.'],
+      ['response.reasoning_summary_text.delta', ' More.'],
+      ['response.reasoning_summary_text.delta', '\n\nThen.'],
+    ]);
+  });
+
+  it('blocks: content that is not a tool block is skipped; a wrong name or input gets the defaults', () => {
+    const callbacks = bodies(
+      log(
+        started(),
+        step(
+          assistant(
+            'not a block',
+            null,
+            ['tool_use'],
+            { type: 'text', id: 'call_t', tool_use_id: 'call_t', text: 'hi' },
+            { type: 'tool_use', id: 7, name: 'Bash', input: {} },
+            { type: 'tool_use', id: 'call_9', name: 42, input: ['ls'] },
+          ),
+        ),
+        step(
+          user(
+            { type: 'tool_result', tool_use_id: '', content: 'x' },
+            { type: 'tool_result', tool_use_id: 7, content: 'x' },
+            { type: 'tool_result', tool_use_id: 'call_9', is_error: true },
+            { type: 'tool_result', tool_use_id: 'call_9', content: 'ok', is_error: 'yes' },
+          ),
+        ),
+      ),
+    );
+    const tool = {
+      id: 'call_9',
+      type: 'tool',
+      tool_use_id: 'call_9',
+      tool_name: 'tool',
+      tool_input: {},
+      status: 'pending',
+      timestamp: ms(2),
+    };
+    expect(callbacks.slice(1)).toStrictEqual([
+      { event_type: 'response.block.created', ...envelope, data: { type: 'response.block.created', block: tool } },
+      {
+        event_type: 'response.block.updated',
+        ...envelope,
+        data: { type: 'response.block.updated', block_id: 'call_9', updates: { tool_output: '', status: 'error' } },
+      },
+      {
+        event_type: 'response.block.updated',
+        ...envelope,
+        data: { type: 'response.block.updated', block_id: 'call_9', updates: { tool_output: 'ok', status: 'done' } },
+      },
+    ]);
+  });
+
+  it('response.completed: no answer, no output; the usage of the done event, else of the last usage event', () => {
+    expect(completedResponse(log(started(), { type: 'done' }))).toMatchObject({ output: [], usage: null });
+    const expectedUsage = {
+      input_tokens: 450,
+      input_tokens_details: { cached_tokens: 290 },
+      output_tokens: 62,
+      output_tokens_details: { reasoning_tokens: 5 },
+      total_tokens: 512,
+    };
+    expect(completedResponse(log(started(), { type: 'done', usage }))).toMatchObject({ usage: expectedUsage });
+    expect(completedResponse(log(started(), { type: 'usage', usage }, { type: 'done' }))).toMatchObject({ usage: expectedUsage });
+  });
+
+  it('a retract removes only the text of its own item', () => {
+    const events = log(started(), chunk('a', 'One.'), chunk('b', 'Two.'), { type: 'retract', item_id: 'b' }, { type: 'done' });
+    expect(completedResponse(events)).toMatchObject({ output: [{ content: [{ text: 'One.' }] }] });
+  });
+
+  it.each([
+    [{ context_window: 1000, context_tokens: 250 }, 75],
+    [{ context_window: 1000, context_tokens: 1200 }, 0],
+    [{ context_window: 1000, context_tokens: 0 }, 100],
+    [{ context_tokens: 250 }, undefined],
+    [{ context_window: 1000 }, undefined],
+  ])('token usage %j: remaining_percent %s', (context, remaining) => {
+    const counts = { input_tokens: 3, output_tokens: 2, cached_input_tokens: 0, reasoning_output_tokens: 0, total_tokens: 5 };
+    const [, status] = bodies(log(started(), { type: 'usage', usage: { ...counts, ...context } }));
+    const metrics = { ...counts, ...context, ...(remaining !== undefined && { remaining_percent: remaining }) };
+    expect(status!.data).toStrictEqual({ type: 'response.status.updated', phase: 'token_usage', context_metrics: metrics });
+  });
+
+  it.each<[EventSpec, string]>([
+    [{ type: 'error', kind: 'init', message: 'Agent init failed.', error: 'codex not found' }, 'The task could not start: codex not found'],
+    [{ type: 'error', kind: 'init', message: 'Agent init failed.' }, 'Agent init failed.'],
+    [{ type: 'error', kind: 'pre-execute', message: 'pre_execute failed.' }, 'pre_execute failed.'],
+    [{ type: 'error', kind: 'agent', message: 'Agent failed.', error: '' }, 'Agent failed.'],
+    [{ type: 'error', kind: 'exception', message: 'Runner crashed.', error: 'TypeError' }, 'Runner crashed.'],
+  ])('error %j says %j', (event, message) => {
+    expect(bodies(log(started(), event)).at(-1)!.data).toStrictEqual({ type: 'error', code: 'runtime_error', message });
+  });
+
+  it('ignores events of another task or subtask before the end too', () => {
+    const events = log(started(), chunk('m', 'a'));
+    const delta = events[1]!.event;
+    const foreign: StoredEvent[] = [
+      { id: '5-0', event: { ...delta, task_id: TASK + 1, seq: 5 } },
+      { id: '6-0', event: { ...delta, subtask_id: SUB + 1, seq: 6 } },
+    ];
+    expect(types([...events, ...foreign])).toEqual(['response.created', 'response.output_text.delta']);
+  });
+
+  it('keeps the first context, and stamps every callback with its traceparent', () => {
+    const traced: RunContext = { ...CONTEXT, traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
+    const other: RunContext = { ...CONTEXT, responses: { ...CONTEXT.responses!, message_id: 9 } };
+    const callbacks = foldResponses(
+      TASK,
+      SUB,
+      log(started(traced), { type: 'status', phase: 'prepared', context: other }, chunk('m', 'a')),
+    );
+    expect(callbacks.map((c) => [c.traceparent, c.body.message_id])).toEqual([
+      ['00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', 2],
+      ['00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', 2],
+    ]);
+    expect(foldResponses(TASK, SUB, log(started()))[0]).not.toHaveProperty('traceparent');
+  });
+});

@@ -98,6 +98,9 @@ describe('maskText: the 22 rules of §11.11', () => {
     expect(maskText(`secret_key: ${AWS_SECRET}é`)).toBe(`secret_key: ${AWS_SECRET}é`);
     // IGNORECASE lets ı and İ match i
     expect(maskText('AKİA1234567890123456 apı_key=abc')).toBe('AKİA************3456 apı_key=***');
+    // …inside character classes too: Python's [A-Za-z0-9] matches ı and İ under IGNORECASE
+    expect(maskText(`ghp_ı${'a'.repeat(35)}`)).toBe('ghp_************aaaa');
+    expect(maskText(`glpat-${'İ'.repeat(20)}`)).toBe('glpa************İİİİ');
   });
 
   it('leaves ordinary code, paths, URLs and prose alone', () => {
@@ -114,6 +117,7 @@ describe('maskText: the 22 rules of §11.11', () => {
       '## Summary\n\n- Added tests\n- Updated README.md',
       'a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0', // a 40-character commit hash
       '{"status": "ok", "count": 42}',
+      'TypeError: x is undefined (null or undefined, NaN)',
     ];
     for (const text of plain) expect(maskText(text)).toBe(text);
   });

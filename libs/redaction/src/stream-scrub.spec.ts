@@ -36,6 +36,28 @@ describe('StreamScrubber', () => {
     expect(texts(out).join('')).toBe('url ******** end');
   });
 
+  it('sends a chunk that ends with a whole secret at once, scrubbed', () => {
+    const s = new StreamScrubber([KEY]);
+    expect(s.push(chunk(`key: ${KEY}`))).toEqual([chunk('key: ********')]);
+    expect(s.flush()).toEqual([]);
+  });
+
+  it('skips secrets that are not strings', () => {
+    const s = new StreamScrubber([null, undefined, KEY]);
+    expect(s.push(chunk(`null undefined ${KEY}`))).toEqual([chunk('null undefined ********')]);
+  });
+
+  it.each([
+    ['another type of event with text', { type: 'reasoning', item_id: 'rs_1', text: 'thinking e2e-' }],
+    ['a chunk without text', { type: 'chunk', item_id: 'msg_1' }],
+    ['a chunk without an item id', { type: 'chunk', text: 'ends with e2e-' }],
+  ])('passes %s through untouched, after the held text', (_, event) => {
+    const s = new StreamScrubber([KEY]);
+    expect(s.push(chunk('held e2e-Echo'))).toEqual([chunk('held ')]);
+    expect(s.push(event)).toEqual([chunk('e2e-Echo'), event]);
+    expect(s.flush()).toEqual([]);
+  });
+
   it('without secrets passes everything through at once', () => {
     const s = new StreamScrubber([]);
     expect(s.push(chunk('anything e2e-'))).toEqual([chunk('anything e2e-')]);

@@ -27,6 +27,16 @@ describe('decryptGitToken', () => {
     expect(decryptGitToken(encrypted)).toBe(token);
   });
 
+  it('reads an encrypted empty token as "no token"', () => {
+    const encrypted = 'tVIs1T89WnKMXFMUdO/BUA=='; // "" encrypted: one block of PKCS7 padding
+    expect(looksEncrypted(encrypted)).toBe(true);
+    expect(decryptGitToken(encrypted)).toBeNull();
+  });
+
+  it('keeps a byte order mark at the start of a decrypted token (Python keeps it too)', () => {
+    expect(decryptGitToken(encrypt('\ufefftok-1'))).toBe('\ufefftok-1');
+  });
+
   it('ignores characters outside the base64 alphabet when checking and decoding', () => {
     const encrypted = encrypt('glpat-abcdefghijklmnopqrst');
     const noisy = ` ${encrypted.slice(0, 10)}\n${encrypted.slice(10)}\t`;

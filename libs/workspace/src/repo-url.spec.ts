@@ -14,7 +14,7 @@ describe('repoNameFromUrl', () => {
     ['https://host/x/y.git.git', 'y.git'],
   ])('%s → %s', (url, name) => expect(repoNameFromUrl(url)).toBe(name));
 
-  it.each(['', '/', 'https://host/a/..', 'https://host/a/./', 'https://host//', '.git', 'https://host/a/b\n'])(
+  it.each(['', '/', '/-/x', 'https://host/a/..', 'https://host/a/./', 'https://host//', '.git', 'https://host/a/b\n'])(
     '%j has no usable directory name',
     (url) => expect(repoNameFromUrl(url)).toBeNull(),
   );
@@ -50,6 +50,9 @@ describe('checkGitUrl', () => {
     ['https://github.com/my-user/repo-u.git', 'https', 'repo-u'], // "-u" inside a path is fine
     ['ssh://git@gitlab.example.com:2222/team/repo.git', 'ssh', 'repo'],
     ['git+ssh://git@host/team/repo.git', 'ssh', 'repo'],
+    ['ssh+git://git@host/team/repo.git', 'ssh', 'repo'],
+    ['https://github.com/alice/c::d.git', 'https', 'c::d'], // "::" after the scheme is no transport
+    ['deploy-@github.com:alice/app.git', 'scp', 'app'], // only a leading "-" is an option
     ['git@github.com:alice/app.git', 'scp', 'app'],
     ['github.com:alice/app.git', 'scp', 'app'],
     ['git@[::1]:alice/app.git', 'scp', 'app'],
@@ -69,11 +72,16 @@ describe('checkGitUrl', () => {
     ['ssh://-oProxyCommand=x@host/repo', 'must not start with "-"'],
     ['-oProxyCommand=x:repo', 'must not start with "-"'],
     ['git@-oProxyCommand=x:repo', 'must not start with "-"'],
+    ['-oProxyCommand=x@host:repo', 'must not start with "-"'],
+    ['ssh://git@-oProxyCommand=x/repo', 'must not start with "-"'],
+    ['ssh://git@:22/repo', 'no host'],
+    ['ssh://git@/repo', 'no host'],
     ['https://host/repo.git\n', 'control characters'],
     ['https://host/repo\u0000.git', 'control characters'],
     ['file:///etc/repo', 'file:// git URLs are not allowed'],
     ['/srv/git/repo.git', 'local path'],
     ['../repo', 'local path'],
+    ['/srv/git/a:b.git', 'local path'], // a colon after a slash is not scp-like
     ['ftp://host/repo.git', 'scheme "ftp" is not allowed'],
     ['git://host/repo.git', 'scheme "git" is not allowed'],
     ['https://', 'not a valid https URL'],
