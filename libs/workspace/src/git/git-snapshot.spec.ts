@@ -177,6 +177,23 @@ describe('readGitSnapshot', () => {
     expect(snapshot.initial_commit_id).toBe('f'.repeat(40));
   });
 
+  it('sees a same-size change made in the second the file was added (racily clean: the index copy keeps its mtime)', async () => {
+    const repo = await newRepo();
+    await write(repo, { 'same.txt': 'one\n' });
+    const initialId = await commitAll(repo, 'Initial', '2025-01-01T00:00:00Z');
+    const added = new Date('2026-01-01T10:00:00.000Z');
+    await utimes(join(repo, 'same.txt'), added, added);
+    await git(repo, ['add', 'same.txt']); // the entry records that mtime
+    // Rewritten in the same second, same size: only the content differs (ctime aside, which the repository may ignore).
+    await git(repo, ['config', 'core.trustctime', 'false']);
+    await writeFile(join(repo, 'same.txt'), 'two\n');
+    await utimes(join(repo, 'same.txt'), added, added);
+    // The index was written in that second too: git must compare contents, not trust the stat data.
+    await utimes(join(repo, '.git', 'index'), added, added);
+    const snapshot = await readGitSnapshot({ repoDir: repo, initialCommit: { id: initialId, message: 'Initial' }, sourceBranch: 'main' });
+    expect(snapshot.file_changes.map((f) => f.new_path)).toEqual(['same.txt']);
+  });
+
   it('never writes the index (no index.lock the agent could trip over)', async () => {
     const index = join(repo, '.git', 'index');
     // A touched file makes git want to refresh the index's stat data.

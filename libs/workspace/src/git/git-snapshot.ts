@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { mkdir, mkdtemp, open, readlink, realpath, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readlink, realpath, rm, utimes, writeFile } from 'node:fs/promises';
 import { devNull, tmpdir } from 'node:os';
 import { dirname, join, posix, resolve, sep } from 'node:path';
 import type { FileChange, GitSnapshot, TaskCommit } from '@wegent-codex/contracts';
@@ -295,25 +295,31 @@ async function withIndexCopy<T>(
     const index = join(scratch, 'index');
     // Anything else (absent, a symlink, a FIFO, a file outside the repository) counts as empty,
     // as an absent index does: nothing ever added.
-    const content = await ownIndex(join(gitDir, 'index'), repoDir);
-    if (content) await writeFile(index, content, { flag: 'wx', mode: 0o600 });
+    const own = await ownIndex(join(gitDir, 'index'), repoDir);
+    if (own) {
+      await writeFile(index, own.content, { flag: 'wx', mode: 0o600 });
+      // Git tells a file changed in the second it was added ("racily clean") by comparing entry times
+      // with the index file's own mtime: a copy must keep it, or such a change is never seen.
+      await utimes(index, own.mtime, own.mtime);
+    }
     return await read({ GIT_INDEX_FILE: index }, [scratch]);
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
 }
 
-/** The bytes of `path` if, once opened (no symlink as last part), it is a regular file inside `repoDir`. */
-async function ownIndex(path: string, repoDir: string): Promise<Buffer | undefined> {
+/** The bytes and mtime of `path` if, once opened (no symlink as last part), it is a regular file inside `repoDir`. */
+async function ownIndex(path: string, repoDir: string): Promise<{ content: Buffer; mtime: Date } | undefined> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => undefined);
   if (!handle) return undefined;
   try {
-    if (!(await handle.stat()).isFile()) return undefined;
+    const stat = await handle.stat();
+    if (!stat.isFile()) return undefined;
     // Where the open file really is (a swapped parent folder shows here), not where the path pointed.
     const opened = await readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
     const root = await realpath(repoDir);
     if (!opened || !opened.startsWith(root + sep)) return undefined;
-    return await handle.readFile();
+    return { content: await handle.readFile(), mtime: stat.mtime };
   } finally {
     await handle.close();
   }
