@@ -490,15 +490,41 @@ describe('reliability: hostile load on a warm Codex process (CODEX_WARM_POOL=1)'
     await s?.close();
   }, 60_000);
 
+  /** The warm process is ready before the task comes. */
+  const warmReady = async () => {
+    for (const slot of await readdir(join(s.workspaceRoot, '.warm')).catch((): string[] => []))
+      if (existsSync(join(s.workspaceRoot, '.warm', slot, 'ready'))) return true;
+    return false;
+  };
+
+  it("a warm process's commands run under the run's rlimits, OOM score and cgroup, like a cold run's", async () => {
+    await eventually(warmReady, 'a warm Codex process to be ready', 60_000);
+    const taskId = 9400;
+    s.router.script(
+      taskId,
+      turn([
+        exec(
+          'echo "nofile=$(ulimit -n) fsize=$(ulimit -f) oom=$(cat /proc/self/oom_score_adj)"; grep -c "wegent-codex/run-" /proc/self/cgroup',
+          {
+            callId: 'probe',
+          },
+        ),
+      ]),
+      turn([message('Probed.', { phase: 'final_answer' })]),
+    );
+    await s.execute(taskId, 1, 'Probe.');
+    expect(await s.waitTerminal(taskId, 1, 60_000)).toMatchObject({ status: 'COMPLETED' });
+    expect(worker.lines.find((l) => l.msg === 'Codex process for this run' && l.task_id === taskId)?.warm).toBe(true);
+    const text = JSON.stringify((await s.eventLog(taskId, 1)).map((e) => e.event));
+    // The same limits as the cold probe above (64 MiB in bash's 1024-byte blocks).
+    expect(text).toContain('nofile=256 fsize=65536 oom=1000');
+    // In a run cgroup: at least one line of /proc/self/cgroup names it (one per hierarchy holding it).
+    expect(text).toMatch(/oom=1000\\n[1-9]\\n/);
+  }, 120_000);
+
   it('a fork bomb on a warm process is stopped at the run limit, like a cold one', async () => {
     const ready = (await (await fetch(`${s.baseUrl}/readyz`)).json()) as Record<string, unknown>;
     expect(ready.limits).toMatch(/^cgroup-v[12]$/); // never without its limit
-    // The warm process is ready before the task comes.
-    const warmReady = async () => {
-      for (const slot of await readdir(join(s.workspaceRoot, '.warm')).catch((): string[] => []))
-        if (existsSync(join(s.workspaceRoot, '.warm', slot, 'ready'))) return true;
-      return false;
-    };
     await eventually(warmReady, 'a warm Codex process to be ready', 60_000);
     const taskId = 9401;
     s.router.script(

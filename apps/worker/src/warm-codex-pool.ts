@@ -14,6 +14,7 @@ import {
 } from '@wegent-codex/codex';
 import { TASK_STATE_DIR } from './workspace-preparer';
 import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
+import { LimitsService } from '@wegent-codex/limits';
 import { SandboxService, type LaunchCommand } from '@wegent-codex/sandbox';
 import { CodexProcessRegistry, type TrackedCodexProcess } from './codex-process-registry';
 
@@ -93,6 +94,7 @@ export class WarmCodexPool {
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly sandbox: SandboxService,
+    private readonly limits: LimitsService,
   ) {
     this.size = config.CODEX_WARM_POOL;
     this.root = resolve(config.WORKSPACE_ROOT);
@@ -208,6 +210,8 @@ export class WarmCodexPool {
 
   private async spawn(): Promise<Slot> {
     const launcher = await this.sandbox.require();
+    // The runs' rlimits and OOM score from the start: binding then only moves the tree into a cgroup.
+    const limited = await this.limits.warmWrapper();
     this.bin ??= resolveCodexBinary({ override: this.config.CODEX_BIN });
     this.seq += 1;
     const dir = join(this.root, WARM_DIR, `${safeHost()}-${process.pid}-${this.seq}-${randomBytes(4).toString('hex')}`);
@@ -221,13 +225,15 @@ export class WarmCodexPool {
     const env = codexProcessEnv({ home: join(inside, SLOT_HOME), codexHome: join(inside, SLOT_CODEX_HOME), extra: passed });
     const readable = [dirname(dirname(this.bin))];
     const wrap = (command: { file: string; args: string[]; cwd: string; env: Record<string, string> }): LaunchCommand =>
-      launcher.command({
-        ...command,
-        cwd: inside,
-        writable: this.sandboxed ? [] : [view],
-        readable,
-        mounts: this.sandboxed ? [{ source: view, target: this.root }] : [],
-      });
+      limited(
+        launcher.command({
+          ...command,
+          cwd: inside,
+          writable: this.sandboxed ? [] : [view],
+          readable,
+          mounts: this.sandboxed ? [{ source: view, target: this.root }] : [],
+        }),
+      );
     // Notifications may arrive before the slot exists (during the handshake): they go nowhere.
     const holder: { slot?: Slot } = {};
     const client = await AppServerClient.start({

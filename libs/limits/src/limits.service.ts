@@ -4,7 +4,8 @@ import { execa } from 'execa';
 import type { Config } from '@wegent-codex/contracts';
 import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
 import { cgroupLayouts, CgroupTree } from './cgroups';
-import { RunLimiter } from './run-limiter';
+import type { LaunchCommand } from '@wegent-codex/sandbox';
+import { limitedCommand, RunLimiter } from './run-limiter';
 import { runLimitsFrom, type RunLimits } from './run-limits';
 
 export type LimitsMechanism = 'cgroup-v2' | 'cgroup-v1' | 'rlimit' | 'off';
@@ -101,16 +102,40 @@ export class LimitsService implements OnModuleInit {
     if (status.mechanism === 'off')
       return new RunLimiter({ limits: { ...this.limits, diskCheckMs: 2 ** 31 - 1 }, diskDir, passthrough: true, onWarning: warn });
     const cgroup = this.tree ? await this.tree.create(`run-${process.pid}-${++runSequence}`, this.limits) : undefined;
-    // Without a cgroup, RLIMIT_NPROC counts the whole user: every run's share plus the worker's own threads.
-    const userProcesses = this.limits.pids * this.config.WORKER_CONCURRENCY + USER_PROCESS_HEADROOM;
     return new RunLimiter({
       limits: this.limits,
       diskDir,
       onWarning: warn,
-      userProcesses,
+      userProcesses: this.userProcesses,
       ...(cgroup ? { cgroup } : {}),
       ...(this.prlimit ? { prlimit: this.prlimit } : {}),
     });
+  }
+
+  /**
+   * A warm Codex process's launch (CODEX_WARM_POOL): started before its run exists, it gets the
+   * runs' rlimits, OOM score (and, without a cgroup, their lower priority) from its first
+   * instruction, so binding it to a run only moves it into the run's cgroup (RunLimiter.adopt) —
+   * file writes, no prlimit process per pid on the task's critical path. Unchanged when limits
+   * are off; refused like a run when they cannot be applied.
+   */
+  async warmWrapper(): Promise<(command: LaunchCommand) => LaunchCommand> {
+    const status = await this.current();
+    if (!status.ok) throw new LimitsUnavailableError(`per-run limits cannot be applied: ${status.reason}`);
+    if (status.mechanism === 'off') return (command) => command;
+    const options = {
+      limits: this.limits,
+      procsFiles: [],
+      cgroup: Boolean(this.tree),
+      ...(this.prlimit ? { prlimit: this.prlimit } : {}),
+      userProcesses: this.userProcesses,
+    };
+    return (command) => limitedCommand(command, options);
+  }
+
+  /** Without a cgroup, RLIMIT_NPROC counts the whole user: every run's share plus the worker's own threads. */
+  private get userProcesses(): number {
+    return this.limits.pids * this.config.WORKER_CONCURRENCY + USER_PROCESS_HEADROOM;
   }
 
   private async detect(): Promise<LimitsStatus> {

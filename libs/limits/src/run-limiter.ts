@@ -47,6 +47,38 @@ export interface RunUsage {
   survivors: number[];
 }
 
+export interface LimitedCommandOptions {
+  limits: RunLimits;
+  /** cgroup.procs files the first process writes itself into (none: a warm process, adopted later). */
+  procsFiles: readonly string[];
+  /** The run has (or will be adopted into) a cgroup: CPU and process count are bounded there. */
+  cgroup: boolean;
+  prlimit?: string;
+  /** RLIMIT_NPROC without a cgroup (RunLimiterOptions.userProcesses). */
+  userProcesses?: number;
+}
+
+/**
+ * `sh -c ATTACH <cgroup files> -- [nice -n 10] [prlimit --nofile --fsize [--nproc] --] <command>`:
+ * every process of the run starts in its cgroups, with the run's OOM score and rlimits. Without a
+ * cgroup nothing bounds CPU (a lower priority keeps the worker responsive) or the process count
+ * (RLIMIT_NPROC, sized for all runs of the user).
+ */
+export function limitedCommand(command: LaunchCommand, options: LimitedCommandOptions): LaunchCommand {
+  const { limits, prlimit } = options;
+  const prefix: string[] = [...options.procsFiles, '--'];
+  if (!options.cgroup) prefix.push('nice', '-n', '10');
+  if (prlimit) {
+    prefix.push(prlimit, `--nofile=${limits.openFiles}:${limits.openFiles}`, `--fsize=${limits.diskBytes}:${limits.diskBytes}`);
+    if (!options.cgroup) {
+      const nproc = options.userProcesses ?? limits.pids;
+      prefix.push(`--nproc=${nproc}:${nproc}`);
+    }
+    prefix.push('--');
+  }
+  return { ...command, file: '/bin/sh', args: ['-c', ATTACH_SCRIPT, 'wegent-run-limits', ...prefix, command.file, ...command.args] };
+}
+
 /** One run's limits: the launch prefix, the watch that ends the run, the final sweep. */
 export class RunLimiter {
   private hit?: LimitHit;
@@ -65,44 +97,23 @@ export class RunLimiter {
 
   /** `sh -c ATTACH <cgroup files> -- [nice] [prlimit …] <command>` */
   wrap(command: LaunchCommand): LaunchCommand {
-    const { limits, cgroup, prlimit } = this.options;
     if (this.options.passthrough) return command;
-    const prefix: string[] = [...(cgroup?.procsFiles ?? []), '--'];
-    // Without a cgroup nothing bounds the run's CPU: a lower priority keeps the worker responsive.
-    if (!cgroup) prefix.push('nice', '-n', '10');
-    if (prlimit) {
-      prefix.push(prlimit, `--nofile=${limits.openFiles}:${limits.openFiles}`, `--fsize=${limits.diskBytes}:${limits.diskBytes}`);
-      if (!cgroup) {
-        const nproc = this.options.userProcesses ?? limits.pids;
-        prefix.push(`--nproc=${nproc}:${nproc}`);
-      }
-      prefix.push('--');
-    }
-    return { ...command, file: '/bin/sh', args: ['-c', ATTACH_SCRIPT, 'wegent-run-limits', ...prefix, command.file, ...command.args] };
+    const { limits, cgroup, prlimit, userProcesses } = this.options;
+    return limitedCommand(command, { limits, procsFiles: cgroup?.procsFiles ?? [], cgroup: Boolean(cgroup), prlimit, userProcesses });
   }
 
   /**
    * A warm Codex process (CODEX_WARM_POOL) was started before its task was known, outside any
-   * run's limits: at bind time — idle, no command of the task yet — its whole tree moves into this
-   * run's cgroup and gets the run's OOM score and rlimits; whatever it starts later inherits them.
+   * run's cgroup but already under the runs' rlimits and OOM score (LimitsService.warmWrapper): at
+   * bind time — idle, no command of the task yet — its whole tree moves into this run's cgroup;
+   * whatever it starts later inherits it. Only file writes: no process is started here.
    */
   async adopt(rootPid: number): Promise<void> {
     if (this.options.passthrough) return;
-    const { limits, cgroup, prlimit } = this.options;
-    const pids = [rootPid, ...listDescendants(rootPid).map((p) => p.pid)];
-    for (const pid of pids) {
-      for (const file of cgroup?.procsFiles ?? []) await writeFile(file, String(pid));
-      await writeFile(`/proc/${pid}/oom_score_adj`, '1000').catch(() => undefined);
-      if (prlimit) {
-        const args = [
-          '--pid',
-          String(pid),
-          `--nofile=${limits.openFiles}:${limits.openFiles}`,
-          `--fsize=${limits.diskBytes}:${limits.diskBytes}`,
-        ];
-        await execa(prlimit, args, { reject: false, timeout: 5_000, stdin: 'ignore' });
-      }
-    }
+    const files = this.options.cgroup?.procsFiles ?? [];
+    if (!files.length) return;
+    for (const pid of [rootPid, ...listDescendants(rootPid).map((p) => p.pid)])
+      for (const file of files) await writeFile(file, String(pid));
   }
 
   /** Starts watching: cgroup counters every second, the task folder every RUN_DISK_CHECK_MS. */
