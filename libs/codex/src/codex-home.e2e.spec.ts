@@ -26,6 +26,7 @@ describe('warm Codex configuration', () => {
         '[features]',
         'plugins = false',
         'tool_call_mcp_elicitation = false',
+        'shell_snapshot = false',
         '',
         '[tools.update_plan]',
         'enabled = true',
@@ -109,6 +110,7 @@ enabled = false
 [features]
 plugins = false
 tool_call_mcp_elicitation = false
+shell_snapshot = false
 
 [tools.update_plan]
 enabled = true

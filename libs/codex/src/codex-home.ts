@@ -101,7 +101,10 @@ export function codexConfigTable(options: CodexConfigOptions): TomlTable {
     model_catalog_json: options.modelCatalogPath,
     web_search: 'disabled',
     analytics: { enabled: false },
-    features: { plugins: false, tool_call_mcp_elicitation: false },
+    // shell_snapshot: at every thread's start Codex runs a login shell to capture its environment
+    // for later commands; a task's HOME is a fresh, empty folder, so it captures nothing a command's
+    // own `bash -lc` does not set, and it delayed the first model request by ~45 ms (measured, 0.169).
+    features: { plugins: false, tool_call_mcp_elicitation: false, shell_snapshot: false },
     tools: { update_plan: { enabled: true } },
     shell_environment_policy: {
       ignore_default_excludes: false,
