@@ -49,12 +49,23 @@ export class CodexRunProcessor {
     const progress = new JobProgressReporter(job, log);
     const emitter = new RunEventEmitter(this.events, { ...ids, attempt: job.attemptsStarted }, progress.observe);
     try {
-      if (await this.events.terminalOf(taskId, subtaskId)) return 'already finished';
-      if (await this.tasks.cancels.isRequested(taskId, subtaskId)) {
+      // Independent reads, one round trip for all (they are on the way from enqueue to Codex's
+      // spawn); decided in this order. A payload that cannot be read only matters when it is used.
+      const [terminal, cancelRequested, lastSeq, payload] = await Promise.all([
+        this.events.terminalOf(taskId, subtaskId),
+        this.tasks.cancels.isRequested(taskId, subtaskId),
+        this.events.lastSeq(taskId, subtaskId),
+        this.loadPayload(ids, data).then(
+          (value) => ({ value }),
+          (error: unknown) => ({ error }),
+        ),
+      ]);
+      if (terminal) return 'already finished';
+      if (cancelRequested) {
         await emitter.emitAll(RunEnding.cancelled('queued', data.protocol));
         return 'cancelled before start';
       }
-      if ((await this.events.lastSeq(taskId, subtaskId)) > 0) {
+      if (lastSeq > 0) {
         // A previous attempt started this run and its worker died (the job stalled before the
         // relay's lost-worker watcher ended it). Codex runs are not idempotent, so the run is not
         // repeated: it ends with one clear FAILED.
@@ -62,7 +73,8 @@ export class CodexRunProcessor {
         await emitter.emitAll(RunEnding.workerLost(data.protocol));
         return 'worker lost';
       }
-      const loaded = await this.loadPayload(ids, data);
+      if ('error' in payload) throw payload.error;
+      const loaded = payload.value;
       if (typeof loaded === 'string' || !loaded) {
         const reason = loaded ?? 'task payload expired or missing';
         if (loaded) log.warn({ reason }, 'stored payload refused');

@@ -78,11 +78,17 @@ export class TaskRunner {
     }
 
     // The first step of every subtask, also when preparation then fails (docs/protocol/wegent-protocol.md §5.5).
-    await emitter.emit({ type: 'thinking-step', report: false, step: { title: StepTitle.initializeAgent, next_action: 'continue' } });
-    let prepared: PreparedWorkspace;
-    try {
-      prepared = await this.workspace.prepare(payload, { signal: request.cancel });
-    } catch (error) {
+    // Appended while the workspace is prepared (the emitter keeps the order): off the way to Codex's spawn.
+    const [initialized, preparation] = await Promise.allSettled([
+      emitter.emit({ type: 'thinking-step', report: false, step: { title: StepTitle.initializeAgent, next_action: 'continue' } }),
+      this.workspace.prepare(payload, { signal: request.cancel }),
+    ]);
+    if (initialized.status === 'rejected') {
+      if (preparation.status === 'fulfilled') preparation.value.release();
+      throw initialized.reason;
+    }
+    if (preparation.status === 'rejected') {
+      const error: unknown = preparation.reason;
       // Not prepared: the payload's and the service's secrets are all there is to mask.
       const masker = new RunMasker(this.workspace.secretsOf(payload));
       emitter.guard(masker);
@@ -90,6 +96,7 @@ export class TaskRunner {
       await emitter.emitAll(RunEnding.preExecuteFailed(taskId, message(error)));
       return 'pre-execute failed';
     }
+    const prepared: PreparedWorkspace = preparation.value;
     try {
       return await this.runPrepared(request, prepared, log);
     } finally {
