@@ -120,10 +120,11 @@ export class TaskQueueService implements TaskQueuePort, OnModuleDestroy {
     const jobId = jobIdFor(task_id, subtask_id);
     const base = { jobId, task_id, subtask_id };
 
-    const existing = await this.queue.getJob(jobId);
+    // Both reads at once (one round trip on the way to the worker).
+    const [existing, lastSeq] = await Promise.all([this.queue.getJob(jobId), this.events.lastSeq(task_id, subtask_id)]);
     if (existing) return { ...base, state: await existing.getState(), created: false };
     // The job may be gone (removed after completion) while its log remains: still the same run.
-    if ((await this.events.lastSeq(task_id, subtask_id)) > 0) {
+    if (lastSeq > 0) {
       return { ...base, state: (await this.events.terminalOf(task_id, subtask_id)) ? 'completed' : 'active', created: false };
     }
 
