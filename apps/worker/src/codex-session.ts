@@ -141,10 +141,7 @@ export class CodexSession {
     if (end.kind === 'cancelled') {
       await pump.settled(); // an event being written lands before the terminal one
       await hooks.cancelAccepted();
-      if (!client.hasExited) {
-        await client.turnInterrupt(thread.threadId, pump.turnId ?? turnId).catch(() => undefined);
-        await client.waitForNotification((n) => n.method === 'turn/completed', { timeoutMs: graceMs }).catch(() => undefined);
-      }
+      if (!client.hasExited) await client.interruptTurn(thread.threadId, pump.turnId ?? turnId, { timeoutMs: graceMs });
     }
     await pump.settled();
     return end;

@@ -415,6 +415,22 @@ export class AppServerClient {
   }
 
   /**
+   * Interrupts the turn and waits (at most `timeoutMs`) for its `turn/completed`; true when it came.
+   * The wait starts before the request: Codex may send `turn/completed` ahead of the interrupt's
+   * response — often in the same read — and a wait begun after the response would miss it and sit
+   * out its whole timeout (measured: 1 cancel in 3 on 0.169; with the cancel grace that was 3 s
+   * more before the task's tree was gone and its next subtask could start).
+   */
+  async interruptTurn(threadId: string, turnId: string, options: { timeoutMs: number }): Promise<boolean> {
+    const completed = this.waitForNotification((n) => n.method === 'turn/completed', options).then(
+      () => true,
+      () => false,
+    );
+    await this.turnInterrupt(threadId, turnId).catch(() => undefined);
+    return completed;
+  }
+
+  /**
    * Stops the process (§15.2): record descendants, close stdin (Codex then kills its commands and
    * exits 0), SIGTERM after `graceMs`, SIGKILL after another `graceMs`, then SIGKILL every
    * recorded descendant still alive. Pending requests are rejected. Safe to call repeatedly.
