@@ -465,8 +465,9 @@ function renderRestart(line: Line, r: RestartResult): void {
   line('## 7. Restart when nothing changed');
   line();
   line('`npm start` (every role in one process) from the command to the first 200 of `/healthz`, when no');
-  line('source changed since the last build: `tsc -b` finds the incremental build info current and the');
-  line('service starts. Baseline in the same run: a full `tsc -p tsconfig.build.json` (what `npm start`');
+  line('source changed since the last build: `scripts/build-if-changed.js` finds no build input newer than');
+  line("the last good build's stamp (a walk over timestamps; `tsc -b` would load TypeScript and check every");
+  line('project) and the service starts. Baseline in the same run: a full `tsc -p tsconfig.build.json` (what `npm start`');
   line('did before) plus `node dist/apps/service/src/main.js` to `/healthz`.');
   line();
   line('| | median (ms) | samples (ms) |');
