@@ -326,7 +326,7 @@ function renderScaleOut(line: Line, o: ScaleOutResult): void {
     `The service as deployed when scaled out, on this machine: ${o.apis} \`main.js api\`, ${o.relays} \`main.js relay\` and ${o.workers} \`main.js worker\``,
   );
   line(
-    `processes (WORKER_CONCURRENCY ${o.workerConcurrency} each, so ${o.totalConcurrency} runs at once; SANDBOX=bwrap, other settings default) on one`,
+    `processes (WORKER_CONCURRENCY ${o.workerConcurrency} each, so ${o.totalConcurrency} runs at once; SANDBOX=bwrap, Codex retries 0 as in every scenario, other settings default) on one`,
   );
   line(`Redis prefix, the fake executor_manager in the bench process. ${o.tasks} tasks of the turn of §1 (one command, then the answer;`);
   line('instant model) are POSTed at once to the api process; tasks/s runs from the first POST to the last COMPLETED callback,');

@@ -16,8 +16,8 @@ import { pairedRatio, ratePerSecond, summarize, type Summary } from '../stats';
 
 /**
  * The service scaled out on this machine, every role its own process as deployed: 1 `main.js api`,
- * 2 `main.js relay`, 3 `main.js worker` (WORKER_CONCURRENCY c each, SANDBOX=bwrap, default
- * settings otherwise), one Redis prefix, a fake executor_manager in the bench process. N tasks of
+ * 2 `main.js relay`, 3 `main.js worker` (WORKER_CONCURRENCY c each, SANDBOX=bwrap, Codex
+ * retries 0 as in every scenario, default settings otherwise), one Redis prefix, a fake executor_manager in the bench process. N tasks of
  * the scripted turn of §1 (one command, then the answer; instant model) are POSTed at once to the
  * api process's `POST /api/tasks/execute`; tasks/s runs from the first POST to the last COMPLETED
  * callback. Every task must end COMPLETED with exactly one terminal callback, and no callback may
