@@ -343,8 +343,8 @@ function renderScaleOut(line: Line, o: ScaleOutResult): void {
   line(`| service tasks/s (per round) | ${rates(o.serviceTasksPerSecond)} |`);
   line(`| bare Codex tasks/s, ${o.totalConcurrency} at a time (per round) | ${rates(o.bareTasksPerSecond)} |`);
   line(`| **service ÷ bare** | **${fmt(o.ratio, 2)}×** |`);
-  line(`| POST → COMPLETED p50 / p99 ms (${o.taskLatency.n} tasks) | ${p50p99(o.taskLatency)} |`);
-  line(`| bare Codex spawn → shutdown p50 / p99 ms | ${p50p99(o.bareRunLatency)} |`);
+  line(`| POST → COMPLETED p50 / p99 ms (${o.taskLatency.n} tasks; waiting behind the others included) | ${p50p99(o.taskLatency)} |`);
+  line(`| bare Codex spawn → shutdown p50 / p99 ms (each run alone: no waiting counted) | ${p50p99(o.bareRunLatency)} |`);
   line(`| jobs per worker process | ${o.jobsPerWorker.join(' / ')} |`);
   line(`| callbacks delivered by the ${o.relays} relays, per second (per round) | ${o.callbacks} in all; ${rates(o.callbacksPerSecond)} |`);
   line(
@@ -354,6 +354,16 @@ function renderScaleOut(line: Line, o: ScaleOutResult): void {
   line(
     `| after SIGTERM to all ${o.reaped.processes} processes | every one exited 0; ${o.reaped.leftoverProcesses} processes left in the task folders, ${o.reaped.livenessKeys} worker liveness keys, ${o.reaped.jobsNotDone} jobs waiting or active; the ${o.reaped.redisKeysDeleted} keys of the run deleted, ${o.reaped.redisKeysLeft} came back |`,
   );
+  if (o.relayProfileTop?.length) {
+    line();
+    line(
+      'Relay CPU profile (BENCH_RELAY_CPU_PROF), both relays, the whole scenario: top functions by self time, start-up and idle left out.',
+    );
+    line();
+    line('| function | self ms | share |');
+    line('|---|---|---|');
+    for (const f of o.relayProfileTop) line(`| \`${f.frame}\` | ${fmt(f.selfMs)} | ${fmt(f.selfPercent, 1)}% |`);
+  }
 }
 
 function renderMemory(line: Line, m: MemoryResult): void {

@@ -6,6 +6,7 @@ import { RedisKeys } from '@wegent-codex/event-log';
 import { redisOptionsFromUrl } from '@wegent-codex/runtime';
 import { FakeExecutorManager } from '../../test/fixtures/fake-executor-manager';
 import { bounded, deletePrefix } from '../support/bench-context';
+import { profilesOf, topSelfFrames, type ProfileFrame } from '../support/cpu-profile';
 import { inPool, prepareDirectRun, runDirect, type PreparedDirectRun } from '../support/direct-codex';
 import { commandThenAnswer, scriptModel } from '../support/model-scripts';
 import { cpuTimeMs, freePort, processesUnder, roleEnv, spawnBuiltService, workerEnv, type BuiltService } from '../support/processes';
@@ -70,6 +71,8 @@ export interface ScaleOutResult {
     redisKeysDeleted: number;
     redisKeysLeft: number;
   };
+  /** With BENCH_RELAY_CPU_PROF set: the relays' top functions by self time (warm-up and start-up included). */
+  relayProfileTop?: ProfileFrame[];
 }
 
 const APIS = 1;
@@ -103,8 +106,11 @@ export async function runScaleOut(env: ScenarioEnv): Promise<ScaleOutResult> {
 
   const loadAtStart = loadavg()[0];
   const started: { role: string; process: BuiltService; stop: () => Promise<void> }[] = [];
+  // BENCH_RELAY_CPU_PROF=<dir>: each relay writes a V8 CPU profile there when it stops (as in the relay flood).
+  const profileDir = process.env.BENCH_RELAY_CPU_PROF;
   const start = (role: 'api' | 'relay' | 'worker', processEnv: Record<string, string>) => {
-    const child = spawnBuiltService([role], processEnv);
+    const nodeArgs = role === 'relay' && profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    const child = spawnBuiltService([role], processEnv, nodeArgs);
     started.push({ role, process: child, stop: ctx.defer(`${role} process ${child.pid} (scale-out)`, () => child.stop()) });
     return child;
   };
@@ -119,6 +125,7 @@ export async function runScaleOut(env: ScenarioEnv): Promise<ScaleOutResult> {
     const api = start('api', { ...roleEnv(config), HOST: '127.0.0.1', PORT: String(port) });
     await Promise.all(started.map(({ process: p }) => p.waitForLog('wegent-codex started', 60_000)));
     const workerPids = workers.map((w) => w.pid);
+    const relayPids = relays.map((r) => r.pid);
     const cpuOf = (list: BuiltService[]) => list.reduce((sum, p) => sum + (cpuTimeMs(p.pid) ?? NaN), 0);
 
     // Warm-up: each worker's first jobs load the model catalog and open connections.
@@ -266,6 +273,7 @@ export async function runScaleOut(env: ScenarioEnv): Promise<ScaleOutResult> {
         redisKeysDeleted,
         redisKeysLeft,
       },
+      ...(profileDir ? { relayProfileTop: topSelfFrames(profilesOf(profileDir, relayPids)) } : {}),
     };
   } finally {
     await closeQueue();
