@@ -5,6 +5,7 @@ import type { RelayFloodLevel, RelayFloodResult } from './scenarios/relay-flood'
 import type { RelayGrowthResult } from './scenarios/relay-growth';
 import type { RelayLatencyResult } from './scenarios/relay-latency';
 import type { RestartResult } from './scenarios/restart';
+import type { ScaleOutResult } from './scenarios/scale-out';
 import type { WarmResult } from './scenarios/warm';
 import type { WorkerLossResult } from './scenarios/worker-loss';
 import type { StreamingResult } from './scenarios/streaming';
@@ -31,6 +32,7 @@ export interface BenchResults {
     warm: WarmResult;
     parallelVsBare: ParallelVsBareResult;
     workerLoss: WorkerLossResult;
+    scaleOut: ScaleOutResult;
   }>;
   errors: { scenario: string; message: string }[];
   /** Set when the round-two scenarios (restart, warm) were measured in a later partial run and merged in. */
@@ -76,6 +78,7 @@ export function renderReport(results: BenchResults): string {
   if (s.relayLatency) renderRelayLatency(line, s.relayLatency);
   if (s.throughput || s.bullmqCeiling || s.relayFlood) renderThroughput(line, s.throughput, s.bullmqCeiling, s.relayFlood);
   if (s.relayGrowth) renderRelayGrowth(line, s.relayGrowth);
+  if (s.scaleOut) renderScaleOut(line, s.scaleOut);
   if (s.memory) renderMemory(line, s.memory);
   if (s.streaming) renderStreaming(line, s.streaming);
   if (s.restart) renderRestart(line, s.restart);
@@ -314,6 +317,55 @@ function renderRelayGrowth(line: Line, g: RelayGrowthResult): void {
   }
 }
 
+function renderScaleOut(line: Line, o: ScaleOutResult): void {
+  const rates = (values: number[]) => values.map((v) => fmt(v, 2)).join(', ');
+  line();
+  line('## 4c. Scale-out: every role its own process');
+  line();
+  line(
+    `The service as deployed when scaled out, on this machine: ${o.apis} \`main.js api\`, ${o.relays} \`main.js relay\` and ${o.workers} \`main.js worker\``,
+  );
+  line(
+    `processes (WORKER_CONCURRENCY ${o.workerConcurrency} each, so ${o.totalConcurrency} runs at once; SANDBOX=bwrap, Codex retries 0 as in every scenario, other settings default) on one`,
+  );
+  line(`Redis prefix, the fake executor_manager in the bench process. ${o.tasks} tasks of the turn of §1 (one command, then the answer;`);
+  line('instant model) are POSTed at once to the api process; tasks/s runs from the first POST to the last COMPLETED callback,');
+  line('and the scenario fails unless every task ends COMPLETED with exactly one terminal callback and no callback arrives twice.');
+  line(
+    `Baseline in the same run: the same ${o.tasks} turns through bare Codex (\`AppServerClient\`, no sandbox), ${o.totalConcurrency} at a time.`,
+  );
+  line(
+    `${o.rounds > 1 ? `${o.rounds} rounds alternate which side goes first; the` : 'One round; the'} ratio is the median of the per-round ratios. CPU: user + system time of each role's node processes during the service bursts (Codex's own not included).`,
+  );
+  line();
+  line('| | this run |');
+  line('|---|---|');
+  line(`| service tasks/s (per round) | ${rates(o.serviceTasksPerSecond)} |`);
+  line(`| bare Codex tasks/s, ${o.totalConcurrency} at a time (per round) | ${rates(o.bareTasksPerSecond)} |`);
+  line(`| **service ÷ bare** | **${fmt(o.ratio, 2)}×** |`);
+  line(`| POST → COMPLETED p50 / p99 ms (${o.taskLatency.n} tasks; waiting behind the others included) | ${p50p99(o.taskLatency)} |`);
+  line(`| bare Codex spawn → shutdown p50 / p99 ms (each run alone: no waiting counted) | ${p50p99(o.bareRunLatency)} |`);
+  line(`| jobs per worker process | ${o.jobsPerWorker.join(' / ')} |`);
+  line(`| callbacks delivered by the ${o.relays} relays, per second (per round) | ${o.callbacks} in all; ${rates(o.callbacksPerSecond)} |`);
+  line(
+    `| CPU ms per task: api / relays / workers | ${fmt(o.cpuMsPerTask.api, 1)} / ${fmt(o.cpuMsPerTask.relays, 1)} / ${fmt(o.cpuMsPerTask.workers, 1)} (relays ${fmt(o.relayCpuMsPerCallback, 2)} ms per callback) |`,
+  );
+  line(`| load average (1 min), processes started → last burst done | ${fmt(o.loadAverage.start, 2)} → ${fmt(o.loadAverage.end, 2)} |`);
+  line(
+    `| after SIGTERM to all ${o.reaped.processes} processes | every one exited 0; ${o.reaped.leftoverProcesses} processes left in the task folders, ${o.reaped.livenessKeys} worker liveness keys, ${o.reaped.jobsNotDone} jobs waiting or active; the ${o.reaped.redisKeysDeleted} keys of the run deleted, ${o.reaped.redisKeysLeft} came back |`,
+  );
+  if (o.relayProfileTop?.length) {
+    line();
+    line(
+      'Relay CPU profile (BENCH_RELAY_CPU_PROF), both relays, the whole scenario: top functions by self time, start-up and idle left out.',
+    );
+    line();
+    line('| function | self ms | share |');
+    line('|---|---|---|');
+    for (const f of o.relayProfileTop) line(`| \`${f.frame}\` | ${fmt(f.selfMs)} | ${fmt(f.selfPercent, 1)}% |`);
+  }
+}
+
 function renderMemory(line: Line, m: MemoryResult): void {
   line();
   line('## 5. Memory');
@@ -513,8 +565,8 @@ function renderWarm(line: Line, w: WarmResult): void {
 
 /** The goals table of issue 12, from this run's numbers. */
 function renderRoundTwo(line: Line, results: BenchResults): void {
-  const { warm: w, restart: r, parallelVsBare: p, workerLoss: l } = results.scenarios;
-  if (!w && !r && !p && !l) return;
+  const { warm: w, restart: r, parallelVsBare: p, workerLoss: l, scaleOut: o } = results.scenarios;
+  if (!w && !r && !p && !l && !o) return;
   line();
   line('## Goals of issue 12 (speed, round two)');
   line();
@@ -547,6 +599,10 @@ function renderRoundTwo(line: Line, results: BenchResults): void {
   if (p)
     line(
       `| ${p.tasks} tasks at ${p.concurrency} at a time ÷ the same turns through bare Codex ${p.concurrency} at a time (tasks/s) | 0.71× | ${fmt(p.ratioMedian, 2)}× (service ${p.serviceTasksPerSecond.map((v) => fmt(v, 2)).join(', ')}; bare ${p.bareTasksPerSecond.map((v) => fmt(v, 2)).join(', ')} tasks/s per round) | ≥ 0.95× |`,
+    );
+  if (o)
+    line(
+      `| scale-out (${o.apis} api, ${o.relays} relays, ${o.workers} workers × ${o.workerConcurrency}), ${o.tasks} tasks ÷ bare Codex ${o.totalConcurrency} at a time (tasks/s) | – | ${fmt(o.ratio, 2)}× (service ${o.serviceTasksPerSecond.map((v) => fmt(v, 2)).join(', ')}; bare ${o.bareTasksPerSecond.map((v) => fmt(v, 2)).join(', ')} tasks/s per round; jobs per worker ${o.jobsPerWorker.join(' / ')}) | ≥ 0.95× (set for one process) |`,
     );
   if (l)
     line(

@@ -12,6 +12,7 @@ import { runRelayFlood } from './scenarios/relay-flood';
 import { runRelayGrowth } from './scenarios/relay-growth';
 import { runRelayLatency } from './scenarios/relay-latency';
 import { runRestart } from './scenarios/restart';
+import { runScaleOut } from './scenarios/scale-out';
 import { runWarm } from './scenarios/warm';
 import { runWorkerLoss } from './scenarios/worker-loss';
 import { runStreaming } from './scenarios/streaming';
@@ -45,7 +46,8 @@ type ScenarioName =
   | 'restart'
   | 'warm'
   | 'parallelVsBare'
-  | 'workerLoss';
+  | 'workerLoss'
+  | 'scaleOut';
 
 const SCENARIOS: Record<ScenarioName, (env: ScenarioEnv) => Promise<unknown>> = {
   overhead: runOverhead,
@@ -60,6 +62,7 @@ const SCENARIOS: Record<ScenarioName, (env: ScenarioEnv) => Promise<unknown>> = 
   warm: runWarm,
   parallelVsBare: runParallelVsBare,
   workerLoss: runWorkerLoss,
+  scaleOut: runScaleOut,
 };
 
 const USAGE = `usage: npm run bench [-- [--quick] [--write-docs] [--only ${Object.keys(SCENARIOS).join(',')}]]

@@ -2,7 +2,7 @@ import { basename } from 'node:path';
 import { readCmdline } from '@wegent-codex/codex';
 import { sleep, until } from '../support/bench-context';
 import { hangingTurn, scriptModel } from '../support/model-scripts';
-import { descendantsOf, killPids, memoryOf, spawnBuiltService } from '../support/processes';
+import { descendantsOf, killPids, memoryOf, spawnBuiltService, workerEnv } from '../support/processes';
 import type { ScenarioEnv } from '../support/scenario-env';
 import { startInProcessService, SUBTASK_ID } from '../support/service-harness';
 import { median } from '../stats';
@@ -45,20 +45,10 @@ export async function runMemory(env: ScenarioEnv): Promise<MemoryResult> {
   // The API (in this process) enqueues and cancels; the worker under test is its own process.
   const api = await startInProcessService(ctx, 'memory', fake, { roles: ['api'], env: { CODEX_STREAM_IDLE_TIMEOUT_MS: '120000' } });
   const config = api.config;
-  const worker = spawnBuiltService(['worker'], {
-    REDIS_URL: config.REDIS_URL,
-    REDIS_PREFIX: config.REDIS_PREFIX,
-    WORKSPACE_ROOT: config.WORKSPACE_ROOT,
-    WORKER_CONCURRENCY: String(jobs),
-    LOG_LEVEL: 'info',
-    EMBEDDED_REDIS: 'never',
-    EXECUTOR_NAME: config.EXECUTOR_NAME,
-    CODEX_REQUEST_MAX_RETRIES: '0',
-    CODEX_STREAM_MAX_RETRIES: '0',
-    CODEX_STREAM_IDLE_TIMEOUT_MS: '120000',
-    CANCEL_GRACE_MS: '2000',
-    SHUTDOWN_GRACE_MS: '5000',
-  });
+  const worker = spawnBuiltService(
+    ['worker'],
+    workerEnv(config, { WORKER_CONCURRENCY: String(jobs), CANCEL_GRACE_MS: '2000', SHUTDOWN_GRACE_MS: '5000' }),
+  );
   const stopWorker = ctx.defer(`worker process ${worker.pid}`, () => worker.stop());
   try {
     await worker.waitForLog('wegent-codex started', 30_000);

@@ -1,5 +1,5 @@
 import { bounded } from '../support/bench-context';
-import { prepareDirectRun, runDirect, type PreparedDirectRun } from '../support/direct-codex';
+import { inPool, prepareDirectRun, runDirect, type PreparedDirectRun } from '../support/direct-codex';
 import { commandThenAnswer, scriptModel } from '../support/model-scripts';
 import type { ScenarioEnv } from '../support/scenario-env';
 import { startInProcessService } from '../support/service-harness';
@@ -76,18 +76,4 @@ export async function runParallelVsBare(env: ScenarioEnv): Promise<ParallelVsBar
   } finally {
     await service.close();
   }
-}
-
-/** Runs `work` over `items`, at most `size` at a time; rejects with the first failure. */
-async function inPool<T, R>(items: T[], size: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(size, items.length) }, lane));
-  return results;
 }

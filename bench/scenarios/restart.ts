@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { bounded, REPO_ROOT, sleep } from '../support/bench-context';
-import { descendantsOf, killPids } from '../support/processes';
+import { descendantsOf, freePort, killPids } from '../support/processes';
 import type { ScenarioEnv } from '../support/scenario-env';
 import { median } from '../stats';
 
@@ -67,14 +66,6 @@ export async function runRestart(env: ScenarioEnv): Promise<RestartResult> {
 }
 
 const tsc = () => require.resolve('typescript/bin/tsc', { paths: [REPO_ROOT] });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Spawns the command, polls /healthz every 20 ms, then SIGTERMs the process group. */
 async function timeToHealthz(env: ScenarioEnv, command: string[], workspace: string, part: string): Promise<number> {

@@ -4,7 +4,7 @@ import { WorkerLost } from '@wegent-codex/queue';
 import { hang, message } from '../../test/fixtures/fake-responses';
 import { sleep, until } from '../support/bench-context';
 import { prose, scriptModel, taskOf } from '../support/model-scripts';
-import { descendantsOf, killPids, spawnBuiltService } from '../support/processes';
+import { descendantsOf, killPids, spawnBuiltService, workerEnv } from '../support/processes';
 import type { ScenarioEnv } from '../support/scenario-env';
 import { startInProcessService } from '../support/service-harness';
 import { summarize, type Summary } from '../stats';
@@ -52,18 +52,7 @@ export async function runWorkerLoss(env: ScenarioEnv): Promise<WorkerLossResult>
   let renewGapMaxMs = 0;
   try {
     for (let round = 0; round < kills; round += 1) {
-      const worker = spawnBuiltService(['worker'], {
-        REDIS_URL: config.REDIS_URL,
-        REDIS_PREFIX: config.REDIS_PREFIX,
-        WORKSPACE_ROOT: config.WORKSPACE_ROOT,
-        WORKER_CONCURRENCY: String(jobs),
-        LOG_LEVEL: 'info',
-        EMBEDDED_REDIS: 'never',
-        EXECUTOR_NAME: config.EXECUTOR_NAME,
-        CODEX_REQUEST_MAX_RETRIES: '0',
-        CODEX_STREAM_MAX_RETRIES: '0',
-        CODEX_STREAM_IDLE_TIMEOUT_MS: '120000',
-      });
+      const worker = spawnBuiltService(['worker'], workerEnv(config, { WORKER_CONCURRENCY: String(jobs) }));
       const stopWorker = ctx.defer(`worker process ${worker.pid}`, () => worker.stop(1_000));
       try {
         await worker.waitForLog('wegent-codex started', 30_000);

@@ -100,3 +100,17 @@ export async function runDirect(run: PreparedDirectRun): Promise<DirectRun> {
     shutdownMs: t4 - t3,
   };
 }
+
+/** Runs `work` over `items`, at most `size` at a time; rejects with the first failure. */
+export async function inPool<T, R>(items: T[], size: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(size, items.length) }, lane));
+  return results;
+}

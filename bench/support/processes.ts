@@ -1,8 +1,10 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { isAlive, listDescendants, signalPid } from '@wegent-codex/codex';
+import { isAlive, listDescendants, listProcesses, readCmdline, signalPid } from '@wegent-codex/codex';
+import type { Config } from '@wegent-codex/contracts';
 import { bounded, REPO_ROOT, sleep } from './bench-context';
 
 /** Memory of one process from /proc/<pid>/status, in KiB (undefined once it is gone). */
@@ -38,9 +40,67 @@ export function cpuTimeMs(pid: number): number | undefined {
 /** Pids of every live descendant of `pid`. */
 export const descendantsOf = (pid: number): number[] => listDescendants(pid).map((p) => p.pid);
 
+/**
+ * Live processes of this machine (any parent: orphans re-parented to PID 1 included) whose working
+ * directory is in one of `dirs` or whose command line names a path in one: Codex, bwrap and the
+ * commands of runs in those folders.
+ */
+export function processesUnder(dirs: readonly string[]): { pid: number; cmdline: string }[] {
+  const inside = (path: string) => dirs.some((dir) => path === dir || path.startsWith(`${dir}/`));
+  return listProcesses()
+    .filter((p) => p.state !== 'Z' && p.pid !== process.pid)
+    .map((p) => {
+      let cwd = '';
+      try {
+        cwd = readlinkSync(`/proc/${p.pid}/cwd`);
+      } catch {
+        /* gone, or not ours to read */
+      }
+      return { pid: p.pid, cwd, cmdline: readCmdline(p.pid) };
+    })
+    .filter((p) => inside(p.cwd) || dirs.some((dir) => p.cmdline.includes(`${dir}/`) || p.cmdline.split(' ').includes(dir)))
+    .map(({ pid, cmdline }) => ({ pid, cmdline }));
+}
+
 /** SIGKILLs each pid that is still alive (by pid only); returns the ones that were. */
 export function killPids(pids: readonly number[]): number[] {
   return pids.filter((pid) => isAlive(pid) && signalPid(pid, 'SIGKILL'));
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a built api process, which logs the port it was given). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** What every built role process takes from `config`: its Redis, key prefix, executor name and log level. */
+export function roleEnv(config: Config): Record<string, string> {
+  return {
+    REDIS_URL: config.REDIS_URL,
+    REDIS_PREFIX: config.REDIS_PREFIX,
+    EXECUTOR_NAME: config.EXECUTOR_NAME,
+    LOG_LEVEL: config.LOG_LEVEL,
+    EMBEDDED_REDIS: 'never',
+  };
+}
+
+/**
+ * A built worker's env for the service `config` describes: roleEnv plus its workspace root and
+ * the Codex settings the bench sets (sandbox, provider retries, stream idle timeout), then `extra`.
+ */
+export function workerEnv(config: Config, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...roleEnv(config),
+    WORKSPACE_ROOT: config.WORKSPACE_ROOT,
+    SANDBOX: config.SANDBOX,
+    CODEX_REQUEST_MAX_RETRIES: String(config.CODEX_REQUEST_MAX_RETRIES),
+    CODEX_STREAM_MAX_RETRIES: String(config.CODEX_STREAM_MAX_RETRIES),
+    CODEX_STREAM_IDLE_TIMEOUT_MS: String(config.CODEX_STREAM_IDLE_TIMEOUT_MS),
+    ...extra,
+  };
 }
 
 export interface BuiltService {

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
 import { FakeExecutorManager } from '../../test/fixtures/fake-executor-manager';
 import { sleep, type BenchContext } from './bench-context';
-import { cpuTimeMs, spawnBuiltService } from './processes';
+import { cpuTimeMs, roleEnv, spawnBuiltService } from './processes';
 import { CallbackLog, EM_KEEP_ALIVE_MS } from './service-harness';
 import type { PacedEvent } from './synthetic-run';
 
@@ -34,16 +34,8 @@ export async function startRelay(ctx: BenchContext, part: string, env: Record<st
   for (let i = 0; i < relays; i += 1) {
     const relay = spawnBuiltService(
       ['relay'],
-      {
-        REDIS_URL: config.REDIS_URL,
-        REDIS_PREFIX: config.REDIS_PREFIX,
-        CALLBACK_URL: em.url,
-        EXECUTOR_NAME: config.EXECUTOR_NAME,
-        LOG_LEVEL: config.LOG_LEVEL,
-        EMBEDDED_REDIS: 'never',
-        ...env,
-        // BENCH_RELAY_CPU_PROF=<dir>: each relay writes a V8 CPU profile there when it stops (issue 12).
-      },
+      { ...roleEnv(config), CALLBACK_URL: em.url, ...env },
+      // BENCH_RELAY_CPU_PROF=<dir>: each relay writes a V8 CPU profile there when it stops (issue 12).
       process.env.BENCH_RELAY_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_RELAY_CPU_PROF}`] : [],
     );
     stops.push(ctx.defer(`relay process ${relay.pid} (${part})`, () => relay.stop()));

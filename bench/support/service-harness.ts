@@ -93,6 +93,23 @@ export function bodyBytes(callback: ReceivedCallback): number {
   return Number.isFinite(length) && length > 0 ? length : Buffer.byteLength(JSON.stringify(callback.body));
 }
 
+/** POST /api/tasks/execute of a bench task to the API at `baseUrl`; resolves with Date.now() taken right before the request. */
+export async function submitTask(baseUrl: string, taskId: number, modelBaseUrl: string): Promise<number> {
+  const postedAt = Date.now();
+  const response = await bounded(
+    fetch(`${baseUrl}/api/tasks/execute`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(benchPayload(taskId, modelBaseUrl)),
+    }),
+    30_000,
+    `POST /api/tasks/execute (task ${taskId})`,
+  );
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`POST /api/tasks/execute answered ${response.status}: ${text.slice(0, 300)}`);
+  return postedAt;
+}
+
 export interface InProcessService {
   config: Config;
   baseUrl: string;
@@ -144,21 +161,7 @@ export async function startInProcessService(
     baseUrl,
     em,
     callbacks: em ? new CallbackLog(em) : undefined,
-    async submit(taskId) {
-      const postedAt = Date.now();
-      const response = await bounded(
-        fetch(`${baseUrl}/api/tasks/execute`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(benchPayload(taskId, fake.baseUrl)),
-        }),
-        30_000,
-        `POST /api/tasks/execute (task ${taskId})`,
-      );
-      const text = await response.text();
-      if (response.status !== 200) throw new Error(`POST /api/tasks/execute answered ${response.status}: ${text.slice(0, 300)}`);
-      return postedAt;
-    },
+    submit: (taskId) => submitTask(baseUrl, taskId, fake.baseUrl),
     async cancel(taskId) {
       const response = await bounded(
         fetch(`${baseUrl}/api/tasks/cancel?task_id=${taskId}`, { method: 'POST' }),

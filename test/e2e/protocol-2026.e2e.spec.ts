@@ -4,6 +4,7 @@ import { closeEarly, exec, hang, message, patch, reasoning, turn } from '../fixt
 import { FakeWegent2026, type Received2026 } from '../fixtures/fake-wegent-2026';
 import { waitRelayDone } from '../support/relay-done';
 import { eventually } from '../support/test-config';
+import { minimalResponsesBody } from '../support/wegent-2026-body';
 import { startServiceApp, taskMarker, taskPayload, type ServiceApp } from '../support/service-app';
 
 /**
@@ -26,38 +27,17 @@ const ADD = '*** Begin Patch\n*** Add File: hello.txt\n+hello world\n*** End Pat
 
 /** A Responses body as today's executor_manager POSTs it (§2.11, trimmed to what a Codex run uses). */
 function body2026(h: ServiceApp, taskId: number, subtaskId: number, prompt: string, messageId = 2): Record<string, unknown> {
-  return {
-    model: 'wegent-2026-model',
+  return minimalResponsesBody({
+    taskId,
+    subtaskId,
     input: `${taskMarker(taskId)} ${prompt}`,
-    instructions: 'Be brief.',
-    tools: null,
-    stream: false,
-    background: true,
-    metadata: {
-      task_id: taskId,
-      subtask_id: subtaskId,
-      task_title: `Responses ${taskId}`,
-      subtask_title: `Responses ${taskId}.${subtaskId}`,
-      user: { id: 7, name: 'alice', git_token: null },
-      bot: [
-        {
-          id: 41,
-          name: 'codex-dev',
-          shell_type: 'Codex',
-          agent_config: { env: { model: 'openai', model_id: 'wegent-2026-model' } },
-          mcp_servers: [],
-          skills: [],
-        },
-      ],
-      bot_name: 'codex-dev',
-      message_id: messageId,
-      auth_token: null,
-      attachments: [],
-      executor_name: EXECUTOR,
-      executor_namespace: '',
-    },
-    model_config: { model_id: 'wegent-2026-model', api_key: API_KEY, base_url: h.fake.baseUrl, default_headers: {} },
-  };
+    model: 'wegent-2026-model',
+    apiKey: API_KEY,
+    baseUrl: h.fake.baseUrl,
+    executorName: EXECUTOR,
+    titlePrefix: 'Responses',
+    messageId,
+  });
 }
 
 /** `POST /v1/responses`: 200 `{id: resp_<subtask>, status: queued}` at once. */

@@ -1,6 +1,7 @@
 import { exec, message, turn } from '../fixtures/fake-responses';
 import { taskMarker } from '../support/service-app';
 import { eventually } from '../support/test-config';
+import { minimalResponsesBody } from '../support/wegent-2026-body';
 import { processesUnder, ReliabilityScene } from './reliability-scene';
 
 /**
@@ -19,47 +20,6 @@ const LOST_2026 =
 const DETECTION_BOUND_MS = 15_000;
 /** Only the watcher can end a run within the bound: BullMQ's stall check would take at least this long. */
 const LONG_LOCK = { JOB_LOCK_MS: '120000' };
-
-function body2026(s: ReliabilityScene, taskId: number, subtaskId: number, prompt: string): Record<string, unknown> {
-  const legacy = s.payload(taskId, subtaskId, prompt);
-  return {
-    model: 'wegent-rel-model',
-    input: `${taskMarker(taskId)} ${prompt}`,
-    instructions: 'Be brief.',
-    tools: null,
-    stream: false,
-    background: true,
-    metadata: {
-      task_id: taskId,
-      subtask_id: subtaskId,
-      task_title: `Reliability ${taskId}`,
-      subtask_title: `Reliability ${taskId}.${subtaskId}`,
-      user: legacy.user,
-      bot: [
-        {
-          id: 41,
-          name: 'codex-dev',
-          shell_type: 'Codex',
-          agent_config: { env: { model: 'openai', model_id: 'wegent-rel-model' } },
-          mcp_servers: [],
-          skills: [],
-        },
-      ],
-      bot_name: 'codex-dev',
-      message_id: 2,
-      auth_token: null,
-      attachments: [],
-      executor_name: 'codex-rel',
-      executor_namespace: '',
-    },
-    model_config: {
-      model_id: 'wegent-rel-model',
-      api_key: 'sk-rel-2026-SECRET-0a1b2c3d4e5f',
-      base_url: s.fake.baseUrl,
-      default_headers: {},
-    },
-  };
-}
 
 const TERMINAL_2026 = new Set(['response.completed', 'error', 'response.incomplete']);
 
@@ -84,7 +44,18 @@ describe('reliability: a SIGKILLed worker is found lost within seconds', () => {
     const res = await fetch(`${s.baseUrl}/v1/responses`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body2026(s, 702, 1, 'Sleep for a long time.')),
+      body: JSON.stringify(
+        minimalResponsesBody({
+          taskId: 702,
+          subtaskId: 1,
+          input: `${taskMarker(702)} Sleep for a long time.`,
+          model: 'wegent-rel-model',
+          apiKey: 'sk-rel-2026-SECRET-0a1b2c3d4e5f',
+          baseUrl: s.fake.baseUrl,
+          executorName: 'codex-rel',
+          titlePrefix: 'Reliability',
+        }),
+      ),
     });
     expect([res.status, ((await res.json()) as { status?: string }).status]).toEqual([200, 'queued']);
     // Both mid-turn: their commands are running.

@@ -185,3 +185,58 @@ export function exampleResponsesBody(taskId = 4711, subtaskId = 9902): Record<st
     },
   };
 }
+
+/** What a test chooses of a trimmed Codex Responses body (minimalResponsesBody). */
+export interface MinimalResponsesBody {
+  taskId: number;
+  subtaskId: number;
+  /** The user's message (`input`), e.g. led by the task marker the fake model routes on. */
+  input: string;
+  model: string;
+  apiKey: string;
+  /** The model's base URL: the fake Responses API. */
+  baseUrl: string;
+  executorName: string;
+  /** Task title "<titlePrefix> <task>", subtask title "<titlePrefix> <task>.<subtask>". */
+  titlePrefix: string;
+  messageId?: number;
+}
+
+/**
+ * A Responses body as today's executor_manager POSTs it (§2.11), trimmed to what a Codex run uses:
+ * one Codex bot on the given model, no repository, MCP servers, skills or attachments.
+ */
+export function minimalResponsesBody(o: MinimalResponsesBody): Record<string, unknown> {
+  return {
+    model: o.model,
+    input: o.input,
+    instructions: 'Be brief.',
+    tools: null,
+    stream: false,
+    background: true,
+    metadata: {
+      task_id: o.taskId,
+      subtask_id: o.subtaskId,
+      task_title: `${o.titlePrefix} ${o.taskId}`,
+      subtask_title: `${o.titlePrefix} ${o.taskId}.${o.subtaskId}`,
+      user: { id: 7, name: 'alice', git_token: null },
+      bot: [
+        {
+          id: 41,
+          name: 'codex-dev',
+          shell_type: 'Codex',
+          agent_config: { env: { model: 'openai', model_id: o.model } },
+          mcp_servers: [],
+          skills: [],
+        },
+      ],
+      bot_name: 'codex-dev',
+      message_id: o.messageId ?? 2,
+      auth_token: null,
+      attachments: [],
+      executor_name: o.executorName,
+      executor_namespace: '',
+    },
+    model_config: { model_id: o.model, api_key: o.apiKey, base_url: o.baseUrl, default_headers: {} },
+  };
+}
