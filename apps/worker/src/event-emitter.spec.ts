@@ -105,6 +105,55 @@ describe('RunEventEmitter masks every event once, where it is appended', () => {
     ]);
   });
 
+  it("a workbench status: the secret's forms in what the task wrote (commit message, author, path) masked, nothing else changed", async () => {
+    const { log, emitter } = setUp();
+    emitter.guard(new RunMasker([SECRET]));
+    const commit = {
+      commit_id: 'c0ffee',
+      short_id: 'c0ffee',
+      message: `add ${BASE64} and token=plain-looking`,
+      author: SECRET,
+      author_email: 'a@b.c',
+      committed_date: '2026-12-05T00:00:00Z',
+      stats: { files_changed: 1, insertions: 2, deletions: 0 },
+    };
+    const change = {
+      old_path: `notes/${URL_ENCODED}.txt`,
+      new_path: `notes/${URL_ENCODED}.txt`,
+      new_file: true,
+      renamed_file: false,
+      deleted_file: false,
+      added_lines: 2,
+      removed_lines: 0,
+      diff_title: 'token: keep-this-text',
+    };
+    const git = {
+      initial_commit_id: 'abc123',
+      initial_commit_message: 'init',
+      source_branch: 'main',
+      target_branch: 'wegent/task-7',
+      file_changes: [change],
+      task_commits: [commit],
+    };
+    await emitter.emit({ type: 'status', phase: 'workbench', git });
+    expect(log.bodies()).toEqual([
+      {
+        type: 'status',
+        phase: 'workbench',
+        git: {
+          initial_commit_id: 'abc123',
+          initial_commit_message: 'init',
+          source_branch: 'main',
+          target_branch: 'wegent/task-7',
+          file_changes: [
+            { ...change, old_path: 'notes/********.txt', new_path: 'notes/********.txt', diff_title: 'token: keep-this-text' },
+          ],
+          task_commits: [{ ...commit, message: 'add ******** and token=plain-looking', author: '********' }],
+        },
+      },
+    ]);
+  });
+
   it('a held-back piece that never became a secret goes out before the next event of the stream', async () => {
     const { log, emitter } = setUp();
     emitter.guard(new RunMasker([SECRET]));

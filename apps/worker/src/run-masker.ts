@@ -1,4 +1,4 @@
-import { createSecretMasker, StreamScrubber, type SecretMasker } from '@wegent-codex/redaction';
+import { createSecretMasker, StreamScrubber, walkStrings, type SecretMasker } from '@wegent-codex/redaction';
 import type { RunEvent } from './run-event';
 
 /**
@@ -9,8 +9,11 @@ import type { RunEvent } from './run-event';
  *   a secret streamed across chunks is caught too (the tail that could grow into one is held back);
  * - reasoning and error texts: exact secret values, then Wegent's text rules;
  * - thinking-step details: exact secret values, then Wegent's `mask_sensitive_data` (key and text rules);
- * - `status` (the payload's context, git's workbench data, validation), `usage`, `retract`,
- *   `cancelled`: as they are. A status event is no part of Codex's stream: it releases nothing held.
+ * - `status` (the payload's context, git's workbench data: file paths, commit messages and authors
+ *   the task wrote — a hostile one may put the repository's token there —, validation): exact secret
+ *   values in every string, nothing else changed. A status event is no part of Codex's stream: it
+ *   releases nothing held;
+ * - `usage`, `retract`, `cancelled`: as they are (numbers and ids).
  */
 export class RunMasker {
   private readonly masker: SecretMasker;
@@ -51,6 +54,8 @@ export class RunMasker {
         return { ...event, message: m.maskText(event.message), ...(event.error !== undefined ? { error: m.maskText(event.error) } : {}) };
       case 'thinking-step':
         return event.step.details === undefined ? event : { ...event, step: { ...event.step, details: m.maskDeep(event.step.details) } };
+      case 'status':
+        return walkStrings(event, { text: m.scrub, secret: m.scrub, isSecretKey: () => false });
       default:
         return event;
     }
