@@ -35,8 +35,8 @@ export interface BenchResults {
     scaleOut: ScaleOutResult;
   }>;
   errors: { scenario: string; message: string }[];
-  /** Set when the round-two scenarios (restart, warm) were measured in a later partial run and merged in. */
-  roundTwo?: { date: string; command: string; loadAverage: { start: number; end: number } };
+  /** Later partial runs (`--only … --merge`) whose scenarios replaced the full run's. */
+  merged?: { scenarios: string[]; date: string; command: string; loadAverage: { start: number; end: number } }[];
 }
 
 /** Current defaults (libs/contracts/src/config.schema.ts), to compare the recommendations with. */
@@ -68,6 +68,12 @@ export function renderReport(results: BenchResults): string {
   line(`| load average (1 min), start → end | ${fmt(machine.loadAverage.start, 2)} → ${fmt(machine.loadAverage.end, 2)} |`);
   line(`| command | \`${results.command}\` (${results.mode} mode) |`);
   line();
+  for (const m of results.merged ?? []) {
+    line(
+      `Measured later and merged in (\`--merge\`): ${m.scenarios.map((n) => `\`${n}\``).join(', ')} — \`${m.command}\` on ${m.date}, load average ${fmt(m.loadAverage.start, 2)} → ${fmt(m.loadAverage.end, 2)}.`,
+    );
+    line();
+  }
   line('Percentiles interpolate between the nearest ranks; with fewer than 100 samples p99 is close to');
   line('the maximum. Times come from `Date.now()` in the bench process (ms resolution); event times are the');
   line('timestamps the event log stamps on append. The fake executor_manager answers at once and keeps');
@@ -570,10 +576,7 @@ function renderRoundTwo(line: Line, results: BenchResults): void {
   line();
   line('## Goals of issue 12 (speed, round two)');
   line();
-  if (results.roundTwo)
-    line(`Sections 7, 8 and this table: \`${results.roundTwo.command}\` on ${results.roundTwo.date}, merged into the full run above.`);
-  if (results.roundTwo) line();
-  const load = w?.loadAverage ?? results.roundTwo?.loadAverage ?? results.machine.loadAverage;
+  const load = w?.loadAverage ?? results.machine.loadAverage;
   line(`Load average (1 min) while these were measured: ${fmt(load.start, 2)} → ${fmt(load.end, 2)} on ${results.machine.cores} cores.`);
   line();
   line('| measure | before (issue 12) | this run | goal |');

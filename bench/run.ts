@@ -65,10 +65,12 @@ const SCENARIOS: Record<ScenarioName, (env: ScenarioEnv) => Promise<unknown>> = 
   scaleOut: runScaleOut,
 };
 
-const USAGE = `usage: npm run bench [-- [--quick] [--write-docs] [--only ${Object.keys(SCENARIOS).join(',')}]]
+const USAGE = `usage: npm run bench [-- [--quick] [--write-docs] [--only ${Object.keys(SCENARIOS).join(',')}] [--merge]]
   --quick       few samples, a few minutes (CI); writes bench/results/quick.json
   --write-docs  also rewrite docs/benchmarks.md (done anyway by a full run of every scenario)
   --only        run only these scenarios (comma-separated); results go to .data/bench/partial-*.json
+  --merge       with --only (full mode): put these scenarios' new results into bench/results/latest.json
+                in place of the old ones, note the run in it, and rewrite docs/benchmarks.md
   --render-only measure nothing: rewrite docs/benchmarks.md from bench/results/latest.json (after editing report.ts)`;
 
 function parseCommandLine(argv: string[]) {
@@ -79,6 +81,7 @@ function parseCommandLine(argv: string[]) {
       'write-docs': { type: 'boolean', default: false },
       only: { type: 'string' },
       'render-only': { type: 'boolean', default: false },
+      merge: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -89,8 +92,10 @@ function parseCommandLine(argv: string[]) {
     .filter(Boolean);
   const unknown = only?.filter((s) => !names.includes(s as ScenarioName)) ?? [];
   if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')}\n${USAGE}`);
+  if (values.merge && (!only || values.quick)) throw new Error(`--merge needs --only and full mode\n${USAGE}`);
   // A partial run never replaces the full report unless asked to.
   return {
+    merge: values.merge,
     quick: values.quick,
     writeDocs: values['write-docs'] || (!values.quick && !only),
     renderOnly: values['render-only'],
@@ -154,12 +159,13 @@ async function main(): Promise<number> {
   }
   for (const problem of cleanupProblems) results.errors.push({ scenario: 'cleanup', message: problem });
 
+  if (options.merge && results.errors.length === 0) results = await mergeIntoLatest(results);
   const report = renderReport(results);
-  const json = resultsFile(options);
+  const json = options.merge ? resultsFile({ quick: false, partial: false }) : resultsFile(options);
   await mkdir(dirname(json), { recursive: true });
   await writeFile(json, `${JSON.stringify(results, null, 2)}\n`);
   progress(`raw results: ${json}`);
-  if (options.writeDocs && results.errors.length === 0) {
+  if ((options.writeDocs || options.merge) && results.errors.length === 0) {
     await writeFile(DOCS_FILE, report);
     progress(`report: ${DOCS_FILE}`);
   } else if (options.writeDocs) {
@@ -171,6 +177,31 @@ async function main(): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/**
+ * The last full run (bench/results/latest.json) with this partial run's scenarios in place of its
+ * own; the partial run is listed in `merged` (date, command, load, scenarios), which the report
+ * names next to those sections. Machine and errors stay the full run's.
+ */
+async function mergeIntoLatest(partial: BenchResults): Promise<BenchResults> {
+  const latest = JSON.parse(await readFile(resultsFile({ quick: false, partial: false }), 'utf8')) as BenchResults;
+  const scenarios = Object.keys(partial.scenarios);
+  return {
+    ...latest,
+    scenarios: { ...latest.scenarios, ...partial.scenarios },
+    merged: [
+      ...(latest.merged ?? [])
+        .map((m) => ({ ...m, scenarios: m.scenarios.filter((name) => !scenarios.includes(name)) }))
+        .filter((m) => m.scenarios.length),
+      {
+        scenarios,
+        date: partial.machine.date,
+        command: partial.command,
+        loadAverage: { start: partial.machine.loadAverage.start, end: partial.machine.loadAverage.end ?? currentLoad() },
+      },
+    ],
+  };
 }
 
 async function runScenarios(
