@@ -43,7 +43,7 @@ export const idempotencyKey = (callback: AnyPlannedCallback): string =>
  */
 @Injectable()
 export class CallbackSender {
-  private readonly target?: { url: string; authorization?: string; poster: HttpPoster };
+  private readonly poster?: HttpPoster;
   private readonly logger: Logger;
 
   constructor(
@@ -52,21 +52,23 @@ export class CallbackSender {
     @Inject(RELAY_METRICS) private readonly metrics: RelayMetrics,
   ) {
     if (config.CALLBACK_URL) {
-      const target = splitCredentials(config.CALLBACK_URL);
+      const { url, authorization } = splitCredentials(config.CALLBACK_URL);
+      const fixed: Record<string, string> = { 'Content-Type': 'application/json', ...(authorization && { Authorization: authorization }) };
       // One connection per subtask delivered at once: a callback never waits for a free socket.
-      this.target = { ...target, poster: new HttpPoster(target.url, relayTimings(config).maxInFlight) };
+      this.poster = new HttpPoster(url, relayTimings(config).maxInFlight, fixed);
     }
     this.logger = logger.child({ component: 'relay' });
   }
 
   async send(callback: AnyPlannedCallback, signal: AbortSignal): Promise<SendOutcome> {
-    const target = this.target;
-    if (!target) throw new Error('CallbackSender.send needs CALLBACK_URL');
+    const poster = this.poster;
+    if (!poster) throw new Error('CallbackSender.send needs CALLBACK_URL');
     const { CALLBACK_RETRY_BASE_MS: base, CALLBACK_RETRY_MAX_MS: max, CALLBACK_RETRY_FOR_MS: retryFor } = this.config;
     const payload = callbackJson(callback.body);
-    const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey(callback) };
-    if (target.authorization) headers.Authorization = target.authorization;
-    if (isTraceparent(callback.traceparent)) headers.traceparent = callback.traceparent;
+    // Content-Type and Authorization are the poster's own, on every request.
+    const headers = isTraceparent(callback.traceparent)
+      ? ['Idempotency-Key', idempotencyKey(callback), 'traceparent', callback.traceparent]
+      : ['Idempotency-Key', idempotencyKey(callback)];
     const deadline = Date.now() + retryFor;
     // Made only when a line is written: a child logger per callback was a measurable part of the relay's CPU.
     let child: Logger | undefined;
@@ -86,7 +88,7 @@ export class CallbackSender {
       if (signal.aborted) return { result: 'aborted', attempts: attempts - 1 };
       // A request already on the wire gets IN_FLIGHT_GRACE_MS to finish after an abort: its answer
       // moves the cursor, so a 2026 delta EM took is not sent again by the next relay.
-      const attempt = await this.attempt(target.poster, headers, payload, signal);
+      const attempt = await this.attempt(poster, headers, payload, signal);
       if (signal.aborted && !attempt.ok) return { result: 'aborted', attempts };
       if (attempt.ok) {
         if (this.logger.isLevelEnabled('debug')) log().debug({ attempts, http_status: attempt.status }, 'callback delivered');
@@ -117,7 +119,7 @@ export class CallbackSender {
     }
   }
 
-  private async attempt(poster: HttpPoster, headers: Record<string, string>, payload: string, signal: AbortSignal): Promise<Attempt> {
+  private async attempt(poster: HttpPoster, headers: readonly string[], payload: string, signal: AbortSignal): Promise<Attempt> {
     try {
       const {
         status,

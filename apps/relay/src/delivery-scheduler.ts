@@ -156,7 +156,9 @@ export class DeliveryScheduler {
     run.state = 'active';
     for (const id of run.fresh) run.covered.add(id);
     run.fresh.clear();
-    const log = this.logger.child({ task_id: run.taskId, subtask_id: run.subtaskId });
+    // Made only when a line is written: a child logger per pass is not free.
+    let child: Logger | undefined;
+    const log = (): Logger => (child ??= this.logger.child({ task_id: run.taskId, subtask_id: run.subtaskId }));
 
     let result: PassResult;
     try {
@@ -166,18 +168,18 @@ export class DeliveryScheduler {
       if (this.signal.aborted) return;
       run.failures += 1;
       const delay = Math.max(1, fullJitterDelay(run.failures, this.options.retryBaseMs, this.options.retryMaxMs));
-      log.error({ err: error, failures: run.failures, retry_in_ms: delay }, 'delivery pass failed; retrying');
+      log().error({ err: error, failures: run.failures, retry_in_ms: delay }, 'delivery pass failed; retrying');
       this.later(run, delay);
       return;
     }
 
-    if (result.outcome === 'lock-lost') log.warn('lost the subtask lock mid-pass (stalled longer than its TTL?); trying again');
-    else log.debug({ ...result, entries: run.covered.size }, 'delivery pass ended');
+    if (result.outcome === 'lock-lost') log().warn('lost the subtask lock mid-pass (stalled longer than its TTL?); trying again');
+    else if (this.logger.isLevelEnabled('debug')) log().debug({ ...result, entries: run.covered.size }, 'delivery pass ended');
     try {
       await this.settle(run, result);
     } catch (error) {
       // A Redis error: the entries stay pending; the run is tried again.
-      log.warn({ err: error }, 'could not acknowledge or re-check after a delivery pass; retrying');
+      log().warn({ err: error }, 'could not acknowledge or re-check after a delivery pass; retrying');
       if (!this.signal.aborted) this.later(run, this.options.retryBaseMs);
     }
   }
@@ -208,16 +210,25 @@ export class DeliveryScheduler {
           return;
         }
         const guard = newestStreamId(run.covered);
-        await this.ack(
-          run,
-          [...run.covered].filter((id) => id !== guard),
-        );
-        if (result.holdMs !== undefined) return run.fresh.size > 0 ? this.wake(run) : this.later(run, result.holdMs);
-        if (run.fresh.size > 0) return this.wake(run);
+        if (result.holdMs !== undefined || run.fresh.size > 0) {
+          await this.ack(
+            run,
+            [...run.covered].filter((id) => id !== guard),
+          );
+          if (result.holdMs !== undefined && run.fresh.size === 0) return this.later(run, result.holdMs);
+          return this.wake(run);
+        }
         // No lost wake-up: events appended while we held the lock may have had their entries
-        // acknowledged by a relay that found the lock taken.
-        if (await this.delivery.hasEventsAfter(run.taskId, run.subtaskId, result.foldedUpTo)) return this.enqueue(run);
-        await this.ack(run, [...run.covered]);
+        // acknowledged by a relay that found the lock taken. One round trip: re-check, and
+        // acknowledge all (caught up) or all but the guard (more to deliver).
+        const ids = [...run.covered];
+        const more = await this.outbox.ackUnlessEventsAfter(run.taskId, run.subtaskId, result.foldedUpTo, ids, guard);
+        for (const id of ids) {
+          if (more && id === guard) continue;
+          run.covered.delete(id);
+          run.recovered.delete(id);
+        }
+        if (more) return this.enqueue(run);
         return this.next(run);
       }
     }

@@ -1,10 +1,11 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { StringDecoder } from 'node:string_decoder';
 
 /** What executor_manager answered. */
 export interface HttpAnswer {
   status: number;
-  /** The start of the response body (enough for a log line; the rest is drained unread). */
+  /** The start of the response body when not a 2xx (enough for a log line; the rest, and a 2xx's body, drained unread). */
   text: string;
   retryAfter?: string;
 }
@@ -40,8 +41,11 @@ export class HttpPoster {
   private readonly send: typeof httpRequest;
   /** The URL taken apart once, not on every request. */
   private readonly target: RequestOptions;
+  /** Host and the headers every request carries, as name, value, …: node:http writes them without re-validating an object's keys. */
+  private readonly fixedHeaders: string[];
 
-  constructor(url: string, maxSockets: number) {
+  /** `headers`: sent with every request (name → value). */
+  constructor(url: string, maxSockets: number, headers: Record<string, string> = {}) {
     const parsed = new URL(url);
     const https = parsed.protocol === 'https:';
     // An idle connection is closed after 4 s, or 1 s before the keep-alive the server announces (uvicorn: 5 s),
@@ -55,9 +59,12 @@ export class HttpPoster {
       port: parsed.port || undefined,
       path: `${parsed.pathname}${parsed.search}`,
     };
+    // As node:http writes Host (an array of headers is sent as given): the URL's host, its port only when not the default.
+    this.fixedHeaders = ['Host', parsed.host, ...Object.entries(headers).flat()];
   }
 
-  post(headers: Record<string, string>, payload: string, options: PostOptions): Promise<HttpAnswer> {
+  /** `headers`: this request's own, as name, value, … (besides the fixed ones and Content-Length). */
+  post(headers: readonly string[], payload: string, options: PostOptions): Promise<HttpAnswer> {
     const { signal, timeoutMs, graceMs } = options;
     return new Promise<HttpAnswer>((resolve, reject) => {
       let settled = false;
@@ -67,7 +74,7 @@ export class HttpPoster {
         ...this.target,
         method: 'POST',
         agent: this.agent,
-        headers: { ...headers, 'Content-Length': String(Buffer.byteLength(payload)) },
+        headers: [...this.fixedHeaders, ...headers, 'Content-Length', String(Buffer.byteLength(payload))],
       });
       const stop = (error: HttpPostError): void => {
         stopped ??= error;
@@ -92,15 +99,19 @@ export class HttpPoster {
 
       req.on('error', fail);
       req.on('response', (res: IncomingMessage) => {
+        const status = res.statusCode ?? 0;
+        // Always read to the end: that frees the keep-alive connection. The text of a success is never used.
         let text = '';
-        res.setEncoding('utf8');
-        // Always read to the end: that frees the keep-alive connection.
-        res.on('data', (chunk: string) => {
-          if (text.length < KEPT_RESPONSE_CHARS) text += chunk.slice(0, KEPT_RESPONSE_CHARS - text.length);
-        });
+        if (status >= 200 && status < 300) res.resume();
+        else {
+          const decoder = new StringDecoder('utf8');
+          res.on('data', (chunk: Buffer) => {
+            if (text.length < KEPT_RESPONSE_CHARS) text += decoder.write(chunk).slice(0, KEPT_RESPONSE_CHARS - text.length);
+          });
+        }
         res.on('end', () => {
           const retryAfter = res.headers['retry-after'];
-          finish(() => resolve({ status: res.statusCode ?? 0, text, ...(retryAfter !== undefined && { retryAfter }) }));
+          finish(() => resolve({ status, text, ...(retryAfter !== undefined && { retryAfter }) }));
         });
         res.on('error', fail);
         res.on('close', () => {

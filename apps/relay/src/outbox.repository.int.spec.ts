@@ -77,6 +77,44 @@ describe('OutboxRepository', () => {
     expect(await redis.xlen(keys.outbox)).toBe(0);
   });
 
+  it('at the end of a pass: acknowledges all when the log holds nothing after the id, else keeps the guard pending', async () => {
+    await outbox.ensureGroup();
+    const events = keys.events(7, 1);
+    await redis.xadd(events, '100-1', 'seq', '1');
+    await redis.xadd(events, '100-2', 'seq', '2');
+    const [a, b, c] = [await announce(7, 1, '100-1'), await announce(7, 1, '100-2'), await announce(7, 1, '100-3')];
+    await outbox.readNew(blocking, 'me', 10, 100);
+
+    // 100-2 is after 100-1: more to deliver, so c (the guard) stays pending, a and b go.
+    expect(await outbox.ackUnlessEventsAfter(7, 1, '100-1', [a, b, c], c)).toBe(true);
+    expect(await outbox.pendingCount('me')).toBe(1);
+    expect(await redis.xrange(keys.outbox, '-', '+')).toEqual([[c, ['task', '7', 'subtask', '1', 'id', '100-3']]]);
+
+    // Nothing after 100-2: the guard goes as well.
+    expect(await outbox.ackUnlessEventsAfter(7, 1, '100-2', [c], c)).toBe(false);
+    expect(await outbox.pendingCount('me')).toBe(0);
+    expect(await redis.xlen(keys.outbox)).toBe(0);
+    await redis.del(events);
+  });
+
+  it('at the end of a pass: "0" re-checks from the start of the log; more than 500 ids go in chunks', async () => {
+    await outbox.ensureGroup();
+    const ids: string[] = [];
+    for (let i = 0; i < 501; i += 1) ids.push(await announce(8, 1, `1-${i}`));
+    await outbox.readNew(blocking, 'me', 1000, 100);
+    const guard = ids[500];
+
+    // An empty log: caught up.
+    expect(await outbox.ackUnlessEventsAfter(8, 1, '0', ids.slice(0, 2), undefined)).toBe(false);
+    expect(await outbox.pendingCount('me')).toBe(499);
+
+    await redis.xadd(keys.events(8, 1), '1-1', 'seq', '1');
+    expect(await outbox.ackUnlessEventsAfter(8, 1, '0', ids.slice(2), guard)).toBe(true);
+    expect(await outbox.pendingCount('me')).toBe(1);
+    expect((await redis.xrange(keys.outbox, '-', '+')).map(([id]) => id)).toEqual([guard]);
+    await redis.del(keys.events(8, 1));
+  });
+
   it('removes consumers that own nothing, never one with pending entries', async () => {
     await outbox.ensureGroup();
     await announce(1, 1, '1-0');

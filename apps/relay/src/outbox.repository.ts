@@ -40,8 +40,35 @@ end
 return removed
 `;
 
+/**
+ * KEYS: outbox, events stream of one subtask. ARGV: group, afterId ("" = no re-check), guard, ids….
+ * XACK and XDEL the ids — atomically, one command instead of MULTI/XACK/XDEL/EXEC. With `afterId`,
+ * first checks whether the subtask's log holds events after it; if so, `guard` stays pending
+ * (it is what another relay would claim to resume the subtask). Returns 1 when it does, else 0.
+ */
+const ACK = `
+local more = false
+if ARGV[2] ~= '' then
+  local start = '(' .. ARGV[2]
+  if ARGV[2] == '0' then start = '-' end
+  more = #redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', 1) > 0
+end
+local ids = {}
+for i = 4, #ARGV do
+  if not (more and ARGV[i] == ARGV[3]) then ids[#ids + 1] = ARGV[i] end
+end
+for i = 1, #ids, 500 do
+  local last = math.min(i + 499, #ids)
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ids, i, last))
+  redis.call('XDEL', KEYS[1], unpack(ids, i, last))
+end
+if more then return 1 end
+return 0
+`;
+
 type RedisWithPrune = Redis & {
   wegentRelayPruneConsumers(outbox: string, group: string, consumer: string, minIdleMs: string): Promise<number>;
+  wegentRelayAck(outbox: string, events: string, group: string, afterId: string, guard: string, ...ids: string[]): Promise<number>;
 };
 
 type StreamEntries = [id: string, fields: string[]][];
@@ -62,6 +89,7 @@ export class OutboxRepository {
     this.redis = redis as RedisWithPrune;
     if (!this.redis.wegentRelayPruneConsumers) {
       redis.defineCommand('wegentRelayPruneConsumers', { numberOfKeys: 1, lua: PRUNE_CONSUMERS });
+      redis.defineCommand('wegentRelayAck', { numberOfKeys: 2, lua: ACK });
     }
   }
 
@@ -136,13 +164,30 @@ export class OutboxRepository {
   /** XACK and XDEL: the entries are done and leave the outbox. */
   async ack(entryIds: string[]): Promise<void> {
     for (let i = 0; i < entryIds.length; i += 500) {
-      const chunk = entryIds.slice(i, i + 500);
-      await this.redis
-        .multi()
-        .xack(this.keys.outbox, this.group, ...chunk)
-        .xdel(this.keys.outbox, ...chunk)
-        .exec();
+      await this.redis.wegentRelayAck(this.keys.outbox, this.keys.outbox, this.group, '', '', ...entryIds.slice(i, i + 500));
     }
+  }
+
+  /**
+   * The end of a subtask's delivery pass, in one round trip: when its log holds no events after
+   * `afterId`, acknowledges every id; otherwise every id but `guard` (one of them, kept pending: the
+   * subtask is not done) and returns true. The check and the acknowledgement are atomic.
+   */
+  async ackUnlessEventsAfter(
+    taskId: number,
+    subtaskId: number,
+    afterId: string,
+    entryIds: string[],
+    guard: string | undefined,
+  ): Promise<boolean> {
+    let ids = guard === undefined ? entryIds : [...entryIds.filter((id) => id !== guard), guard];
+    if (ids.length > 500) {
+      // Rare (a relay that fell far behind): all but the guard first; the guard goes with the check.
+      await this.ack(guard === undefined ? ids : ids.slice(0, -1));
+      ids = guard === undefined ? [] : [guard];
+    }
+    const events = this.keys.events(taskId, subtaskId);
+    return Number(await this.redis.wegentRelayAck(this.keys.outbox, events, this.group, afterId, guard ?? '', ...ids)) === 1;
   }
 
   /** Number of entries pending for `consumer`. */

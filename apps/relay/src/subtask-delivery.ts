@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { StoredEvent } from '@wegent-codex/contracts';
 import { type EventLogRepository, isSupersededBy, type AnyPlannedCallback, type FoldOptions, ProtocolFold } from '@wegent-codex/event-log';
 import type { Logger } from '@wegent-codex/runtime';
@@ -47,6 +46,8 @@ interface FoldState {
  */
 export class SubtaskDelivery {
   private readonly folds = new Map<string, FoldState>();
+  /** Lock tokens are `<owner>:<n>`: unique, as the owner (the relay's consumer name) is. */
+  private passes = 0;
 
   constructor(
     private readonly events: EventLogRepository,
@@ -59,22 +60,27 @@ export class SubtaskDelivery {
 
   async pass(taskId: number, subtaskId: number, signal: AbortSignal): Promise<PassResult> {
     const { lockTtlMs, lockRefreshMs } = this.options;
-    const token = `${this.options.owner}:${randomUUID()}`;
+    this.passes += 1;
+    const token = `${this.options.owner}:${this.passes}`;
     const { locked, cursor } = await this.locks.tryLockWithCursor(taskId, subtaskId, token, lockTtlMs);
     if (!locked) {
       const ttl = await this.locks.ttl(taskId, subtaskId);
       return { outcome: 'locked-elsewhere', retryInMs: Math.min(lockTtlMs, Math.max(10, ttl + 10)) };
     }
 
-    const lost = new AbortController();
+    // Aborted on shutdown or when the lock is lost (one controller: AbortSignal.any per pass was dear).
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort();
+    if (signal.aborted) stop.abort();
+    else signal.addEventListener('abort', onAbort, { once: true });
     const refresher = setInterval(() => {
       this.locks.refresh(taskId, subtaskId, token, lockTtlMs).then(
-        (held) => held || lost.abort(),
+        (held) => held || stop.abort(),
         () => undefined, // a Redis error: the next tick tries again, the lock outlives a few
       );
     }, lockRefreshMs);
     try {
-      const result = await this.deliver(taskId, subtaskId, token, cursor, AbortSignal.any([signal, lost.signal]));
+      const result = await this.deliver(taskId, subtaskId, token, cursor, stop.signal);
       if (result === 'aborted') return { outcome: signal.aborted ? 'aborted' : 'lock-lost' };
       return result;
     } catch (error) {
@@ -83,6 +89,7 @@ export class SubtaskDelivery {
       throw error;
     } finally {
       clearInterval(refresher);
+      signal.removeEventListener('abort', onAbort);
       await this.locks.unlock(taskId, subtaskId, token).catch(() => undefined);
     }
   }
