@@ -79,19 +79,17 @@ export class RelayLockRepository {
   }
 
   /**
-   * tryLock and cursor in one round trip (a pipeline): the lock decides, the cursor is only used
-   * when it was taken (reading it under someone else's lock is harmless).
+   * tryLock and cursor in one round trip: both commands are issued in the same tick, so on an
+   * auto-pipelined connection they share one write with whatever else is going out (an explicit
+   * pipeline would be a write of its own). The lock decides; the cursor is only used when it was
+   * taken (reading it under someone else's lock is harmless).
    */
   async tryLockWithCursor(taskId: number, subtaskId: number, token: string, ttlMs: number): Promise<{ locked: boolean; cursor: string }> {
-    const replies = await this.redis
-      .pipeline()
-      .set(this.keys.relayLock(taskId, subtaskId), token, 'PX', ttlMs, 'NX')
-      .get(this.keys.relayCursor(taskId, subtaskId))
-      .exec();
-    const [lock, cursor] = replies ?? [];
-    if (lock?.[0]) throw lock[0];
-    if (cursor?.[0]) throw cursor[0];
-    return { locked: lock?.[1] === 'OK', cursor: (cursor?.[1] as string | null) ?? '0' };
+    const [lock, cursor] = await Promise.all([
+      this.redis.set(this.keys.relayLock(taskId, subtaskId), token, 'PX', ttlMs, 'NX'),
+      this.redis.get(this.keys.relayCursor(taskId, subtaskId)),
+    ]);
+    return { locked: lock === 'OK', cursor: cursor ?? '0' };
   }
 
   /** Milliseconds the lock still lives (-2: free). */
