@@ -259,6 +259,46 @@ describe('RelayService (real Redis)', () => {
     await expectFaithful(306, 1);
   });
 
+  it("an event that fails validation fails only its subtask's passes, retried with back-off; the relay and other subtasks go on", async () => {
+    await setUp();
+    await startRelay();
+    const run = successRun(ids(307, 1));
+    await append(run.slice(0, 3));
+    const delivered3 = (await h.log.read(307, 1)).at(-1)!.id;
+    await eventually(async () => (await h.redis.get(h.keys.relayCursor(307, 1))) === delivered3, 10_000);
+    const before = delivered(307, 1).length;
+
+    // A broken writer's entry: JSON, but not an event (zod rejects it when the relay reads it).
+    const bad = String(
+      await h.redis.xadd(
+        h.keys.events(307, 1),
+        '*',
+        'seq',
+        '4',
+        'type',
+        'chunk',
+        'ts',
+        new Date().toISOString(),
+        'body',
+        '{"task_id":307}',
+      ),
+    );
+    await h.redis.xadd(h.keys.outbox, '*', 'task', '307', 'subtask', '1', 'id', bad);
+    await append(run.slice(3));
+    await append(successRun(ids(307, 2)));
+
+    await waitTerminals([[307, 2]]);
+    await expectFaithful(307, 2);
+    // Stuck before the bad entry: nothing of it or after it went out, the cursor did not pass it.
+    expect(delivered(307, 1)).toHaveLength(before);
+    expect(await h.redis.get(h.keys.relayCursor(307, 1))).toBe(delivered3);
+
+    // Repaired: the passes still being retried deliver the rest, with nothing new announced.
+    await h.redis.xdel(h.keys.events(307, 1), bad);
+    await waitTerminals([[307, 1]]);
+    await expectFaithful(307, 1);
+  });
+
   it('delivers a run in order: the progress ladder, exact bodies, Idempotency-Keys; then acknowledges and leaves cleanly', async () => {
     await setUp();
     const { relay, app } = await startRelay();

@@ -1,5 +1,12 @@
 import type { StoredEvent } from '@wegent-codex/contracts';
-import { type EventLogRepository, isSupersededBy, type AnyPlannedCallback, type FoldOptions, ProtocolFold } from '@wegent-codex/event-log';
+import {
+  decodeEntry,
+  type EventLogRepository,
+  isSupersededBy,
+  type AnyPlannedCallback,
+  type FoldOptions,
+  ProtocolFold,
+} from '@wegent-codex/event-log';
 import type { Logger } from '@wegent-codex/runtime';
 import type { CallbackSender } from './callback-sender';
 import { planSends } from './coalesce';
@@ -62,7 +69,17 @@ export class SubtaskDelivery {
     const { lockTtlMs, lockRefreshMs } = this.options;
     this.passes += 1;
     const token = `${this.options.owner}:${this.passes}`;
-    const { locked, cursor } = await this.locks.tryLockWithCursor(taskId, subtaskId, token, lockTtlMs);
+    const locking = this.locks.tryLockWithCursor(taskId, subtaskId, token, lockTtlMs);
+    // A cached fold's next page is asked for in the same tick, right after the lock: one round
+    // trip instead of two. It is decoded only when the lock was taken (and the fold is still the
+    // one it was read for); the log is append-only, so reading it is harmless either way.
+    const cached = this.folds.get(key(taskId, subtaskId));
+    const prefetch = cached && {
+      after: cached.foldedUpTo,
+      entries: this.events.readEntries(taskId, subtaskId, cached.foldedUpTo, this.options.pageSize),
+    };
+    prefetch?.entries.catch(() => undefined); // awaited below only when locked
+    const { locked, cursor } = await locking;
     if (!locked) {
       const ttl = await this.locks.ttl(taskId, subtaskId);
       return { outcome: 'locked-elsewhere', retryInMs: Math.min(lockTtlMs, Math.max(10, ttl + 10)) };
@@ -80,7 +97,7 @@ export class SubtaskDelivery {
       );
     }, lockRefreshMs);
     try {
-      const result = await this.deliver(taskId, subtaskId, token, cursor, stop.signal);
+      const result = await this.deliver(taskId, subtaskId, token, cursor, stop.signal, prefetch);
       if (result === 'aborted') return { outcome: signal.aborted ? 'aborted' : 'lock-lost' };
       return result;
     } catch (error) {
@@ -105,6 +122,7 @@ export class SubtaskDelivery {
     token: string,
     lockedCursor: string,
     signal: AbortSignal,
+    prefetch?: { after: string; entries: Promise<[string, string[]][]> },
   ): Promise<Extract<PassResult, { outcome: 'delivered' }> | 'aborted'> {
     const { pageSize, coalesceMs } = this.options;
     const stateKey = key(taskId, subtaskId);
@@ -125,7 +143,11 @@ export class SubtaskDelivery {
     state.pending = state.pending.filter((c) => isAfter(c.eventId, cursor));
 
     for (;;) {
-      const page = await this.events.read(taskId, subtaskId, state.foldedUpTo, pageSize);
+      const page =
+        prefetch?.after === state.foldedUpTo
+          ? (await prefetch.entries).map(([id, fields]) => decodeEntry(id, fields))
+          : await this.events.read(taskId, subtaskId, state.foldedUpTo, pageSize);
+      prefetch = undefined;
       for (const stored of page) this.fold(state, stored, cursor);
       const moreToRead = page.length === pageSize;
 

@@ -105,10 +105,14 @@ export class EventLogRepository {
 
   /** Events after `afterId` (exclusive; "0" or omitted = from the start), oldest first. */
   async read(taskId: number, subtaskId: number, afterId = '0', count?: number): Promise<StoredEvent[]> {
+    return (await this.readEntries(taskId, subtaskId, afterId, count)).map(([id, fields]) => decodeEntry(id, fields));
+  }
+
+  /** As `read`, not decoded yet (`decodeEntry` each): for a caller that may not need them. */
+  readEntries(taskId: number, subtaskId: number, afterId = '0', count?: number): Promise<[id: string, fields: string[]][]> {
     const start = afterId === '0' || afterId === '-' ? '-' : `(${afterId}`;
     const key = this.keys.events(taskId, subtaskId);
-    const entries = count ? await this.redis.xrange(key, start, '+', 'COUNT', count) : await this.redis.xrange(key, start, '+');
-    return entries.map(([id, fields]) => decodeEntry(id, fields));
+    return count ? this.redis.xrange(key, start, '+', 'COUNT', count) : this.redis.xrange(key, start, '+');
   }
 
   /**
