@@ -515,7 +515,7 @@ export function lockAdvice(t?: ThroughputLevel[], o?: OverheadResult): string {
   const job = o
     ? ` (A job here lasts ${ms(o.summary.serviceTotal.p50)} ms; real ones last minutes — the lock is renewed, not sized to the job.)`
     : '';
-  return `**keep ${DEFAULTS.JOB_LOCK_MS}**. The worst event-loop stall under load, ${ms(worst)} ms with ${Math.max(...t.map((x) => x.concurrency))} Codex runs starting at once next to the fakes, is ${fmt(slack / worst)}× below the ${slack / 1000} s renewal slack, so load never costs a lock. A shorter lock would only notice a dead worker sooner (today ${DEFAULTS.JOB_LOCK_MS / 1000}–${(DEFAULTS.JOB_LOCK_MS * 1.5) / 1000} s, then one FAILED "worker lost"), at the risk of false "worker lost" failures of healthy runs on pauses this bench cannot produce (Redis failover, VM freeze, long GC).${job} Rule: JOB_LOCK_MS/2 must exceed the worst measured stall by orders of magnitude; past that, longer only delays the FAILED of a dead worker.`;
+  return `**keep ${DEFAULTS.JOB_LOCK_MS}**. The worst event-loop stall under load, ${ms(worst)} ms with ${Math.max(...t.map((x) => x.concurrency))} Codex runs starting at once next to the fakes, is ${fmt(slack / worst)}× below the ${slack / 1000} s renewal slack, so load never costs a lock. A shorter lock buys nothing now: a dead worker is found by its liveness key (renewed from a thread of its own, TTL 5 s; its jobs end FAILED "worker lost" within seconds: the issue-12 table), not by its lock running out, and a shorter one only risks false "worker lost" failures of healthy runs on pauses this bench cannot produce (Redis failover, VM freeze, long GC).${job} Rule: JOB_LOCK_MS/2 must exceed the worst measured stall by orders of magnitude; past that, its length no longer matters.`;
 }
 
 function renderRestart(line: Line, r: RestartResult): void {
@@ -595,6 +595,11 @@ function renderRoundTwo(line: Line, results: BenchResults): void {
       `| cancel → CANCELLED callback | 0.05 s quiet, 3.1 s under load | p50 ${fmt(w.cancel.toCallback.p50 / 1000, 2)} s, max ${fmt(w.cancel.toCallback.max / 1000, 2)} s (4 at once, load ${fmt(w.cancel.loadAverage, 1)}); trees gone after ${fmt(w.cancel.toTreesGoneMs / 1000, 2)} s | ≤ 0.5 s, tree killed |`,
     );
   }
+  const flood = results.scenarios.relayFlood ? floodLevels(results.scenarios.relayFlood).filter((l) => l.relays === 1) : [];
+  if (flood.length)
+    line(
+      `| relay, one process, instant receiver (§4 flood): callbacks per relay CPU-second | 1.17 ms CPU each, ≈ 850 per CPU-second (479 delivered/s) | ${flood.map((l) => `${l.protocol}: ${fmt(l.callbacksPerCpuSecond)}/s, ${fmt(l.relayCpuMsPerCallback, 2)} ms CPU each`).join('; ')} | ≥ 5,000/s (≤ 0.2 ms CPU) |`,
+    );
   if (r)
     line(
       `| \`npm start\` when nothing changed → /healthz | ≈ 7 s | ${fmt(r.npmStartMedianMs / 1000, 1)} s (${fmt(r.ratio, 2)}× a full build + start) | ≤ 2 s |`,
