@@ -136,12 +136,18 @@ export class TaskRunner {
         { ...prepared, launch: (command) => limited.wrap(prepared.launch(command)) },
         payload,
       );
-      limiter.start();
       end = await session.run({
         limits: { exceeded: limiter.exceeded, check: () => limited.checkAll(), adopt: (pid) => limited.adopt(pid) },
         emit: (event) => emitter.emit(event),
         beforeTerminal: () => workbench.finalRefresh(),
-        agentStarted: () => emitter.emit({ type: 'status', phase: 'agent-started' }),
+        agentStarted: async () => {
+          const appended = await emitter.emit({ type: 'status', phase: 'agent-started' });
+          // The run's watch starts once turn/start is on its way (next turn of the event loop): its
+          // baseline folder size is a `du` process, whose spawn blocks this thread for milliseconds,
+          // and Codex runs no command of the task before its first model answer.
+          setImmediate(() => limited.start());
+          return appended;
+        },
         cancelRequested: () => this.cancelled(request),
         cancelAccepted: () => (cancelEmitted ??= this.endCancelled(emitter, 'running')),
         cancel: request.cancel,

@@ -128,24 +128,27 @@ export class WarmCodexPool {
     this.refill();
     if (!slot) return undefined;
     const moved: [string, string][] = [];
+    // Independent steps run at once (this is on the way to the task's first model request); the
+    // folders moved so far are tracked, so a failure puts back exactly those.
+    const move = async (from: string, to: string) => {
+      await rename(from, to);
+      moved.push([from, to]);
+      await symlink(to, from);
+    };
+    // Created by Codex at its start, empty until a thread exists: the rollout goes to the task's home.
+    const sessions = join(slot.view, SLOT_CODEX_HOME, 'sessions');
     try {
-      if (this.sandboxed) {
-        await rm(join(slot.dir, READY_FILE), { force: true });
-        await mkdir(join(slot.view, TASK_STATE_DIR), { recursive: true, mode: 0o700 });
-        for (const [from, to] of [
-          [request.taskDir, join(slot.view, String(request.taskId))],
-          [request.stateDir, join(slot.view, TASK_STATE_DIR, String(request.taskId))],
-        ] as const) {
-          await rename(from, to);
-          moved.push([from, to]);
-          await symlink(to, from);
-        }
-      }
-      // Created by Codex at its start, empty until a thread exists: the rollout goes to the task's home.
-      const sessions = join(slot.view, SLOT_CODEX_HOME, 'sessions');
-      await rm(sessions, { recursive: true, force: true });
-      await mkdir(join(request.codexHome, 'sessions'), { recursive: true, mode: 0o700 });
-      await symlink(join(request.codexHome, 'sessions'), sessions);
+      await settleAll([
+        this.sandboxed ? rm(join(slot.dir, READY_FILE), { force: true }) : undefined,
+        this.sandboxed ? mkdir(join(slot.view, TASK_STATE_DIR), { recursive: true, mode: 0o700 }) : undefined,
+        rm(sessions, { recursive: true, force: true }),
+        mkdir(join(request.codexHome, 'sessions'), { recursive: true, mode: 0o700 }),
+      ]);
+      await settleAll([
+        this.sandboxed ? move(request.taskDir, join(slot.view, String(request.taskId))) : undefined,
+        this.sandboxed ? move(request.stateDir, join(slot.view, TASK_STATE_DIR, String(request.taskId))) : undefined,
+        symlink(join(request.codexHome, 'sessions'), sessions),
+      ]);
     } catch (error) {
       for (const [from, to] of moved.reverse()) await putBack(to, from).catch(() => undefined);
       this.logger.warn({ task_id: request.taskId, err: String(error) }, 'could not bind a warm Codex process: running cold');
@@ -326,6 +329,12 @@ async function putBack(from: string, to: string): Promise<boolean> {
   await mkdir(dirname(to), { recursive: true });
   await rename(from, to);
   return true;
+}
+
+/** Waits for every step (none is left running behind a failure), then throws the first failure. */
+async function settleAll(steps: (Promise<unknown> | undefined)[]): Promise<void> {
+  const failed = (await Promise.allSettled(steps)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 const safeHost = () => hostname().replace(/[^A-Za-z0-9_.]/g, '_');

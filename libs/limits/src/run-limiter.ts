@@ -116,8 +116,9 @@ export class RunLimiter {
       for (const file of files) await writeFile(file, String(pid));
   }
 
-  /** Starts watching: cgroup counters every second, the task folder every RUN_DISK_CHECK_MS. */
+  /** Starts watching: cgroup counters every second, the task folder every RUN_DISK_CHECK_MS (once; not after close()). */
   start(): void {
+    if (this.closed || this.timers.length) return; // once, and never after close()
     // The size the run starts with: a follow-up of a run stopped for its size may clean up.
     void this.measureDisk(true);
     if (this.options.cgroup) {
