@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { listDescendants, readCmdline } from '@wegent-codex/codex';
 import { RedisKeys } from '@wegent-codex/event-log';
 import { exec, message, turn } from '../fixtures/fake-responses';
 import type { Callback } from '../support/service-app';
@@ -504,7 +505,7 @@ describe('reliability: hostile load on a warm Codex process (CODEX_WARM_POOL=1)'
       taskId,
       turn([
         exec(
-          'echo "nofile=$(ulimit -n) fsize=$(ulimit -f) oom=$(cat /proc/self/oom_score_adj)"; grep -c "wegent-codex/run-" /proc/self/cgroup',
+          'echo "nofile=$(ulimit -n) fsize=$(ulimit -f) oom=$(cat /proc/self/oom_score_adj)"; grep -c "wegent-codex/run-" /proc/self/cgroup; echo "idle=$(grep -c "/idle-" /proc/self/cgroup)"',
           {
             callId: 'probe',
           },
@@ -519,7 +520,23 @@ describe('reliability: hostile load on a warm Codex process (CODEX_WARM_POOL=1)'
     // The same limits as the cold probe above (64 MiB in bash's 1024-byte blocks).
     expect(text).toContain('nofile=256 fsize=65536 oom=1000');
     // In a run cgroup: at least one line of /proc/self/cgroup names it (one per hierarchy holding it).
-    expect(text).toMatch(/oom=1000\\n[1-9]\\n/);
+    expect(text).toMatch(/oom=1000\\n[1-9]\\nidle=0\\n/);
+  }, 120_000);
+
+  it('an idle warm process waits in the idle cgroup, at the least CPU weight, outside every run cgroup', async () => {
+    await eventually(warmReady, 'a warm Codex process to be ready', 60_000);
+    const idle = listDescendants(worker.pid).filter((p) => /codex.* app-server/.test(readCmdline(p.pid)));
+    expect(idle.length).toBeGreaterThan(0);
+    for (const { pid } of idle) {
+      const lines = (await readFile(`/proc/${pid}/cgroup`, 'utf8')).split('\n');
+      expect(lines.filter((l) => l.includes('/wegent-codex/run-'))).toEqual([]);
+      // hierarchy:controllers:path — v2: one line, no controllers; v1: the cpu hierarchy's line.
+      const [, controllers, path] = lines.find((l) => l.includes(`/idle-${worker.pid}-`))?.split(':') ?? [];
+      expect(path).toMatch(new RegExp(`/idle-${worker.pid}-\\d+$`));
+      const [file, least] = controllers === '' ? ['cpu.weight', '1'] : ['cpu.shares', '2'];
+      const dir = controllers === '' ? join('/sys/fs/cgroup', path!) : join('/sys/fs/cgroup/cpu', path!);
+      expect((await readFile(join(dir, file), 'utf8')).trim()).toBe(least);
+    }
   }, 120_000);
 
   it('a fork bomb on a warm process is stopped at the run limit, like a cold one', async () => {

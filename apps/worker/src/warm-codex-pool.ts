@@ -182,6 +182,7 @@ export class WarmCodexPool {
     await Promise.allSettled([...this.inflight]);
     const idle = this.ready.splice(0);
     await Promise.allSettled(idle.map((slot) => this.discard(slot)));
+    await this.limits.closeIdle().catch((error: unknown) => this.logger.warn({ err: String(error) }, 'could not remove the idle warm cgroup'));
   }
 
   private refill(): void {

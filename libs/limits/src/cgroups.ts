@@ -26,6 +26,9 @@ export interface CgroupCounters {
 }
 
 const CPU_PERIOD_US = 100_000;
+/** The lowest CPU weight each version allows (v2 `cpu.weight` 1–10000, default 100; v1 `cpu.shares` ≥ 2, default 1024). */
+const IDLE_CPU_WEIGHT = 1;
+const IDLE_CPU_SHARES = 2;
 
 /** Parses `/proc/self/cgroup` into controller → path (`''` is the v2 entry). */
 export function parseProcCgroup(text: string): Map<string, string> {
@@ -268,7 +271,7 @@ export class CgroupTree {
     await this.prepare();
     const first = this.layout.version === 2 ? this.layout.base : this.layout.memory;
     const names = (await readdir(first).catch((): string[] => [])).filter((name) => {
-      const match = /^(?:run|probe)-(\d+)-\d+$/.exec(name);
+      const match = /^(?:run|probe|idle)-(\d+)-\d+$/.exec(name);
       return match !== null && !alive(Number(match[1]));
     });
     const removed: string[] = [];
@@ -281,6 +284,34 @@ export class CgroupTree {
       if (gone) removed.push(name);
     }
     return removed;
+  }
+
+  /**
+   * A CPU-only cgroup at the lowest weight, for this worker's idle warm Codex processes
+   * (CODEX_WARM_POOL): starting a spare process then takes only CPU no running task wants. A
+   * process leaves it for its run's cgroup when bound (RunLimiter.adopt). Undefined when this
+   * layout cannot weigh CPU (v1 without the cpu controller, v2 without it enabled).
+   */
+  async createIdle(name: string): Promise<RunCgroup | undefined> {
+    await this.prepare();
+    const [dir, file, weight] =
+      this.layout.version === 2
+        ? [join(this.layout.base, name), 'cpu.weight', IDLE_CPU_WEIGHT]
+        : this.layout.cpu
+          ? [join(this.layout.cpu, name), 'cpu.shares', IDLE_CPU_SHARES]
+          : [];
+    if (!dir || !file) return undefined;
+    await mkdir(dir);
+    const group = new RunCgroup(this.layout, [dir]);
+    try {
+      await writeFile(join(dir, file), String(weight));
+    } catch (error) {
+      await group.destroy();
+      // cgroupfs has no such file when the controller is off: nothing to weigh with.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'EACCES') return undefined;
+      throw error;
+    }
+    return group;
   }
 
   async create(name: string, limits: RunLimits): Promise<RunCgroup> {

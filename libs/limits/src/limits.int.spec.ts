@@ -40,6 +40,38 @@ describe('CgroupTree v2 (a delegated subtree, simulated in a folder)', () => {
     await writeFile(join(base, 'run-1', 'cpu.stat'), 'usage_usec 10\nnr_periods 5\nnr_throttled 4\n');
     expect(await run.counters()).toEqual({ oomKills: 1, pidsRefused: 3, cpuThrottled: 4, memoryPeak: 0 });
   });
+
+  it('the idle cgroup of warm processes: CPU weight 1 (of 1–10000, default 100), no other limit', async () => {
+    const tree = new CgroupTree({ version: 2, base });
+    const idle = await tree.createIdle('idle-7-1');
+    expect(idle?.procsFiles).toEqual([join(base, 'idle-7-1', 'cgroup.procs')]);
+    expect(await readdir(join(base, 'idle-7-1'))).toEqual(['cpu.weight']);
+    expect(await readFile(join(base, 'idle-7-1', 'cpu.weight'), 'utf8')).toBe('1');
+  });
+});
+
+describe('CgroupTree v1 (simulated in folders)', () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'cgroup-v1-spec-'));
+  });
+  afterEach(() => rm(root, { recursive: true, force: true }));
+
+  it('the idle cgroup lives in the cpu hierarchy only, at cpu.shares 2 (the least; default 1024)', async () => {
+    const layout = { version: 1, memory: join(root, 'memory'), pids: join(root, 'pids'), cpu: join(root, 'cpu') } as const;
+    const idle = await new CgroupTree(layout).createIdle('idle-7-2');
+    expect(idle?.procsFiles).toEqual([join(root, 'cpu', 'idle-7-2', 'cgroup.procs')]);
+    expect(await readFile(join(root, 'cpu', 'idle-7-2', 'cpu.shares'), 'utf8')).toBe('2');
+    expect(await readdir(join(root, 'memory'))).toEqual([]);
+    expect(await readdir(join(root, 'pids'))).toEqual([]);
+  });
+
+  it('without the cpu controller there is no idle cgroup, and nothing is made', async () => {
+    const layout = { version: 1, memory: join(root, 'memory'), pids: join(root, 'pids') } as const;
+    expect(await new CgroupTree(layout).createIdle('idle-7-3')).toBeUndefined();
+    expect(await readdir(join(root, 'memory'))).toEqual([]);
+    expect(await readdir(join(root, 'pids'))).toEqual([]);
+  });
 });
 
 describe('RunLimiter, run for real', () => {
@@ -102,10 +134,11 @@ describe('stale run cgroups', () => {
   afterEach(() => rm(base, { recursive: true, force: true }));
 
   it('removes the cgroups of dead workers only (by the pid in the name), never foreign folders', async () => {
-    for (const name of ['run-111-1', 'run-111-2', 'run-222-1', 'probe-111-3', 'worker', 'other-111-1']) await mkdir(join(base, name));
+    for (const name of ['run-111-1', 'run-111-2', 'run-222-1', 'probe-111-3', 'idle-111-4', 'idle-222-2', 'worker', 'other-111-1'])
+      await mkdir(join(base, name));
     const tree = new CgroupTree({ version: 2, base });
     // rmdir of an empty plain folder works like rmdir of an emptied cgroup.
-    expect((await tree.sweepStale((pid) => pid === 222)).sort()).toEqual(['probe-111-3', 'run-111-1', 'run-111-2']);
-    expect((await readdir(base)).filter((n) => !n.startsWith('cgroup.')).sort()).toEqual(['other-111-1', 'run-222-1', 'worker']);
+    expect((await tree.sweepStale((pid) => pid === 222)).sort()).toEqual(['idle-111-4', 'probe-111-3', 'run-111-1', 'run-111-2']);
+    expect((await readdir(base)).filter((n) => !n.startsWith('cgroup.')).sort()).toEqual(['idle-222-2', 'other-111-1', 'run-222-1', 'worker']);
   });
 });

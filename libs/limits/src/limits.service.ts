@@ -3,7 +3,7 @@ import { Global, Inject, Injectable, Module, type OnModuleInit } from '@nestjs/c
 import { execa } from 'execa';
 import type { Config } from '@wegent-codex/contracts';
 import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
-import { cgroupLayouts, CgroupTree } from './cgroups';
+import { cgroupLayouts, CgroupTree, type RunCgroup } from './cgroups';
 import type { LaunchCommand } from '@wegent-codex/sandbox';
 import { limitedCommand, RunLimiter } from './run-limiter';
 import { runLimitsFrom, type RunLimits } from './run-limits';
@@ -45,6 +45,8 @@ export class LimitsService implements OnModuleInit {
   private prlimit?: string;
   private status?: LimitsStatus;
   private detecting?: Promise<LimitsStatus>;
+  /** The cgroup of idle warm Codex processes (made at the first warm launch; CgroupTree.createIdle). */
+  private idle?: Promise<RunCgroup | undefined>;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -116,21 +118,50 @@ export class LimitsService implements OnModuleInit {
    * A warm Codex process's launch (CODEX_WARM_POOL): started before its run exists, it gets the
    * runs' rlimits, OOM score (and, without a cgroup, their lower priority) from its first
    * instruction, so binding it to a run only moves it into the run's cgroup (RunLimiter.adopt) —
-   * file writes, no prlimit process per pid on the task's critical path. Unchanged when limits
+   * file writes, no prlimit process per pid on the task's critical path. With cgroups it starts in
+   * the idle cgroup (lowest CPU weight): a spare process warming up never slows a running task. Unchanged when limits
    * are off; refused like a run when they cannot be applied.
    */
   async warmWrapper(): Promise<(command: LaunchCommand) => LaunchCommand> {
     const status = await this.current();
     if (!status.ok) throw new LimitsUnavailableError(`per-run limits cannot be applied: ${status.reason}`);
     if (status.mechanism === 'off') return (command) => command;
+    const idle = await this.idleCgroup();
     const options = {
       limits: this.limits,
-      procsFiles: [],
+      procsFiles: idle?.procsFiles ?? [],
       cgroup: Boolean(this.tree),
       ...(this.prlimit ? { prlimit: this.prlimit } : {}),
       userProcesses: this.userProcesses,
     };
     return (command) => limitedCommand(command, options);
+  }
+
+  /**
+   * Removes the idle warm processes' cgroup (WarmCodexPool.close, once its idle processes are gone
+   * and no spawn is under way; what is still inside is killed). A worker killed without a shutdown
+   * leaves it to the next worker's sweepStale.
+   */
+  async closeIdle(): Promise<void> {
+    const idle = this.idle;
+    this.idle = undefined;
+    await (await idle)?.destroy();
+  }
+
+  private idleCgroup(): Promise<RunCgroup | undefined> {
+    if (!this.tree) return Promise.resolve(undefined);
+    const tree = this.tree;
+    this.idle ??= tree.createIdle(`idle-${process.pid}-${++runSequence}`).then(
+      (group) => {
+        if (!group) this.logger.warn({ cgroup: tree.description }, 'no CPU controller: warm Codex processes start at the CPU priority of runs');
+        return group;
+      },
+      (error: unknown) => {
+        this.logger.warn({ err: String(error) }, 'could not make the cgroup of idle warm Codex processes: they start at the CPU priority of runs');
+        return undefined;
+      },
+    );
+    return this.idle;
   }
 
   /** Without a cgroup, RLIMIT_NPROC counts the whole user: every run's share plus the worker's own threads. */
