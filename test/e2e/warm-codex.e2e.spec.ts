@@ -1,6 +1,8 @@
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import Redis from 'ioredis';
 import { readCmdline } from '@wegent-codex/codex';
+import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
 import { exec, message, turn } from '../fixtures/fake-responses';
 import {
   blocksOf,
@@ -120,6 +122,31 @@ describe('e2e: warm Codex processes', () => {
     }, 30_000);
     expect(await appServers()).not.toContain(idleSlot);
     expect(h.logs.join('')).not.toContain(KEY_A);
+  }, 120_000);
+
+  it("starts the slot's replacement only once the run's turn is on its way, never during its bind and thread start", async () => {
+    const [taken] = await eventually(async () => ((await slots()).length === 1 ? slots() : undefined), 30_000);
+    const taskId = 9104;
+    h.router.script(taskId, turn([message('Replaced later.', { phase: 'final_answer' })]));
+    expect((await h.execute(taskPayload(h, taskId, 1, 'Hello.', { apiKey: KEY_B }))).status).toBe(200);
+    expect(await h.waitTerminal(taskId, 1)).toMatchObject({ status: 'COMPLETED' });
+    expect(runLog(taskId)).toEqual([expect.objectContaining({ warm: true })]);
+    const [replacement] = await eventually(async () => {
+      const now = await slots();
+      return now.length === 1 && now[0] !== taken ? now : undefined;
+    }, 30_000);
+    const redis = new Redis(h.config.REDIS_URL);
+    try {
+      const events = await new EventLogRepository(redis, new RedisKeys(h.config.REDIS_PREFIX)).read(taskId, 1);
+      const agentStarted = events.find((e) => e.event.type === 'status' && (e.event as { phase?: string }).phase === 'agent-started');
+      // The replacement's folder is made when its start-up begins: after `agent-started`, which the
+      // run appends once its thread is open, right before turn/start.
+      const born = (await stat(join(h.workspaceRoot, '.warm', replacement!))).birthtimeMs;
+      expect(born).toBeGreaterThan(0);
+      expect(born).toBeGreaterThanOrEqual(Date.parse(agentStarted!.event.timestamp));
+    } finally {
+      redis.disconnect();
+    }
   }, 120_000);
 
   it('never moves back what the agent put in place of its folder (a symlink to another task)', async () => {

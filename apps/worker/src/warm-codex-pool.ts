@@ -62,6 +62,8 @@ export interface BoundCodex {
   tracked: TrackedCodexProcess;
   /** The slot folder the process's sandbox sees at WORKSPACE_ROOT (undefined without a sandbox). */
   view?: string;
+  /** The run's turn/start is sent: the pool starts a process in this one's place (at the latest on release). */
+  turnStarted(): void;
   /** Call after the client's tree is gone: the task's folders go back, the rollout is copied home. */
   release(): Promise<void>;
 }
@@ -125,8 +127,18 @@ export class WarmCodexPool {
     if (this.size === 0 || this.closed || this.bound.has(request.taskId)) return undefined;
     let slot: Slot | undefined;
     while ((slot = this.ready.shift()) && slot.client.hasExited) this.background(this.discard(slot));
-    this.refill();
-    if (!slot) return undefined;
+    if (!slot) {
+      this.refill();
+      return undefined;
+    }
+    // The spare's start-up (a spawn that blocks this thread for milliseconds, then Codex's own
+    // start) waits until this run's turn is on its way (BoundCodex.turnStarted) or the run ends.
+    let refilled = false;
+    const refillOnce = () => {
+      if (refilled) return;
+      refilled = true;
+      setImmediate(() => this.refill());
+    };
     const moved: [string, string][] = [];
     // Independent steps run at once (this is on the way to the task's first model request); the
     // folders moved so far are tracked, so a failure puts back exactly those.
@@ -153,6 +165,7 @@ export class WarmCodexPool {
       for (const [from, to] of moved.reverse()) await putBack(to, from).catch(() => undefined);
       this.logger.warn({ task_id: request.taskId, err: String(error) }, 'could not bind a warm Codex process: running cold');
       this.background(this.discard(slot));
+      refillOnce();
       return undefined;
     }
     this.bound.set(request.taskId, slot);
@@ -162,7 +175,9 @@ export class WarmCodexPool {
       client: slot.client,
       tracked: slot.tracked,
       ...(this.sandboxed ? { view: slot.view } : {}),
+      turnStarted: refillOnce,
       release: async () => {
+        refillOnce();
         if (released) return;
         released = true;
         try {
@@ -182,7 +197,9 @@ export class WarmCodexPool {
     await Promise.allSettled([...this.inflight]);
     const idle = this.ready.splice(0);
     await Promise.allSettled(idle.map((slot) => this.discard(slot)));
-    await this.limits.closeIdle().catch((error: unknown) => this.logger.warn({ err: String(error) }, 'could not remove the idle warm cgroup'));
+    await this.limits
+      .closeIdle()
+      .catch((error: unknown) => this.logger.warn({ err: String(error) }, 'could not remove the idle warm cgroup'));
   }
 
   private refill(): void {

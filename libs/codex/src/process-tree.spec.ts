@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import {
   isAlive,
+  descendantPids,
   killTree,
   listDescendants,
   listProcesses,
@@ -43,6 +44,11 @@ describe('process-tree', () => {
     expect(pids).toEqual(expect.arrayContaining([...running(plain), ...running(detached)]));
     const sessions = new Set(listDescendants(shell.pid!).map((p) => p.sid));
     expect(sessions.size).toBe(2);
+    // The same tree through the threads' children files, parents first.
+    expect([...descendantPids(shell.pid!)].sort()).toEqual([...pids].sort());
+    const walked = descendantPids(shell.pid!);
+    const parentOf = new Map(listDescendants(shell.pid!).map((p) => [p.pid, p.ppid]));
+    walked.forEach((child, at) => expect([shell.pid!, ...walked.slice(0, at)]).toContain(parentOf.get(child)));
 
     const signalled = await killTree(shell.pid!);
     expect(signalled).toEqual(expect.arrayContaining([shell.pid, ...pids]));

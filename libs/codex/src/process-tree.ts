@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 /**
  * Process trees read from /proc (Linux). Codex runs every command in its own session (`setsid`),
@@ -90,6 +90,51 @@ export function listDescendants(pid: number, processes: ProcInfo[] = listProcess
     }
   }
   return out;
+}
+
+/**
+ * The pids of `pid`'s live descendants, found through `/proc/<pid>/task/<tid>/children` (each
+ * thread's own children): it reads only the tree, not every process of the host as
+ * listDescendants does — for a small tree on the way to a task's first model request. Falls back
+ * to listDescendants when the kernel lacks those files. Parents before children.
+ */
+export function descendantPids(pid: number): number[] {
+  if (!childrenFiles()) return listDescendants(pid).map((p) => p.pid);
+  const out: number[] = [];
+  const queue = [pid];
+  const seen = new Set<number>([pid]);
+  while (queue.length) {
+    const parent = queue.shift()!;
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${parent}/task`);
+    } catch {
+      continue; // gone meanwhile
+    }
+    for (const tid of tasks) {
+      let children: string;
+      try {
+        children = readFileSync(`/proc/${parent}/task/${tid}/children`, 'utf8');
+      } catch {
+        continue; // the thread or the process ended meanwhile
+      }
+      for (const child of children.split(' ')) {
+        const next = Number(child);
+        if (!child || seen.has(next)) continue;
+        seen.add(next);
+        out.push(next);
+        queue.push(next);
+      }
+    }
+  }
+  return out;
+}
+
+/** Whether the kernel has the `children` files (CONFIG_PROC_CHILDREN; checked once). */
+let hasChildrenFiles: boolean | undefined;
+function childrenFiles(): boolean {
+  hasChildrenFiles ??= existsSync(`/proc/self/task/${process.pid}/children`);
+  return hasChildrenFiles;
 }
 
 /** Alive and not a zombie; with `startTime`, also still the same process (not a reused pid). */

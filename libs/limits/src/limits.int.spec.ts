@@ -139,6 +139,11 @@ describe('stale run cgroups', () => {
     const tree = new CgroupTree({ version: 2, base });
     // rmdir of an empty plain folder works like rmdir of an emptied cgroup.
     expect((await tree.sweepStale((pid) => pid === 222)).sort()).toEqual(['idle-111-4', 'probe-111-3', 'run-111-1', 'run-111-2']);
-    expect((await readdir(base)).filter((n) => !n.startsWith('cgroup.')).sort()).toEqual(['idle-222-2', 'other-111-1', 'run-222-1', 'worker']);
+    expect((await readdir(base)).filter((n) => !n.startsWith('cgroup.')).sort()).toEqual([
+      'idle-222-2',
+      'other-111-1',
+      'run-222-1',
+      'worker',
+    ]);
   });
 });

@@ -153,11 +153,15 @@ export class LimitsService implements OnModuleInit {
     const tree = this.tree;
     this.idle ??= tree.createIdle(`idle-${process.pid}-${++runSequence}`).then(
       (group) => {
-        if (!group) this.logger.warn({ cgroup: tree.description }, 'no CPU controller: warm Codex processes start at the CPU priority of runs');
+        if (!group)
+          this.logger.warn({ cgroup: tree.description }, 'no CPU controller: warm Codex processes start at the CPU priority of runs');
         return group;
       },
       (error: unknown) => {
-        this.logger.warn({ err: String(error) }, 'could not make the cgroup of idle warm Codex processes: they start at the CPU priority of runs');
+        this.logger.warn(
+          { err: String(error) },
+          'could not make the cgroup of idle warm Codex processes: they start at the CPU priority of runs',
+        );
         return undefined;
       },
     );

@@ -1,6 +1,6 @@
-import { writeFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
 import { execa } from 'execa';
-import { listDescendants } from '@wegent-codex/codex';
+import { descendantPids } from '@wegent-codex/codex';
 import type { LaunchCommand } from '@wegent-codex/sandbox';
 import type { CgroupCounters, RunCgroup } from './cgroups';
 import { limitMessages, type LimitHit, type RunLimits } from './run-limits';
@@ -103,17 +103,18 @@ export class RunLimiter {
   }
 
   /**
-   * A warm Codex process (CODEX_WARM_POOL) was started before its task was known, outside any
-   * run's cgroup but already under the runs' rlimits and OOM score (LimitsService.warmWrapper): at
-   * bind time — idle, no command of the task yet — its whole tree moves into this run's cgroup;
+   * A warm Codex process (CODEX_WARM_POOL) was started before its task was known, in the idle
+   * cgroup (least CPU weight), already under the runs' rlimits and OOM score
+   * (LimitsService.warmWrapper): at bind time — idle, no command of the task yet — its whole tree
+   * moves into this run's cgroup;
    * whatever it starts later inherits it. Only file writes: no process is started here.
    */
   async adopt(rootPid: number): Promise<void> {
     if (this.options.passthrough) return;
     const files = this.options.cgroup?.procsFiles ?? [];
     if (!files.length) return;
-    for (const pid of [rootPid, ...listDescendants(rootPid).map((p) => p.pid)])
-      for (const file of files) await writeFile(file, String(pid));
+    // cgroupfs writes are in-memory (~20 µs each): done in one go, without a thread-pool hop per write.
+    for (const pid of [rootPid, ...descendantPids(rootPid)]) for (const file of files) writeFileSync(file, String(pid));
   }
 
   /** Starts watching: cgroup counters every second, the task folder every RUN_DISK_CHECK_MS (once; not after close()). */
