@@ -13,7 +13,7 @@ import {
   resolveCodexBinary,
 } from '@wegent-codex/codex';
 import { TASK_STATE_DIR } from './workspace-preparer';
-import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
+import { CONFIG, LOGGER, settleAll, type Logger } from '@wegent-codex/runtime';
 import { LimitsService } from '@wegent-codex/limits';
 import { SandboxService, type LaunchCommand } from '@wegent-codex/sandbox';
 import { CodexProcessRegistry, type TrackedCodexProcess } from './codex-process-registry';
@@ -347,12 +347,6 @@ async function putBack(from: string, to: string): Promise<boolean> {
   await mkdir(dirname(to), { recursive: true });
   await rename(from, to);
   return true;
-}
-
-/** Waits for every step (none is left running behind a failure), then throws the first failure. */
-async function settleAll(steps: (Promise<unknown> | undefined)[]): Promise<void> {
-  const failed = (await Promise.allSettled(steps)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
 }
 
 const safeHost = () => hostname().replace(/[^A-Za-z0-9_.]/g, '_');

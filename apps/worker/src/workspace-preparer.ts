@@ -12,7 +12,7 @@ import {
   type McpServerOptions,
 } from '@wegent-codex/codex';
 import { serviceSecretsOf } from '@wegent-codex/redaction';
-import { CONFIG, LOGGER, type Logger } from '@wegent-codex/runtime';
+import { CONFIG, LOGGER, settleAll, type Logger } from '@wegent-codex/runtime';
 import { localRepositoryBind, SandboxService, type SandboxLauncher } from '@wegent-codex/sandbox';
 import { ModelKeyProxy, type ModelKeyLease } from './model-key-proxy';
 import { taskCommandWrapper, type WarmSlotView } from './task-command-wrapper';
@@ -128,36 +128,12 @@ export class WorkspacePreparer {
     return [...collectSecrets(payload, decrypted), ...serviceSecretsOf(this.config)];
   }
 
-  /** A `file://` or local-path git_url (tests and the demo, ALLOW_FILE_GIT_URLS): git in the sandbox must read it. */
-  private localRepositoryPaths(payload: TaskPayload): string[] {
-    if (!this.config.ALLOW_FILE_GIT_URLS) return [];
-    const path = localRepositoryBind(payload.git_url ?? '', this.root);
-    return path ? [path] : [];
-  }
-
-  async prepare(payload: TaskPayload, options: { signal?: AbortSignal } = {}): Promise<PreparedWorkspace> {
-    const { signal } = options;
-    const log = this.logger.child({ task_id: payload.task_id, subtask_id: payload.subtask_id });
-    // No run starts without its boundary (unless SANDBOX=off): the job fails with the reason.
-    const launcher = await this.sandbox.require();
-    const taskDir = this.taskDir(payload.task_id);
-    // The service's own files of the task live outside the folder the agent works in, so `ls -la`
-    // there shows the user's files only; the sandbox binds both (state: its own key, its history).
-    const stateDir = this.stateDir(payload.task_id);
-    const codexHome = join(stateDir, 'codex-home');
-    const homeDir = join(stateDir, 'home');
-    await realDirectory(this.root, taskDir);
-    await realDirectory(this.root, join(stateDir, 'tmp'), 0o700);
-    await realDirectory(stateDir, homeDir, 0o700);
-    await realDirectory(stateDir, codexHome, 0o700);
-    // Codex runs every command through `bash -lc`: empty profiles keep the login shell fast and
-    // free of anything installed for the service user.
-    for (const file of ['.profile', '.bashrc', '.bash_profile']) await replaceFile(join(homeDir, file), '', 0o644);
-    const readable = [dirname(dirname(this.codexBin)), ...this.localRepositoryPaths(payload)];
-    const slot: WarmSlotView = {};
-    const wrap = this.wrapperFor(launcher, taskDir, stateDir, readable, slot);
-
-    // The repository: cloned once per task (follow-ups find it), credentials never in argv or .git/config.
+  /** The task's repository: cloned once per task (follow-ups find it), credentials never in argv or .git/config. */
+  private async repositoryOf(
+    payload: TaskPayload,
+    at: { taskDir: string; stateDir: string; wrap: CommandWrapper; log: Logger; signal?: AbortSignal },
+  ) {
+    const { taskDir, stateDir, wrap, log, signal } = at;
     const repo = await prepareRepository({
       payload,
       taskDir,
@@ -167,7 +143,6 @@ export class WorkspacePreparer {
       logger: log,
       signal,
     });
-    const workDir = repo.workDir;
     const initialCommit = repo.repoDir
       ? await initialCommitOf(repo.repoDir, { signal, wrap }).catch(() => ({ id: '', message: '' }))
       : null;
@@ -175,22 +150,22 @@ export class WorkspacePreparer {
       ? await loadCustomInstructions(repo.repoDir, this.config.CUSTOM_INSTRUCTION_FILES)
       : { files: [], skipped: [] };
     for (const skipped of custom.skipped) log.warn({ file: skipped.entry, reason: skipped.reason }, 'custom instruction file skipped');
+    return { repo, initialCommit, custom };
+  }
 
-    const resolved = resolveModel(payload, {
-      apiKey: this.config.OPENAI_API_KEY,
-      model: this.config.CODEX_MODEL,
-      baseUrl: this.config.OPENAI_BASE_URL,
-    });
-    if (!resolved.ok) throw new Error(resolved.error);
-    const noKey = missingApiKey(resolved);
-    if (noKey) throw new Error(noKey);
-    // The service's default key never enters the sandbox: Codex gets a per-run lease on the worker's key proxy.
-    let modelLease: ModelKeyLease | undefined;
-    if (resolved.source === 'default' && resolved.apiKey)
-      modelLease = await this.modelKeys.open(resolved.baseUrl, resolved.apiKey, this.config.MAX_RUN_MS + 60_000);
-    const model = modelLease ? { ...resolved, baseUrl: modelLease.baseUrl, apiKey: undefined } : resolved;
-    for (const warning of model.warnings) log.warn(warning);
-
+  /** The task's CODEX_HOME: config.toml (and model catalog) for `model`, then its skills. */
+  private async codexHomeOf(
+    payload: TaskPayload,
+    at: {
+      codexHome: string;
+      stateDir: string;
+      model: Extract<ReturnType<typeof resolveModel>, { ok: true }>;
+      mcp: ReturnType<typeof toCodexMcpServers>;
+      log: Logger;
+      signal?: AbortSignal;
+    },
+  ) {
+    const { codexHome, stateDir, model, mcp, log, signal } = at;
     // Secret header values travel as environment variables named in env_http_headers.
     const headerEnv: Record<string, string> = {};
     const envHttpHeaders: Record<string, string> = {};
@@ -200,9 +175,6 @@ export class WorkspacePreparer {
       envHttpHeaders[name] = variable;
     });
 
-    const mcp = toCodexMcpServers(substitutePlaceholders(normalizeMcpServers(payload.bot[0]), payload));
-    // The FE only shows such a server as failed; the reason names keys and types, never values.
-    for (const server of mcp.unsupported) log.warn({ mcp_server: server.name, reason: server.reason }, 'MCP server skipped');
     const mcpServers: Record<string, McpServerOptions> = {};
     for (const [name, server] of Object.entries(mcp.supported)) {
       mcpServers[name] =
@@ -246,6 +218,71 @@ export class WorkspacePreparer {
       signal,
     });
     for (const failure of skills.failed) log.warn({ skill: failure.name, reason: failure.error }, 'skill not installed');
+    return { model, headerEnv, files, skills, codexConfig };
+  }
+
+  /** A `file://` or local-path git_url (tests and the demo, ALLOW_FILE_GIT_URLS): git in the sandbox must read it. */
+  private localRepositoryPaths(payload: TaskPayload): string[] {
+    if (!this.config.ALLOW_FILE_GIT_URLS) return [];
+    const path = localRepositoryBind(payload.git_url ?? '', this.root);
+    return path ? [path] : [];
+  }
+
+  async prepare(payload: TaskPayload, options: { signal?: AbortSignal } = {}): Promise<PreparedWorkspace> {
+    const { signal } = options;
+    const log = this.logger.child({ task_id: payload.task_id, subtask_id: payload.subtask_id });
+    // No run starts without its boundary (unless SANDBOX=off): the job fails with the reason.
+    const launcher = await this.sandbox.require();
+    const taskDir = this.taskDir(payload.task_id);
+    // The service's own files of the task live outside the folder the agent works in, so `ls -la`
+    // there shows the user's files only; the sandbox binds both (state: its own key, its history).
+    const stateDir = this.stateDir(payload.task_id);
+    const codexHome = join(stateDir, 'codex-home');
+    const homeDir = join(stateDir, 'home');
+    // The two trees from the root first (each part checked to be a real folder), then what lies in them.
+    await settleAll([realDirectory(this.root, taskDir), realDirectory(this.root, join(stateDir, 'tmp'), 0o700)]);
+    await settleAll([realDirectory(stateDir, homeDir, 0o700), realDirectory(stateDir, codexHome, 0o700)]);
+    const readable = [dirname(dirname(this.codexBin)), ...this.localRepositoryPaths(payload)];
+    const slot: WarmSlotView = {};
+    const wrap = this.wrapperFor(launcher, taskDir, stateDir, readable, slot);
+
+    const resolved = resolveModel(payload, {
+      apiKey: this.config.OPENAI_API_KEY,
+      model: this.config.CODEX_MODEL,
+      baseUrl: this.config.OPENAI_BASE_URL,
+    });
+    if (!resolved.ok) throw new Error(resolved.error);
+    const noKey = missingApiKey(resolved);
+    if (noKey) throw new Error(noKey);
+    for (const warning of resolved.warnings) log.warn(warning);
+
+    const mcp = toCodexMcpServers(substitutePlaceholders(normalizeMcpServers(payload.bot[0]), payload));
+    // The FE only shows such a server as failed; the reason names keys and types, never values.
+    for (const server of mcp.unsupported) log.warn({ mcp_server: server.name, reason: server.reason }, 'MCP server skipped');
+
+    // The repository and the task's CODEX_HOME/HOME are independent: made at once (both may wait
+    // on the network: a clone, skills), and each waits for the other before a failure is thrown.
+    let modelLease: ModelKeyLease | undefined;
+    const [{ repo, initialCommit, custom }, { model, headerEnv, files, skills, codexConfig }] = await settleAll([
+      this.repositoryOf(payload, { taskDir, stateDir, wrap, log, signal }),
+      settleAll([
+        (async () => {
+          // The service's default key never enters the sandbox: Codex gets a per-run lease on the worker's key proxy.
+          if (resolved.source === 'default' && resolved.apiKey)
+            modelLease = await this.modelKeys.open(resolved.baseUrl, resolved.apiKey, this.config.MAX_RUN_MS + 60_000);
+          const model = modelLease ? { ...resolved, baseUrl: modelLease.baseUrl, apiKey: undefined } : resolved;
+          return this.codexHomeOf(payload, { codexHome, stateDir, model, mcp, log, signal });
+        })(),
+        // Codex runs every command through `bash -lc`: empty profiles keep the login shell fast and
+        // free of anything installed for the service user.
+        ...['.profile', '.bashrc', '.bash_profile'].map((file) => replaceFile(join(homeDir, file), '', 0o644)),
+      ]).then(([home]) => home),
+    ]).catch((error: unknown) => {
+      modelLease?.close();
+      throw error;
+    });
+    const workDir = repo.workDir;
+    const backend = backendBaseUrl(this.config.TASK_API_DOMAIN, payload.backend_url);
 
     // 2026: what the backend's pre-sync already put in the task folder is used as it is (§2.9).
     const synced = await splitPresynced(payload.attachments, taskDir);
