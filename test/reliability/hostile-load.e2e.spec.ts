@@ -525,6 +525,8 @@ describe('reliability: hostile load on a warm Codex process (CODEX_WARM_POOL=1)'
 
   it('an idle warm process waits in the idle cgroup, at the least CPU weight, outside every run cgroup', async () => {
     await eventually(warmReady, 'a warm Codex process to be ready', 60_000);
+    // The run of the test before has ended (its cgroup, with whatever was left in it, removed).
+    await eventually(async () => (await runCgroupsOf(worker.pid)).length === 0 || undefined, "the earlier run's cgroup removed", 30_000);
     const idle = listDescendants(worker.pid).filter((p) => /codex.* app-server/.test(readCmdline(p.pid)));
     expect(idle.length).toBeGreaterThan(0);
     for (const { pid } of idle) {

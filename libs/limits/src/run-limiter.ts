@@ -3,6 +3,7 @@ import { execa } from 'execa';
 import { descendantPids } from '@wegent-codex/codex';
 import type { LaunchCommand } from '@wegent-codex/sandbox';
 import type { CgroupCounters, RunCgroup } from './cgroups';
+import { folderBytes } from './folder-size';
 import { limitMessages, type LimitHit, type RunLimits } from './run-limits';
 
 /**
@@ -16,6 +17,8 @@ export const ATTACH_SCRIPT =
 
 /** How long one measurement of the task folder may take; a folder too big to measure in time is logged, not failed. */
 const DU_TIMEOUT_MS = 20_000;
+/** Up to this many entries the task folder is walked in-process (folderBytes); past it, `du` measures it. */
+const WALK_MAX_ENTRIES = 2_000;
 /** The cgroup's counters are cheap (three small files): read every second. */
 const COUNTER_POLL_MS = 1_000;
 
@@ -154,18 +157,22 @@ export class RunLimiter {
     if (this.hit || this.measuring || this.closed) return this.hit;
     this.measuring = true;
     try {
-      const result = await execa('nice', ['-n', '10', 'du', '-sxkH', this.options.diskDir], {
-        reject: false,
-        timeout: DU_TIMEOUT_MS,
-        stdin: 'ignore',
-      });
-      const kib = Number(/^(\d+)/.exec(String(result.stdout))?.[1]);
-      if (Number.isFinite(kib)) {
-        this.lastDisk = kib * 1024;
+      const walked = await folderBytes(this.options.diskDir, WALK_MAX_ENTRIES).catch(() => undefined);
+      const result =
+        walked === undefined
+          ? await execa('nice', ['-n', '10', 'du', '-sxkH', this.options.diskDir], {
+              reject: false,
+              timeout: DU_TIMEOUT_MS,
+              stdin: 'ignore',
+            })
+          : undefined;
+      const bytes = walked ?? Number(/^(\d+)/.exec(String(result?.stdout))?.[1]) * 1024;
+      if (Number.isFinite(bytes)) {
+        this.lastDisk = bytes;
         if (baseline) this.startDisk = this.lastDisk;
         else if (this.lastDisk >= this.options.limits.diskBytes && this.lastDisk > (this.startDisk ?? 0))
           this.fire({ limit: 'disk', message: limitMessages.disk(this.options.limits, this.lastDisk) });
-      } else if (result.timedOut) {
+      } else if (result?.timedOut) {
         this.options.onWarning?.(`measuring the task folder took over ${DU_TIMEOUT_MS / 1000} s; its size is not checked this time`);
       }
     } finally {
