@@ -187,9 +187,13 @@ export class ProcessTreeTracker {
     for (const m of restored?.members ?? []) this.remember({ ...m, ppid: 0, pgid: 0, comm: '', state: 'S' });
   }
 
-  /** Adds the root's current descendants; returns how many are known in total. */
-  scan(processes: ProcInfo[] = listProcesses()): number {
-    for (const p of this.rootDescendants(processes)) this.remember(p);
+  /**
+   * Adds the root's current descendants; returns how many are known in total. Without a process
+   * list it reads only the tree (each running Codex is scanned every second: reading every
+   * process of the host each time grows with the square of the runs on it).
+   */
+  scan(processes?: ProcInfo[]): number {
+    for (const p of processes ? this.rootDescendants(processes) : this.walkDescendants()) this.remember(p);
     return this.known.size;
   }
 
@@ -246,6 +250,15 @@ export class ProcessTreeTracker {
       }
       await delay(20);
     }
+  }
+
+  /** As rootDescendants, through the children files (descendantPids) instead of a list of every process. */
+  private walkDescendants(): ProcInfo[] {
+    const root = readProcStat(this.rootPid);
+    if (!root || (this.rootStartTime !== undefined && root.startTime !== this.rootStartTime)) return [];
+    return descendantPids(this.rootPid)
+      .map((pid) => readProcStat(pid))
+      .filter((p): p is ProcInfo => p !== undefined && p.state !== 'Z');
   }
 
   /** Descendants of the root — only while the root pid still is the tracked process (not reused). */
