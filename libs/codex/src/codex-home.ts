@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rmSync, writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -321,8 +322,9 @@ function scratchCodexHome(): Promise<string> {
  * another task's files) is removed first, never written through.
  */
 async function writePrivateFile(path: string, content: string): Promise<void> {
-  await rm(path, { force: true });
-  await writeFile(path, content, { mode: 0o600, flag: 'wx' });
+  // Small files on the way to Codex's spawn: written at once (as libs/workspace's safe paths).
+  rmSync(path, { force: true });
+  writeFileSync(path, content, { mode: 0o600, flag: 'wx' });
 }
 
 /** Variables of the service's own environment that Codex and its commands may see (nothing else). */
