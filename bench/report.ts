@@ -559,6 +559,11 @@ function renderWarm(line: Line, w: WarmResult): void {
   line(
     `| \`prepared\` → \`agent-started\` (spawn or bind + thread), p50 (ms) | ${ms(w.summary.warmCodexStart.p50)} | ${ms(w.summary.coldCodexStart.p50)} | |`,
   );
+  // Older results (merged runs) lack this row's numbers.
+  if (w.summary.warmTurnToFirstModel)
+    line(
+      `| \`agent-started\` → first model request (Codex starts the turn), p50 (ms) | ${ms(w.summary.warmTurnToFirstModel.p50)} | ${ms(w.summary.coldTurnToFirstModel.p50)} | |`,
+    );
   line();
   line(`Idle pool: ${w.idlePool.processes} processes (bwrap + app-server per slot), ${fmt(w.idlePool.rssMiB)} MiB RSS in total.`);
   line();

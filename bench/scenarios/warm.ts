@@ -27,6 +27,8 @@ export interface WarmRun {
   enqueueToSpawnMs: number;
   firstModelRequestMs: number;
   codexStartMs: number;
+  /** `agent-started` (turn/start follows) → the model's first request: Codex's own start of the turn. */
+  turnToFirstModelMs: number;
 }
 
 export interface WarmResult {
@@ -47,7 +49,9 @@ export interface WarmResult {
     | 'warmEnqueueToSpawn'
     | 'coldEnqueueToSpawn'
     | 'warmCodexStart'
-    | 'coldCodexStart',
+    | 'coldCodexStart'
+    | 'warmTurnToFirstModel'
+    | 'coldTurnToFirstModel',
     Summary
   >;
   idlePool: { processes: number; rssMiB: number };
@@ -166,6 +170,8 @@ export async function runWarm(env: ScenarioEnv): Promise<WarmResult> {
         coldEnqueueToSpawn: pick(cold, 'enqueueToSpawnMs'),
         warmCodexStart: pick(warm, 'codexStartMs'),
         coldCodexStart: pick(cold, 'codexStartMs'),
+        warmTurnToFirstModel: pick(warm, 'turnToFirstModelMs'),
+        coldTurnToFirstModel: pick(cold, 'turnToFirstModelMs'),
       },
       idlePool: { processes: idle.length, rssMiB: idleRss },
       cancel: { tasks: ids.length, toCallbackMs, toCallback: summarize(toCallbackMs), toTreesGoneMs, loadAverage: load },
@@ -195,5 +201,6 @@ async function serviceRun(env: ScenarioEnv, service: InProcessService, arrivals:
     enqueueToSpawnMs: prepared - postedAt,
     firstModelRequestMs: firstModel === undefined ? NaN : firstModel - postedAt,
     codexStartMs: agentStarted - prepared,
+    turnToFirstModelMs: firstModel === undefined ? NaN : firstModel - agentStarted,
   };
 }
