@@ -125,15 +125,22 @@ describe('e2e: warm Codex processes', () => {
   }, 120_000);
 
   it("starts the slot's replacement only once the run's turn is on its way, never during its bind and thread start", async () => {
-    const [taken] = await eventually(async () => ((await slots()).length === 1 ? slots() : undefined), 30_000);
+    // The pool full and quiet: every slot folder holds a ready process (none is starting).
+    const pool = h.config.CODEX_WARM_POOL;
+    const allSlots = () => readdir(join(h.workspaceRoot, '.warm')).catch(() => [] as string[]);
+    const before = await eventually(async () => {
+      const [all, ready] = [await allSlots(), await slots()];
+      return ready.length === pool && all.length === pool ? all : undefined;
+    }, 30_000);
     const taskId = 9104;
     h.router.script(taskId, turn([message('Replaced later.', { phase: 'final_answer' })]));
     expect((await h.execute(taskPayload(h, taskId, 1, 'Hello.', { apiKey: KEY_B }))).status).toBe(200);
     expect(await h.waitTerminal(taskId, 1)).toMatchObject({ status: 'COMPLETED' });
     expect(runLog(taskId)).toEqual([expect.objectContaining({ warm: true })]);
+    // One slot was taken; the one folder that is new is its replacement.
     const [replacement] = await eventually(async () => {
-      const now = await slots();
-      return now.length === 1 && now[0] !== taken ? now : undefined;
+      const fresh = (await slots()).filter((name) => !before.includes(name));
+      return (await slots()).length === pool && fresh.length === 1 ? fresh : undefined;
     }, 30_000);
     const redis = new Redis(h.config.REDIS_URL);
     try {
