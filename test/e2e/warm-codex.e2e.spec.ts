@@ -1,8 +1,6 @@
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import Redis from 'ioredis';
 import { readCmdline } from '@wegent-codex/codex';
-import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
 import { exec, message, turn } from '../fixtures/fake-responses';
 import {
   blocksOf,
@@ -124,7 +122,7 @@ describe('e2e: warm Codex processes', () => {
     expect(h.logs.join('')).not.toContain(KEY_A);
   }, 120_000);
 
-  it("starts the slot's replacement only once the run's turn is on its way, never during its bind and thread start", async () => {
+  it("starts the slot's replacement only once the run's model has answered, never on the run's way to its first model request", async () => {
     // The pool full and quiet: every slot folder holds a ready process (none is starting).
     const pool = h.config.CODEX_WARM_POOL;
     const allSlots = () => readdir(join(h.workspaceRoot, '.warm')).catch(() => [] as string[]);
@@ -133,7 +131,11 @@ describe('e2e: warm Codex processes', () => {
       return ready.length === pool && all.length === pool ? all : undefined;
     }, 30_000);
     const taskId = 9104;
-    h.router.script(taskId, turn([message('Replaced later.', { phase: 'final_answer' })]));
+    let askedAt = 0;
+    h.router.script(taskId, () => {
+      askedAt = Date.now();
+      return turn([message('Replaced later.', { phase: 'final_answer' })]);
+    });
     expect((await h.execute(taskPayload(h, taskId, 1, 'Hello.', { apiKey: KEY_B }))).status).toBe(200);
     expect(await h.waitTerminal(taskId, 1)).toMatchObject({ status: 'COMPLETED' });
     expect(runLog(taskId)).toEqual([expect.objectContaining({ warm: true })]);
@@ -142,18 +144,12 @@ describe('e2e: warm Codex processes', () => {
       const fresh = (await slots()).filter((name) => !before.includes(name));
       return (await slots()).length === pool && fresh.length === 1 ? fresh : undefined;
     }, 30_000);
-    const redis = new Redis(h.config.REDIS_URL);
-    try {
-      const events = await new EventLogRepository(redis, new RedisKeys(h.config.REDIS_PREFIX)).read(taskId, 1);
-      const agentStarted = events.find((e) => e.event.type === 'status' && (e.event as { phase?: string }).phase === 'agent-started');
-      // The replacement's folder is made when its start-up begins: after `agent-started`, which the
-      // run appends once its thread is open, right before turn/start.
-      const born = (await stat(join(h.workspaceRoot, '.warm', replacement!))).birthtimeMs;
-      expect(born).toBeGreaterThan(0);
-      expect(born).toBeGreaterThanOrEqual(Date.parse(agentStarted!.event.timestamp));
-    } finally {
-      redis.disconnect();
-    }
+    // The replacement's folder is made when its start-up begins: once the model has answered the
+    // run (its first request came before), never while the run starts its thread and turn.
+    const born = (await stat(join(h.workspaceRoot, '.warm', replacement!))).birthtimeMs;
+    expect(born).toBeGreaterThan(0);
+    expect(askedAt).toBeGreaterThan(0);
+    expect(born).toBeGreaterThanOrEqual(askedAt);
   }, 120_000);
 
   it('never moves back what the agent put in place of its folder (a symlink to another task)', async () => {

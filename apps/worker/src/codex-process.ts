@@ -80,11 +80,6 @@ export class CodexProcess {
     return new CodexProcess(client, tracked, workspace, log);
   }
 
-  /** The run's turn is on its way (a warm process's pool may now start its replacement). */
-  turnStarted(): void {
-    this.bound?.turnStarted();
-  }
-
   /** Shuts the tree down (then releases the record: a tree that is not gone stays recorded for the reaper). */
   async close(graceMs: number): Promise<void> {
     let treeGone = false;

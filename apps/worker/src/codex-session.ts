@@ -1,5 +1,5 @@
 import type { Config, TaskPayload } from '@wegent-codex/contracts';
-import { NotificationMapper, textInput } from '@wegent-codex/codex';
+import { NotificationMapper, textInput, type AppServerClient } from '@wegent-codex/codex';
 import type { Logger } from '@wegent-codex/runtime';
 import { CodexProcess } from './codex-process';
 import type { CodexThreadStore } from './codex-thread-store';
@@ -76,7 +76,7 @@ export class CodexSession {
       return { kind: 'exception', error: failure(error) };
     }
     try {
-      return await this.turn(opened.codex, opened.thread, pump, hooks);
+      return await this.turn(opened.codex.client, opened.thread, pump, hooks);
     } finally {
       pump.stop();
       await opened.codex.close(this.deps.config.CANCEL_GRACE_MS);
@@ -107,8 +107,7 @@ export class CodexSession {
   }
 
   /** The turn on an open thread, from `agent-started` to how it ended. */
-  private async turn(codex: CodexProcess, thread: OpenedThread, pump: NotificationPump, hooks: SessionHooks): Promise<SessionEnd> {
-    const { client } = codex;
+  private async turn(client: AppServerClient, thread: OpenedThread, pump: NotificationPump, hooks: SessionHooks): Promise<SessionEnd> {
     if (await hooks.cancelRequested()) {
       await hooks.cancelAccepted();
       return { kind: 'cancelled' };
@@ -117,9 +116,7 @@ export class CodexSession {
     pump.start(this.mapper(thread));
     let turnId: string;
     try {
-      const started = client.turnStart(this.turnRequest(thread.threadId));
-      codex.turnStarted();
-      turnId = (await started).turn.id;
+      turnId = (await client.turnStart(this.turnRequest(thread.threadId))).turn.id;
     } catch (error) {
       return { kind: 'exception', error: failure(error) };
     }

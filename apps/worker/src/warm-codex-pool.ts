@@ -62,8 +62,6 @@ export interface BoundCodex {
   tracked: TrackedCodexProcess;
   /** The slot folder the process's sandbox sees at WORKSPACE_ROOT (undefined without a sandbox). */
   view?: string;
-  /** The run's turn/start is sent: the pool starts a process in this one's place (at the latest on release). */
-  turnStarted(): void;
   /** Call after the client's tree is gone: the task's folders go back, the rollout is copied home. */
   release(): Promise<void>;
 }
@@ -132,7 +130,9 @@ export class WarmCodexPool {
       return undefined;
     }
     // The spare's start-up (a spawn that blocks this thread for milliseconds, then Codex's own
-    // start) waits until this run's turn is on its way (BoundCodex.turnStarted) or the run ends.
+    // start, hundreds of ms of CPU) waits until this run's model has answered once — until then
+    // the run's own thread start and its way to the first model request are the critical path — or
+    // until the run ends.
     let refilled = false;
     const refillOnce = () => {
       if (refilled) return;
@@ -169,13 +169,18 @@ export class WarmCodexPool {
       return undefined;
     }
     this.bound.set(request.taskId, slot);
-    slot.handlers = request.handlers;
+    slot.handlers = {
+      ...request.handlers,
+      onNotification: (n) => {
+        if (!refilled && fromTheModel(n)) refillOnce();
+        request.handlers.onNotification(n);
+      },
+    };
     let released = false;
     return {
       client: slot.client,
       tracked: slot.tracked,
       ...(this.sandboxed ? { view: slot.view } : {}),
-      turnStarted: refillOnce,
       release: async () => {
         refillOnce();
         if (released) return;
@@ -347,6 +352,12 @@ async function putBack(from: string, to: string): Promise<boolean> {
   await mkdir(dirname(to), { recursive: true });
   await rename(from, to);
   return true;
+}
+
+/** Anything of the turn past the user's own message: the model has answered. */
+function fromTheModel(n: RpcNotification): boolean {
+  if (!n.method.startsWith('item/')) return false;
+  return (n.params as { item?: { type?: string } } | undefined)?.item?.type !== 'userMessage';
 }
 
 const safeHost = () => hostname().replace(/[^A-Za-z0-9_.]/g, '_');
