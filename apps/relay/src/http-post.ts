@@ -1,4 +1,4 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
 
@@ -70,12 +70,19 @@ export class HttpPoster {
       let settled = false;
       let stopped: HttpPostError | undefined;
       let grace: NodeJS.Timeout | undefined;
-      const req = this.send({
-        ...this.target,
-        method: 'POST',
-        agent: this.agent,
-        headers: [...this.fixedHeaders, ...headers, 'Content-Length', String(Buffer.byteLength(payload))],
-      });
+      let req: ClientRequest;
+      try {
+        req = this.send({
+          ...this.target,
+          method: 'POST',
+          agent: this.agent,
+          headers: [...this.fixedHeaders, ...headers, 'Content-Length', String(Buffer.byteLength(payload))],
+        });
+      } catch (error) {
+        // An invalid header value (node:http validates them here): its code, never the value.
+        reject(new HttpPostError('network', networkError(error)));
+        return;
+      }
       const stop = (error: HttpPostError): void => {
         stopped ??= error;
         req.destroy(error);
@@ -120,6 +127,12 @@ export class HttpPoster {
       });
       req.end(payload);
     });
+  }
+
+  /** Closes the pool's connections (requests still in flight fail). */
+  close(): Promise<void> {
+    this.agent.destroy();
+    return Promise.resolve();
   }
 }
 
