@@ -43,4 +43,12 @@ describe('folderBytes (the task folder measured in-process)', () => {
     expect(await folderBytes(dir, 6)).toBe(await du(dir)); // 1 folder + 5 files
     expect(await folderBytes(dir, 5)).toBeUndefined();
   });
+
+  it('gives up inside a single folder of more entries than it may walk, reading no further', async () => {
+    const flat = join(base, 'flat');
+    await mkdir(flat);
+    for (let i = 0; i < 300; i++) await writeFile(join(flat, `f${i}`), '');
+    expect(await folderBytes(flat, 299)).toBeUndefined();
+    expect(await folderBytes(flat, 300)).toBe(await du(flat));
+  });
 });

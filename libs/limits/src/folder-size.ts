@@ -1,4 +1,4 @@
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { lstat, opendir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -18,9 +18,15 @@ export async function folderBytes(dir: string, maxEntries: number): Promise<numb
   while (level.length) {
     const next: string[] = [];
     for (const folder of level) {
-      const names = await readdir(folder).catch((): string[] => []); // removed meanwhile
-      entries += names.length;
-      if (entries > maxEntries) return undefined;
+      // Read entry by entry, never a whole listing: a command may have made a folder of millions.
+      const names: string[] = [];
+      const listing = await opendir(folder).catch(() => undefined); // removed meanwhile
+      if (listing) {
+        for await (const entry of listing) {
+          if (++entries > maxEntries) return undefined; // leaving the loop closes the listing
+          names.push(entry.name);
+        }
+      }
       const stats = await Promise.all(names.map((name) => lstat(join(folder, name)).catch(() => undefined)));
       stats.forEach((s, i) => {
         if (!s || s.dev !== root.dev) return;

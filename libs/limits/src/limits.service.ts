@@ -119,8 +119,8 @@ export class LimitsService implements OnModuleInit {
    * runs' rlimits, OOM score (and, without a cgroup, their lower priority) from its first
    * instruction, so binding it to a run only moves it into the run's cgroup (RunLimiter.adopt) —
    * file writes, no prlimit process per pid on the task's critical path. With cgroups it starts in
-   * the idle cgroup (lowest CPU weight): a spare process warming up never slows a running task. Unchanged when limits
-   * are off; refused like a run when they cannot be applied.
+   * the idle cgroup (lowest CPU weight): a spare process warming up never slows a running task.
+   * Unchanged when limits are off; refused like a run when they cannot be applied.
    */
   async warmWrapper(): Promise<(command: LaunchCommand) => LaunchCommand> {
     const status = await this.current();
