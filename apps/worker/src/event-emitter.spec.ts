@@ -209,4 +209,54 @@ describe('RunEventEmitter masks every event once, where it is appended', () => {
       { type: 'done', value: 'late' },
     ]);
   });
+
+  it('sends each append at once, and takes the answers in emit order whatever order they come back in', async () => {
+    const asked: { event: NewTaskEvent; answer: (result: AppendResult) => void }[] = [];
+    const log = { append: (event: NewTaskEvent) => new Promise<AppendResult>((answer) => asked.push({ event, answer })) };
+    const observed: RunEvent[] = [];
+    const emitter = new RunEventEmitter(log as unknown as EventLogRepository, { task_id: 7, subtask_id: 1, attempt: 0 }, (e) =>
+      observed.push(e),
+    );
+    const results = [
+      emitter.emit({ type: 'status', phase: 'started' }),
+      emitter.emit({ type: 'chunk', item_id: 'm1', text: 'one' }),
+      emitter.emit({ type: 'status', phase: 'prepared' }),
+    ];
+    // All three asked for before any answer came back.
+    expect(asked.map(({ event: { task_id: _t, subtask_id: _s, attempt: _a, ...body } }) => body)).toEqual([
+      { type: 'status', phase: 'started' },
+      { type: 'chunk', item_id: 'm1', text: 'one' },
+      { type: 'status', phase: 'prepared' },
+    ]);
+    asked[2].answer({ appended: true, id: '3-0', seq: 3 });
+    asked[1].answer({ appended: true, id: '2-0', seq: 2 });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(observed).toEqual([]); // nothing observed ahead of the first event
+    asked[0].answer({ appended: true, id: '1-0', seq: 1 });
+    expect(await Promise.all(results)).toEqual([
+      { appended: true, id: '1-0', seq: 1 },
+      { appended: true, id: '2-0', seq: 2 },
+      { appended: true, id: '3-0', seq: 3 },
+    ]);
+    expect(observed).toEqual([
+      { type: 'status', phase: 'started' },
+      { type: 'chunk', item_id: 'm1', text: 'one' },
+      { type: 'status', phase: 'prepared' },
+    ]);
+  });
+
+  it('an append sent before a refusal was known is refused by the log; the next is not sent at all', async () => {
+    const { log, emitter, observed } = setUp();
+    const done = emitter.emit({ type: 'done', value: 'ok' });
+    const late = emitter.emit({ type: 'status', phase: 'workbench' });
+    expect(await done).toEqual({ appended: true, id: '1-0', seq: 1 });
+    expect(await late).toEqual({ appended: false, terminal: 'done' });
+    expect(await emitter.emit({ type: 'status', phase: 'workbench' })).toBeNull();
+    expect(log.bodies()).toEqual([
+      { type: 'done', value: 'ok' },
+      { type: 'status', phase: 'workbench' },
+    ]);
+    expect(observed).toEqual([{ type: 'done', value: 'ok' }]);
+    expect(emitter.closed).toBe(true);
+  });
 });

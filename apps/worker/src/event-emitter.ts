@@ -5,11 +5,14 @@ import type { RunEvent } from './run-event';
 import { RunMasker } from './run-masker';
 
 /**
- * Appends one run's events strictly in order (appends are chained, never concurrent), stamping the
- * run's ids. Every event is masked here, once, on its way in: with Wegent's rules from the start,
- * with the run's own secrets once the run is guarded (`guard`). Once the log refuses an append
- * because a terminal event exists — the run was cancelled from outside, or finished — `closed`
- * turns true and later emits are dropped.
+ * Appends one run's events strictly in order, stamping the run's ids. Each append is sent at once,
+ * without waiting for the previous one's answer: they go out on one Redis connection, which runs
+ * its commands in the order sent, so the log's order is the order of `emit` calls, and the answers
+ * are handled in that order too (observer, refusal). Every event is masked here, once, on its way
+ * in: with Wegent's rules from the start, with the run's own secrets once the run is guarded
+ * (`guard`). Once the log refuses an append because a terminal event exists — the run was
+ * cancelled from outside, or finished — `closed` turns true and later emits are not sent (one
+ * sent before the refusal was known is refused by the log itself).
  */
 export class RunEventEmitter {
   private chain: Promise<unknown> = Promise.resolve();
@@ -41,12 +44,19 @@ export class RunEventEmitter {
   /** Resolves with the append's result (null: refused, or the event is held back by the stream scrub). */
   emit(event: RunEvent): Promise<AppendResult | null> {
     const ready = this.masker.events(event).map((masked) => (this.budget ? this.budget.apply(masked) : masked));
+    const sent = this.refused
+      ? []
+      : ready.map((masked) => {
+          const reply = this.log.append({ ...masked, ...this.ids } as NewTaskEvent);
+          reply.catch(() => undefined); // handled below, in order
+          return { masked, reply };
+        });
     const next = this.chain.then(async () => {
       let result: AppendResult | null = null;
-      for (const masked of ready) {
+      for (const { masked, reply } of sent) {
         if (this.refused) return null;
         try {
-          result = await this.log.append({ ...masked, ...this.ids } as NewTaskEvent);
+          result = await reply;
         } catch (error) {
           this.failure ??= error;
           throw error;
