@@ -1,4 +1,3 @@
-import { rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Config, GitSnapshot, TaskPayload } from '@wegent-codex/contracts';
@@ -23,6 +22,7 @@ import {
   composeDeveloperInstructions,
   decryptGitToken,
   downloadAttachments,
+  emptyDirectory,
   imageInputs,
   initialCommitOf,
   installSkills,
@@ -41,6 +41,7 @@ import {
   substitutePlaceholders,
   toCodexMcpServers,
   type CommandWrapper,
+  type SkillInstallResult,
 } from '@wegent-codex/workspace';
 
 export interface PreparedWorkspace {
@@ -205,18 +206,21 @@ export class WorkspacePreparer {
 
     // Skills on every subtask (also for an empty agent_config: the service default model runs them).
     const backend = backendBaseUrl(this.config.TASK_API_DOMAIN, payload.backend_url);
-    await rm(join(codexHome, 'skills'), { recursive: true, force: true });
-    await realDirectory(stateDir, join(codexHome, 'skills'), 0o700);
-    const skills = await installSkills({
-      names: payload.bot[0]?.skills,
-      refs: payload.skill_refs,
-      taskId: payload.task_id,
-      authToken: payload.auth_token,
-      apiDomain: backend,
-      skillsRoot: join(codexHome, 'skills'),
-      logger: log,
-      signal,
-    });
+    // The folder holds exactly this subtask's skills: emptied (kept when it already is), then filled.
+    const skillsRoot = await emptyDirectory(stateDir, join(codexHome, 'skills'), 0o700);
+    const names = payload.bot[0]?.skills ?? [];
+    const skills: SkillInstallResult = names.length
+      ? await installSkills({
+          names,
+          refs: payload.skill_refs,
+          taskId: payload.task_id,
+          authToken: payload.auth_token,
+          apiDomain: backend,
+          skillsRoot,
+          logger: log,
+          signal,
+        })
+      : { installed: [], failed: [] };
     for (const failure of skills.failed) log.warn({ skill: failure.name, reason: failure.error }, 'skill not installed');
     return { model, headerEnv, files, skills, codexConfig };
   }

@@ -226,6 +226,32 @@ describe('model catalog and writeCodexHome (real binary)', () => {
     expect(catalog.models.map((m: { slug: string }) => m.slug)).toEqual(['acme-coder']);
     expect(await readFile(unknown.configPath, 'utf8')).toContain(`model_catalog_json = "${unknown.catalogPath}"`);
   });
+
+  it("each home's catalog says its own model, context window and overrides, also when written again", async () => {
+    const provider = { baseUrl: 'http://127.0.0.1:1/v1' };
+    const entryOf = async (dir: string, model: string, modelContextWindow?: number, catalogOverrides?: Record<string, unknown>) => {
+      const files = await writeCodexHome({ codexHome: join(home, dir), bin, model, provider, modelContextWindow, catalogOverrides });
+      const { models } = JSON.parse(await readFile(files.catalogPath!, 'utf8'));
+      expect(models).toHaveLength(1);
+      const { slug, context_window, max_context_window, supports_search_tool } = models[0];
+      return { slug, context_window, max_context_window, supports_search_tool };
+    };
+    const template = (await loadBundledModelCatalog(bin, home)).models.find((m) => m.slug === CATALOG_TEMPLATE_SLUG)!;
+    expect(await entryOf('a', 'acme-coder', 131_072)).toEqual({
+      slug: 'acme-coder',
+      context_window: 131_072,
+      max_context_window: 131_072,
+      supports_search_tool: template.supports_search_tool,
+    });
+    expect(await entryOf('b', 'acme-coder', 262_144)).toMatchObject({ slug: 'acme-coder', context_window: 262_144 });
+    expect(await entryOf('c', 'other-model', 131_072)).toMatchObject({ slug: 'other-model', context_window: 131_072 });
+    expect(await entryOf('d', 'acme-coder', 131_072, { supports_search_tool: false })).toMatchObject({
+      slug: 'acme-coder',
+      supports_search_tool: false,
+    });
+    expect(await entryOf('e', 'acme-coder', 131_072)).toEqual(await entryOf('a', 'acme-coder', 131_072));
+    expect((await entryOf('f', 'acme-coder')).context_window).toBe(template.context_window);
+  });
 });
 
 describe('codexProcessEnv', () => {

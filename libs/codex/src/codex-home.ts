@@ -1,5 +1,5 @@
-import { rmSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -291,22 +291,42 @@ export interface CodexHomeFiles {
 /** Creates CODEX_HOME (0700) and writes config.toml (0600) and, for unknown models, the catalog (0600). */
 export async function writeCodexHome(options: WriteCodexHomeOptions): Promise<CodexHomeFiles> {
   const { codexHome, bin, catalogOverrides, ...config } = options;
-  await mkdir(codexHome, { recursive: true, mode: 0o700 });
+  mkdirSync(codexHome, { recursive: true, mode: 0o700 });
   // Never the task's CODEX_HOME: its commands may have written a config.toml there.
   const bundled = await loadBundledModelCatalog(bin, await scratchCodexHome());
   const knownModel = bundled.models.some((m) => m.slug === config.model);
   let catalogPath: string | undefined;
   if (!knownModel) {
     catalogPath = join(codexHome, MODEL_CATALOG_FILE);
-    const entry = catalogEntryFor(bundled, config.model, {
-      contextWindow: config.modelContextWindow,
-      overrides: catalogOverrides,
-    });
-    await writePrivateFile(catalogPath, `${JSON.stringify({ models: [entry] })}\n`);
+    writePrivateFile(catalogPath, catalogText(bin, bundled, config.model, config.modelContextWindow, catalogOverrides));
   }
   const configPath = join(codexHome, CONFIG_FILE);
-  await writePrivateFile(configPath, renderCodexConfig({ ...config, modelCatalogPath: catalogPath }));
+  writePrivateFile(configPath, renderCodexConfig({ ...config, modelCatalogPath: catalogPath }));
   return { configPath, catalogPath, knownModel };
+}
+
+/**
+ * The catalog file of an unknown model (~45 KB: a clone of the template entry, serialised), made
+ * once per model and context window and reused: the same text every run of that model writes,
+ * without the clone and the serialisation on the way to Codex's spawn. A few dozen models at most.
+ */
+const catalogTexts = new Map<string, string>();
+const MAX_CATALOG_TEXTS = 64;
+function catalogText(
+  bin: string,
+  bundled: ModelCatalog,
+  slug: string,
+  contextWindow: number | undefined,
+  overrides: Record<string, unknown> | undefined,
+): string {
+  const key = JSON.stringify([bin, slug, contextWindow ?? null, overrides ?? null]);
+  let text = catalogTexts.get(key);
+  if (text === undefined) {
+    text = `${JSON.stringify({ models: [catalogEntryFor(bundled, slug, { contextWindow, overrides })] })}\n`;
+    if (catalogTexts.size >= MAX_CATALOG_TEXTS) catalogTexts.delete(catalogTexts.keys().next().value!);
+    catalogTexts.set(key, text);
+  }
+  return text;
 }
 
 /** An empty CODEX_HOME of the service's own, for `codex debug models` (made once per process). */
@@ -321,7 +341,7 @@ function scratchCodexHome(): Promise<string> {
  * A fresh file: whatever is at `path` (a symlink the task's commands put there, pointing at
  * another task's files) is removed first, never written through.
  */
-async function writePrivateFile(path: string, content: string): Promise<void> {
+function writePrivateFile(path: string, content: string): void {
   // Small files on the way to Codex's spawn: written at once (as libs/workspace's safe paths).
   rmSync(path, { force: true });
   writeFileSync(path, content, { mode: 0o600, flag: 'wx' });

@@ -1,6 +1,6 @@
-import { lstatSync, mkdirSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import { lstatSync, mkdirSync, opendirSync, rmSync, writeFileSync, type Stats } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { isAbsolute, join, relative, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 
 /**
  * The worker writes into folders a task's commands could write before: any of those paths may
@@ -37,6 +37,30 @@ export async function realDirectory(base: string, path: string, mode = 0o755): P
     }
   }
   return path;
+}
+
+/**
+ * Makes `path` (inside `base`) a real, empty directory. An empty one stays (one entry read,
+ * whatever the folder's size); anything else there (files, a symlink, a folder of any size that
+ * a command made) is removed without holding the thread, and the directory made anew.
+ */
+export async function emptyDirectory(base: string, path: string, mode = 0o755): Promise<string> {
+  if (relative(base, path) === '') throw new Error(`${path} is ${base} itself`);
+  // Its parents first: a symlink among them must never lead the removal below elsewhere.
+  await realDirectory(base, dirname(path), mode);
+  const stat = lstatOrUndefined(path);
+  if (stat?.isDirectory() && isEmptyDirectory(path)) return path;
+  if (stat) await rm(path, { force: true, recursive: true });
+  return realDirectory(base, path, mode);
+}
+
+function isEmptyDirectory(path: string): boolean {
+  const dir = opendirSync(path);
+  try {
+    return dir.readSync() === null;
+  } finally {
+    dir.closeSync();
+  }
 }
 
 /** Writes `content` to a fresh file at `path` (whatever was there — a symlink included — is replaced, never followed). */

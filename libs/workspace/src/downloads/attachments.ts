@@ -194,6 +194,7 @@ export interface PresyncedSplit {
  */
 export async function splitPresynced(attachments: readonly Attachment[] | null | undefined, taskDir: string): Promise<PresyncedSplit> {
   const split: PresyncedSplit = { presynced: [], failedBefore: [], toDownload: [] };
+  if (!attachments?.length) return split; // no file-system call (a thread-pool hop) for nothing
   const root = await realpath(taskDir).catch(() => null);
   for (const attachment of attachments ?? []) {
     if (attachment.status === 'failed') {

@@ -1,4 +1,5 @@
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config, TaskPayload, WegentUser } from '@wegent-codex/contracts';
 import type { Logger } from '@wegent-codex/runtime';
@@ -190,7 +191,7 @@ export async function prepareRepository(options: PrepareRepositoryOptions): Prom
   );
   const mask = createSecretMasker(secrets);
 
-  await mkdir(taskDir, { recursive: true });
+  mkdirSync(taskDir, { recursive: true }); // one metadata call, on the way to Codex's spawn
   const paths = taskGitPaths(options.stateDir ?? taskDir);
   await ensureTaskGitHome(paths);
   const gitEnv = taskGitEnv(paths);

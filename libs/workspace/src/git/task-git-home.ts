@@ -1,4 +1,4 @@
-import { lstat } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { authenticatedUrl } from '../repo-url';
 import { realDirectory, replaceFile } from '../safe-paths';
@@ -45,8 +45,14 @@ export function taskGitPaths(taskDir: string): TaskGitPaths {
  */
 export async function ensureTaskGitHome(paths: TaskGitPaths): Promise<void> {
   for (const dir of [paths.dir, paths.ghConfigDir, paths.glabConfigDir]) await realDirectory(dirname(paths.dir), dir, 0o700);
-  const config = await lstat(paths.globalConfig).catch(() => undefined);
-  if (!config?.isFile()) await replaceFile(paths.globalConfig, '');
+  // Synchronous: one metadata call on the way to Codex's spawn (as the safe-paths helpers).
+  let isFile = false;
+  try {
+    isFile = lstatSync(paths.globalConfig).isFile();
+  } catch {
+    // missing (or unreadable): written anew below
+  }
+  if (!isFile) await replaceFile(paths.globalConfig, '');
 }
 
 /**
