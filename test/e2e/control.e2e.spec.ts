@@ -1,3 +1,5 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { lstat, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { closeEarly, exec, hang, httpError, message, pause, turn } from '../fixtures/fake-responses';
@@ -119,6 +121,54 @@ describe('e2e: worker control paths (real Codex, real Redis)', () => {
     const second = await cancel(h, taskId);
     expect(second).toEqual({ status: 400, text: `{"detail":"[task_id: ${taskId}.-1] No session found"}` });
   }, 120_000);
+
+  describe('cancel while the workspace is still being prepared', () => {
+    // A server that takes every request and never answers: the run's preparation (its clone, or
+    // its skill lookup) waits on it until the cancel.
+    let silent: Server;
+    const asked: string[] = [];
+    let base = '';
+    beforeAll(async () => {
+      silent = createServer((req) => void asked.push(req.url ?? ''));
+      await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done));
+      base = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    });
+    afterAll(async () => {
+      silent.closeAllConnections();
+      await new Promise((done) => silent.close(done));
+    });
+
+    const cases: [string, number, (taskId: number) => Partial<TaskPayloadOptions>, string][] = [
+      [
+        'the clone is waiting',
+        9131,
+        () => ({ git_url: `${base}/alice/app.git`, git_repo: 'alice/app', branch_name: 'main' }),
+        '/alice/app.git/',
+      ],
+      [
+        'a skill download is waiting',
+        9132,
+        () => ({ bot: { skills: ['slow_skill'] }, auth_token: 'skill-token-1', backend_url: base }),
+        '/api/v1/kinds/skills?name=slow_skill',
+      ],
+    ];
+    it.each(cases)(
+      '%s: one CANCELLED, never FAILED, Codex never asked',
+      async (_what, taskId, fields, path) => {
+        await execute(h, payload(h, taskId, 1, 'Never runs.', fields(taskId)));
+        await eventually(() => asked.some((url) => url.startsWith(path)), 30_000, 50);
+        expect(h.callbacksOf(taskId, 1).some((c) => c.progress === 100)).toBe(false);
+
+        expect((await cancel(h, taskId)).status).toBe(200);
+        const terminal = await h.waitTerminal(taskId, 1, 30_000);
+        expect(terminal).toMatchObject({ status: 'CANCELLED', progress: 100, error_message: '${{tasks.cancel_task}}' });
+        const all = await expectSingleTerminalLast(h, taskId, 1);
+        expect(all.some((c) => c.status === 'FAILED' || c.status === 'COMPLETED')).toBe(false);
+        expect(h.router.requestsOf(taskId)).toEqual([]);
+      },
+      90_000,
+    );
+  });
 
   it('cancels a task with a running and a waiting subtask: both CANCELLED once, the waiting one never starts', async () => {
     const taskId = 9102;

@@ -40,6 +40,21 @@ export class CodexRunProcessor {
     const jobId = job.id!;
     const log = this.logger.child({ task_id: taskId, subtask_id: subtaskId, job_id: jobId, attempt: job.attemptsStarted });
 
+    // The lane and this subtask's state in one round trip: independent reads, used only once the
+    // job is admitted (they are on the way from enqueue to Codex's spawn). A payload that cannot
+    // be read only matters when it is used; any other failed read fails the job as before.
+    const reads = Promise.all([
+      this.events.terminalOf(taskId, subtaskId),
+      this.tasks.cancels.isRequested(taskId, subtaskId),
+      this.events.lastSeq(taskId, subtaskId),
+      this.loadPayload(ids, data).then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      ),
+    ]).then(
+      (values) => ({ values }),
+      (error: unknown) => ({ failed: error }),
+    );
     if (!(await this.tasks.admit(taskId, jobId))) {
       log.debug('parked behind the running subtask of its task');
       await job.moveToDelayed(Date.now() + PARK_DELAY_MS, token);
@@ -49,17 +64,10 @@ export class CodexRunProcessor {
     const progress = new JobProgressReporter(job, log);
     const emitter = new RunEventEmitter(this.events, { ...ids, attempt: job.attemptsStarted }, progress.observe);
     try {
-      // Independent reads, one round trip for all (they are on the way from enqueue to Codex's
-      // spawn); decided in this order. A payload that cannot be read only matters when it is used.
-      const [terminal, cancelRequested, lastSeq, payload] = await Promise.all([
-        this.events.terminalOf(taskId, subtaskId),
-        this.tasks.cancels.isRequested(taskId, subtaskId),
-        this.events.lastSeq(taskId, subtaskId),
-        this.loadPayload(ids, data).then(
-          (value) => ({ value }),
-          (error: unknown) => ({ error }),
-        ),
-      ]);
+      const read = await reads;
+      if ('failed' in read) throw read.failed;
+      // Decided in this order.
+      const [terminal, cancelRequested, lastSeq, payload] = read.values;
       if (terminal) return 'already finished';
       if (cancelRequested) {
         await emitter.emitAll(RunEnding.cancelled('queued', data.protocol));

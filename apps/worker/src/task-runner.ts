@@ -63,55 +63,68 @@ export class TaskRunner {
     const { payload, emitter } = request;
     const { task_id: taskId, subtask_id: subtaskId } = payload;
     const log = this.logger.child({ task_id: taskId, subtask_id: subtaskId, job_id: request.jobId, attempt: request.attempt });
-    await emitter.emit({
+    // `started` is on its way while the checks below run and the workspace is prepared: the
+    // emitter appends in order, and every path below waits for it before it ends.
+    const started = emitter.emit({
       type: 'status',
       phase: 'started',
       context: { ...runContextOf(payload), ...(request.traceparent ? { traceparent: request.traceparent } : {}) },
     });
 
     if (shellTypeOf(payload) !== 'codex' && payload.type !== 'validation') {
+      await started;
       await emitter.emitAll(RunEnding.noAgent(payload));
       return 'unsupported shell type';
     }
     if (payload.type === 'validation') {
+      await started;
       return runImageValidation(payload, emitter, { codexBin: this.workspace.codexBin, workspaceRoot: this.workspace.root });
     }
 
-    // The first step of every subtask, also when preparation then fails (docs/protocol/wegent-protocol.md §5.5).
-    // Appended while the workspace is prepared (the emitter keeps the order): off the way to Codex's spawn.
-    const [initialized, preparation] = await Promise.allSettled([
-      emitter.emit({ type: 'thinking-step', report: false, step: { title: StepTitle.initializeAgent, next_action: 'continue' } }),
+    // The first step of every subtask, also when preparation then fails (docs/protocol/wegent-protocol.md §5.5),
+    // sent right behind `started`. Whether a cancel came before this run was registered is read
+    // meanwhile (one later is seen by the cancel signal). All of it off the way to Codex's spawn.
+    const initialize = emitter.emit({
+      type: 'thinking-step',
+      report: false,
+      step: { title: StepTitle.initializeAgent, next_action: 'continue' },
+    });
+    const [appended, preparation, cancelFlag] = await Promise.allSettled([
+      Promise.all([started, initialize]),
       this.workspace.prepare(payload, { signal: request.cancel }),
+      this.cancels.isRequested(taskId, subtaskId),
     ]);
-    if (initialized.status === 'rejected') {
+    if (appended.status === 'rejected' || cancelFlag.status === 'rejected') {
       if (preparation.status === 'fulfilled') preparation.value.release();
-      throw initialized.reason;
+      throw appended.status === 'rejected' ? appended.reason : (cancelFlag as PromiseRejectedResult).reason;
     }
     if (preparation.status === 'rejected') {
       const error: unknown = preparation.reason;
       // Not prepared: the payload's and the service's secrets are all there is to mask.
       const masker = new RunMasker(this.workspace.secretsOf(payload));
       emitter.guard(masker);
+      // The cancel itself stopped the preparation (a clone, a download killed): the run ends cancelled.
+      if (request.cancel.aborted || cancelFlag.value) return this.endCancelled(emitter, 'queued');
       log.warn({ err: masker.text(message(error)) }, 'workspace preparation failed');
       await emitter.emitAll(RunEnding.preExecuteFailed(taskId, message(error)));
       return 'pre-execute failed';
     }
     const prepared: PreparedWorkspace = preparation.value;
     try {
-      return await this.runPrepared(request, prepared, log);
+      return await this.runPrepared(request, prepared, cancelFlag.value, log);
     } finally {
       prepared.release();
     }
   }
 
   /** The run once its workspace is ready: Codex, the workbench, and how it ends. */
-  private async runPrepared(request: RunRequest, prepared: PreparedWorkspace, log: Logger): Promise<RunResult> {
+  private async runPrepared(request: RunRequest, prepared: PreparedWorkspace, cancelledBefore: boolean, log: Logger): Promise<RunResult> {
     const { payload, emitter } = request;
     // The run's secret set, complete now (the repository's credentials too): masked once, on append.
     const masker = new RunMasker(prepared.secrets);
     // What Codex's steps (command output above all) may add to this subtask's events.
     emitter.guard(masker, new OutputBudget(this.config.RUN_OUTPUT_KB * 1024));
-    if (await this.cancelled(request)) return this.endCancelled(emitter, 'queued');
+    if (cancelledBefore || request.cancel.aborted) return this.endCancelled(emitter, 'queued');
 
     if (prepared.attachmentsDownloaded > 0) {
       await emitter.emit({
