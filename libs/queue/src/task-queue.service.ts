@@ -128,8 +128,15 @@ export class TaskQueueService implements TaskQueuePort, OnModuleDestroy {
       return { ...base, state: (await this.events.terminalOf(task_id, subtask_id)) ? 'completed' : 'active', created: false };
     }
 
-    const payloadRef = await this.vault.store(payload);
-    const position = await this.lane.join(task_id, jobId);
+    // The payload, the lane and (2026) the heartbeat registration are independent: one round trip.
+    // Should the add below fail, what these left is harmless and reused by the caller's retry: the
+    // payload expires, a lane entry without a job is skipped (admit), a retry re-joins in place.
+    const [payloadRef, position] = await Promise.all([
+      this.vault.store(payload),
+      this.lane.join(task_id, jobId),
+      // Today's EM expects heartbeats from the moment it dispatched (docs/protocol/wegent-protocol-2026.md §5).
+      payload.protocol === '2026' ? this.heartbeats.register(task_id, subtask_id) : undefined,
+    ]);
     const data: TaskJobData = {
       task_id,
       subtask_id,
@@ -139,8 +146,6 @@ export class TaskQueueService implements TaskQueuePort, OnModuleDestroy {
       ...(options.traceparent ? { traceparent: options.traceparent } : {}),
       ...(payload.protocol ? { protocol: payload.protocol } : {}),
     };
-    // Today's EM expects heartbeats from the moment it dispatched (docs/protocol/wegent-protocol-2026.md §5).
-    if (payload.protocol === '2026') await this.heartbeats.register(task_id, subtask_id);
     const job = await this.queue.add(jobId, data, {
       ...TASK_JOB_OPTIONS,
       jobId,
