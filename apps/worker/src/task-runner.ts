@@ -63,8 +63,9 @@ export class TaskRunner {
     const { payload, emitter } = request;
     const { task_id: taskId, subtask_id: subtaskId } = payload;
     const log = this.logger.child({ task_id: taskId, subtask_id: subtaskId, job_id: request.jobId, attempt: request.attempt });
-    // `started` is on its way while the checks below run and the workspace is prepared: the
-    // emitter appends in order, and every path below waits for it before it ends.
+    // `started` is on its way while the checks below run and the workspace is prepared (what
+    // cannot be done twice, the clone, waits for it): the emitter appends in order, and every
+    // path below waits for it before it ends.
     const started = emitter.emit({
       type: 'status',
       phase: 'started',
@@ -91,7 +92,7 @@ export class TaskRunner {
     });
     const [appended, preparation, cancelFlag] = await Promise.allSettled([
       Promise.all([started, initialize]),
-      this.workspace.prepare(payload, { signal: request.cancel }),
+      this.workspace.prepare(payload, { signal: request.cancel, begun: started }),
       this.cancels.isRequested(taskId, subtaskId),
     ]);
     if (appended.status === 'rejected' || cancelFlag.status === 'rejected') {

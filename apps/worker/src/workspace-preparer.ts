@@ -132,9 +132,12 @@ export class WorkspacePreparer {
   /** The task's repository: cloned once per task (follow-ups find it), credentials never in argv or .git/config. */
   private async repositoryOf(
     payload: TaskPayload,
-    at: { taskDir: string; stateDir: string; wrap: CommandWrapper; log: Logger; signal?: AbortSignal },
+    at: { taskDir: string; stateDir: string; wrap: CommandWrapper; log: Logger; signal?: AbortSignal; begun?: Promise<unknown> },
   ) {
-    const { taskDir, stateDir, wrap, log, signal } = at;
+    const { taskDir, stateDir, wrap, log, signal, begun } = at;
+    // A clone cannot simply be made again: it starts once the run's `started` is in the log, so a
+    // worker that dies meanwhile leaves a job that reruns from nothing (a redelivery with events is ended).
+    if (payload.git_url?.trim()) await begun;
     const repo = await prepareRepository({
       payload,
       taskDir,
@@ -232,8 +235,12 @@ export class WorkspacePreparer {
     return path ? [path] : [];
   }
 
-  async prepare(payload: TaskPayload, options: { signal?: AbortSignal } = {}): Promise<PreparedWorkspace> {
-    const { signal } = options;
+  /**
+   * `begun`: resolves once the run's `started` event is appended; what cannot be done twice (the
+   * clone) waits for it, the rest is made meanwhile.
+   */
+  async prepare(payload: TaskPayload, options: { signal?: AbortSignal; begun?: Promise<unknown> } = {}): Promise<PreparedWorkspace> {
+    const { signal, begun } = options;
     const log = this.logger.child({ task_id: payload.task_id, subtask_id: payload.subtask_id });
     // No run starts without its boundary (unless SANDBOX=off): the job fails with the reason.
     const launcher = await this.sandbox.require();
@@ -268,7 +275,7 @@ export class WorkspacePreparer {
     // on the network: a clone, skills), and each waits for the other before a failure is thrown.
     let modelLease: ModelKeyLease | undefined;
     const [{ repo, initialCommit, custom }, { model, headerEnv, files, skills, codexConfig }] = await settleAll([
-      this.repositoryOf(payload, { taskDir, stateDir, wrap, log, signal }),
+      this.repositoryOf(payload, { taskDir, stateDir, wrap, log, signal, begun }),
       settleAll([
         (async () => {
           // The service's default key never enters the sandbox: Codex gets a per-run lease on the worker's key proxy.
