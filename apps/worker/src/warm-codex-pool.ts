@@ -6,9 +6,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Config, RpcNotification } from '@wegent-codex/contracts';
 import {
   AppServerClient,
+  codexHomeSeed,
   codexProcessEnv,
   isAlive,
   passedServiceEnv,
+  plantCodexHomeSeed,
   renderWarmCodexConfig,
   resolveCodexBinary,
 } from '@wegent-codex/codex';
@@ -245,6 +247,12 @@ export class WarmCodexPool {
     await mkdir(join(view, SLOT_CODEX_HOME), { recursive: true, mode: 0o700 });
     await mkdir(join(view, SLOT_HOME), { recursive: true, mode: 0o700 });
     await writeFile(join(view, SLOT_CODEX_HOME, 'config.toml'), renderWarmCodexConfig(), { mode: 0o600 });
+    // Codex's databases already migrated (made once per process; the pool fills in the background, so it waits for them).
+    const seed = await codexHomeSeed(this.bin, {
+      onError: (error) =>
+        this.logger.warn({ err: error.message }, 'Codex databases could not be prepared once: each process makes its own'),
+    });
+    if (seed) plantCodexHomeSeed(join(view, SLOT_CODEX_HOME), seed);
     // Inside the sandbox the slot's view is WORKSPACE_ROOT; without one it is where it is.
     const inside = this.sandboxed ? this.root : view;
     const passed = passedServiceEnv();

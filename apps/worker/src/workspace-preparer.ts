@@ -1,13 +1,16 @@
 import { dirname, join, resolve } from 'node:path';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import type { Config, GitSnapshot, TaskPayload } from '@wegent-codex/contracts';
 import {
+  codexHomeSeed,
   codexProcessEnv,
   passedServiceEnv,
+  plantCodexHomeSeed,
   DEFAULT_API_KEY_ENV,
   resolveCodexBinary,
   warmThreadConfig,
   writeCodexHome,
+  type CodexHomeSeed,
   type McpServerOptions,
 } from '@wegent-codex/codex';
 import { serviceSecretsOf } from '@wegent-codex/redaction';
@@ -88,9 +91,12 @@ export const TASK_STATE_DIR = '.task-state';
  * with its config (provider, MCP servers, offline flags), the instructions and the prompt.
  */
 @Injectable()
-export class WorkspacePreparer {
+export class WorkspacePreparer implements OnModuleInit {
   readonly root: string;
   private bin?: string;
+  /** Codex's databases, migrated once, for each new CODEX_HOME (libs/codex codex-home-seed.ts); set once made. */
+  private seed?: CodexHomeSeed;
+  private seeding?: Promise<CodexHomeSeed | undefined>;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -99,6 +105,19 @@ export class WorkspacePreparer {
     private readonly modelKeys: ModelKeyProxy,
   ) {
     this.root = resolve(config.WORKSPACE_ROOT);
+  }
+
+  /** Starts making the CODEX_HOME seed in the background (a task never waits for it). */
+  onModuleInit(): void {
+    void this.codexHomeSeed();
+  }
+
+  /** The seed once made (undefined while it is made, or when it could not be). */
+  codexHomeSeed(): Promise<CodexHomeSeed | undefined> {
+    this.seeding ??= codexHomeSeed(this.codexBin, {
+      onError: (error) => this.logger.warn({ err: error.message }, 'Codex databases could not be prepared once: each run makes its own'),
+    }).then((seed) => (this.seed = seed));
+    return this.seeding;
   }
 
   get codexBin(): string {
@@ -205,7 +224,9 @@ export class WorkspacePreparer {
       mcpServers,
     };
     const files = await writeCodexHome({ codexHome, bin: this.codexBin, ...codexConfig });
-    log.debug({ known_model: files.knownModel }, 'CODEX_HOME written');
+    // A new home gets Codex's databases already migrated (a follow-up keeps its own).
+    const seeded = this.plantSeed(codexHome, log);
+    log.debug({ known_model: files.knownModel, seeded }, 'CODEX_HOME written');
 
     // Skills on every subtask (also for an empty agent_config: the service default model runs them).
     const backend = backendBaseUrl(this.config.TASK_API_DOMAIN, payload.backend_url);
@@ -226,6 +247,22 @@ export class WorkspacePreparer {
       : { installed: [], failed: [] };
     for (const failure of skills.failed) log.warn({ skill: failure.name, reason: failure.error }, 'skill not installed');
     return { model, headerEnv, files, skills, codexConfig };
+  }
+
+  private plantSeed(codexHome: string, log: Logger): string[] {
+    if (!this.seed) {
+      void this.codexHomeSeed();
+      return [];
+    }
+    try {
+      return plantCodexHomeSeed(codexHome, this.seed);
+    } catch (error) {
+      log.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        "Codex's databases not prepared for this run: Codex makes them",
+      );
+      return [];
+    }
   }
 
   /** A `file://` or local-path git_url (tests and the demo, ALLOW_FILE_GIT_URLS): git in the sandbox must read it. */

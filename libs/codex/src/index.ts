@@ -1,5 +1,6 @@
 export * from './codex-binary';
 export * from './codex-home';
+export * from './codex-home-seed';
 export * from './toml';
 export * from './process-tree';
 export * from './server-requests';
