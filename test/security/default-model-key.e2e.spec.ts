@@ -9,6 +9,7 @@ import { WorkspacePreparer, type PreparedWorkspace } from '../../apps/worker/src
 import { loadConfig, taskPayloadSchema } from '@wegent-codex/contracts';
 import { SandboxService } from '@wegent-codex/sandbox';
 import { canary, leaked } from './canaries';
+import { silentLogger as silent } from '../support/memory-logger';
 
 /**
  * A bot without `model_id` runs on the service's default model. The service's OPENAI_API_KEY must
@@ -18,13 +19,6 @@ import { canary, leaked } from './canaries';
  */
 const base = resolve(__dirname, '../../.data/test-security', `defkey-${randomBytes(4).toString('hex')}`);
 const DEFAULT_KEY = canary('defaultmodelkey');
-const silent = {
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-  debug: () => undefined,
-  child: () => silent,
-} as never;
 
 interface Seen {
   method?: string;

@@ -10,6 +10,7 @@ import { SandboxService } from '@wegent-codex/sandbox';
 import { createBareRepository } from '../fixtures/git-http-server';
 import { waitUntil } from '../support/processes';
 import { canary, leaked } from './canaries';
+import { silentLogger as silent } from '../support/memory-logger';
 
 jest.setTimeout(120_000);
 
@@ -33,13 +34,6 @@ const victimState = join(root, '.task-state', String(VICTIM));
 const victimCredentials = join(victimState, '.wegent-git', 'credentials');
 const SECRET = canary('victimgittoken');
 
-const silent = {
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-  debug: () => undefined,
-  child: () => silent,
-} as never;
 let prepared: PreparedWorkspace;
 let repo: string;
 

@@ -12,3 +12,12 @@ export function memoryLogger(level: 'debug' | 'info' | 'trace' = 'debug'): { log
   });
   return { logger: createLogger({ LOG_LEVEL: level }, {}, stream), lines };
 }
+
+/** A logger that drops everything, for components built by hand in a spec whose logs are not asserted. */
+export const silentLogger = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  debug: () => undefined,
+  child: () => silentLogger,
+} as never;

@@ -6,18 +6,12 @@ import { SandboxService } from '@wegent-codex/sandbox';
 import { createBareRepository } from '../../../test/fixtures/git-http-server';
 import { ModelKeyProxy } from './model-key-proxy';
 import { WorkspacePreparer } from './workspace-preparer';
+import { silentLogger as silent } from '../../../test/support/memory-logger';
 
 jest.setTimeout(60_000);
 
 const base = resolve(__dirname, '../../../.data/test-e2e', `preparer-${randomBytes(4).toString('hex')}`);
 const root = join(base, 'workspace');
-const silent = {
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-  debug: () => undefined,
-  child: () => silent,
-} as never;
 
 /**
  * The run's `started` event is appended while the workspace is prepared (apps/worker/src/task-runner.ts);
