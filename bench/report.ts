@@ -274,17 +274,18 @@ function renderRelayFlood(line: Line, flood: RelayFloodResult): void {
   );
   line('appenders without pauses, the relays delivering meanwhile, per protocol generation and number of relay processes');
   line('(CALLBACK_COALESCE_MS=0; 2025 text snapshots superseded within one read batch are still dropped, hence fewer callbacks');
-  line('than events; 2026 deltas never are). callbacks/s is bounded by the appenders and the fake executor_manager sharing');
+  line('than events; 2026 deltas queued behind each other go out merged, as one). callbacks/s is bounded by the appenders and');
+  line('the fake executor_manager sharing');
   line("the bench process; the relays' CPU per callback is not, and **callbacks per CPU-second** is one relay process's");
   line('ceiling with an executor_manager that answers at once.');
   line();
   line(
-    '| protocol | relay processes | subtasks | events | callbacks | events appended/s | callbacks delivered/s | first append → last terminal callback ms | relay CPU ms per callback | **callbacks per relay CPU-second** |',
+    '| protocol | relay processes | subtasks | events | callbacks | events appended/s | callbacks delivered/s | first append → last terminal callback ms | relay CPU ms per callback | **callbacks per relay CPU-second** | relay CPU µs per event | relay CPU ms per subtask |',
   );
-  line('|---|---|---|---|---|---|---|---|---|---|');
+  line('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const l of levels) {
     line(
-      `| ${l.protocol} | ${l.relays} | ${l.subtasks} | ${l.events} | ${l.callbacks} | ${fmt(l.eventsPerSecond)} | ${fmt(l.callbacksPerSecond)} | ${fmt(l.drainWindowMs)} | ${fmt(l.relayCpuMsPerCallback, 2)} | ${fmt(l.callbacksPerCpuSecond)} |`,
+      `| ${l.protocol} | ${l.relays} | ${l.subtasks} | ${l.events} | ${l.callbacks} | ${fmt(l.eventsPerSecond)} | ${fmt(l.callbacksPerSecond)} | ${fmt(l.drainWindowMs)} | ${fmt(l.relayCpuMsPerCallback, 2)} | ${fmt(l.callbacksPerCpuSecond)} | ${fmt((1000 * l.relayCpuMs) / l.events)} | ${fmt(l.relayCpuMs / l.subtasks, 2)} |`,
     );
   }
   for (const l of levels.filter((level) => level.profileTop?.length)) {

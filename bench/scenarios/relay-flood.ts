@@ -10,7 +10,8 @@ import { ratePerSecond } from '../stats';
  * appenders can (no pauses), while the relays deliver; once per protocol generation and relay
  * count. Callbacks/s counts every callback received from the first append to the last terminal
  * callback. CALLBACK_COALESCE_MS=0; the 2025 relay still drops text snapshots that a later one in
- * the same read batch supersedes, so callbacks < events there (2026 deltas are never dropped).
+ * the same read batch supersedes, so callbacks < events there; 2026 deltas queued behind each other
+ * go out merged (none is dropped).
  * The relays are processes of their own (support/relay-harness.ts); their CPU time per callback is
  * the cost that does not depend on this machine's load, and 1000 ÷ it is what one relay core
  * delivers with a receiver that answers at once.

@@ -31,8 +31,9 @@ const RETRYABLE_STATUS = new Set([408, 429]);
  */
 export const IN_FLIGHT_GRACE_MS = 2_000;
 
+/** Built from the event (and the part of it); merged 2026 deltas name the first and last event they carry. */
 export const idempotencyKey = (callback: AnyPlannedCallback): string =>
-  `wegent-codex:${callback.body.task_id}:${callback.body.subtask_id}:${callback.eventId}${callback.part ? `:${callback.part}` : ''}`;
+  `wegent-codex:${callback.body.task_id}:${callback.body.subtask_id}:${callback.firstEventId ? `${callback.firstEventId}..` : ''}${callback.eventId}${callback.part ? `:${callback.part}` : ''}`;
 
 /**
  * POSTs one callback to CALLBACK_URL until executor_manager takes it (docs/protocol/wegent-protocol.md §4.1).

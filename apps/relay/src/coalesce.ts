@@ -19,7 +19,8 @@ export interface SendPlan<T extends AnyPlannedCallback> {
  * - A trailing `text` callback goes out at most once per `coalesceMs` since the last callback sent;
  *   otherwise it is held, so newer events can replace it.
  * - Every other kind goes out at once — 2026 deltas included: BE appends each one, so none is ever
- *   dropped or merged away here (docs/protocol/wegent-protocol-2026.md §3.7).
+ *   dropped here (docs/protocol/wegent-protocol-2026.md §3.7). Deltas queued behind each other
+ *   were already merged into one as they were folded (`mergeDeltas`, SubtaskDelivery.keep).
  */
 export interface PlanOptions {
   /** When the last callback of this subtask was sent (undefined: none yet in this process). */

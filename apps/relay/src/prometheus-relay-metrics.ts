@@ -35,7 +35,7 @@ export class PrometheusRelayMetrics implements RelayMetrics {
     });
     this.coalescedTotal = new Counter({
       name: 'wegent_codex_callbacks_coalesced_total',
-      help: 'Text-only callbacks not sent because a later snapshot superseded them',
+      help: 'Callbacks not sent on their own: 2025 text snapshots a later one superseded, 2026 deltas merged into the one queued before them',
       registers,
     });
     // Known label values start at 0, so rate() works from the first failure on.

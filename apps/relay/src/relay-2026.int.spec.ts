@@ -5,6 +5,7 @@ import { StepTitle, type Config, type NewTaskEvent, type RunContext } from '@weg
 import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
 import { RuntimeModule } from '@wegent-codex/runtime';
 import { FakeWegent2026 } from '../../../test/fixtures/fake-wegent-2026';
+import { waitRelayDone } from '../../../test/support/relay-done';
 import { dropPrefix, testConfig } from '../../../test/support/test-config';
 import { RelayCounters } from './relay-metrics';
 import { RelayModule } from './relay.module';
@@ -89,6 +90,25 @@ const EXPECTED_DELTAS = [
   { offset: 23, delta: '\n\n完成' },
   { offset: 27, delta: ' ✅' },
 ];
+/** The same run read by the relay in one go: the deltas queued behind each other go out as one. */
+const EXPECTED_EVENTS_MERGED = [
+  'response.created',
+  'response.reasoning_summary_text.delta',
+  'response.output_text.delta',
+  'response.block.created',
+  'response.block.updated',
+  'response.output_text.delta',
+  'response.completed',
+];
+const EXPECTED_DELTAS_MERGED = [
+  { offset: 0, delta: 'Looking at the parser… ' },
+  { offset: 23, delta: '\n\n完成 ✅' },
+];
+/** Callbacks each event of run2026 gives, in order (the `prepared` status gives none). */
+const CALLBACKS_PER_EVENT = [1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1];
+
+/** Consecutive deltas of one kind as one entry: the order of what BE saw, whatever the relay merged. */
+const collapsed = (events: string[]): string[] => events.filter((e, i) => !(e.endsWith('.delta') && events[i - 1] === e));
 
 interface Harness {
   config: Config;
@@ -144,16 +164,20 @@ afterEach(async () => {
 });
 
 describe('relay, 2026 protocol (real Redis, a fake EM + backend that records every POST)', () => {
-  it('delivers every callback once, deltas never coalesced even with coalescing on; BE ends with the answer', async () => {
+  it("deltas queued behind each other go out as one, as Wegent's executor sends them: every callback once, BE ends with the answer", async () => {
     await setUp();
-    await startRelay();
-    await append(run2026(ids(11, 1)));
+    const stored: string[] = [];
+    for (const event of run2026(ids(11, 1))) {
+      const result = await h.log.append(event);
+      if (result.appended) stored.push(result.id);
+    }
+    await startRelay(); // the whole log is there before the relay reads it
     await h.wegent.waitTerminal(11, 1);
 
     const state = h.wegent.subtask(11, 1);
     expect(h.wegent.violations).toEqual([]);
-    expect(state.events).toEqual(EXPECTED_EVENTS);
-    expect(appliedDeltas(11, 1)).toEqual(EXPECTED_DELTAS);
+    expect(state.events).toEqual(EXPECTED_EVENTS_MERGED);
+    expect(appliedDeltas(11, 1)).toEqual(EXPECTED_DELTAS_MERGED);
     expect(state.text).toBe(EXPECTED_TEXT);
     expect(state.final).toBe(EXPECTED_TEXT);
     expect(state.reasoning).toBe('Plan: read the parser.');
@@ -165,20 +189,51 @@ describe('relay, 2026 protocol (real Redis, a fake EM + backend that records eve
     });
     // The dispatch's container name, not this deployment's EXECUTOR_NAME (follow-ups are routed by it).
     expect([...state.executorNames]).toEqual(['wegent-task-bob-1']);
-    expect(h.wegent.requests).toHaveLength(EXPECTED_EVENTS.length);
+    expect(h.wegent.requests).toHaveLength(EXPECTED_EVENTS_MERGED.length);
+    // A merged delta's Idempotency-Key names the first and the last event it carries.
+    const keys = h.wegent.requests.map((r) => r.headers['idempotency-key']);
+    expect(keys).toEqual([
+      `wegent-codex:11:1:${stored[0]}`,
+      `wegent-codex:11:1:${stored[2]}`,
+      `wegent-codex:11:1:${stored[3]}..${stored[5]}`,
+      `wegent-codex:11:1:${stored[6]}`,
+      `wegent-codex:11:1:${stored[7]}`,
+      `wegent-codex:11:1:${stored[8]}..${stored[9]}`,
+      `wegent-codex:11:1:${stored[10]}`,
+    ]);
+    // The cursor comes to rest on the last event and nothing more is sent.
+    await waitRelayDone(h.config, 11, 1);
+    expect(await h.redis.get(h.keys.relayCursor(11, 1))).toBe(stored[10]);
+    expect(h.wegent.requests).toHaveLength(EXPECTED_EVENTS_MERGED.length);
+  });
+
+  it('a delta with nothing queued behind it goes out on its own, at once (nothing is held back to merge)', async () => {
+    await setUp();
+    await startRelay();
+    let expected = 0;
+    for (const [index, event] of run2026(ids(17, 1)).entries()) {
+      await h.log.append(event);
+      expected += CALLBACKS_PER_EVENT[index];
+      await h.wegent.waitFor((w) => w.requests.length === expected, 20_000, `callback ${expected}`);
+    }
+    await h.wegent.waitTerminal(17, 1);
+    expect(h.wegent.violations).toEqual([]);
+    expect(h.wegent.subtask(17, 1).events).toEqual(EXPECTED_EVENTS);
+    expect(appliedDeltas(17, 1)).toEqual(EXPECTED_DELTAS);
+    expect(h.wegent.subtask(17, 1).final).toBe(EXPECTED_TEXT);
   });
 
   it('through 503 answers: each refused delta is sent again, none applied twice, none skipped', async () => {
     await setUp();
     h.wegent.failNext(6, 503);
-    await startRelay();
     await append(run2026(ids(12, 1)));
+    await startRelay();
     await h.wegent.waitTerminal(12, 1);
 
     expect(h.wegent.violations).toEqual([]);
     expect(h.wegent.requests.filter((r) => r.status === 503)).toHaveLength(6);
-    expect(h.wegent.subtask(12, 1).events).toEqual(EXPECTED_EVENTS);
-    expect(appliedDeltas(12, 1)).toEqual(EXPECTED_DELTAS);
+    expect(h.wegent.subtask(12, 1).events).toEqual(EXPECTED_EVENTS_MERGED);
+    expect(appliedDeltas(12, 1)).toEqual(EXPECTED_DELTAS_MERGED);
     expect(h.wegent.subtask(12, 1).final).toBe(EXPECTED_TEXT);
   });
 
@@ -186,8 +241,8 @@ describe('relay, 2026 protocol (real Redis, a fake EM + backend that records eve
     await setUp();
     const first = await startRelay();
     const events = run2026(ids(13, 1));
-    await append(events.slice(0, 5)); // created, reasoning, 2 deltas
-    await h.wegent.waitFor(() => appliedDeltas(13, 1).length === 2, 20_000, 'two deltas');
+    await append(events.slice(0, 5)); // created, reasoning, 2 deltas (sent as one or two)
+    await h.wegent.waitFor((w) => w.subtask(13, 1).text === 'Looking at the ', 20_000, 'the first two deltas');
     await first.close();
     h.relays = h.relays.filter((a) => a !== first);
 
@@ -195,10 +250,16 @@ describe('relay, 2026 protocol (real Redis, a fake EM + backend that records eve
     await startRelay(); // a fresh process: no fold state, only the log and the cursor
     await h.wegent.waitTerminal(13, 1);
 
+    // The fake fails an offset that repeats or skips text: BE got each piece once, in order.
     expect(h.wegent.violations).toEqual([]);
-    expect(h.wegent.subtask(13, 1).events).toEqual(EXPECTED_EVENTS);
-    expect(appliedDeltas(13, 1)).toEqual(EXPECTED_DELTAS);
-    expect(h.wegent.requests.filter((r) => r.status === 200)).toHaveLength(EXPECTED_EVENTS.length);
+    expect(collapsed(h.wegent.subtask(13, 1).events)).toEqual(EXPECTED_EVENTS_MERGED);
+    expect(h.wegent.subtask(13, 1).text).toBe(EXPECTED_TEXT);
+    // What the restarted relay sent: from the cursor on, the queued deltas merged.
+    expect(appliedDeltas(13, 1).slice(-2)).toEqual([
+      { offset: 15, delta: 'parser… ' },
+      { offset: 23, delta: '\n\n完成 ✅' },
+    ]);
+    expect(h.wegent.requests.every((r) => r.status === 200)).toBe(true);
   });
 
   it('two relays at once: one stream per subtask, in order, nothing twice', async () => {
@@ -207,14 +268,18 @@ describe('relay, 2026 protocol (real Redis, a fake EM + backend that records eve
     await startRelay();
     await Promise.all([append(run2026(ids(14, 1))), append(run2026(ids(14, 2))), append(run2026(ids(15, 1)))]);
     await Promise.all([h.wegent.waitTerminal(14, 1), h.wegent.waitTerminal(14, 2), h.wegent.waitTerminal(15, 1)]);
+    // The fake fails an offset that repeats or skips text, and anything after the terminal.
     expect(h.wegent.violations).toEqual([]);
     for (const [t, s] of [
       [14, 1],
       [14, 2],
       [15, 1],
     ] as const) {
-      expect(h.wegent.subtask(t, s).events).toEqual(EXPECTED_EVENTS);
-      expect(appliedDeltas(t, s)).toEqual(EXPECTED_DELTAS);
+      const state = h.wegent.subtask(t, s);
+      expect(collapsed(state.events)).toEqual(EXPECTED_EVENTS_MERGED);
+      expect(state.text).toBe(EXPECTED_TEXT);
+      expect(state.reasoning).toBe('Plan: read the parser.');
+      expect(state.final).toBe(EXPECTED_TEXT);
     }
   });
 

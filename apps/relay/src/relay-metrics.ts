@@ -11,7 +11,7 @@ export interface RelayMetrics {
   retried(reason: string): void;
   /** A callback given up: a non-retryable answer, or still failing after CALLBACK_RETRY_FOR_MS. */
   failed(reason: 'rejected' | 'expired'): void;
-  /** Text callbacks dropped because a later snapshot in the same batch superseded them. */
+  /** Callbacks not sent on their own: 2025 text snapshots a later one superseded, 2026 deltas merged into the one before. */
   coalesced(count: number): void;
 }
 

@@ -3,6 +3,7 @@ import {
   decodeEntry,
   type EventLogRepository,
   isSupersededBy,
+  mergeDeltas,
   type AnyPlannedCallback,
   type FoldOptions,
   ProtocolFold,
@@ -128,6 +129,10 @@ export class SubtaskDelivery {
     const stateKey = key(taskId, subtaskId);
     let cursor = lockedCursor;
     let state = this.folds.get(stateKey);
+    // Another relay may have delivered part of a merged delta this process still holds: its
+    // pieces are after the cursor, so a fold rebuilt from the log plans exactly those.
+    if (state?.pending.some((c) => c.firstEventId !== undefined && !isAfter(c.firstEventId, cursor) && isAfter(c.eventId, cursor)))
+      state = undefined;
     if (!state) {
       // Nothing after the cursor: no need to rebuild the fold from the start of the log.
       if (!(await this.hasEventsAfter(taskId, subtaskId, cursor))) return { outcome: 'delivered', finished: false, foldedUpTo: cursor };
@@ -193,6 +198,15 @@ export class SubtaskDelivery {
 
   private keep(state: FoldState, stored: StoredEvent, planned: AnyPlannedCallback, cursor: string): void {
     if (!isAfter(planned.eventId, cursor)) return;
+    const last = state.pending.at(-1);
+    // A 2026 delta queued behind another of the same stream goes out with it, as one (fewer
+    // requests to EM and BE when the relay is behind; none held back when it is not).
+    const merged = last && mergeDeltas(last, planned);
+    if (last && merged) {
+      state.pending[state.pending.length - 1] = { ...merged, eventTime: last.eventTime };
+      this.metrics.coalesced(1);
+      return;
+    }
     // Dropping superseded text as we go keeps a rebuild of a long stream from holding one full
     // snapshot per chunk in memory.
     let dropped = 0;

@@ -85,7 +85,7 @@ export type CallbackKind =
   | 'text'
   | 'terminal'
   | 'validation'
-  /** 2026: a text or reasoning delta. Appended blindly by BE: exactly once, never coalesced. */
+  /** 2026: a text or reasoning delta. Appended blindly by BE: exactly once; queued ones merged (`mergeDeltas`). */
   | 'delta'
   /** 2026: a block upsert (idempotent by block id). */
   | 'block'
@@ -106,6 +106,8 @@ export interface PlannedCallback<B extends CallbackBody | ResponsesCallback = Ca
    */
   part?: number;
   moreOfEvent?: boolean;
+  /** 2026 only: set when queued deltas were merged into this one (`mergeDeltas`): the first event it covers. */
+  firstEventId?: string;
 }
 
 /** A callback of either generation (the relay delivers both). */

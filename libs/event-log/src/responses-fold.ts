@@ -1,4 +1,5 @@
 import type {
+  CallbackBody,
   ChunkEvent,
   DoneEvent,
   ErrorEvent,
@@ -258,6 +259,42 @@ type Planned = { kind: CallbackKind; body: ResponsesCallback };
 const planned = (kind: CallbackKind, body: ResponsesCallback): Planned => ({ kind, body });
 
 const CANCELLED = { code: 'cancelled', message: 'Task cancelled' };
+
+/** The longest delta text (UTF-16 units) that queued deltas are merged into: a backlog goes out in pieces. */
+export const MAX_MERGED_DELTA_LENGTH = 32_768;
+
+/**
+ * Two queued 2026 deltas as one callback, or undefined when they cannot be one
+ * (docs/protocol/wegent-protocol-2026.md §3.3, §3.7): BE appends every delta blindly and the browser
+ * places answer text by `offset`, so consecutive deltas of the same stream carry exactly the text of
+ * one delta with both texts — Wegent's own executor merges its queued deltas the same way, keeping the
+ * first `offset`. Answer deltas merge when the second starts where the first ends (contiguous
+ * offsets of the same message); reasoning deltas when they belong to the same item. The result
+ * keeps the first's envelope and offset, takes the second's event id (the relay moves its cursor
+ * past both only when it is answered) and remembers the first event (`firstEventId`) for its
+ * Idempotency-Key.
+ */
+export function mergeDeltas(
+  earlier: PlannedCallback<CallbackBody | ResponsesCallback>,
+  later: PlannedCallback<CallbackBody | ResponsesCallback>,
+): PlannedCallback<ResponsesCallback> | undefined {
+  if (earlier.kind !== 'delta' || later.kind !== 'delta' || earlier.moreOfEvent || later.part) return undefined;
+  const a = earlier.body as ResponsesCallback;
+  const b = later.body as ResponsesCallback;
+  if (a.event_type !== b.event_type || a.task_id !== b.task_id || a.subtask_id !== b.subtask_id) return undefined;
+  const first = a.data as Record<string, unknown>;
+  const second = b.data as Record<string, unknown>;
+  if (typeof first.delta !== 'string' || typeof second.delta !== 'string' || first.item_id !== second.item_id) return undefined;
+  if (first.delta.length + second.delta.length > MAX_MERGED_DELTA_LENGTH) return undefined;
+  if (a.event_type === 'response.output_text.delta') {
+    if (typeof first.offset !== 'number' || second.offset !== first.offset + codePoints(first.delta)) return undefined;
+  } else if (a.event_type !== 'response.reasoning_summary_text.delta') return undefined;
+  return {
+    ...later,
+    firstEventId: earlier.firstEventId ?? earlier.eventId,
+    body: { ...a, data: { ...first, delta: first.delta + second.delta } },
+  };
+}
 
 /** Unicode code points, as BE and the browser count offsets (§3.4), not UTF-16 units. */
 export const codePoints = (text: string): number => Array.from(text).length;

@@ -1,0 +1,135 @@
+import { Redis } from 'ioredis';
+import type { NewTaskEvent, ResponsesCallback, RunContext } from '@wegent-codex/contracts';
+import { EventLogRepository, RedisKeys, type AnyPlannedCallback } from '@wegent-codex/event-log';
+import { silentLogger } from '../../../test/support/memory-logger';
+import { dropPrefix, testConfig } from '../../../test/support/test-config';
+import type { CallbackSender, SendOutcome } from './callback-sender';
+import { RelayLockRepository } from './relay-lock.repository';
+import { RelayCounters } from './relay-metrics';
+import { SubtaskDelivery } from './subtask-delivery';
+
+const config = testConfig('subtask-delivery');
+const keys = new RedisKeys(config.REDIS_PREFIX);
+let redis: Redis;
+
+const CONTEXT: RunContext = {
+  task_title: 'Fix the parser',
+  subtask_title: 'Fix the parser - Assistant',
+  task_type: '',
+  git_repo: '',
+  git_domain: '',
+  branch_name: '',
+  prompt: 'Fix the parser',
+  protocol: '2026',
+  responses: { message_id: 4, bot_name: 'coder', shell_type: 'Codex', executor_name: 'wegent-task-bob-1', executor_namespace: '' },
+};
+
+/** A sender that records what it was asked to send and answers from a script (default: delivered). */
+class ScriptedSender {
+  readonly sent: { eventId: string; firstEventId?: string; body: ResponsesCallback; outcome: SendOutcome['result'] }[] = [];
+  constructor(private readonly answer: (callback: AnyPlannedCallback, index: number) => SendOutcome) {}
+  send(callback: AnyPlannedCallback): Promise<SendOutcome> {
+    const outcome = this.answer(callback, this.sent.length);
+    this.sent.push({
+      eventId: callback.eventId,
+      firstEventId: callback.firstEventId,
+      body: callback.body as ResponsesCallback,
+      outcome: outcome.result,
+    });
+    return Promise.resolve(outcome);
+  }
+}
+
+const delivered: SendOutcome = { result: 'delivered', status: 200, attempts: 1 };
+
+function delivery(sender: ScriptedSender, owner: string): SubtaskDelivery {
+  return new SubtaskDelivery(
+    new EventLogRepository(redis, keys),
+    new RelayLockRepository(redis, keys),
+    sender as unknown as CallbackSender,
+    new RelayCounters(),
+    silentLogger,
+    { owner, coalesceMs: 0, lockTtlMs: 5_000, lockRefreshMs: 1_000, pageSize: 100, maxCachedFolds: 16, fold: {} },
+  );
+}
+
+async function appendAll(events: NewTaskEvent[]): Promise<string[]> {
+  const log = new EventLogRepository(redis, keys);
+  const ids: string[] = [];
+  for (const event of events) {
+    const result = await log.append(event);
+    if (!result.appended) throw new Error('append refused');
+    ids.push(result.id);
+  }
+  return ids;
+}
+
+const deltas = (task: number, texts: string[]): NewTaskEvent[] => [
+  { task_id: task, subtask_id: 1, attempt: 1, type: 'status', phase: 'started', context: CONTEXT },
+  ...texts.map((text): NewTaskEvent => ({ task_id: task, subtask_id: 1, attempt: 1, type: 'chunk', item_id: 'msg_1', text })),
+];
+
+beforeAll(() => {
+  redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+});
+afterAll(async () => {
+  redis.disconnect();
+  await dropPrefix(config);
+});
+
+describe('SubtaskDelivery: merged 2026 deltas and the cursor (real Redis)', () => {
+  it('queued deltas go out as one callback; the cursor then stands on the last event it carries', async () => {
+    const [started, , , third] = await appendAll(deltas(31, ['Looking ', 'at the ', 'parser… ']));
+    const sender = new ScriptedSender(() => delivered);
+    const result = await delivery(sender, 'relay-a').pass(31, 1, new AbortController().signal);
+
+    expect(result).toEqual({ outcome: 'delivered', finished: false, foldedUpTo: third });
+    expect(sender.sent.map((s) => [s.body.event_type, s.body.data])).toEqual([
+      ['response.created', expect.objectContaining({ type: 'response.created' })],
+      [
+        'response.output_text.delta',
+        {
+          type: 'response.output_text.delta',
+          item_id: 'msg_1',
+          output_index: 0,
+          content_index: 0,
+          delta: 'Looking at the parser… ',
+          offset: 0,
+        },
+      ],
+    ]);
+    expect(sender.sent[0].eventId).toBe(started);
+    expect(await new RelayLockRepository(redis, keys).cursor(31, 1)).toBe(third);
+  });
+
+  it('a merged delta another relay delivered part of is not sent whole again: the rest is refolded from the cursor', async () => {
+    const [started, first, second, third] = await appendAll(deltas(32, ['Looking ', 'at the ', 'parser… ']));
+    // Relay A: the merged delta's request is cut off (lock lost), so A keeps it queued in its fold.
+    const sender = new ScriptedSender((callback, index): SendOutcome =>
+      callback.kind === 'delta' && index === 1 ? { result: 'aborted', attempts: 1 } : delivered,
+    );
+    const relayA = delivery(sender, 'relay-a');
+    expect(await relayA.pass(32, 1, new AbortController().signal)).toEqual({ outcome: 'lock-lost' });
+    expect(sender.sent.map((s) => [s.eventId, s.firstEventId, s.outcome])).toEqual([
+      [started, undefined, 'delivered'],
+      [third, first, 'aborted'],
+    ]);
+
+    // Relay B meanwhile delivered the first delta alone and moved the cursor past it.
+    const locks = new RelayLockRepository(redis, keys);
+    expect(await locks.tryLock(32, 1, 'relay-b:1', 5_000)).toBe(true);
+    expect(await locks.advance(32, 1, 'relay-b:1', first)).toBe(true);
+    await locks.unlock(32, 1, 'relay-b:1');
+
+    // Relay A again: only what B did not deliver, offset where B's text ended.
+    expect(await relayA.pass(32, 1, new AbortController().signal)).toEqual({ outcome: 'delivered', finished: false, foldedUpTo: third });
+    expect(sender.sent.slice(2).map((s) => [s.eventId, s.firstEventId, s.body.data])).toEqual([
+      [
+        third,
+        second,
+        { type: 'response.output_text.delta', item_id: 'msg_1', output_index: 0, content_index: 0, delta: 'at the parser… ', offset: 8 },
+      ],
+    ]);
+    expect(await locks.cursor(32, 1)).toBe(third);
+  });
+});

@@ -1,0 +1,107 @@
+import type { ResponsesCallback } from '@wegent-codex/contracts';
+import type { PlannedCallback } from './callback-fold';
+import { MAX_MERGED_DELTA_LENGTH, mergeDeltas } from './responses-fold';
+
+/** Written out as the 2026 fold plans them (responses-fold.ts), not built by it. */
+const envelope = { task_id: 4711, subtask_id: 9902, message_id: 2, executor_name: 'wegent-task-alice-1' };
+
+const text = (eventId: string, seq: number, delta: string, offset: number): PlannedCallback<ResponsesCallback> => ({
+  eventId,
+  seq,
+  kind: 'delta',
+  body: {
+    event_type: 'response.output_text.delta',
+    ...envelope,
+    data: { type: 'response.output_text.delta', item_id: 'msg_9902', output_index: 0, content_index: 0, delta, offset },
+  },
+});
+
+const reasoning = (eventId: string, seq: number, delta: string, item = 'rs_1'): PlannedCallback<ResponsesCallback> => ({
+  eventId,
+  seq,
+  kind: 'delta',
+  body: {
+    event_type: 'response.reasoning_summary_text.delta',
+    ...envelope,
+    data: { type: 'response.reasoning_summary_text.delta', item_id: item, output_index: 0, summary_index: 0, delta },
+  },
+});
+
+describe('mergeDeltas: queued 2026 deltas as one (wegent-protocol-2026.md §3.7)', () => {
+  it('answer deltas with contiguous offsets: one delta, the first offset and envelope, the last event id, the first event remembered', () => {
+    expect(mergeDeltas(text('5-0', 5, 'Looking ', 0), text('6-0', 6, 'at the 完成', 8))).toEqual({
+      eventId: '6-0',
+      seq: 6,
+      kind: 'delta',
+      firstEventId: '5-0',
+      body: {
+        event_type: 'response.output_text.delta',
+        task_id: 4711,
+        subtask_id: 9902,
+        message_id: 2,
+        executor_name: 'wegent-task-alice-1',
+        data: {
+          type: 'response.output_text.delta',
+          item_id: 'msg_9902',
+          output_index: 0,
+          content_index: 0,
+          delta: 'Looking at the 完成',
+          offset: 0,
+        },
+      },
+    });
+  });
+
+  it('a third delta keeps the first event of the chain, and offsets count code points, not UTF-16 units', () => {
+    const two = mergeDeltas(text('5-0', 5, 'a✅', 10), text('6-0', 6, '😀', 12));
+    expect(two).toMatchObject({ firstEventId: '5-0', body: { data: { delta: 'a✅😀', offset: 10 } } });
+    // '😀' is two UTF-16 units but one code point: the next delta starts at 13.
+    expect(mergeDeltas(two!, text('7-0', 7, ' ok', 13))).toMatchObject({
+      eventId: '7-0',
+      firstEventId: '5-0',
+      body: { data: { delta: 'a✅😀 ok', offset: 10 } },
+    });
+    expect(mergeDeltas(two!, text('7-0', 7, ' ok', 14))).toBeUndefined();
+  });
+
+  it('not when the second does not start where the first ends (a gap or an overlap)', () => {
+    expect(mergeDeltas(text('5-0', 5, 'abc', 0), text('6-0', 6, 'd', 4))).toBeUndefined();
+    expect(mergeDeltas(text('5-0', 5, 'abc', 0), text('6-0', 6, 'd', 2))).toBeUndefined();
+  });
+
+  it('reasoning deltas of the same item merge; of another item, or next to answer text, they do not', () => {
+    expect(mergeDeltas(reasoning('5-0', 5, 'Plan: '), reasoning('6-0', 6, 'read it.'))).toMatchObject({
+      eventId: '6-0',
+      firstEventId: '5-0',
+      body: { event_type: 'response.reasoning_summary_text.delta', data: { item_id: 'rs_1', delta: 'Plan: read it.' } },
+    });
+    expect(mergeDeltas(reasoning('5-0', 5, 'Plan: '), reasoning('6-0', 6, '\n\nNext.', 'rs_2'))).toBeUndefined();
+    expect(mergeDeltas(reasoning('5-0', 5, 'Plan: '), text('6-0', 6, 'Hi', 0))).toBeUndefined();
+    expect(mergeDeltas(text('5-0', 5, 'Hi', 0), reasoning('6-0', 6, 'Plan'))).toBeUndefined();
+  });
+
+  it('never across subtasks, and never anything but two deltas', () => {
+    const other = text('6-0', 6, 'x', 3);
+    expect(mergeDeltas(text('5-0', 5, 'abc', 0), { ...other, body: { ...other.body, subtask_id: 9903 } })).toBeUndefined();
+    const block: PlannedCallback<ResponsesCallback> = {
+      eventId: '6-0',
+      seq: 6,
+      kind: 'block',
+      body: { event_type: 'response.block.updated', ...envelope, data: { type: 'response.block.updated', block_id: 'c1', updates: {} } },
+    };
+    expect(mergeDeltas(text('5-0', 5, 'abc', 0), block)).toBeUndefined();
+    expect(mergeDeltas(block, text('7-0', 7, 'abc', 0))).toBeUndefined();
+    // One callback of an event that has more (2026 blocks): the cursor must stop after its event.
+    expect(mergeDeltas({ ...text('5-0', 5, 'abc', 0), moreOfEvent: true }, text('6-0', 6, 'd', 3))).toBeUndefined();
+    expect(mergeDeltas(text('5-0', 5, 'abc', 0), { ...text('6-0', 6, 'd', 3), part: 1 })).toBeUndefined();
+  });
+
+  it(`stops at ${MAX_MERGED_DELTA_LENGTH} characters: a backlog goes out in pieces`, () => {
+    expect(MAX_MERGED_DELTA_LENGTH).toBe(32_768);
+    const big = 'x'.repeat(32_000);
+    expect(mergeDeltas(text('5-0', 5, big, 0), text('6-0', 6, 'y'.repeat(768), 32_000))).toMatchObject({
+      body: { data: { offset: 0 } },
+    });
+    expect(mergeDeltas(text('5-0', 5, big, 0), text('6-0', 6, 'y'.repeat(769), 32_000))).toBeUndefined();
+  });
+});
