@@ -604,7 +604,7 @@ function renderRoundTwo(line: Line, results: BenchResults): void {
   const flood = results.scenarios.relayFlood ? floodLevels(results.scenarios.relayFlood).filter((l) => l.relays === 1) : [];
   if (flood.length)
     line(
-      `| relay, one process, instant receiver (§4 flood): callbacks per relay CPU-second | 1.17 ms CPU each, ≈ 850 per CPU-second (479 delivered/s) | ${flood.map((l) => `${l.protocol}: ${fmt(l.callbacksPerCpuSecond)}/s, ${fmt(l.relayCpuMsPerCallback, 2)} ms CPU each`).join('; ')} | ≥ 5,000/s (≤ 0.2 ms CPU) |`,
+      `| relay, one process, instant receiver (§4 flood): callbacks per relay CPU-second | 1.17 ms CPU each, ≈ 850 per CPU-second (479 delivered/s) | ${flood.map((l) => `${l.protocol}: ${fmt(l.callbacksPerCpuSecond)}/s, ${fmt(l.relayCpuMsPerCallback, 2)} ms CPU each (${fmt(l.callbacks / l.subtasks, 1)} callbacks and ${fmt(l.relayCpuMs / l.subtasks, 2)} ms of CPU per subtask; ${fmt((1000 * l.events) / l.relayCpuMs)} events per CPU-second)`).join('; ')} | ≥ 5,000/s (≤ 0.2 ms CPU) |`,
     );
   if (r)
     line(
