@@ -27,7 +27,7 @@ const reasoning = (eventId: string, seq: number, delta: string, item = 'rs_1'): 
   },
 });
 
-describe('mergeDeltas: queued 2026 deltas as one (wegent-protocol-2026.md §3.7)', () => {
+describe('mergeDeltas: queued 2026 deltas as one (docs/protocol/wegent-protocol-2026.md §3.7)', () => {
   it('answer deltas with contiguous offsets: one delta, the first offset and envelope, the last event id, the first event remembered', () => {
     expect(mergeDeltas(text('5-0', 5, 'Looking ', 0), text('6-0', 6, 'at the 完成', 8))).toEqual({
       eventId: '6-0',
