@@ -1,3 +1,4 @@
+import type { RunContext } from '@wegent-codex/contracts';
 import { exec, message, reasoning, turn } from '../fixtures/fake-responses';
 import { eventually } from '../support/test-config';
 import { ReliabilityScene, sleep } from './reliability-scene';
@@ -21,6 +22,17 @@ function busyRun(s: ReliabilityScene, taskId: number, commandSeconds = 0): void 
     turn([message(`Task ${taskId} is done: one, two.`, { phase: 'final_answer' })]),
   );
 }
+
+/** The run context a worker's `started` event carries (a 2025 run). */
+const RUN_CONTEXT: RunContext = {
+  task_title: 'Many at once',
+  subtask_title: 'Many at once - Assistant',
+  task_type: '',
+  git_repo: '',
+  git_domain: '',
+  branch_name: '',
+  prompt: 'Work.',
+};
 
 /** What COMPLETED stores: the streamed commentary and answer (issue 9). */
 const stored = (taskId: number): string => `Checking task ${taskId} first.\n\nTask ${taskId} is done: one, two.`;
@@ -62,6 +74,22 @@ describe('reliability: callback delivery', () => {
     expect(s.callbacksOf(702, 1).at(-1)).toMatchObject({ status: 'COMPLETED', error_message: stored(702) });
     expect(second.logs('claimed idle outbox entries of another relay').length).toBeGreaterThan(0);
   }, 90_000);
+
+  it('a relay process delivering many subtasks at once warns of no listener leak (every pass listens on its stop signal)', async () => {
+    s = await ReliabilityScene.create('many-passes');
+    s.em.stall(300); // every answer waits: the passes of all the subtasks run at the same time
+    const tasks = Array.from({ length: 24 }, (_, i) => 720 + i);
+    for (const taskId of tasks) {
+      const ids = { task_id: taskId, subtask_id: 1, attempt: 1 };
+      await s.events.append({ ...ids, type: 'status', phase: 'started', context: RUN_CONTEXT });
+      await s.events.append({ ...ids, type: 'done', value: `answer ${taskId}` });
+    }
+    const relay = await s.start(['relay']);
+    for (const taskId of tasks) await s.waitTerminal(taskId, 1, 30_000);
+    // Node prints this to stderr at the 11th listener on one AbortSignal: it reads like a leak.
+    expect(relay.stderr).not.toContain('MaxListenersExceededWarning');
+    expect(s.em.duplicates()).toEqual([]);
+  }, 60_000);
 
   it(
     `the callback endpoint down for ${OUTAGE_MS / 1000} s during a run: every callback arrives after it is back, in order, none lost`,
