@@ -108,6 +108,8 @@ export interface PlannedCallback<B extends CallbackBody | ResponsesCallback = Ca
   moreOfEvent?: boolean;
   /** 2026 only: set when queued deltas were merged into this one (`mergeDeltas`): the first event it covers. */
   firstEventId?: string;
+  /** 2026 only, a merged answer delta: the offset right after its text (in code points). */
+  textEnd?: number;
 }
 
 /** A callback of either generation (the relay delivers both). */

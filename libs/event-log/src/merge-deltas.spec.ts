@@ -34,6 +34,7 @@ describe('mergeDeltas: queued 2026 deltas as one (docs/protocol/wegent-protocol-
       seq: 6,
       kind: 'delta',
       firstEventId: '5-0',
+      textEnd: 17, // 8 + the 9 code points of 'at the 完成'
       body: {
         event_type: 'response.output_text.delta',
         task_id: 4711,
@@ -54,14 +55,25 @@ describe('mergeDeltas: queued 2026 deltas as one (docs/protocol/wegent-protocol-
 
   it('a third delta keeps the first event of the chain, and offsets count code points, not UTF-16 units', () => {
     const two = mergeDeltas(text('5-0', 5, 'a✅', 10), text('6-0', 6, '😀', 12));
-    expect(two).toMatchObject({ firstEventId: '5-0', body: { data: { delta: 'a✅😀', offset: 10 } } });
+    expect(two).toMatchObject({ firstEventId: '5-0', textEnd: 13, body: { data: { delta: 'a✅😀', offset: 10 } } });
     // '😀' is two UTF-16 units but one code point: the next delta starts at 13.
     expect(mergeDeltas(two!, text('7-0', 7, ' ok', 13))).toMatchObject({
       eventId: '7-0',
       firstEventId: '5-0',
+      textEnd: 16,
       body: { data: { delta: 'a✅😀 ok', offset: 10 } },
     });
     expect(mergeDeltas(two!, text('7-0', 7, ' ok', 14))).toBeUndefined();
+  });
+
+  it('a long chain of one-character deltas (every tenth astral) is one delta whose end is counted in code points', () => {
+    let merged: PlannedCallback<ResponsesCallback> = text('1-0', 1, '😀', 0);
+    for (let n = 1; n < 2000; n += 1) merged = mergeDeltas(merged, text(`${n + 1}-0`, n + 1, n % 10 === 0 ? '😀' : 'é', n))!;
+    expect(merged).toMatchObject({ eventId: '2000-0', firstEventId: '1-0', textEnd: 2000, body: { data: { offset: 0 } } });
+    const delta = (merged.body.data as { delta: string }).delta;
+    expect(delta.length).toBe(2200); // 200 astral characters are 2 UTF-16 units each
+    expect(mergeDeltas(merged, text('2001-0', 2001, '!', 2000))).toMatchObject({ textEnd: 2001 });
+    expect(mergeDeltas(merged, text('2001-0', 2001, '!', 2200))).toBeUndefined();
   });
 
   it('not when the second does not start where the first ends (a gap or an overlap)', () => {

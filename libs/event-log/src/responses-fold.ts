@@ -286,12 +286,17 @@ export function mergeDeltas(
   const second = b.data as Record<string, unknown>;
   if (typeof first.delta !== 'string' || typeof second.delta !== 'string' || first.item_id !== second.item_id) return undefined;
   if (first.delta.length + second.delta.length > MAX_MERGED_DELTA_LENGTH) return undefined;
+  let textEnd: number | undefined;
   if (a.event_type === 'response.output_text.delta') {
-    if (typeof first.offset !== 'number' || second.offset !== first.offset + codePoints(first.delta)) return undefined;
+    if (typeof first.offset !== 'number' || typeof second.offset !== 'number') return undefined;
+    // A merged delta knows where its text ends: counting it again would make a long merge quadratic.
+    if (second.offset !== (earlier.textEnd ?? first.offset + codePoints(first.delta))) return undefined;
+    textEnd = second.offset + codePoints(second.delta);
   } else if (a.event_type !== 'response.reasoning_summary_text.delta') return undefined;
   return {
     ...later,
     firstEventId: earlier.firstEventId ?? earlier.eventId,
+    ...(textEnd !== undefined && { textEnd }),
     body: { ...a, data: { ...first, delta: first.delta + second.delta } },
   };
 }
