@@ -7,7 +7,11 @@ export const AREAS = {
   fold: {
     // The 2025 fold (callbacks, workbench) and the 2026 one (Responses events).
     mutate: ['libs/event-log/src/callback-fold.ts', 'libs/event-log/src/workbench-fold.ts', 'libs/event-log/src/responses-fold.ts'],
-    specs: ['libs/event-log/src/callback-fold.spec.ts', 'libs/event-log/src/responses-fold.spec.ts'],
+    specs: [
+      'libs/event-log/src/callback-fold.spec.ts',
+      'libs/event-log/src/responses-fold.spec.ts',
+      'libs/event-log/src/merge-deltas.spec.ts',
+    ],
   },
   relay: {
     // The pure parts; the Redis-backed ones are exercised by the integration tier.

@@ -79,22 +79,68 @@ describe('mergeDeltas: queued 2026 deltas as one (docs/protocol/wegent-protocol-
   it('not when the second does not start where the first ends (a gap or an overlap)', () => {
     expect(mergeDeltas(text('5-0', 5, 'abc', 0), text('6-0', 6, 'd', 4))).toBeUndefined();
     expect(mergeDeltas(text('5-0', 5, 'abc', 0), text('6-0', 6, 'd', 2))).toBeUndefined();
+    const noOffset = (callback: PlannedCallback<ResponsesCallback>): PlannedCallback<ResponsesCallback> => ({
+      ...callback,
+      body: { ...callback.body, data: { ...callback.body.data, offset: undefined } },
+    });
+    expect(mergeDeltas(noOffset(text('5-0', 5, 'abc', 0)), text('6-0', 6, 'd', 3))).toBeUndefined();
+    expect(mergeDeltas(text('5-0', 5, 'abc', 0), noOffset(text('6-0', 6, 'd', 3)))).toBeUndefined();
   });
 
   it('reasoning deltas of the same item merge; of another item, or next to answer text, they do not', () => {
-    expect(mergeDeltas(reasoning('5-0', 5, 'Plan: '), reasoning('6-0', 6, 'read it.'))).toMatchObject({
+    // Strict: a reasoning delta has no offset, so no `textEnd` key either.
+    expect(mergeDeltas(reasoning('5-0', 5, 'Plan: '), reasoning('6-0', 6, 'read it.'))).toStrictEqual({
       eventId: '6-0',
+      seq: 6,
+      kind: 'delta',
       firstEventId: '5-0',
-      body: { event_type: 'response.reasoning_summary_text.delta', data: { item_id: 'rs_1', delta: 'Plan: read it.' } },
+      body: {
+        event_type: 'response.reasoning_summary_text.delta',
+        ...envelope,
+        data: {
+          type: 'response.reasoning_summary_text.delta',
+          item_id: 'rs_1',
+          output_index: 0,
+          summary_index: 0,
+          delta: 'Plan: read it.',
+        },
+      },
     });
     expect(mergeDeltas(reasoning('5-0', 5, 'Plan: '), reasoning('6-0', 6, '\n\nNext.', 'rs_2'))).toBeUndefined();
     expect(mergeDeltas(reasoning('5-0', 5, 'Plan: '), text('6-0', 6, 'Hi', 0))).toBeUndefined();
     expect(mergeDeltas(text('5-0', 5, 'Hi', 0), reasoning('6-0', 6, 'Plan'))).toBeUndefined();
+    // Even with the same item id: the event types differ.
+    expect(mergeDeltas(reasoning('5-0', 5, 'Plan', 'msg_9902'), text('6-0', 6, 'Hi', 0))).toBeUndefined();
+    expect(mergeDeltas(text('5-0', 5, 'Hi', 0), reasoning('6-0', 6, 'Plan', 'msg_9902'))).toBeUndefined();
+  });
+
+  it('only answer and reasoning deltas, only as the fold planned them (kind delta), only with text in both', () => {
+    const other = (eventId: string, seq: number, delta: string): PlannedCallback<ResponsesCallback> => ({
+      eventId,
+      seq,
+      kind: 'delta',
+      body: {
+        event_type: 'response.function_call_arguments.delta',
+        ...envelope,
+        data: { type: 'response.function_call_arguments.delta', item_id: 'call_1', delta },
+      },
+    });
+    expect(mergeDeltas(other('5-0', 5, '{"a"'), other('6-0', 6, ':1}'))).toBeUndefined();
+    // A delta-shaped body the fold did not plan as a delta (kind) is left alone, whichever side it is on.
+    expect(mergeDeltas({ ...text('5-0', 5, 'abc', 0), kind: 'status' }, text('6-0', 6, 'd', 3))).toBeUndefined();
+    expect(mergeDeltas(text('5-0', 5, 'abc', 0), { ...text('6-0', 6, 'd', 3), kind: 'status' })).toBeUndefined();
+    const noText = (callback: PlannedCallback<ResponsesCallback>): PlannedCallback<ResponsesCallback> => ({
+      ...callback,
+      body: { ...callback.body, data: { ...callback.body.data, delta: undefined } },
+    });
+    expect(mergeDeltas(noText(reasoning('5-0', 5, 'Plan')), reasoning('6-0', 6, 'more'))).toBeUndefined();
+    expect(mergeDeltas(reasoning('5-0', 5, 'Plan'), noText(reasoning('6-0', 6, 'more')))).toBeUndefined();
   });
 
   it('never across subtasks, and never anything but two deltas', () => {
     const other = text('6-0', 6, 'x', 3);
     expect(mergeDeltas(text('5-0', 5, 'abc', 0), { ...other, body: { ...other.body, subtask_id: 9903 } })).toBeUndefined();
+    expect(mergeDeltas(text('5-0', 5, 'abc', 0), { ...other, body: { ...other.body, task_id: 4712 } })).toBeUndefined();
     const block: PlannedCallback<ResponsesCallback> = {
       eventId: '6-0',
       seq: 6,

@@ -288,10 +288,11 @@ export function mergeDeltas(
   if (first.delta.length + second.delta.length > MAX_MERGED_DELTA_LENGTH) return undefined;
   let textEnd: number | undefined;
   if (a.event_type === 'response.output_text.delta') {
-    if (typeof first.offset !== 'number' || typeof second.offset !== 'number') return undefined;
-    // A merged delta knows where its text ends: counting it again would make a long merge quadratic.
-    if (second.offset !== (earlier.textEnd ?? first.offset + codePoints(first.delta))) return undefined;
-    textEnd = second.offset + codePoints(second.delta);
+    // NaN (an offset missing) equals nothing. A merged delta knows where its text ends: counting
+    // it again would make a long merge quadratic.
+    const at = Number(second.offset);
+    if (at !== (earlier.textEnd ?? Number(first.offset) + codePoints(first.delta))) return undefined;
+    textEnd = at + codePoints(second.delta);
   } else if (a.event_type !== 'response.reasoning_summary_text.delta') return undefined;
   return {
     ...later,
