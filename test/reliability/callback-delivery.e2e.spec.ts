@@ -1,5 +1,5 @@
-import type { RunContext } from '@wegent-codex/contracts';
 import { exec, message, reasoning, turn } from '../fixtures/fake-responses';
+import { runContext } from '../fixtures/run-context';
 import { eventually } from '../support/test-config';
 import { ReliabilityScene, sleep } from './reliability-scene';
 
@@ -22,17 +22,6 @@ function busyRun(s: ReliabilityScene, taskId: number, commandSeconds = 0): void 
     turn([message(`Task ${taskId} is done: one, two.`, { phase: 'final_answer' })]),
   );
 }
-
-/** The run context a worker's `started` event carries (a 2025 run). */
-const RUN_CONTEXT: RunContext = {
-  task_title: 'Many at once',
-  subtask_title: 'Many at once - Assistant',
-  task_type: '',
-  git_repo: '',
-  git_domain: '',
-  branch_name: '',
-  prompt: 'Work.',
-};
 
 /** What COMPLETED stores: the streamed commentary and answer (issue 9). */
 const stored = (taskId: number): string => `Checking task ${taskId} first.\n\nTask ${taskId} is done: one, two.`;
@@ -81,7 +70,7 @@ describe('reliability: callback delivery', () => {
     const tasks = Array.from({ length: 24 }, (_, i) => 720 + i);
     for (const taskId of tasks) {
       const ids = { task_id: taskId, subtask_id: 1, attempt: 1 };
-      await s.events.append({ ...ids, type: 'status', phase: 'started', context: RUN_CONTEXT });
+      await s.events.append({ ...ids, type: 'status', phase: 'started', context: runContext() });
       await s.events.append({ ...ids, type: 'done', value: `answer ${taskId}` });
     }
     const relay = await s.start(['relay']);

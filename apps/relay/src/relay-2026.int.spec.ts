@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { Redis } from 'ioredis';
-import { StepTitle, type Config, type NewTaskEvent, type RunContext } from '@wegent-codex/contracts';
+import { StepTitle, type Config, type NewTaskEvent } from '@wegent-codex/contracts';
 import { EventLogRepository, RedisKeys } from '@wegent-codex/event-log';
 import { RuntimeModule } from '@wegent-codex/runtime';
 import { FakeWegent2026 } from '../../../test/fixtures/fake-wegent-2026';
+import { runContext } from '../../../test/fixtures/run-context';
 import { waitRelayDone } from '../../../test/support/relay-done';
 import { dropPrefix, testConfig } from '../../../test/support/test-config';
 import { RelayCounters } from './relay-metrics';
@@ -18,26 +19,12 @@ let testNumber = 0;
 type Ids = { task_id: number; subtask_id: number; attempt: number };
 const ids = (task: number, subtask: number): Ids => ({ task_id: task, subtask_id: subtask, attempt: 1 });
 
-const context = (protocol?: '2026'): RunContext => ({
-  task_title: 'Fix the parser',
-  subtask_title: 'Fix the parser - Assistant',
-  task_type: '',
-  git_repo: '',
-  git_domain: '',
-  branch_name: '',
-  prompt: 'Fix the parser',
-  ...(protocol && {
-    protocol,
-    responses: { message_id: 4, bot_name: 'coder', shell_type: 'Codex', executor_name: 'wegent-task-bob-1', executor_namespace: '' },
-  }),
-});
-
 const ANSWER_TEXTS = ['Looking ', 'at the ', 'parser… ', '完成', ' ✅'];
 
 /** A 2026 run: reasoning, commentary, a command, the answer in many deltas, done. */
 function run2026(i: Ids, protocol: '2026' | '2025' = '2026'): NewTaskEvent[] {
   return [
-    { ...i, type: 'status', phase: 'started', context: context(protocol === '2026' ? '2026' : undefined) },
+    { ...i, type: 'status', phase: 'started', context: runContext(protocol) },
     { ...i, type: 'status', phase: 'prepared' },
     { ...i, type: 'reasoning', item_id: 'rs_1', text: 'Plan: read the parser.' },
     ...ANSWER_TEXTS.slice(0, 3).map((text): NewTaskEvent => ({ ...i, type: 'chunk', item_id: 'msg_1', text })),

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
-import type { NewTaskEvent, ResponsesCallback, RunContext } from '@wegent-codex/contracts';
+import type { NewTaskEvent, ResponsesCallback } from '@wegent-codex/contracts';
 import { EventLogRepository, RedisKeys, type AnyPlannedCallback } from '@wegent-codex/event-log';
+import { runContext } from '../../../test/fixtures/run-context';
 import { silentLogger } from '../../../test/support/memory-logger';
 import { dropPrefix, testConfig } from '../../../test/support/test-config';
 import type { CallbackSender, SendOutcome } from './callback-sender';
@@ -11,18 +12,6 @@ import { SubtaskDelivery } from './subtask-delivery';
 const config = testConfig('subtask-delivery');
 const keys = new RedisKeys(config.REDIS_PREFIX);
 let redis: Redis;
-
-const CONTEXT: RunContext = {
-  task_title: 'Fix the parser',
-  subtask_title: 'Fix the parser - Assistant',
-  task_type: '',
-  git_repo: '',
-  git_domain: '',
-  branch_name: '',
-  prompt: 'Fix the parser',
-  protocol: '2026',
-  responses: { message_id: 4, bot_name: 'coder', shell_type: 'Codex', executor_name: 'wegent-task-bob-1', executor_namespace: '' },
-};
 
 /** A sender that records what it was asked to send and answers from a script (default: delivered). */
 class ScriptedSender {
@@ -65,7 +54,7 @@ async function appendAll(events: NewTaskEvent[]): Promise<string[]> {
 }
 
 const deltas = (task: number, texts: string[]): NewTaskEvent[] => [
-  { task_id: task, subtask_id: 1, attempt: 1, type: 'status', phase: 'started', context: CONTEXT },
+  { task_id: task, subtask_id: 1, attempt: 1, type: 'status', phase: 'started', context: runContext('2026') },
   ...texts.map((text): NewTaskEvent => ({ task_id: task, subtask_id: 1, attempt: 1, type: 'chunk', item_id: 'msg_1', text })),
 ];
 
