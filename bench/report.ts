@@ -1,7 +1,7 @@
 import type { BullmqCeilingLevel } from './scenarios/bullmq-ceiling';
 import type { MemoryResult } from './scenarios/memory';
 import type { OverheadResult } from './scenarios/overhead';
-import type { RelayFloodLevel, RelayFloodResult } from './scenarios/relay-flood';
+import type { RelayFloodLevel, RelayFloodResult, RelayPacedLevel } from './scenarios/relay-flood';
 import type { RelayGrowthResult } from './scenarios/relay-growth';
 import type { RelayLatencyResult } from './scenarios/relay-latency';
 import type { RestartResult } from './scenarios/restart';
@@ -288,6 +288,7 @@ function renderRelayFlood(line: Line, flood: RelayFloodResult): void {
       `| ${l.protocol} | ${l.relays} | ${l.subtasks} | ${l.events} | ${l.callbacks} | ${fmt(l.eventsPerSecond)} | ${fmt(l.callbacksPerSecond)} | ${fmt(l.drainWindowMs)} | ${fmt(l.relayCpuMsPerCallback, 2)} | ${fmt(l.callbacksPerCpuSecond)} | ${fmt((1000 * l.relayCpuMs) / l.events)} | ${fmt(l.relayCpuMs / l.subtasks, 2)} |`,
     );
   }
+  if (flood.paced?.length) renderRelayPaced(line, flood.paced);
   for (const l of levels.filter((level) => level.profileTop?.length)) {
     line();
     line(
@@ -297,6 +298,31 @@ function renderRelayFlood(line: Line, flood: RelayFloodResult): void {
     line('| function | self ms | share |');
     line('|---|---|---|');
     for (const f of l.profileTop!) line(`| \`${f.frame}\` | ${fmt(f.selfMs)} | ${fmt(f.selfPercent, 1)}% |`);
+  }
+}
+
+function renderRelayPaced(line: Line, paced: RelayPacedLevel[]): void {
+  const [first] = paced;
+  line();
+  line(
+    `The same relays as production loads them: ${first.subtasks} subtasks of the same run, ${first.streams} streaming at once, each at its own pace (a text`,
+  );
+  line(
+    `delta every ${first.deltaMs} ms — a fast model — and a real turn's gaps between the steps), CALLBACK_COALESCE_MS at its default. A relay that keeps`,
+  );
+  line('up wakes for almost every event, so a pass (lock, read, cursor, acknowledgement: five to six Redis commands) is paid per');
+  line("event or two, where the flood folds many events into one pass. **Streams per relay core** is a subtask's streaming time ÷");
+  line('the relay CPU it costs: how many subtasks streaming at this pace at once one relay core keeps up with — the number to size');
+  line('relays by (slower models: proportionally more; with 2 relay processes, CPU summed over both).');
+  line();
+  line(
+    '| protocol | relay processes | subtasks | streaming at once | events | callbacks | one stream ms | relay CPU ms per callback | relay CPU µs per event | relay CPU ms per subtask | **streams per relay core** |',
+  );
+  line('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const l of paced) {
+    line(
+      `| ${l.protocol} | ${l.relays} | ${l.subtasks} | ${l.streams} | ${l.events} | ${l.callbacks} | ${fmt(l.streamMs)} | ${fmt(l.relayCpuMsPerCallback, 2)} | ${fmt((1000 * l.relayCpuMs) / l.events)} | ${fmt(l.relayCpuMs / l.subtasks, 2)} | ${fmt(l.streamsPerRelayCore)} |`,
+    );
   }
 }
 

@@ -36,11 +36,39 @@ export interface RelayFloodLevel {
   profileTop?: ProfileFrame[];
 }
 
+/**
+ * The relays as production loads them: S subtasks streaming at their own pace (a delta every
+ * `deltaMs`, the gaps of a real turn between steps), `streams` of them at once, the default
+ * CALLBACK_COALESCE_MS. A relay that keeps up makes a pass per event or two here, where the flood
+ * folds many events per pass: this is the cost to size relays by.
+ */
+export interface RelayPacedLevel {
+  protocol: SyntheticProtocol;
+  relays: number;
+  subtasks: number;
+  /** Subtasks streaming at once (each appender plays one whole run after another). */
+  streams: number;
+  deltaMs: number;
+  events: number;
+  callbacks: number;
+  /** Mean first append → last append of one subtask. */
+  streamMs: number;
+  relayCpuMs: number;
+  relayCpuMsPerCallback: number;
+  /** Relay CPU per streaming subtask ÷ its duration, inverted: subtasks streaming at once one relay core keeps up with. */
+  streamsPerRelayCore: number;
+}
+
 export interface RelayFloodResult {
   levels: RelayFloodLevel[];
+  /** Absent in results written before the paced levels existed. */
+  paced?: RelayPacedLevel[];
 }
 
 const APPENDERS = 32;
+/** Paced levels: subtasks streaming at once, and the gap between two text deltas (a fast model). */
+const PACED_STREAMS = 50;
+const PACED_DELTA_MS = 10;
 const PLAN: { protocol: SyntheticProtocol; relays: number }[] = [
   { protocol: '2025', relays: 1 },
   { protocol: '2026', relays: 1 },
@@ -57,7 +85,67 @@ export async function runRelayFlood(env: ScenarioEnv): Promise<RelayFloodResult>
     );
     levels.push(level);
   }
-  return { levels };
+  const paced: RelayPacedLevel[] = [];
+  for (const { protocol, relays } of PLAN) {
+    const level = await pacedOnce(env, protocol, relays);
+    env.progress(
+      `relay paced ${protocol} × ${relays} relay(s): ${level.events} events, ${level.callbacks} callbacks, ${level.relayCpuMsPerCallback.toFixed(2)} ms CPU each, ${Math.round(level.streamsPerRelayCore)} streams per relay core`,
+    );
+    paced.push(level);
+  }
+  return { levels, paced };
+}
+
+async function pacedOnce(env: ScenarioEnv, protocol: SyntheticProtocol, relays: number): Promise<RelayPacedLevel> {
+  const subtasks = env.quick ? 60 : 200;
+  const streams = env.quick ? 20 : PACED_STREAMS;
+  // The default CALLBACK_COALESCE_MS: what a deployment runs.
+  const relay = await startRelay(env.ctx, `relay-paced-${protocol}-${relays}`, {}, relays);
+  try {
+    const warm = Array.from({ length: 8 * relays }, () => env.nextTaskId());
+    await Promise.all(warm.map((taskId) => relay.play(syntheticRun(taskId, { deltaMs: 0, protocol }))));
+    await relay.callbacks.waitTerminal(warm, 30_000);
+    const before = relay.em.requests.length;
+    const cpuBefore = relay.relayCpuMs();
+    const taskIds = Array.from({ length: subtasks }, () => env.nextTaskId());
+    const queue = [...taskIds];
+    let events = 0;
+    let streamMsTotal = 0;
+    await bounded(
+      Promise.all(
+        Array.from({ length: streams }, async () => {
+          for (let taskId = queue.shift(); taskId !== undefined; taskId = queue.shift()) {
+            const startedAt = Date.now();
+            const appended = await relay.play(syntheticRun(taskId, { deltaMs: PACED_DELTA_MS, protocol }));
+            streamMsTotal += Date.now() - startedAt;
+            events += appended.size;
+          }
+        }),
+      ),
+      300_000,
+      `streaming ${subtasks} synthetic runs`,
+    );
+    await relay.callbacks.waitTerminal(taskIds, 300_000);
+    const callbacks = relay.em.requests.length - before;
+    const relayCpuMs = relay.relayCpuMs() - cpuBefore;
+    relay.em.assertNoDuplicates();
+    const streamMs = streamMsTotal / subtasks;
+    return {
+      protocol,
+      relays,
+      subtasks,
+      streams,
+      deltaMs: PACED_DELTA_MS,
+      events,
+      callbacks,
+      streamMs,
+      relayCpuMs,
+      relayCpuMsPerCallback: relayCpuMs / callbacks,
+      streamsPerRelayCore: streamMs / (relayCpuMs / subtasks),
+    };
+  } finally {
+    await relay.close();
+  }
 }
 
 async function floodOnce(env: ScenarioEnv, protocol: SyntheticProtocol, relays: number): Promise<RelayFloodLevel> {
