@@ -122,3 +122,60 @@ describe('SubtaskDelivery: merged 2026 deltas and the cursor (real Redis)', () =
     expect(await locks.cursor(32, 1)).toBe(third);
   });
 });
+
+/** Answers every callback, noting where the subtask's cursor and lock stood as each went out. */
+class WatchingSender {
+  readonly seen: { eventId: string; eventType: string; cursor: string }[] = [];
+  constructor(
+    private readonly taskId: number,
+    private readonly onSend: (index: number) => Promise<void> = () => Promise.resolve(),
+  ) {}
+  async send(callback: AnyPlannedCallback): Promise<SendOutcome> {
+    const cursor = await new RelayLockRepository(redis, keys).cursor(this.taskId, 1);
+    this.seen.push({ eventId: callback.eventId, eventType: (callback.body as ResponsesCallback).event_type, cursor });
+    await this.onSend(this.seen.length - 1);
+    return delivered;
+  }
+}
+
+describe('SubtaskDelivery: the cursor around each callback (real Redis)', () => {
+  it('passes every answered event before the next callback goes out, and unlocks at the end', async () => {
+    const [started, chunk, done] = await appendAll([
+      ...deltas(41, ['Hi']),
+      { task_id: 41, subtask_id: 1, attempt: 1, type: 'done', value: 'Hi' },
+    ]);
+    const sender = new WatchingSender(41);
+    const result = await delivery(sender as unknown as ScriptedSender, 'relay-a').pass(41, 1, new AbortController().signal);
+
+    expect(result).toEqual({ outcome: 'delivered', finished: true, foldedUpTo: done });
+    expect(sender.seen).toEqual([
+      { eventId: started, eventType: 'response.created', cursor: '0' },
+      { eventId: chunk, eventType: 'response.output_text.delta', cursor: started },
+      { eventId: done, eventType: 'response.completed', cursor: chunk },
+    ]);
+    expect(await new RelayLockRepository(redis, keys).cursor(41, 1)).toBe(done);
+    expect(await redis.exists(keys.relayLock(41, 1))).toBe(0);
+  });
+
+  it('a lock lost while a callback was out: the pass ends lost, the cursor stays, and what EM answered is not sent again', async () => {
+    const [started, chunk] = await appendAll(deltas(42, ['Hi']));
+    // Relay A stalled past its lock's TTL while EM answered the delta; relay B took the lock meanwhile.
+    const sender = new WatchingSender(42, async (index) => {
+      if (index === 1) await redis.set(keys.relayLock(42, 1), 'relay-b:1');
+    });
+    const relayA = delivery(sender as unknown as ScriptedSender, 'relay-a');
+    expect(await relayA.pass(42, 1, new AbortController().signal)).toEqual({ outcome: 'lock-lost' });
+    expect(await new RelayLockRepository(redis, keys).cursor(42, 1)).toBe(started);
+    expect(await redis.get(keys.relayLock(42, 1))).toBe('relay-b:1'); // B's lock is B's to release
+
+    // B released without delivering (or died): A's next pass moves the cursor past the delta EM
+    // already took from it — a 2026 delta sent twice would show its text twice.
+    await redis.del(keys.relayLock(42, 1));
+    expect(await relayA.pass(42, 1, new AbortController().signal)).toEqual({ outcome: 'delivered', finished: false, foldedUpTo: chunk });
+    expect(sender.seen.map((s) => [s.eventId, s.eventType, s.cursor])).toEqual([
+      [started, 'response.created', '0'],
+      [chunk, 'response.output_text.delta', started],
+    ]);
+    expect(await new RelayLockRepository(redis, keys).cursor(42, 1)).toBe(chunk);
+  });
+});
