@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readCmdline } from '@wegent-codex/codex';
@@ -195,5 +196,56 @@ describe('e2e: warm Codex processes', () => {
     expect(JSON.stringify(h.router.requestsOf(other)[0].body.input)).not.toContain(taskMarker(taskId));
     // Its process ends with the run (after the terminal callback, which goes out first).
     await eventually(async () => !(await appServers()).includes(idleSlot) || undefined, 20_000);
+  }, 120_000);
+
+  it("waits in a cgroup of its own with a run's limits at the least CPU weight; bound, it is its run's cgroup, then removed", async () => {
+    const { limits: mechanism } = (await (await fetch(`${h.baseUrl}/readyz`)).json()) as { limits: string };
+    // This machine and CI run the worker as root with cgroups (test/reliability/hostile-load.e2e.spec.ts says so too).
+    expect(mechanism).toMatch(/^cgroup-v[12]$/);
+    const v1 = mechanism === 'cgroup-v1';
+    const own = await readFile('/proc/self/cgroup', 'utf8');
+    /** The worker's cgroup folder for a controller (v1) or the unified one (v2), where its run cgroups are made. */
+    const base = (controller: string) => {
+      const path = v1 ? new RegExp(`^\\d+:[^:]*\\b${controller}\\b[^:]*:(.*)$`, 'm').exec(own)?.[1] : /^0::(.*)$/m.exec(own)?.[1];
+      return join('/sys/fs/cgroup', ...(v1 ? [controller] : []), path ?? '/', 'wegent-codex');
+    };
+    const [cpuFile, idleWeight, runWeight] = v1 ? ['cpu.shares', '2', '1024'] : ['cpu.weight', '1', '100'];
+    const warmCgroups = async () =>
+      (await readdir(base(v1 ? 'pids' : '')).catch((): string[] => [])).filter((n) => n.startsWith(`warm-${process.pid}-`)).sort();
+    const members = async (name: string) =>
+      (await readFile(join(base(v1 ? 'pids' : ''), name, 'cgroup.procs'), 'utf8').catch(() => '')).split('\n').filter(Boolean).map(Number);
+
+    // The ready slot's whole tree waits in its own cgroup: a run's process limit, the least CPU weight.
+    await eventually(async () => ((await slots()).length === 1 ? true : undefined), 30_000);
+    const [idle] = await eventually(async () => {
+      const names = await warmCgroups();
+      return names.length === 1 && (await members(names[0]!)).length >= 2 ? names : undefined;
+    }, 30_000);
+    expect(await readFile(join(base(v1 ? 'pids' : ''), idle!, 'pids.max'), 'utf8')).toBe(`${h.config.RUN_PIDS}\n`);
+    expect(await readFile(join(base(v1 ? 'cpu' : ''), idle!, cpuFile), 'utf8')).toBe(`${idleWeight}\n`);
+
+    // A task binds it: the same cgroup now weighs as a run's, and the task's command runs in it.
+    const taskId = 9105;
+    h.router.script(
+      taskId,
+      turn([exec('sleep 2 && echo slept', { callId: 'call_cg' })]),
+      turn([message('Slept.', { phase: 'final_answer' })]),
+    );
+    expect((await h.execute(taskPayload(h, taskId, 1, 'Sleep.', { apiKey: KEY_A }))).status).toBe(200);
+    await eventually(async () => {
+      const pids = await members(idle!);
+      const commands = await Promise.all(pids.map((pid) => readCmdline(pid)));
+      return commands.some((c) => c.includes('sleep 2')) || undefined;
+    }, 30_000);
+    expect(await readFile(join(base(v1 ? 'cpu' : ''), idle!, cpuFile), 'utf8')).toBe(`${runWeight}\n`);
+    expect(await h.waitTerminal(taskId, 1)).toMatchObject({ status: 'COMPLETED', error_message: 'Slept.' });
+    expect(runLog(taskId)).toEqual([expect.objectContaining({ warm: true })]);
+    // Its run over, the cgroup is gone; the replacement slot waits in a new one at the least weight.
+    await eventually(async () => !existsSync(join(base(v1 ? 'pids' : ''), idle!)) || undefined, 20_000);
+    const [next] = await eventually(async () => {
+      const names = await warmCgroups();
+      return names.length === 1 && names[0] !== idle ? names : undefined;
+    }, 30_000);
+    expect(await readFile(join(base(v1 ? 'cpu' : ''), next!, cpuFile), 'utf8')).toBe(`${idleWeight}\n`);
   }, 120_000);
 });

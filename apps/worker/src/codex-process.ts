@@ -1,5 +1,6 @@
 import type { Config } from '@wegent-codex/contracts';
 import { AppServerClient } from '@wegent-codex/codex';
+import type { RunCgroup } from '@wegent-codex/limits';
 import type { Logger } from '@wegent-codex/runtime';
 import { CodexProcessRegistry, type TrackedCodexProcess } from './codex-process-registry';
 import type { BoundCodex, CodexHandlers, WarmCodexPool } from './warm-codex-pool';
@@ -12,8 +13,8 @@ export interface CodexProcessRequest {
   handlers: CodexHandlers;
   /** A resumed thread runs cold: its rollout is in the task's own home. */
   resuming: boolean;
-  /** Puts a warm process (started before its task was known) under the run's limits. */
-  adopt?: (pid: number) => Promise<void>;
+  /** Puts a warm process (started before its task was known) under the run's limits: its cgroup becomes the run's. */
+  adopt?: (cgroup: RunCgroup) => Promise<void>;
 }
 
 /**
@@ -57,7 +58,9 @@ export class CodexProcess {
       if (warm.view) workspace.slot.view = warm.view;
       const process = new CodexProcess(warm.client, warm.tracked, workspace, log, warm);
       try {
-        await request.adopt?.(warm.client.pid!);
+        // Taken only when there is a limiter to own it; otherwise the pool removes it on release.
+        const cgroup = request.adopt && warm.takeCgroup();
+        if (cgroup) await request.adopt!(cgroup);
       } catch (error) {
         await process.close(0).catch(() => undefined);
         throw new Error(`the warm Codex process could not join the run's limits: ${(error as Error).message}`);

@@ -1,6 +1,7 @@
 import type { Config, TaskPayload } from '@wegent-codex/contracts';
 import { NotificationMapper, textInput, type AppServerClient } from '@wegent-codex/codex';
 import type { Logger } from '@wegent-codex/runtime';
+import type { RunCgroup } from '@wegent-codex/limits';
 import { CodexProcess } from './codex-process';
 import type { CodexThreadStore } from './codex-thread-store';
 import type { RunEvent } from './run-event';
@@ -33,7 +34,7 @@ export interface SessionHooks {
   limits?: {
     exceeded: Promise<{ message: string }>;
     check(): Promise<{ message: string } | undefined>;
-    adopt?(rootPid: number): Promise<void>;
+    adopt?(cgroup: RunCgroup): Promise<void>;
   };
 }
 

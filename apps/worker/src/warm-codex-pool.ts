@@ -16,8 +16,8 @@ import {
 } from '@wegent-codex/codex';
 import { TASK_STATE_DIR } from './workspace-preparer';
 import { CONFIG, LOGGER, settleAll, type Logger } from '@wegent-codex/runtime';
-import { LimitsService } from '@wegent-codex/limits';
-import { SandboxService, type LaunchCommand } from '@wegent-codex/sandbox';
+import { LimitsService, type RunCgroup, type WarmLaunch } from '@wegent-codex/limits';
+import { SandboxService, type LaunchCommand, type SandboxLauncher } from '@wegent-codex/sandbox';
 import { CodexProcessRegistry, type TrackedCodexProcess } from './codex-process-registry';
 
 /**
@@ -56,6 +56,8 @@ interface Slot {
   client: AppServerClient;
   tracked: TrackedCodexProcess;
   handlers: CodexHandlers;
+  /** Its own cgroup with a run's limits (LimitsService.warmLaunch); the pool's until a run takes it. */
+  cgroup?: RunCgroup;
 }
 
 /** A warm process bound to one task's run. */
@@ -64,6 +66,11 @@ export interface BoundCodex {
   tracked: TrackedCodexProcess;
   /** The slot folder the process's sandbox sees at WORKSPACE_ROOT (undefined without a sandbox). */
   view?: string;
+  /**
+   * The process's cgroup, for the run's limiter to own (RunLimiter.adopt): once taken, the pool no
+   * longer removes it. Undefined without cgroups, or when taken already.
+   */
+  takeCgroup(): RunCgroup | undefined;
   /** Call after the client's tree is gone: the task's folders go back, the rollout is copied home. */
   release(): Promise<void>;
 }
@@ -183,6 +190,11 @@ export class WarmCodexPool {
       client: slot.client,
       tracked: slot.tracked,
       ...(this.sandboxed ? { view: slot.view } : {}),
+      takeCgroup: () => {
+        const { cgroup } = slot;
+        slot.cgroup = undefined;
+        return cgroup;
+      },
       release: async () => {
         refillOnce();
         if (released) return;
@@ -192,6 +204,7 @@ export class WarmCodexPool {
         } finally {
           this.bound.delete(request.taskId);
           await rm(slot.dir, { recursive: true, force: true }).catch(() => undefined);
+          await this.removeCgroup(slot);
         }
       },
     };
@@ -204,9 +217,6 @@ export class WarmCodexPool {
     await Promise.allSettled([...this.inflight]);
     const idle = this.ready.splice(0);
     await Promise.allSettled(idle.map((slot) => this.discard(slot)));
-    await this.limits
-      .closeIdle()
-      .catch((error: unknown) => this.logger.warn({ err: String(error) }, 'could not remove the idle warm cgroup'));
   }
 
   private refill(): void {
@@ -238,8 +248,19 @@ export class WarmCodexPool {
 
   private async spawn(): Promise<Slot> {
     const launcher = await this.sandbox.require();
-    // The runs' rlimits and OOM score from the start: binding then only moves the tree into a cgroup.
-    const limited = await this.limits.warmWrapper();
+    // The runs' rlimits, OOM score and (with cgroups) a run's cgroup from the start: binding then
+    // hands that cgroup to the run, no process is moved.
+    const limited = await this.limits.warmLaunch();
+    try {
+      return await this.spawnIn(launcher, limited);
+    } catch (error) {
+      // Nothing runs in it yet, or what does is killed with it.
+      await limited.cgroup?.destroy().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async spawnIn(launcher: SandboxLauncher, limited: WarmLaunch): Promise<Slot> {
     this.bin ??= resolveCodexBinary({ override: this.config.CODEX_BIN });
     this.seq += 1;
     const dir = join(this.root, WARM_DIR, `${safeHost()}-${process.pid}-${this.seq}-${randomBytes(4).toString('hex')}`);
@@ -259,7 +280,7 @@ export class WarmCodexPool {
     const env = codexProcessEnv({ home: join(inside, SLOT_HOME), codexHome: join(inside, SLOT_CODEX_HOME), extra: passed });
     const readable = [dirname(dirname(this.bin))];
     const wrap = (command: { file: string; args: string[]; cwd: string; env: Record<string, string> }): LaunchCommand =>
-      limited(
+      limited.wrap(
         launcher.command({
           ...command,
           cwd: inside,
@@ -282,7 +303,7 @@ export class WarmCodexPool {
     const tracked = await this.registry.track(client.pid, { taskId: 0, subtaskId: 0 }, (error) =>
       this.logger.warn({ err: String(error) }, 'could not record a warm Codex process'),
     );
-    const slot: Slot = { dir, view, client, tracked, handlers: IDLE };
+    const slot: Slot = { dir, view, client, tracked, handlers: IDLE, ...(limited.cgroup ? { cgroup: limited.cgroup } : {}) };
     holder.slot = slot;
     // For operators and tests: this slot's process is initialized and waiting for a task.
     await writeFile(join(dir, READY_FILE), '');
@@ -311,6 +332,18 @@ export class WarmCodexPool {
       this.logger.warn({ err: String(error) }, 'a warm Codex process did not stop cleanly');
     }
     await rm(slot.dir, { recursive: true, force: true }).catch(() => undefined);
+    await this.removeCgroup(slot);
+  }
+
+  /** The slot's cgroup, unless a run took it (its limiter removes it then); what is left in it is killed. */
+  private async removeCgroup(slot: Slot): Promise<void> {
+    const { cgroup } = slot;
+    slot.cgroup = undefined;
+    const removed = await cgroup?.destroy().catch((error: unknown) => {
+      this.logger.warn({ err: String(error) }, "could not remove a warm Codex process's cgroup");
+      return undefined;
+    });
+    if (removed?.survivors.length) this.logger.error({ survivors: removed.survivors }, "processes survived a warm Codex process's cgroup");
   }
 
   /**

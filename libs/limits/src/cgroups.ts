@@ -29,6 +29,9 @@ const CPU_PERIOD_US = 100_000;
 /** The lowest CPU weight each version allows (v2 `cpu.weight` 1–10000, default 100; v1 `cpu.shares` ≥ 2, default 1024). */
 const IDLE_CPU_WEIGHT = 1;
 const IDLE_CPU_SHARES = 2;
+/** The kernel's defaults: a run's share. */
+const DEFAULT_CPU_WEIGHT = 100;
+const DEFAULT_CPU_SHARES = 1024;
 
 /** Parses `/proc/self/cgroup` into controller → path (`''` is the v2 entry). */
 export function parseProcCgroup(text: string): Map<string, string> {
@@ -113,6 +116,28 @@ export class RunCgroup {
   /** The files the run's first process writes its pid to. */
   get procsFiles(): string[] {
     return this.dirs.map((dir) => join(dir, 'cgroup.procs'));
+  }
+
+  /**
+   * Its share of CPU against the other cgroups: `idle` the least there is (a warm Codex process
+   * waiting for its run), `normal` the default (a run's). One file write; false when the layout
+   * cannot weigh CPU (v1 without the cpu controller, v2 without it enabled).
+   */
+  async weigh(level: 'idle' | 'normal'): Promise<boolean> {
+    const [dir, file, weight] =
+      this.layout.version === 2
+        ? [this.dirs[0], 'cpu.weight', level === 'idle' ? IDLE_CPU_WEIGHT : DEFAULT_CPU_WEIGHT]
+        : [this.dirs[2], 'cpu.shares', level === 'idle' ? IDLE_CPU_SHARES : DEFAULT_CPU_SHARES];
+    if (!dir) return false;
+    try {
+      await writeFile(join(dir, file), String(weight));
+      return true;
+    } catch (error) {
+      // cgroupfs has no such file when the controller is off: nothing to weigh with.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EACCES') return false;
+      throw error;
+    }
   }
 
   async counters(): Promise<CgroupCounters> {
@@ -271,7 +296,7 @@ export class CgroupTree {
     await this.prepare();
     const first = this.layout.version === 2 ? this.layout.base : this.layout.memory;
     const names = (await readdir(first).catch((): string[] => [])).filter((name) => {
-      const match = /^(?:run|probe|idle)-(\d+)-\d+$/.exec(name);
+      const match = /^(?:run|probe|idle|warm)-(\d+)-\d+$/.exec(name);
       return match !== null && !alive(Number(match[1]));
     });
     const removed: string[] = [];
@@ -287,28 +312,18 @@ export class CgroupTree {
   }
 
   /**
-   * A CPU-only cgroup at the lowest weight, for this worker's idle warm Codex processes
-   * (CODEX_WARM_POOL): starting a spare process then takes only CPU no running task wants. A
-   * process leaves it for its run's cgroup when bound (RunLimiter.adopt). Undefined when this
-   * layout cannot weigh CPU (v1 without the cpu controller, v2 without it enabled).
+   * A warm Codex process's cgroup (CODEX_WARM_POOL): its run's cgroup, made before the run is
+   * known — the runs' memory, pids and CPU limits from the start — at the lowest CPU weight, so a
+   * spare process warming up takes only CPU no running task wants. Its run raises the weight
+   * (RunCgroup.weigh) and takes it over; no process is moved into a cgroup on the way to the
+   * task's first model request (a move costs milliseconds per process and controller).
    */
-  async createIdle(name: string): Promise<RunCgroup | undefined> {
-    await this.prepare();
-    const [dir, file, weight] =
-      this.layout.version === 2
-        ? [join(this.layout.base, name), 'cpu.weight', IDLE_CPU_WEIGHT]
-        : this.layout.cpu
-          ? [join(this.layout.cpu, name), 'cpu.shares', IDLE_CPU_SHARES]
-          : [];
-    if (!dir || !file) return undefined;
-    await mkdir(dir);
-    const group = new RunCgroup(this.layout, [dir]);
+  async createWarm(name: string, limits: RunLimits): Promise<RunCgroup> {
+    const group = await this.create(name, limits);
     try {
-      await writeFile(join(dir, file), String(weight));
+      await group.weigh('idle');
     } catch (error) {
       await group.destroy();
-      // cgroupfs has no such file when the controller is off: nothing to weigh with.
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'EACCES') return undefined;
       throw error;
     }
     return group;

@@ -41,12 +41,15 @@ describe('CgroupTree v2 (a delegated subtree, simulated in a folder)', () => {
     expect(await run.counters()).toEqual({ oomKills: 1, pidsRefused: 3, cpuThrottled: 4, memoryPeak: 0 });
   });
 
-  it('the idle cgroup of warm processes: CPU weight 1 (of 1–10000, default 100), no other limit', async () => {
+  it("a warm process's cgroup: a run's limits from the start, CPU weight 1 (of 1–10000) until its run raises it to the default 100", async () => {
     const tree = new CgroupTree({ version: 2, base });
-    const idle = await tree.createIdle('idle-7-1');
-    expect(idle?.procsFiles).toEqual([join(base, 'idle-7-1', 'cgroup.procs')]);
-    expect(await readdir(join(base, 'idle-7-1'))).toEqual(['cpu.weight']);
-    expect(await readFile(join(base, 'idle-7-1', 'cpu.weight'), 'utf8')).toBe('1');
+    const warm = await tree.createWarm('warm-7-1', LIMITS);
+    expect(warm.procsFiles).toEqual([join(base, 'warm-7-1', 'cgroup.procs')]);
+    expect(await readFile(join(base, 'warm-7-1', 'memory.max'), 'utf8')).toBe('268435456');
+    expect(await readFile(join(base, 'warm-7-1', 'pids.max'), 'utf8')).toBe('64');
+    expect(await readFile(join(base, 'warm-7-1', 'cpu.weight'), 'utf8')).toBe('1');
+    expect(await warm.weigh('normal')).toBe(true);
+    expect(await readFile(join(base, 'warm-7-1', 'cpu.weight'), 'utf8')).toBe('100');
   });
 });
 
@@ -57,20 +60,74 @@ describe('CgroupTree v1 (simulated in folders)', () => {
   });
   afterEach(() => rm(root, { recursive: true, force: true }));
 
-  it('the idle cgroup lives in the cpu hierarchy only, at cpu.shares 2 (the least; default 1024)', async () => {
+  it("a warm process's cgroup in every hierarchy, the run's limits, at cpu.shares 2 (the least) until its run sets the default 1024", async () => {
     const layout = { version: 1, memory: join(root, 'memory'), pids: join(root, 'pids'), cpu: join(root, 'cpu') } as const;
-    const idle = await new CgroupTree(layout).createIdle('idle-7-2');
-    expect(idle?.procsFiles).toEqual([join(root, 'cpu', 'idle-7-2', 'cgroup.procs')]);
-    expect(await readFile(join(root, 'cpu', 'idle-7-2', 'cpu.shares'), 'utf8')).toBe('2');
-    expect(await readdir(join(root, 'memory'))).toEqual([]);
-    expect(await readdir(join(root, 'pids'))).toEqual([]);
+    for (const dir of Object.values(layout)) if (typeof dir === 'string') await mkdir(dir);
+    const warm = await new CgroupTree(layout).createWarm('warm-7-2', LIMITS);
+    expect(warm.procsFiles).toEqual([
+      join(root, 'memory', 'warm-7-2', 'cgroup.procs'),
+      join(root, 'pids', 'warm-7-2', 'cgroup.procs'),
+      join(root, 'cpu', 'warm-7-2', 'cgroup.procs'),
+    ]);
+    expect(await readFile(join(root, 'memory', 'warm-7-2', 'memory.limit_in_bytes'), 'utf8')).toBe('268435456');
+    expect(await readFile(join(root, 'pids', 'warm-7-2', 'pids.max'), 'utf8')).toBe('64');
+    expect(await readFile(join(root, 'cpu', 'warm-7-2', 'cpu.cfs_quota_us'), 'utf8')).toBe('50000');
+    expect(await readFile(join(root, 'cpu', 'warm-7-2', 'cpu.shares'), 'utf8')).toBe('2');
+    expect(await warm.weigh('normal')).toBe(true);
+    expect(await readFile(join(root, 'cpu', 'warm-7-2', 'cpu.shares'), 'utf8')).toBe('1024');
   });
 
-  it('without the cpu controller there is no idle cgroup, and nothing is made', async () => {
+  it('without the cpu controller a warm cgroup has the memory and pids limits and nothing to weigh', async () => {
     const layout = { version: 1, memory: join(root, 'memory'), pids: join(root, 'pids') } as const;
-    expect(await new CgroupTree(layout).createIdle('idle-7-3')).toBeUndefined();
-    expect(await readdir(join(root, 'memory'))).toEqual([]);
-    expect(await readdir(join(root, 'pids'))).toEqual([]);
+    await mkdir(layout.memory);
+    await mkdir(layout.pids);
+    const warm = await new CgroupTree(layout).createWarm('warm-7-3', LIMITS);
+    expect(warm.dirs).toEqual([join(root, 'memory', 'warm-7-3'), join(root, 'pids', 'warm-7-3')]);
+    expect(await warm.weigh('normal')).toBe(false);
+    expect(await readdir(join(root, 'pids', 'warm-7-3'))).toEqual(['pids.max']);
+  });
+});
+
+/** A cgroup that records what is done to it (RunLimiter's side of adopting a warm one). */
+function recordingCgroup(name: string, calls: string[]) {
+  return {
+    procsFiles: [`/cg/${name}/cgroup.procs`],
+    weigh: (level: string) => {
+      calls.push(`${name} weigh ${level}`);
+      return Promise.resolve(true);
+    },
+    counters: () => {
+      calls.push(`${name} counters`);
+      return Promise.resolve({ oomKills: name === 'warm' ? 1 : 0, pidsRefused: 0, cpuThrottled: 0, memoryPeak: 0 });
+    },
+    destroy: () => {
+      calls.push(`${name} destroy`);
+      return Promise.resolve({ removed: true, survivors: [] });
+    },
+  };
+}
+
+describe('RunLimiter.adopt: a warm process brings its own cgroup', () => {
+  it("the warm cgroup becomes the run's — weighed as a run's, read and removed by the limiter — and the one made for the run goes", async () => {
+    const calls: string[] = [];
+    const made = recordingCgroup('made', calls);
+    const warm = recordingCgroup('warm', calls);
+    const limiter = new RunLimiter({ limits: LIMITS, cgroup: made as never, diskDir: tmpdir() });
+    await limiter.adopt(warm as never);
+    expect(calls).toEqual(['made destroy', 'warm weigh normal']);
+    // The warm cgroup's counters are the run's: an OOM kill in it ends the run at its memory limit.
+    expect((await limiter.check())?.limit).toBe('memory');
+    const usage = await limiter.close();
+    expect(usage.counters?.oomKills).toBe(1);
+    expect(calls).toEqual(['made destroy', 'warm weigh normal', 'warm counters', 'warm counters', 'warm destroy']);
+  });
+
+  it('with limits off there is nothing to adopt', async () => {
+    const calls: string[] = [];
+    const limiter = new RunLimiter({ limits: LIMITS, diskDir: tmpdir(), passthrough: true });
+    await limiter.adopt(recordingCgroup('warm', calls) as never);
+    await limiter.close();
+    expect(calls).toEqual([]);
   });
 });
 

@@ -21,6 +21,13 @@ export interface LimitsStatus {
   reason?: string;
 }
 
+/** How a warm Codex process starts (LimitsService.warmLaunch). */
+export interface WarmLaunch {
+  wrap(command: LaunchCommand): LaunchCommand;
+  /** Its cgroup, with a run's limits and the idle CPU weight (absent without cgroups). */
+  cgroup?: RunCgroup;
+}
+
 export class LimitsUnavailableError extends Error {
   override readonly name = 'LimitsUnavailableError';
 }
@@ -45,8 +52,6 @@ export class LimitsService implements OnModuleInit {
   private prlimit?: string;
   private status?: LimitsStatus;
   private detecting?: Promise<LimitsStatus>;
-  /** The cgroup of idle warm Codex processes (made at the first warm launch; CgroupTree.createIdle). */
-  private idle?: Promise<RunCgroup | undefined>;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -116,56 +121,27 @@ export class LimitsService implements OnModuleInit {
 
   /**
    * A warm Codex process's launch (CODEX_WARM_POOL): started before its run exists, it gets the
-   * runs' rlimits, OOM score (and, without a cgroup, their lower priority) from its first
-   * instruction, so binding it to a run only moves it into the run's cgroup (RunLimiter.adopt) —
-   * file writes, no prlimit process per pid on the task's critical path. With cgroups it starts in
-   * the idle cgroup (lowest CPU weight): a spare process warming up never slows a running task.
-   * Unchanged when limits are off; refused like a run when they cannot be applied.
+   * runs' rlimits and OOM score from its first instruction and, with cgroups, starts in a cgroup of
+   * its own that already has a run's limits, at the lowest CPU weight (a spare process warming up
+   * never slows a running task). Binding it to a run hands that cgroup to the run's limiter
+   * (RunLimiter.adopt): one file write, no process moved, nothing started on the task's critical
+   * path. Whoever ends up owning the cgroup destroys it (the limiter, or the pool for a process
+   * that never served a run). Unchanged when limits are off; refused like a run when they cannot
+   * be applied.
    */
-  async warmWrapper(): Promise<(command: LaunchCommand) => LaunchCommand> {
+  async warmLaunch(): Promise<WarmLaunch> {
     const status = await this.current();
     if (!status.ok) throw new LimitsUnavailableError(`per-run limits cannot be applied: ${status.reason}`);
-    if (status.mechanism === 'off') return (command) => command;
-    const idle = await this.idleCgroup();
+    if (status.mechanism === 'off') return { wrap: (command) => command };
+    const cgroup = this.tree ? await this.tree.createWarm(`warm-${process.pid}-${++runSequence}`, this.limits) : undefined;
     const options = {
       limits: this.limits,
-      procsFiles: idle?.procsFiles ?? [],
-      cgroup: Boolean(this.tree),
+      procsFiles: cgroup?.procsFiles ?? [],
+      cgroup: Boolean(cgroup),
       ...(this.prlimit ? { prlimit: this.prlimit } : {}),
       userProcesses: this.userProcesses,
     };
-    return (command) => limitedCommand(command, options);
-  }
-
-  /**
-   * Removes the idle warm processes' cgroup (WarmCodexPool.close, once its idle processes are gone
-   * and no spawn is under way; what is still inside is killed). A worker killed without a shutdown
-   * leaves it to the next worker's sweepStale.
-   */
-  async closeIdle(): Promise<void> {
-    const idle = this.idle;
-    this.idle = undefined;
-    await (await idle)?.destroy();
-  }
-
-  private idleCgroup(): Promise<RunCgroup | undefined> {
-    if (!this.tree) return Promise.resolve(undefined);
-    const tree = this.tree;
-    this.idle ??= tree.createIdle(`idle-${process.pid}-${++runSequence}`).then(
-      (group) => {
-        if (!group)
-          this.logger.warn({ cgroup: tree.description }, 'no CPU controller: warm Codex processes start at the CPU priority of runs');
-        return group;
-      },
-      (error: unknown) => {
-        this.logger.warn(
-          { err: String(error) },
-          'could not make the cgroup of idle warm Codex processes: they start at the CPU priority of runs',
-        );
-        return undefined;
-      },
-    );
-    return this.idle;
+    return { wrap: (command) => limitedCommand(command, options), ...(cgroup ? { cgroup } : {}) };
   }
 
   /** Without a cgroup, RLIMIT_NPROC counts the whole user: every run's share plus the worker's own threads. */

@@ -1,6 +1,4 @@
-import { writeFileSync } from 'node:fs';
 import { execa } from 'execa';
-import { descendantPids } from '@wegent-codex/codex';
 import type { LaunchCommand } from '@wegent-codex/sandbox';
 import type { CgroupCounters, RunCgroup } from './cgroups';
 import { folderBytes } from './folder-size';
@@ -94,30 +92,39 @@ export class RunLimiter {
   private measuring = false;
   private closed = false;
 
+  /** The run's cgroup: the one made for it, or a warm process's it adopted. */
+  private cgroup?: RunCgroup;
+  /** The cgroup made for this run, being removed after a warm process's was adopted. */
+  private retired?: Promise<void>;
+
   constructor(private readonly options: RunLimiterOptions) {
     this.exceeded = new Promise((resolve) => (this.resolveHit = resolve));
+    this.cgroup = options.cgroup;
   }
 
   /** `sh -c ATTACH <cgroup files> -- [nice] [prlimit …] <command>` */
   wrap(command: LaunchCommand): LaunchCommand {
     if (this.options.passthrough) return command;
-    const { limits, cgroup, prlimit, userProcesses } = this.options;
+    const { limits, prlimit, userProcesses } = this.options;
+    const { cgroup } = this;
     return limitedCommand(command, { limits, procsFiles: cgroup?.procsFiles ?? [], cgroup: Boolean(cgroup), prlimit, userProcesses });
   }
 
   /**
-   * A warm Codex process (CODEX_WARM_POOL) was started before its task was known, in the idle
-   * cgroup (least CPU weight), already under the runs' rlimits and OOM score
-   * (LimitsService.warmWrapper): at bind time — idle, no command of the task yet — its whole tree
-   * moves into this run's cgroup;
-   * whatever it starts later inherits it. Only file writes: no process is started here.
+   * A warm Codex process (CODEX_WARM_POOL) was started before its task was known, under the runs'
+   * rlimits and OOM score, in a cgroup of its own that has a run's limits at the idle CPU weight
+   * (LimitsService.warmLaunch): at bind time — idle, no command of the task yet — that cgroup
+   * becomes this run's (what the process starts later is in it already) and gets a run's CPU
+   * weight; the one this limiter made is removed (close() waits for it). From here on this
+   * limiter owns the warm cgroup: its counters, its sweep, its removal. One file write on the way
+   * to the task's first model request, no process moved.
    */
-  async adopt(rootPid: number): Promise<void> {
+  async adopt(warm: RunCgroup): Promise<void> {
     if (this.options.passthrough) return;
-    const files = this.options.cgroup?.procsFiles ?? [];
-    if (!files.length) return;
-    // cgroupfs writes are in-memory (~20 µs each): done in one go, without a thread-pool hop per write.
-    for (const pid of [rootPid, ...descendantPids(rootPid)]) for (const file of files) writeFileSync(file, String(pid));
+    const made = this.cgroup;
+    this.cgroup = warm;
+    if (made) this.retired = made.destroy().then(() => undefined);
+    await warm.weigh('normal');
   }
 
   /** Starts watching: cgroup counters every second, the task folder every RUN_DISK_CHECK_MS (once; not after close()). */
@@ -125,7 +132,7 @@ export class RunLimiter {
     if (this.closed || this.timers.length) return; // once, and never after close()
     // The size the run starts with: a follow-up of a run stopped for its size may clean up.
     void this.measureDisk(true);
-    if (this.options.cgroup) {
+    if (this.cgroup) {
       const t = setInterval(() => void this.check(), COUNTER_POLL_MS);
       t.unref();
       this.timers.push(t);
@@ -142,8 +149,8 @@ export class RunLimiter {
 
   /** Reads the cgroup's counters now. */
   async check(): Promise<LimitHit | undefined> {
-    if (this.hit || !this.options.cgroup) return this.hit;
-    const counters = await this.options.cgroup.counters();
+    if (this.hit || !this.cgroup) return this.hit;
+    const counters = await this.cgroup.counters();
     if (counters.oomKills > 0) this.fire({ limit: 'memory', message: limitMessages.memory(this.options.limits) });
     else if (counters.pidsRefused > 0) this.fire({ limit: 'pids', message: limitMessages.pids(this.options.limits) });
     return this.hit;
@@ -185,7 +192,8 @@ export class RunLimiter {
   async close(): Promise<RunUsage> {
     this.closed = true;
     this.timers.forEach((t) => clearInterval(t));
-    const cgroup = this.options.cgroup;
+    await this.retired;
+    const cgroup = this.cgroup;
     if (!cgroup)
       return {
         ...(this.lastDisk === undefined ? {} : { diskBytes: this.lastDisk }),
