@@ -403,12 +403,12 @@ describe('reliability: hostile load — a runaway task cannot starve or kill the
 });
 
 /** Run cgroups of a worker still present (cgroup v1: the worker is in the test process's cgroups). */
-async function runCgroupsOf(pid: number, controller = 'pids'): Promise<string[]> {
+async function runCgroupsOf(pid: number, controller = 'pids', kind: 'run' | 'warm' = 'run'): Promise<string[]> {
   const own = await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => readFile('/proc/self/cgroup', 'utf8'));
   const path = new RegExp(`^\\d+:[^:]*\\b${controller}\\b[^:]*:(.*)$`, 'm').exec(own)?.[1];
   if (path === undefined) return [];
   const dir = join('/sys/fs/cgroup', controller, path, 'wegent-codex');
-  return (await readdir(dir).catch((): string[] => [])).filter((name) => name.startsWith(`run-${pid}-`)).map((name) => join(dir, name));
+  return (await readdir(dir).catch((): string[] => [])).filter((name) => name.startsWith(`${kind}-${pid}-`)).map((name) => join(dir, name));
 }
 
 /**
@@ -476,8 +476,9 @@ describe('reliability: hostile load under RUN_LIMITS=rlimit (no cgroup)', () => 
 });
 
 /**
- * A warm Codex process (CODEX_WARM_POOL) starts before its task is known, outside any run's
- * limits; bound to a run, it must join that run's cgroup before the task's first command.
+ * A warm Codex process (CODEX_WARM_POOL) starts before its task is known, in a cgroup of its own
+ * that already has a run's limits; bound to a run, that cgroup is the run's before the task's
+ * first command.
  */
 describe('reliability: hostile load on a warm Codex process (CODEX_WARM_POOL=1)', () => {
   let s: ReliabilityScene;
@@ -505,39 +506,66 @@ describe('reliability: hostile load on a warm Codex process (CODEX_WARM_POOL=1)'
       taskId,
       turn([
         exec(
-          'echo "nofile=$(ulimit -n) fsize=$(ulimit -f) oom=$(cat /proc/self/oom_score_adj)"; grep -c "wegent-codex/run-" /proc/self/cgroup; echo "idle=$(grep -c "/idle-" /proc/self/cgroup)"',
-          {
-            callId: 'probe',
-          },
+          'echo "nofile=$(ulimit -n) fsize=$(ulimit -f) oom=$(cat /proc/self/oom_score_adj) below=$(grep -c -v ":/$" /proc/self/cgroup)"; sleep 3; echo probe-end',
+          { callId: 'probe', yieldTimeMs: 20_000 },
         ),
       ]),
       turn([message('Probed.', { phase: 'final_answer' })]),
     );
     await s.execute(taskId, 1, 'Probe.');
+    // From outside, while the command sleeps: it is in the warm process's cgroup, which now weighs as a run's.
+    const inside = await eventually(
+      async () => {
+        for (const dir of await runCgroupsOf(worker.pid, 'pids', 'warm')) {
+          const pids = (await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
+          if (pids.some((pid) => readCmdline(Number(pid)).startsWith('sleep 3'))) return dir.split('/').pop();
+        }
+        return undefined;
+      },
+      'the probe command in a warm cgroup',
+      30_000,
+    );
+    const [cpu] = (await runCgroupsOf(worker.pid, 'cpu', 'warm')).filter((dir) => dir.endsWith(`/${inside}`));
+    expect((await readFile(join(cpu!, 'cpu.shares'), 'utf8')).trim()).toBe('1024');
+    expect((await readFile(join(cpu!, 'cpu.cfs_quota_us'), 'utf8')).trim()).toBe('50000');
     expect(await s.waitTerminal(taskId, 1, 60_000)).toMatchObject({ status: 'COMPLETED' });
     expect(worker.lines.find((l) => l.msg === 'Codex process for this run' && l.task_id === taskId)?.warm).toBe(true);
     const text = JSON.stringify((await s.eventLog(taskId, 1)).map((e) => e.event));
-    // The same limits as the cold probe above (64 MiB in bash's 1024-byte blocks).
-    expect(text).toContain('nofile=256 fsize=65536 oom=1000');
-    // In a run cgroup: at least one line of /proc/self/cgroup names it (one per hierarchy holding it).
-    expect(text).toMatch(/oom=1000\\n[1-9]\\nidle=0\\n/);
+    // The same limits as the cold probe above (64 MiB in bash's 1024-byte blocks). Like a cold
+    // run's, its cgroup is the root of its cgroup namespace: no path of the host's tree is visible.
+    expect(text).toContain('nofile=256 fsize=65536 oom=1000 below=0');
+    // Its run over, the cgroup is removed with whatever was left in it.
+    await eventually(
+      async () => !(await runCgroupsOf(worker.pid, 'pids', 'warm')).some((d) => d.endsWith(`/${inside}`)) || undefined,
+      'the run cgroup removed',
+      20_000,
+    );
   }, 120_000);
 
-  it('an idle warm process waits in the idle cgroup, at the least CPU weight, outside every run cgroup', async () => {
+  it("an idle warm process waits in a cgroup of its own with a run's limits, at the least CPU weight", async () => {
     await eventually(warmReady, 'a warm Codex process to be ready', 60_000);
     // The run of the test before has ended (its cgroup, with whatever was left in it, removed).
     await eventually(async () => (await runCgroupsOf(worker.pid)).length === 0 || undefined, "the earlier run's cgroup removed", 30_000);
     const idle = listDescendants(worker.pid).filter((p) => /codex.* app-server/.test(readCmdline(p.pid)));
     expect(idle.length).toBeGreaterThan(0);
+    const own = new RegExp(`/wegent-codex/warm-${worker.pid}-\\d+$`);
     for (const { pid } of idle) {
       const lines = (await readFile(`/proc/${pid}/cgroup`, 'utf8')).split('\n');
       expect(lines.filter((l) => l.includes('/wegent-codex/run-'))).toEqual([]);
-      // hierarchy:controllers:path — v2: one line, no controllers; v1: the cpu hierarchy's line.
-      const [, controllers, path] = lines.find((l) => l.includes(`/idle-${worker.pid}-`))?.split(':') ?? [];
-      expect(path).toMatch(new RegExp(`/idle-${worker.pid}-\\d+$`));
-      const [file, least] = controllers === '' ? ['cpu.weight', '1'] : ['cpu.shares', '2'];
-      const dir = controllers === '' ? join('/sys/fs/cgroup', path!) : join('/sys/fs/cgroup/cpu', path!);
-      expect((await readFile(join(dir, file), 'utf8')).trim()).toBe(least);
+      // hierarchy:controllers:path — v2: one line, no controllers; v1: a line per hierarchy.
+      const line = (controller: string) =>
+        lines.filter((l) => own.test(l)).find((l) => l.split(':')[1] === '' || l.split(':')[1]!.split(',').includes(controller));
+      const dir = (controller: string) => {
+        const [, controllers, path] = line(controller)?.split(':') ?? [];
+        expect(path).toMatch(own);
+        return controllers === '' ? join('/sys/fs/cgroup', path!) : join('/sys/fs/cgroup', controller, path!);
+      };
+      const v2 = line('cpu')?.split(':')[1] === '';
+      const [file, least] = v2 ? ['cpu.weight', '1'] : ['cpu.shares', '2'];
+      expect((await readFile(join(dir('cpu'), file), 'utf8')).trim()).toBe(least);
+      // A run's limits already: the process count (and memory) it will have once bound.
+      expect((await readFile(join(dir('pids'), 'pids.max'), 'utf8')).trim()).toBe('64');
+      expect((await readFile(join(dir('memory'), v2 ? 'memory.max' : 'memory.limit_in_bytes'), 'utf8')).trim()).toBe('268435456');
     }
   }, 120_000);
 

@@ -15,6 +15,8 @@ export interface CodexProcessRequest {
   resuming: boolean;
   /** Puts a warm process (started before its task was known) under the run's limits: its cgroup becomes the run's. */
   adopt?: (cgroup: RunCgroup) => Promise<void>;
+  /** The run's own limits in place (its cgroup made) before a cold spawn. */
+  ready?: () => Promise<void>;
 }
 
 /**
@@ -67,6 +69,7 @@ export class CodexProcess {
       }
       return process;
     }
+    await request.ready?.();
     const client = await AppServerClient.start({
       bin: workspace.codexBin,
       cwd: workspace.workDir,

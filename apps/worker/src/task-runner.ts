@@ -151,7 +151,12 @@ export class TaskRunner {
         payload,
       );
       end = await session.run({
-        limits: { exceeded: limiter.exceeded, check: () => limited.checkAll(), adopt: (cgroup) => limited.adopt(cgroup) },
+        limits: {
+          exceeded: limiter.exceeded,
+          check: () => limited.checkAll(),
+          adopt: (cgroup) => limited.adopt(cgroup),
+          ready: () => limited.ready(),
+        },
         emit: (event) => emitter.emit(event),
         beforeTerminal: () => workbench.finalRefresh(),
         agentStarted: async () => {

@@ -22,8 +22,11 @@ const COUNTER_POLL_MS = 1_000;
 
 export interface RunLimiterOptions {
   limits: RunLimits;
-  /** The run's cgroup; absent under rlimits only. */
-  cgroup?: RunCgroup;
+  /**
+   * The run's cgroup; absent under rlimits only. A promise while it is being made (LimitsService.open
+   * does not wait: a warm run never uses it): `ready()` waits for it, and nothing is wrapped before.
+   */
+  cgroup?: RunCgroup | Promise<RunCgroup>;
   /** prlimit on PATH (util-linux): RLIMIT_NOFILE, RLIMIT_FSIZE (and RLIMIT_NPROC without a cgroup). */
   prlimit?: string;
   /** The folder whose size is bounded (the task folder; the state folder is the service's). */
@@ -94,17 +97,35 @@ export class RunLimiter {
 
   /** The run's cgroup: the one made for it, or a warm process's it adopted. */
   private cgroup?: RunCgroup;
+  /** The cgroup made for this run, while it is being made (settled: never rejects). */
+  private readonly made?: Promise<{ cgroup?: RunCgroup; error?: unknown }>;
   /** The cgroup made for this run, being removed after a warm process's was adopted. */
   private retired?: Promise<void>;
+  private adopted = false;
 
   constructor(private readonly options: RunLimiterOptions) {
     this.exceeded = new Promise((resolve) => (this.resolveHit = resolve));
-    this.cgroup = options.cgroup;
+    const { cgroup } = options;
+    if (cgroup instanceof Promise)
+      this.made = cgroup.then(
+        (made) => ({ cgroup: made }),
+        (error: unknown) => ({ error }),
+      );
+    else this.cgroup = cgroup;
   }
 
-  /** `sh -c ATTACH <cgroup files> -- [nice] [prlimit …] <command>` */
+  /** The run's own cgroup made (or its making failed: thrown here, the run cannot start cold). */
+  async ready(): Promise<void> {
+    if (!this.made || this.adopted) return;
+    const { cgroup, error } = await this.made;
+    if (error !== undefined) throw error;
+    this.cgroup = cgroup;
+  }
+
+  /** `sh -c ATTACH <cgroup files> -- [nice] [prlimit …] <command>`. Throws before `ready()`: nothing runs outside its cgroup. */
   wrap(command: LaunchCommand): LaunchCommand {
     if (this.options.passthrough) return command;
+    if (this.made && !this.cgroup) throw new Error("the run's cgroup is not made yet (RunLimiter.ready)");
     const { limits, prlimit, userProcesses } = this.options;
     const { cgroup } = this;
     return limitedCommand(command, { limits, procsFiles: cgroup?.procsFiles ?? [], cgroup: Boolean(cgroup), prlimit, userProcesses });
@@ -121,9 +142,14 @@ export class RunLimiter {
    */
   async adopt(warm: RunCgroup): Promise<void> {
     if (this.options.passthrough) return;
-    const made = this.cgroup;
+    const own = this.made ? this.made.then(({ cgroup }) => cgroup) : Promise.resolve(this.cgroup);
+    this.adopted = true;
     this.cgroup = warm;
-    if (made) this.retired = made.destroy().then(() => undefined);
+    this.retired = own
+      .then(async (made) => {
+        await made?.destroy();
+      })
+      .catch((error: unknown) => this.options.onWarning?.(`could not remove the unused cgroup of a warm run: ${String(error)}`));
     await warm.weigh('normal');
   }
 
@@ -193,6 +219,8 @@ export class RunLimiter {
     this.closed = true;
     this.timers.forEach((t) => clearInterval(t));
     await this.retired;
+    // Made but never used (the run ended before its Codex started): removed all the same.
+    if (!this.cgroup && this.made) this.cgroup = (await this.made).cgroup;
     const cgroup = this.cgroup;
     if (!cgroup)
       return {
