@@ -15,8 +15,6 @@ export interface CodexProcessRequest {
   resuming: boolean;
   /** Puts a warm process (started before its task was known) under the run's limits: its cgroup becomes the run's. */
   adopt?: (cgroup: RunCgroup) => Promise<void>;
-  /** The run's own limits in place (its cgroup made) before a cold spawn. */
-  ready?: () => Promise<void>;
 }
 
 /**
@@ -69,7 +67,6 @@ export class CodexProcess {
       }
       return process;
     }
-    await request.ready?.();
     const client = await AppServerClient.start({
       bin: workspace.codexBin,
       cwd: workspace.workDir,

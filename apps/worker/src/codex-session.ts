@@ -35,7 +35,6 @@ export interface SessionHooks {
     exceeded: Promise<{ message: string }>;
     check(): Promise<{ message: string } | undefined>;
     adopt?(cgroup: RunCgroup): Promise<void>;
-    ready?(): Promise<void>;
   };
 }
 
@@ -96,7 +95,6 @@ export class CodexSession {
       handlers: this.handlers(pump),
       resuming: Boolean(stored),
       adopt: hooks.limits?.adopt,
-      ready: hooks.limits?.ready,
     });
     try {
       return {

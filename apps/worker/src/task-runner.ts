@@ -151,12 +151,7 @@ export class TaskRunner {
         payload,
       );
       end = await session.run({
-        limits: {
-          exceeded: limiter.exceeded,
-          check: () => limited.checkAll(),
-          adopt: (cgroup) => limited.adopt(cgroup),
-          ready: () => limited.ready(),
-        },
+        limits: { exceeded: limiter.exceeded, check: () => limited.checkAll(), adopt: (cgroup) => limited.adopt(cgroup) },
         emit: (event) => emitter.emit(event),
         beforeTerminal: () => workbench.finalRefresh(),
         agentStarted: async () => {

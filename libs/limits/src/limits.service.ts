@@ -108,8 +108,7 @@ export class LimitsService implements OnModuleInit {
     const warn = (message: string) => this.logger.warn({ dir: diskDir }, message);
     if (status.mechanism === 'off')
       return new RunLimiter({ limits: { ...this.limits, diskCheckMs: 2 ** 31 - 1 }, diskDir, passthrough: true, onWarning: warn });
-    // Made meanwhile: a warm run never uses it, a cold one waits for it before its spawn (RunLimiter.ready).
-    const cgroup = this.tree ? this.tree.create(`run-${process.pid}-${++runSequence}`, this.limits) : undefined;
+    const cgroup = this.tree ? await this.tree.create(`run-${process.pid}-${++runSequence}`, this.limits) : undefined;
     return new RunLimiter({
       limits: this.limits,
       diskDir,

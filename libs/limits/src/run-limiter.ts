@@ -22,11 +22,8 @@ const COUNTER_POLL_MS = 1_000;
 
 export interface RunLimiterOptions {
   limits: RunLimits;
-  /**
-   * The run's cgroup; absent under rlimits only. A promise while it is being made (LimitsService.open
-   * does not wait: a warm run never uses it): `ready()` waits for it, and nothing is wrapped before.
-   */
-  cgroup?: RunCgroup | Promise<RunCgroup>;
+  /** The run's cgroup; absent under rlimits only. */
+  cgroup?: RunCgroup;
   /** prlimit on PATH (util-linux): RLIMIT_NOFILE, RLIMIT_FSIZE (and RLIMIT_NPROC without a cgroup). */
   prlimit?: string;
   /** The folder whose size is bounded (the task folder; the state folder is the service's). */
@@ -97,35 +94,17 @@ export class RunLimiter {
 
   /** The run's cgroup: the one made for it, or a warm process's it adopted. */
   private cgroup?: RunCgroup;
-  /** The cgroup made for this run, while it is being made (settled: never rejects). */
-  private readonly made?: Promise<{ cgroup?: RunCgroup; error?: unknown }>;
   /** The cgroup made for this run, being removed after a warm process's was adopted. */
   private retired?: Promise<void>;
-  private adopted = false;
 
   constructor(private readonly options: RunLimiterOptions) {
     this.exceeded = new Promise((resolve) => (this.resolveHit = resolve));
-    const { cgroup } = options;
-    if (cgroup instanceof Promise)
-      this.made = cgroup.then(
-        (made) => ({ cgroup: made }),
-        (error: unknown) => ({ error }),
-      );
-    else this.cgroup = cgroup;
+    this.cgroup = options.cgroup;
   }
 
-  /** The run's own cgroup made (or its making failed: thrown here, the run cannot start cold). */
-  async ready(): Promise<void> {
-    if (!this.made || this.adopted) return;
-    const { cgroup, error } = await this.made;
-    if (error !== undefined) throw error;
-    this.cgroup = cgroup;
-  }
-
-  /** `sh -c ATTACH <cgroup files> -- [nice] [prlimit …] <command>`. Throws before `ready()`: nothing runs outside its cgroup. */
+  /** `sh -c ATTACH <cgroup files> -- [nice] [prlimit …] <command>` */
   wrap(command: LaunchCommand): LaunchCommand {
     if (this.options.passthrough) return command;
-    if (this.made && !this.cgroup) throw new Error("the run's cgroup is not made yet (RunLimiter.ready)");
     const { limits, prlimit, userProcesses } = this.options;
     const { cgroup } = this;
     return limitedCommand(command, { limits, procsFiles: cgroup?.procsFiles ?? [], cgroup: Boolean(cgroup), prlimit, userProcesses });
@@ -142,14 +121,13 @@ export class RunLimiter {
    */
   async adopt(warm: RunCgroup): Promise<void> {
     if (this.options.passthrough) return;
-    const own = this.made ? this.made.then(({ cgroup }) => cgroup) : Promise.resolve(this.cgroup);
-    this.adopted = true;
+    const made = this.cgroup;
     this.cgroup = warm;
-    this.retired = own
-      .then(async (made) => {
-        await made?.destroy();
-      })
-      .catch((error: unknown) => this.options.onWarning?.(`could not remove the unused cgroup of a warm run: ${String(error)}`));
+    if (made)
+      this.retired = made.destroy().then(
+        () => undefined,
+        (error: unknown) => this.options.onWarning?.(`could not remove the unused cgroup of a warm run: ${String(error)}`),
+      );
     await warm.weigh('normal');
   }
 
@@ -219,8 +197,6 @@ export class RunLimiter {
     this.closed = true;
     this.timers.forEach((t) => clearInterval(t));
     await this.retired;
-    // Made but never used (the run ended before its Codex started): removed all the same.
-    if (!this.cgroup && this.made) this.cgroup = (await this.made).cgroup;
     const cgroup = this.cgroup;
     if (!cgroup)
       return {
