@@ -1,7 +1,7 @@
 import type { ScenarioEnv } from '../support/scenario-env';
 import { bounded } from '../support/bench-context';
 import { profilesOf, topSelfFrames, type ProfileFrame } from '../support/cpu-profile';
-import { startRelay } from '../support/relay-harness';
+import { startRelay, type RelayHarness } from '../support/relay-harness';
 import { syntheticRun, type SyntheticProtocol } from '../support/synthetic-run';
 import { ratePerSecond } from '../stats';
 
@@ -96,39 +96,76 @@ export async function runRelayFlood(env: ScenarioEnv): Promise<RelayFloodResult>
   return { levels, paced };
 }
 
+/** What one level measured: its subtasks, their events, and the relays' callbacks and CPU meanwhile. */
+interface Driven {
+  taskIds: number[];
+  events: number;
+  /** First append, last append (Date.now()). */
+  start: number;
+  appended: number;
+  /** Sum over subtasks of first → last append of each. */
+  streamMsTotal: number;
+  callbacks: number;
+  relayCpuMs: number;
+}
+
+/**
+ * Warms the relays up (connections, JIT, the consumer group — on every relay), then has `players`
+ * concurrent appenders play `subtasks` synthetic runs one after another (a delta every `deltaMs`;
+ * 0: no pauses) and waits for every terminal callback. Fails on a callback received twice.
+ */
+async function drive(
+  env: ScenarioEnv,
+  relay: RelayHarness,
+  options: { protocol: SyntheticProtocol; relays: number; subtasks: number; players: number; deltaMs: number },
+): Promise<Driven> {
+  const { protocol, relays, subtasks, players, deltaMs } = options;
+  const warm = Array.from({ length: 8 * relays }, () => env.nextTaskId());
+  await Promise.all(warm.map((taskId) => relay.play(syntheticRun(taskId, { deltaMs: 0, protocol }))));
+  await relay.callbacks.waitTerminal(warm, 30_000);
+  const before = relay.em.requests.length;
+  const cpuBefore = relay.relayCpuMs();
+
+  const taskIds = Array.from({ length: subtasks }, () => env.nextTaskId());
+  const queue = [...taskIds];
+  let events = 0;
+  let streamMsTotal = 0;
+  const start = Date.now();
+  await bounded(
+    Promise.all(
+      Array.from({ length: players }, async () => {
+        for (let taskId = queue.shift(); taskId !== undefined; taskId = queue.shift()) {
+          const startedAt = Date.now();
+          const appended = await relay.play(syntheticRun(taskId, { deltaMs, protocol }));
+          streamMsTotal += Date.now() - startedAt;
+          events += appended.size;
+        }
+      }),
+    ),
+    300_000,
+    `appending ${subtasks} synthetic runs`,
+  );
+  const appended = Date.now();
+  await relay.callbacks.waitTerminal(taskIds, 300_000);
+  const callbacks = relay.em.requests.length - before;
+  const relayCpuMs = relay.relayCpuMs() - cpuBefore;
+  relay.em.assertNoDuplicates();
+  return { taskIds, events, start, appended, streamMsTotal, callbacks, relayCpuMs };
+}
+
 async function pacedOnce(env: ScenarioEnv, protocol: SyntheticProtocol, relays: number): Promise<RelayPacedLevel> {
   const subtasks = env.quick ? 60 : 200;
   const streams = env.quick ? 20 : PACED_STREAMS;
   // The default CALLBACK_COALESCE_MS: what a deployment runs.
   const relay = await startRelay(env.ctx, `relay-paced-${protocol}-${relays}`, {}, relays);
   try {
-    const warm = Array.from({ length: 8 * relays }, () => env.nextTaskId());
-    await Promise.all(warm.map((taskId) => relay.play(syntheticRun(taskId, { deltaMs: 0, protocol }))));
-    await relay.callbacks.waitTerminal(warm, 30_000);
-    const before = relay.em.requests.length;
-    const cpuBefore = relay.relayCpuMs();
-    const taskIds = Array.from({ length: subtasks }, () => env.nextTaskId());
-    const queue = [...taskIds];
-    let events = 0;
-    let streamMsTotal = 0;
-    await bounded(
-      Promise.all(
-        Array.from({ length: streams }, async () => {
-          for (let taskId = queue.shift(); taskId !== undefined; taskId = queue.shift()) {
-            const startedAt = Date.now();
-            const appended = await relay.play(syntheticRun(taskId, { deltaMs: PACED_DELTA_MS, protocol }));
-            streamMsTotal += Date.now() - startedAt;
-            events += appended.size;
-          }
-        }),
-      ),
-      300_000,
-      `streaming ${subtasks} synthetic runs`,
-    );
-    await relay.callbacks.waitTerminal(taskIds, 300_000);
-    const callbacks = relay.em.requests.length - before;
-    const relayCpuMs = relay.relayCpuMs() - cpuBefore;
-    relay.em.assertNoDuplicates();
+    const { events, callbacks, relayCpuMs, streamMsTotal } = await drive(env, relay, {
+      protocol,
+      relays,
+      subtasks,
+      players: streams,
+      deltaMs: PACED_DELTA_MS,
+    });
     const streamMs = streamMsTotal / subtasks;
     return {
       protocol,
@@ -153,35 +190,9 @@ async function floodOnce(env: ScenarioEnv, protocol: SyntheticProtocol, relays: 
   const relay = await startRelay(env.ctx, `relay-flood-${protocol}-${relays}`, { CALLBACK_COALESCE_MS: '0' }, relays);
   let level: RelayFloodLevel;
   try {
-    // Warm-up: connections, JIT, the consumer group — on every relay.
-    const warm = Array.from({ length: 8 * relays }, () => env.nextTaskId());
-    await Promise.all(warm.map((taskId) => relay.play(syntheticRun(taskId, { deltaMs: 0, protocol }))));
-    await relay.callbacks.waitTerminal(warm, 30_000);
-    const before = relay.em.requests.length;
-    const cpuBefore = relay.relayCpuMs();
-
-    const taskIds = Array.from({ length: subtasks }, () => env.nextTaskId());
-    const queue = [...taskIds];
-    let events = 0;
-    const start = Date.now();
-    await bounded(
-      Promise.all(
-        Array.from({ length: APPENDERS }, async () => {
-          for (let taskId = queue.shift(); taskId !== undefined; taskId = queue.shift()) {
-            const appended = await relay.play(syntheticRun(taskId, { deltaMs: 0, protocol }));
-            events += appended.size;
-          }
-        }),
-      ),
-      300_000,
-      `appending ${subtasks} synthetic runs`,
-    );
-    const appended = Date.now();
-    await relay.callbacks.waitTerminal(taskIds, 300_000);
+    const driven = await drive(env, relay, { protocol, relays, subtasks, players: APPENDERS, deltaMs: 0 });
+    const { taskIds, events, start, appended, callbacks, relayCpuMs } = driven;
     const last = Math.max(...taskIds.map((id) => relay.callbacks.terminal.get(id)!.receivedAt));
-    const callbacks = relay.em.requests.length - before;
-    const relayCpuMs = relay.relayCpuMs() - cpuBefore;
-    relay.em.assertNoDuplicates();
     level = {
       protocol,
       relays,
