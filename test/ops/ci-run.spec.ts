@@ -35,6 +35,7 @@ describe('.ci/run', () => {
       'npm run lint',
       'npm run format:check',
       'npm test',
+      'npm run test:e2e:warm',
       'npm run test:kit',
       'npm run bench -- --quick',
     ]);
