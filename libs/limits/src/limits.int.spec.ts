@@ -203,15 +203,33 @@ describe('stale run cgroups', () => {
   afterEach(() => rm(base, { recursive: true, force: true }));
 
   it('removes the cgroups of dead workers only (by the pid in the name), never foreign folders', async () => {
-    for (const name of ['run-111-1', 'run-111-2', 'run-222-1', 'probe-111-3', 'idle-111-4', 'idle-222-2', 'worker', 'other-111-1'])
+    for (const name of [
+      'run-111-1',
+      'run-111-2',
+      'run-222-1',
+      'probe-111-3',
+      'idle-111-4',
+      'idle-222-2',
+      'warm-111-5',
+      'warm-222-3',
+      'worker',
+      'other-111-1',
+    ])
       await mkdir(join(base, name));
     const tree = new CgroupTree({ version: 2, base });
     // rmdir of an empty plain folder works like rmdir of an emptied cgroup.
-    expect((await tree.sweepStale((pid) => pid === 222)).sort()).toEqual(['idle-111-4', 'probe-111-3', 'run-111-1', 'run-111-2']);
+    expect((await tree.sweepStale((pid) => pid === 222)).sort()).toEqual([
+      'idle-111-4',
+      'probe-111-3',
+      'run-111-1',
+      'run-111-2',
+      'warm-111-5',
+    ]);
     expect((await readdir(base)).filter((n) => !n.startsWith('cgroup.')).sort()).toEqual([
       'idle-222-2',
       'other-111-1',
       'run-222-1',
+      'warm-222-3',
       'worker',
     ]);
   });
