@@ -3,6 +3,7 @@ import { bounded } from '../support/bench-context';
 import { profilesOf, topSelfFrames, type ProfileFrame } from '../support/cpu-profile';
 import { startRelay, type RelayHarness } from '../support/relay-harness';
 import { syntheticRun, type SyntheticProtocol } from '../support/synthetic-run';
+import type { EventLogRepository } from '@wegent-codex/event-log';
 import { ratePerSecond } from '../stats';
 
 /**
@@ -59,10 +60,31 @@ export interface RelayPacedLevel {
   streamsPerRelayCore: number;
 }
 
+/**
+ * One relay process alone with a backlog: S subtasks' whole event sequences appended before it
+ * starts, then drained with nothing else running in the bench process but the fake
+ * executor_manager. The flood's appenders share the machine's two cores with the relay; here the
+ * relay has a core to itself, so this is its ceiling (CALLBACK_COALESCE_MS=0, as in the flood).
+ */
+export interface RelayDrainLevel {
+  protocol: SyntheticProtocol;
+  subtasks: number;
+  events: number;
+  callbacks: number;
+  /** Relay started → last terminal callback. */
+  drainMs: number;
+  callbacksPerSecond: number;
+  relayCpuMs: number;
+  relayCpuMsPerCallback: number;
+  callbacksPerCpuSecond: number;
+}
+
 export interface RelayFloodResult {
   levels: RelayFloodLevel[];
   /** Absent in results written before the paced levels existed. */
   paced?: RelayPacedLevel[];
+  /** Absent in results written before the drain levels existed. */
+  drain?: RelayDrainLevel[];
 }
 
 const APPENDERS = 32;
@@ -93,7 +115,63 @@ export async function runRelayFlood(env: ScenarioEnv): Promise<RelayFloodResult>
     );
     paced.push(level);
   }
-  return { levels, paced };
+  const drain: RelayDrainLevel[] = [];
+  for (const protocol of ['2025', '2026'] as const) {
+    const level = await drainOnce(env, protocol);
+    env.progress(
+      `relay drain ${protocol}: ${level.events} events, ${level.callbacks} callbacks in ${level.drainMs} ms, ${level.relayCpuMsPerCallback.toFixed(2)} ms CPU each`,
+    );
+    drain.push(level);
+  }
+  return { levels, paced, drain };
+}
+
+async function drainOnce(env: ScenarioEnv, protocol: SyntheticProtocol): Promise<RelayDrainLevel> {
+  const subtasks = env.quick ? 300 : 2_000;
+  const taskIds = Array.from({ length: subtasks }, () => env.nextTaskId());
+  let events = 0;
+  const prefill = async (log: EventLogRepository): Promise<void> => {
+    const queue = [...taskIds];
+    await bounded(
+      Promise.all(
+        Array.from({ length: APPENDERS }, async () => {
+          for (let taskId = queue.shift(); taskId !== undefined; taskId = queue.shift()) {
+            for (const { event } of syntheticRun(taskId, { deltaMs: 0, protocol })) {
+              const result = await log.append(event);
+              if (!result.appended) throw new Error(`append refused for task ${taskId}: already ${result.terminal}`);
+              events += 1;
+            }
+          }
+        }),
+      ),
+      300_000,
+      `appending a backlog of ${subtasks} synthetic runs`,
+    );
+  };
+  const relay = await startRelay(env.ctx, `relay-drain-${protocol}`, { CALLBACK_COALESCE_MS: '0' }, 1, prefill);
+  try {
+    // From "relay started": its start-up is behind it, the backlog ahead of it.
+    const start = Date.now();
+    const cpuBefore = relay.relayCpuMs();
+    await relay.callbacks.waitTerminal(taskIds, 300_000);
+    const last = Math.max(...taskIds.map((id) => relay.callbacks.terminal.get(id)!.receivedAt));
+    const relayCpuMs = relay.relayCpuMs() - cpuBefore;
+    const callbacks = relay.em.requests.length;
+    relay.em.assertNoDuplicates();
+    return {
+      protocol,
+      subtasks,
+      events,
+      callbacks,
+      drainMs: last - start,
+      callbacksPerSecond: ratePerSecond(callbacks, last - start),
+      relayCpuMs,
+      relayCpuMsPerCallback: relayCpuMs / callbacks,
+      callbacksPerCpuSecond: (1000 * callbacks) / relayCpuMs,
+    };
+  } finally {
+    await relay.close();
+  }
 }
 
 /** What one level measured: its subtasks, their events, and the relays' callbacks and CPU meanwhile. */

@@ -25,10 +25,22 @@ export interface RelayHarness {
  * process. Appends and receipts are both timed here, on one clock; each relay gets an event loop of
  * its own.
  */
-export async function startRelay(ctx: BenchContext, part: string, env: Record<string, string>, relays = 1): Promise<RelayHarness> {
+export async function startRelay(
+  ctx: BenchContext,
+  part: string,
+  env: Record<string, string>,
+  relays = 1,
+  /** Appends a backlog before any relay process starts (the relays then find it in the outbox). */
+  prefill?: (log: EventLogRepository) => Promise<void>,
+): Promise<RelayHarness> {
   const em = await FakeExecutorManager.start({ keepAliveTimeoutMs: EM_KEEP_ALIVE_MS });
   const closeEm = ctx.defer(`fake executor_manager (${part})`, () => em.close());
   const config = ctx.config(part, { CALLBACK_URL: em.url, ...env });
+  // Auto-pipelined: appends of concurrent appenders share writes, so appending keeps up with the relays.
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3, enableAutoPipelining: true });
+  const closeRedis = ctx.defer(`appender Redis connection (${part})`, () => redis.disconnect());
+  const log = new EventLogRepository(redis, new RedisKeys(config.REDIS_PREFIX));
+  await prefill?.(log);
   const stops: (() => Promise<void>)[] = [];
   const pids: number[] = [];
   for (let i = 0; i < relays; i += 1) {
@@ -42,10 +54,6 @@ export async function startRelay(ctx: BenchContext, part: string, env: Record<st
     pids.push(relay.pid);
     await relay.waitForLog('relay started', 30_000);
   }
-  // Auto-pipelined: appends of concurrent appenders share writes, so appending keeps up with the relays.
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3, enableAutoPipelining: true });
-  const closeRedis = ctx.defer(`appender Redis connection (${part})`, () => redis.disconnect());
-  const log = new EventLogRepository(redis, new RedisKeys(config.REDIS_PREFIX));
   return {
     log,
     em,
