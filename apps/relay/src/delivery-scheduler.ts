@@ -14,6 +14,11 @@ export interface DeliverySchedulerOptions {
   /** Back-off after a pass failed unexpectedly (Redis error, undecodable event). */
   retryBaseMs: number;
   retryMaxMs: number;
+  /**
+   * How long a pass that delivered everything waits, lock held, for its subtask's next outbox
+   * entry before it ends (0: never). Only while no other subtask waits for a pass slot.
+   */
+  lingerMs: number;
 }
 
 /**
@@ -39,6 +44,8 @@ interface SubtaskRun {
   timer?: NodeJS.Timeout;
   /** The timer is a gathering wait (see `wake`), not a back-off or a held text. */
   gathering?: boolean;
+  /** Set while its pass lingers (see `linger`): ends the wait, true to read the log again. */
+  lingering?: (readAgain: boolean) => void;
   failures: number;
 }
 
@@ -50,6 +57,8 @@ export class DeliveryScheduler {
   private readonly runs = new Map<string, SubtaskRun>();
   private readonly ready: SubtaskRun[] = [];
   private readonly active = new Set<Promise<void>>();
+  /** Runs whose pass lingers now: a slot they free at once when another subtask needs one. */
+  private readonly lingering = new Set<SubtaskRun>();
   private stopped = false;
 
   constructor(
@@ -65,9 +74,9 @@ export class DeliveryScheduler {
     return this.runs.size;
   }
 
-  /** Delivery passes running now. */
+  /** Delivery passes at work now (a lingering pass waits for its next entry and is not counted). */
   get running(): number {
-    return this.active.size;
+    return this.active.size - this.lingering.size;
   }
 
   /** Every outbox entry this relay still owns (their idle time is reset periodically). */
@@ -98,6 +107,8 @@ export class DeliveryScheduler {
     if (recovered) run.recovered.add(entry.entryId);
     if (run.covered.has(entry.entryId)) return; // claimed back after a touch: already covered
     run.fresh.add(entry.entryId);
+    // Its pass waits for exactly this: it reads the log again under the lock it holds.
+    if (run.lingering) return run.lingering(true);
     // New events end a coalescing wait: a step must go out at once (a text is re-planned).
     if (run.state === 'waiting' && run.failures === 0) this.wake(run);
   }
@@ -106,6 +117,7 @@ export class DeliveryScheduler {
   stop(): void {
     this.stopped = true;
     for (const run of this.runs.values()) clearTimeout(run.timer);
+    for (const run of [...this.lingering]) run.lingering?.(false);
     this.ready.length = 0;
   }
 
@@ -116,7 +128,7 @@ export class DeliveryScheduler {
   /** A pass for new events: now, or after a short gathering wait while the relay is busy. */
   private wake(run: SubtaskRun): void {
     const { busyPasses, ms } = this.options.gather;
-    if (this.active.size < busyPasses) return this.enqueue(run);
+    if (this.running < busyPasses) return this.enqueue(run);
     if (run.gathering || this.stopped) return;
     clearTimeout(run.timer);
     run.state = 'waiting';
@@ -142,6 +154,10 @@ export class DeliveryScheduler {
   }
 
   private pump(): void {
+    // Every slot taken while subtasks wait: lingering passes give theirs up.
+    if (this.ready.length > 0 && this.active.size >= this.options.maxInFlight) {
+      for (const run of [...this.lingering].slice(0, this.ready.length)) run.lingering?.(false);
+    }
     while (!this.stopped && this.active.size < this.options.maxInFlight && this.ready.length > 0) {
       const run = this.ready.shift()!;
       const task = this.execute(run).finally(() => {
@@ -162,7 +178,13 @@ export class DeliveryScheduler {
 
     let result: PassResult;
     try {
-      result = await this.delivery.pass(run.taskId, run.subtaskId, this.signal);
+      result = await this.delivery.pass(run.taskId, run.subtaskId, this.signal, {
+        beforeRead: () => {
+          for (const id of run.fresh) run.covered.add(id);
+          run.fresh.clear();
+        },
+        linger: (signal) => this.linger(run, signal),
+      });
       run.failures = 0;
     } catch (error) {
       if (this.signal.aborted) return;
@@ -232,6 +254,31 @@ export class DeliveryScheduler {
         return this.next(run);
       }
     }
+  }
+
+  /**
+   * A pass delivered everything it read: true to read again at once (entries came in meanwhile),
+   * else wait up to `lingerMs` for the next one — only while no other subtask waits for a slot,
+   * so a streaming subtask never keeps another from being delivered.
+   */
+  private linger(run: SubtaskRun, signal: AbortSignal): Promise<boolean> {
+    if (this.stopped || signal.aborted || this.ready.length > 0) return Promise.resolve(false);
+    if (run.fresh.size > 0) return Promise.resolve(true);
+    if (this.options.lingerMs <= 0) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const end = (readAgain: boolean): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.lingering.delete(run);
+        run.lingering = undefined;
+        resolve(readAgain);
+      };
+      const onAbort = (): void => end(false);
+      const timer = setTimeout(end, this.options.lingerMs, false);
+      signal.addEventListener('abort', onAbort, { once: true });
+      run.lingering = end;
+      this.lingering.add(run);
+    });
   }
 
   /** After a run's entries are acknowledged: go on if new ones came in, else forget the subtask. */

@@ -29,6 +29,11 @@ export interface RelayTimings {
   pageSize: number;
   /** Folders kept in memory for subtasks between passes (LRU); a miss rebuilds from the log. */
   maxCachedFolds: number;
+  /**
+   * How long a pass that delivered everything keeps its lock, waiting for the subtask's next event
+   * (a streaming model's next delta), before it ends: a pass per burst instead of per event.
+   */
+  lingerMs: number;
 }
 
 /**
@@ -53,5 +58,6 @@ export function relayTimings(config: Pick<Config, 'RELAY_CLAIM_IDLE_MS'>): Relay
     maxTracked: 10_000,
     pageSize: 500,
     maxCachedFolds: 2_048,
+    lingerMs: 25,
   };
 }

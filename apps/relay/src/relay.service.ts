@@ -108,6 +108,7 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
         gather: timings.gather,
         retryBaseMs: this.config.CALLBACK_RETRY_BASE_MS,
         retryMaxMs: this.config.CALLBACK_RETRY_MAX_MS,
+        lingerMs: timings.lingerMs,
       },
       abort.signal,
     );

@@ -179,3 +179,66 @@ describe('SubtaskDelivery: the cursor around each callback (real Redis)', () => 
     expect(await new RelayLockRepository(redis, keys).cursor(42, 1)).toBe(chunk);
   });
 });
+
+describe('SubtaskDelivery: a pass that lingers under its lock (real Redis)', () => {
+  it('delivers events appended while it lingered in the same pass and under the same lock, each on its own', async () => {
+    const [started, first] = await appendAll(deltas(51, ['Hello ']));
+    const sender = new ScriptedSender(() => delivered);
+    const steps: string[] = [];
+    let second = '';
+    const hooks = {
+      beforeRead: () => steps.push('read'),
+      linger: async () => {
+        steps.push(`linger, lock ${await redis.get(keys.relayLock(51, 1))}`);
+        if (second) return false;
+        second = (await appendAll([{ task_id: 51, subtask_id: 1, attempt: 1, type: 'chunk', item_id: 'msg_1', text: 'world' }]))[0];
+        return true;
+      },
+    };
+    const result = await delivery(sender, 'relay-a').pass(51, 1, new AbortController().signal, hooks);
+
+    expect(result).toEqual({ outcome: 'delivered', finished: false, foldedUpTo: second });
+    // One pass, one lock (the token of the relay's first pass) while it lingered both times.
+    expect(steps).toEqual(['linger, lock relay-a:1', 'read', 'linger, lock relay-a:1']);
+    expect(sender.sent.map((s) => [s.eventId, s.body.event_type, (s.body.data as { delta?: string }).delta])).toEqual([
+      [started, 'response.created', undefined],
+      [first, 'response.output_text.delta', 'Hello '],
+      [second, 'response.output_text.delta', 'world'],
+    ]);
+    expect(await new RelayLockRepository(redis, keys).cursor(51, 1)).toBe(second);
+    expect(await redis.exists(keys.relayLock(51, 1))).toBe(0);
+  });
+
+  it('does not linger once the subtask has ended, nor while a text waits to be coalesced', async () => {
+    await appendAll([...deltas(52, ['All done.']), { task_id: 52, subtask_id: 1, attempt: 1, type: 'done', value: 'All done.' }]);
+    const lingered: string[] = [];
+    const linger = (what: string) => () => {
+      lingered.push(what);
+      return Promise.resolve(false);
+    };
+    const ended = await delivery(new ScriptedSender(() => delivered), 'relay-a').pass(52, 1, new AbortController().signal, {
+      linger: linger('ended'),
+    });
+    expect(ended).toMatchObject({ outcome: 'delivered', finished: true });
+
+    // 2025 text snapshots wait CALLBACK_COALESCE_MS after a callback: the pass returns the wait instead of lingering.
+    const chunk = (text: string): NewTaskEvent => ({ task_id: 53, subtask_id: 1, attempt: 1, type: 'chunk', item_id: 'msg_1', text });
+    await appendAll([
+      { task_id: 53, subtask_id: 1, attempt: 1, type: 'status', phase: 'started', context: runContext() },
+      chunk('Looking'),
+    ]);
+    const coalescing = new SubtaskDelivery(
+      new EventLogRepository(redis, keys),
+      new RelayLockRepository(redis, keys),
+      new ScriptedSender(() => delivered) as unknown as CallbackSender,
+      new RelayCounters(),
+      silentLogger,
+      { owner: 'relay-c', coalesceMs: 60_000, lockTtlMs: 5_000, lockRefreshMs: 1_000, pageSize: 100, maxCachedFolds: 16, fold: {} },
+    );
+    expect(await coalescing.pass(53, 1, new AbortController().signal)).toMatchObject({ outcome: 'delivered', finished: false });
+    await appendAll([chunk(' closer')]);
+    const held = await coalescing.pass(53, 1, new AbortController().signal, { linger: linger('held') });
+    expect(held).toMatchObject({ outcome: 'delivered', finished: false, holdMs: expect.any(Number) });
+    expect(lingered).toEqual([]);
+  });
+});

@@ -36,6 +36,17 @@ export interface SubtaskDeliveryOptions {
   fold: FoldOptions;
 }
 
+/** How the scheduler takes part in a pass (all optional: a pass without them reads once and ends). */
+export interface PassHooks {
+  /** Right before each read of the log after the first: the outbox entries received so far are covered by it. */
+  beforeRead?(): void;
+  /**
+   * Everything read so far is delivered and the lock is still held: resolves true to read the log
+   * again under the same lock (new events were announced), false to end the pass.
+   */
+  linger?(signal: AbortSignal): Promise<boolean>;
+}
+
 type PendingCallback = AnyPlannedCallback & { eventTime: number };
 
 /** A subtask's fold between passes, so a long stream is not refolded from its start each time. */
@@ -66,7 +77,7 @@ export class SubtaskDelivery {
     private readonly options: SubtaskDeliveryOptions,
   ) {}
 
-  async pass(taskId: number, subtaskId: number, signal: AbortSignal): Promise<PassResult> {
+  async pass(taskId: number, subtaskId: number, signal: AbortSignal, hooks: PassHooks = {}): Promise<PassResult> {
     const { lockTtlMs, lockRefreshMs } = this.options;
     this.passes += 1;
     const token = `${this.options.owner}:${this.passes}`;
@@ -98,7 +109,7 @@ export class SubtaskDelivery {
       );
     }, lockRefreshMs);
     try {
-      const result = await this.deliver(taskId, subtaskId, token, cursor, stop.signal, prefetch);
+      const result = await this.deliver(taskId, subtaskId, token, cursor, stop.signal, hooks, prefetch);
       if (result === 'aborted') return { outcome: signal.aborted ? 'aborted' : 'lock-lost' };
       return result;
     } catch (error) {
@@ -123,6 +134,7 @@ export class SubtaskDelivery {
     token: string,
     lockedCursor: string,
     signal: AbortSignal,
+    hooks: PassHooks,
     prefetch?: { after: string; entries: Promise<[string, string[]][]> },
   ): Promise<Extract<PassResult, { outcome: 'delivered' }> | 'aborted'> {
     const { pageSize, coalesceMs } = this.options;
@@ -147,7 +159,8 @@ export class SubtaskDelivery {
     // Another relay may have delivered beyond what this process remembers.
     state.pending = state.pending.filter((c) => isAfter(c.eventId, cursor));
 
-    for (;;) {
+    for (let first = true; ; first = false) {
+      if (!first) hooks.beforeRead?.();
       const page =
         prefetch?.after === state.foldedUpTo
           ? (await prefetch.entries).map(([id, fields]) => decodeEntry(id, fields))
@@ -183,8 +196,13 @@ export class SubtaskDelivery {
       if (plan.held) return { outcome: 'delivered', finished: false, foldedUpTo: state.foldedUpTo, holdMs: plan.held.waitMs };
       // Events that produce no callback (workbench refresh, silent step) are covered as well.
       if (isAfter(state.foldedUpTo, cursor) && !(await this.locks.advance(taskId, subtaskId, token, state.foldedUpTo))) return 'aborted';
+      cursor = maxId(cursor, state.foldedUpTo);
       const finished = state.folder.finished;
       if (finished) this.folds.delete(stateKey);
+      // A stream still running: wait a moment under the lock for its next events (the scheduler
+      // decides how long, and whether at all), instead of a new pass — lock, cursor and unlock —
+      // per event.
+      else if (hooks.linger && (await hooks.linger(signal))) continue;
       return { outcome: 'delivered', finished, foldedUpTo: state.foldedUpTo };
     }
   }
@@ -228,3 +246,4 @@ export class SubtaskDelivery {
 }
 
 const key = (taskId: number, subtaskId: number): string => `${taskId}:${subtaskId}`;
+const maxId = (a: string, b: string): string => (isAfter(b, a) ? b : a);
