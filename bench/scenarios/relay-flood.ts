@@ -154,21 +154,11 @@ async function drainOnce(env: ScenarioEnv, protocol: SyntheticProtocol): Promise
     const start = Date.now();
     const cpuBefore = relay.relayCpuMs();
     await relay.callbacks.waitTerminal(taskIds, 300_000);
-    const last = Math.max(...taskIds.map((id) => relay.callbacks.terminal.get(id)!.receivedAt));
+    const last = lastTerminalAt(relay, taskIds);
     const relayCpuMs = relay.relayCpuMs() - cpuBefore;
     const callbacks = relay.em.requests.length;
     relay.em.assertNoDuplicates();
-    return {
-      protocol,
-      subtasks,
-      events,
-      callbacks,
-      drainMs: last - start,
-      callbacksPerSecond: ratePerSecond(callbacks, last - start),
-      relayCpuMs,
-      relayCpuMsPerCallback: relayCpuMs / callbacks,
-      callbacksPerCpuSecond: (1000 * callbacks) / relayCpuMs,
-    };
+    return { protocol, subtasks, events, drainMs: last - start, ...relayRates(callbacks, last - start, relayCpuMs) };
   } finally {
     await relay.close();
   }
@@ -270,21 +260,17 @@ async function floodOnce(env: ScenarioEnv, protocol: SyntheticProtocol, relays: 
   try {
     const driven = await drive(env, relay, { protocol, relays, subtasks, players: APPENDERS, deltaMs: 0 });
     const { taskIds, events, start, appended, callbacks, relayCpuMs } = driven;
-    const last = Math.max(...taskIds.map((id) => relay.callbacks.terminal.get(id)!.receivedAt));
+    const last = lastTerminalAt(relay, taskIds);
     level = {
       protocol,
       relays,
       subtasks,
       appenders: APPENDERS,
       events,
-      callbacks,
       appendWindowMs: appended - start,
       drainWindowMs: last - start,
       eventsPerSecond: ratePerSecond(events, appended - start),
-      callbacksPerSecond: ratePerSecond(callbacks, last - start),
-      relayCpuMs,
-      relayCpuMsPerCallback: relayCpuMs / callbacks,
-      callbacksPerCpuSecond: (1000 * callbacks) / relayCpuMs,
+      ...relayRates(callbacks, last - start, relayCpuMs),
     };
   } finally {
     await relay.close();
@@ -292,4 +278,19 @@ async function floodOnce(env: ScenarioEnv, protocol: SyntheticProtocol, relays: 
   // The relays write their profiles as they exit (bench/support/relay-harness.ts).
   const profileDir = process.env.BENCH_RELAY_CPU_PROF;
   return profileDir ? { ...level, profileTop: topSelfFrames(profilesOf(profileDir, relay.pids)) } : level;
+}
+
+/** When the last of the subtasks' terminal callbacks was received. */
+const lastTerminalAt = (relay: RelayHarness, taskIds: number[]): number =>
+  Math.max(...taskIds.map((id) => relay.callbacks.terminal.get(id)!.receivedAt));
+
+/** Callbacks delivered in `windowMs` with `relayCpuMs` of relay CPU: the rates both relay tables report. */
+function relayRates(callbacks: number, windowMs: number, relayCpuMs: number) {
+  return {
+    callbacks,
+    callbacksPerSecond: ratePerSecond(callbacks, windowMs),
+    relayCpuMs,
+    relayCpuMsPerCallback: relayCpuMs / callbacks,
+    callbacksPerCpuSecond: (1000 * callbacks) / relayCpuMs,
+  };
 }
