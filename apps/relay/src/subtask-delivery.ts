@@ -146,8 +146,10 @@ export class SubtaskDelivery {
     if (state?.pending.some((c) => c.firstEventId !== undefined && !isAfter(c.firstEventId, cursor) && isAfter(c.eventId, cursor)))
       state = undefined;
     if (!state) {
-      // Nothing after the cursor: no need to rebuild the fold from the start of the log.
-      if (!(await this.hasEventsAfter(taskId, subtaskId, cursor))) return { outcome: 'delivered', finished: false, foldedUpTo: cursor };
+      // Nothing after the cursor: no need to rebuild the fold from the start of the log. (With no
+      // cursor yet, the first page is that check: it is read from the start either way.)
+      if (cursor !== '0' && !(await this.hasEventsAfter(taskId, subtaskId, cursor)))
+        return { outcome: 'delivered', finished: false, foldedUpTo: cursor };
       this.logger.debug({ task_id: taskId, subtask_id: subtaskId, cursor }, 'folding the subtask log from its start');
       // The fold is a function of the log: a rebuilt one plans exactly the callbacks the lost one
       // did, and the cursor says which of them were answered — so no 2026 delta goes out twice.
@@ -221,7 +223,8 @@ export class SubtaskDelivery {
     // requests to EM and BE when the relay is behind; none held back when it is not).
     const merged = last && mergeDeltas(last, planned);
     if (last && merged) {
-      state.pending[state.pending.length - 1] = { ...merged, eventTime: last.eventTime };
+      // `merged` is a new object of its own: it takes the time of the first delta it carries.
+      state.pending[state.pending.length - 1] = Object.assign(merged, { eventTime: last.eventTime });
       this.metrics.coalesced(1);
       return;
     }

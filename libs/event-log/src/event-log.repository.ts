@@ -138,10 +138,25 @@ export class EventLogRepository {
   }
 }
 
-export function decodeEntry(id: string, fields: string[]): StoredEvent {
-  const map: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) map[fields[i]] = fields[i + 1];
-  const body = JSON.parse(map.body ?? '{}') as Record<string, unknown>;
-  const event = taskEventSchema.parse({ ...body, seq: Number(map.seq), timestamp: map.ts });
-  return { id, event };
+/**
+ * An entry of a subtask's log as written by the append script (`seq`, `type`, `ts`, `body`),
+ * validated: whatever is in Redis, a wrong entry throws here (and fails its job), never later.
+ */
+export function decodeEntry(id: string, fields: readonly string[]): StoredEvent {
+  let seq: string | undefined;
+  let timestamp: string | undefined;
+  let body = '{}';
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i];
+    if (name === 'body') body = fields[i + 1]!;
+    else if (name === 'seq') seq = fields[i + 1];
+    else if (name === 'ts') timestamp = fields[i + 1];
+  }
+  // The parsed body is this call's own: stamped in place, not copied (the relay decodes every event it delivers).
+  const raw = JSON.parse(body) as unknown;
+  const event = isPlainObject(raw) ? Object.assign(raw, { seq: Number(seq), timestamp }) : raw;
+  return { id, event: taskEventSchema.parse(event) };
 }
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);

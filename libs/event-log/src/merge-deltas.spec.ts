@@ -1,6 +1,6 @@
 import type { ResponsesCallback } from '@wegent-codex/contracts';
 import type { PlannedCallback } from './callback-fold';
-import { MAX_MERGED_DELTA_LENGTH, mergeDeltas } from './responses-fold';
+import { codePoints, MAX_MERGED_DELTA_LENGTH, mergeDeltas } from './responses-fold';
 
 /** Written out as the 2026 fold plans them (responses-fold.ts), not built by it. */
 const envelope = { task_id: 4711, subtask_id: 9902, message_id: 2, executor_name: 'wegent-task-alice-1' };
@@ -161,5 +161,22 @@ describe('mergeDeltas: queued 2026 deltas as one (docs/protocol/wegent-protocol-
       body: { data: { offset: 0 } },
     });
     expect(mergeDeltas(text('5-0', 5, big, 0), text('6-0', 6, 'y'.repeat(769), 32_000))).toBeUndefined();
+  });
+});
+
+describe('codePoints (the unit of a delta offset)', () => {
+  it.each([
+    ['', 0],
+    ['plain ascii', 11],
+    ['完成了', 3],
+    ['😀', 1], // a surrogate pair
+    ['a😀b🎉', 4],
+    ['\ud83d', 1], // a lone high surrogate
+    ['\ude00', 1], // a lone low surrogate
+    ['\ude00\ud83d', 2], // low before high: no pair
+    ['\ud83d\ud83d\ude00', 2], // a lone high, then a pair
+    ['x\ud83d', 2], // a high surrogate last
+  ])('%j has %i', (text, expected) => {
+    expect(codePoints(text)).toBe(expected);
   });
 });

@@ -302,8 +302,24 @@ export function mergeDeltas(
   };
 }
 
-/** Unicode code points, as BE and the browser count offsets (§3.4), not UTF-16 units. */
-export const codePoints = (text: string): number => Array.from(text).length;
+/**
+ * Unicode code points, as BE and the browser count offsets (§3.4), not UTF-16 units: a surrogate
+ * pair is one, a lone surrogate one as well (as `Array.from(text).length` counts, without an array
+ * per delta).
+ */
+export function codePoints(text: string): number {
+  let count = text.length;
+  for (let i = 0; i + 1 < text.length; i += 1) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0xd800 || unit > 0xdbff) continue;
+    const next = text.charCodeAt(i + 1);
+    if (next >= 0xdc00 && next <= 0xdfff) {
+      count -= 1;
+      i += 1;
+    }
+  }
+  return count;
+}
 
 /** The error text a user can act on: the cause, not the internal stage names of the 2025 messages. */
 function userMessage(event: ErrorEvent): string {
