@@ -278,6 +278,10 @@ function renderRelayFlood(line: Line, flood: RelayFloodResult): void {
   line('the fake executor_manager sharing');
   line("the bench process; the relays' CPU per callback is not, and **callbacks per CPU-second** is one relay process's");
   line('ceiling with an executor_manager that answers at once.');
+  if (levels[0].warmupSubtasks !== undefined)
+    line(
+      `Each level (these and the paced ones below) is measured after ${levels[0].warmupSubtasks / levels[0].relays} subtasks per relay process flooded through first: a fresh relay spends a good part of its first seconds compiling.`,
+    );
   line();
   line(
     '| protocol | relay processes | subtasks | events | callbacks | events appended/s | callbacks delivered/s | first append → last terminal callback ms | relay CPU ms per callback | **callbacks per relay CPU-second** | relay CPU µs per event | relay CPU ms per subtask |',
@@ -305,25 +309,43 @@ function renderRelayFlood(line: Line, flood: RelayFloodResult): void {
 /** The drain levels for the goals row: the relay's ceiling with a core to itself. */
 const drainGoal = (drain?: RelayDrainLevel[]): string =>
   drain?.length
-    ? `. Alone with a backlog (§4 drain): ${drain.map((l) => `${l.protocol}: ${fmt(l.callbacksPerCpuSecond)}/s, ${fmt(l.relayCpuMsPerCallback, 2)} ms CPU each`).join('; ')}`
+    ? `. Alone with a backlog, warm (§4 drain): ${drain.map((l) => `${l.protocol}: ${fmt(l.callbacksPerCpuSecond)}/s, ${fmt(l.relayCpuMsPerCallback, 2)} ms CPU each${l.runsCpuMsPerCallback && l.runsCpuMsPerCallback.length > 1 ? ` (median of ${l.runsCpuMsPerCallback.map((v) => fmt(v, 2)).join(', ')})` : ''}`).join('; ')}`
     : '';
 
 function renderRelayDrain(line: Line, drain: RelayDrainLevel[]): void {
+  const [first] = drain;
+  line();
+  if (first.warmup) {
+    line(
+      `One relay process alone with a backlog: ${first.warmup.subtasks} + ${first.subtasks} subtasks' whole event sequences appended before it starts, then drained`,
+    );
+    line("(CALLBACK_COALESCE_MS=0, as above). Nothing else runs meanwhile but the fake executor_manager: the flood's 32 appenders");
+    line("share the machine's two cores with the relays, here the relay has a core to itself. The first");
+    line(
+      `${first.warmup.subtasks} subtasks warm it up (V8 compiles the hot paths meanwhile, on threads of its own); the ${first.subtasks} after them`,
+    );
+    line("are measured, from the warm-up's last callback to the last one: one warm relay process's ceiling, as a relay that has");
+    line('run for a while delivers. The warm-up itself is in the last column.');
+    if (first.runsCpuMsPerCallback && first.runsCpuMsPerCallback.length > 1)
+      line(
+        `Each protocol was drained ${first.runsCpuMsPerCallback.length} times, a new relay process each time: the row is the median run; every run's CPU ms per callback is in the second-to-last column.`,
+      );
+  } else {
+    line(
+      `One relay process alone with a backlog: ${first.subtasks} subtasks' whole event sequences appended before it starts, then drained`,
+    );
+    line("(CALLBACK_COALESCE_MS=0, as above). Nothing else runs meanwhile but the fake executor_manager: the flood's 32 appenders");
+    line("share the machine's two cores with the relays, here the relay has a core to itself. This is one relay process's");
+    line('ceiling.');
+  }
   line();
   line(
-    `One relay process alone with a backlog: ${drain[0].subtasks} subtasks' whole event sequences appended before it starts, then drained`,
+    '| protocol | subtasks | events | callbacks | drain ms | callbacks delivered/s | relay CPU ms per callback | **callbacks per relay CPU-second** | relay CPU µs per event | every run: CPU ms per callback | warm-up, from the start: CPU ms per callback |',
   );
-  line("(CALLBACK_COALESCE_MS=0, as above). Nothing else runs meanwhile but the fake executor_manager: the flood's 32 appenders");
-  line("share the machine's two cores with the relays, here the relay has a core to itself. This is one relay process's");
-  line('ceiling.');
-  line();
-  line(
-    '| protocol | subtasks | events | callbacks | drain ms | callbacks delivered/s | relay CPU ms per callback | **callbacks per relay CPU-second** | relay CPU µs per event |',
-  );
-  line('|---|---|---|---|---|---|---|---|---|');
+  line('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const l of drain) {
     line(
-      `| ${l.protocol} | ${l.subtasks} | ${l.events} | ${l.callbacks} | ${fmt(l.drainMs)} | ${fmt(l.callbacksPerSecond)} | ${fmt(l.relayCpuMsPerCallback, 2)} | ${fmt(l.callbacksPerCpuSecond)} | ${fmt((1000 * l.relayCpuMs) / l.events)} |`,
+      `| ${l.protocol} | ${l.subtasks} | ${l.events} | ${l.callbacks} | ${fmt(l.drainMs)} | ${fmt(l.callbacksPerSecond)} | ${fmt(l.relayCpuMsPerCallback, 2)} | ${fmt(l.callbacksPerCpuSecond)} | ${fmt((1000 * l.relayCpuMs) / l.events)} | ${l.runsCpuMsPerCallback?.map((v) => fmt(v, 2)).join(', ') ?? '–'} | ${l.warmup ? fmt(l.warmup.relayCpuMsPerCallback, 2) : '–'} |`,
     );
   }
 }
