@@ -301,7 +301,10 @@ export class CallbackFolder {
     const progress = this.raise(PROGRESS.terminal);
     if (this.isValidationRun()) return planned('terminal', this.body('COMPLETED', progress, message));
     this.workbenchShown = true;
-    const result = { ...(value !== undefined && { value }), thinking: [...this.thinking], workbench: this.renderWorkbench() };
+    const result: Record<string, unknown> = {};
+    if (value !== undefined) result.value = value;
+    result.thinking = [...this.thinking];
+    result.workbench = this.renderWorkbench();
     return planned('terminal', this.body('COMPLETED', progress, message, result));
   }
 
@@ -360,11 +363,13 @@ export class CallbackFolder {
   }
 
   private runningResult(): Record<string, unknown> {
-    return {
-      ...(this.segments.length > 0 && { value: this.streamed }),
-      thinking: [...this.thinking],
-      ...(this.workbenchShown && { workbench: this.renderWorkbench() }),
-    };
+    // Built property by property: `{ ...(cond && { value }), thinking }` starts with a spread and then
+    // adds a property, V8's slow path on Node 20 (~1.1 µs a callback; docs/benchmarks-notes.md, eighth round).
+    const result: Record<string, unknown> = {};
+    if (this.segments.length > 0) result.value = this.streamed;
+    result.thinking = [...this.thinking];
+    if (this.workbenchShown) result.workbench = this.renderWorkbench();
+    return result;
   }
 
   private renderWorkbench(): Workbench {

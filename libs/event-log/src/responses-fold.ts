@@ -294,11 +294,18 @@ export function mergeDeltas(
     if (at !== (earlier.textEnd ?? Number(first.offset) + codePoints(first.delta))) return undefined;
     textEnd = at + codePoints(second.delta);
   } else if (a.event_type !== 'response.reasoning_summary_text.delta') return undefined;
+  // Field by field: a literal that starts with a spread and then adds a property takes V8's slow
+  // path (~1.4 µs on Node 20); overriding a property the spread brought (`data`, `delta`) does not.
   return {
-    ...later,
-    firstEventId: earlier.firstEventId ?? earlier.eventId,
-    ...(textEnd !== undefined && { textEnd }),
+    eventId: later.eventId,
+    seq: later.seq,
+    kind: later.kind,
     body: { ...a, data: { ...first, delta: first.delta + second.delta } },
+    firstEventId: earlier.firstEventId ?? earlier.eventId,
+    ...(later.traceparent !== undefined && { traceparent: later.traceparent }),
+    ...(later.part !== undefined && { part: later.part }),
+    ...(later.moreOfEvent !== undefined && { moreOfEvent: later.moreOfEvent }),
+    ...(textEnd !== undefined && { textEnd }),
   };
 }
 
