@@ -220,6 +220,26 @@ describe('HttpPoster', () => {
     expect(server.seen.map((seen) => seen.connection)).toEqual([1, 2]);
   });
 
+  it('times out a request still waiting for a connection, and never sends it', async () => {
+    server.answer = () => undefined; // the first request holds the only connection
+    const client = poster(server.url(), {}, 1);
+    const settled: string[] = [];
+    const first = client.post([], '{"n":1}', options({ timeoutMs: 3_000 }));
+    first.catch(() => settled.push('first'));
+    await until(() => server.seen.length === 1, 5_000, 'the first request received');
+
+    const error = await failure(client.post([], '{"n":2}', options({ timeoutMs: 150 })));
+    settled.push('second');
+
+    expect(error.kind).toBe('timeout');
+    await expect(failure(first)).resolves.toMatchObject({ kind: 'timeout' });
+    // Its own timeout ended it, not the connection freed by the first one's.
+    expect(settled).toEqual(['second', 'first']);
+    // The connection the first one freed was offered to the second: it was aborted before it was written.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(server.seen.map((seen) => seen.body)).toEqual(['{"n":1}']);
+  });
+
   it('once aborted, still takes an answer that comes within the grace', async () => {
     const abort = new AbortController();
     server.answer = (_req, res) => setTimeout(() => res.end('{}'), 200);

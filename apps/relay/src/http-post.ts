@@ -75,10 +75,13 @@ export class HttpPoster {
       let text = '';
       let decoder: StringDecoder | undefined;
 
-      // Before the request is on a socket there is nothing to abort yet: onRequestStart does it.
+      // On a socket: abort it (its answer, or the abort, settles the post). Still waiting for a
+      // connection: settle now, so the wait is bounded by `timeoutMs` whatever the pool does; when a
+      // connection comes, onRequestStart aborts the request before a byte of it is written.
       const stop = (error: HttpPostError): void => {
         stopped ??= error;
-        request?.abort(error);
+        if (request) request.abort(error);
+        else fail(error);
       };
       const timeout = setTimeout(() => stop(new HttpPostError('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs);
       const giveUp = (): void => {
