@@ -61,6 +61,15 @@ export class CallbackSender {
     this.logger = logger.child({ component: 'relay' });
   }
 
+  /**
+   * Closes the connections to executor_manager (the relay calls it once its passes are done): an
+   * idle keep-alive connection would otherwise stay open on EM's side for up to 4 s after the relay
+   * stopped. A send after it fails as a network error.
+   */
+  async close(): Promise<void> {
+    await this.poster?.close();
+  }
+
   async send(callback: AnyPlannedCallback, signal: AbortSignal): Promise<SendOutcome> {
     const poster = this.poster;
     if (!poster) throw new Error('CallbackSender.send needs CALLBACK_URL');

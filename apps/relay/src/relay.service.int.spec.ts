@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { StepTitle, type Config, type NewTaskEvent, type RunContext, type StoredEvent } from '@wegent-codex/contracts';
 import { EventLogRepository, RedisKeys, foldCallbacks, type PlannedCallback } from '@wegent-codex/event-log';
 import { RuntimeModule } from '@wegent-codex/runtime';
-import { FakeExecutorManager, type ReceivedCallback } from '../../../test/fixtures/fake-executor-manager';
+import { FakeExecutorManager, type FakeExecutorManagerOptions, type ReceivedCallback } from '../../../test/fixtures/fake-executor-manager';
 import { eventually, testConfig } from '../../../test/support/test-config';
 import { sleep } from './backoff';
 import { RelayCounters } from './relay-metrics';
@@ -107,9 +107,9 @@ interface Harness {
 
 let h: Harness;
 
-async function setUp(env: Record<string, string> = {}): Promise<Harness> {
+async function setUp(env: Record<string, string> = {}, emOptions: FakeExecutorManagerOptions = {}): Promise<Harness> {
   testNumber += 1;
-  const em = await FakeExecutorManager.start();
+  const em = await FakeExecutorManager.start(emOptions);
   const config = testConfig('relay', {
     REDIS_PREFIX: `${FILE_PREFIX}.${testNumber}`,
     CALLBACK_URL: em.url,
@@ -330,6 +330,20 @@ describe('RelayService (real Redis)', () => {
     await stopRelay(app);
     const consumers = (await h.redis.xinfo('CONSUMERS', h.keys.outbox, 'relay')) as unknown[][];
     expect(consumers.map((c) => c[1])).not.toContain(relay.consumer);
+  });
+
+  it('closes its connections to executor_manager when it stops, not after their keep-alive', async () => {
+    await setUp({}, { keepAliveTimeoutMs: 30_000 }); // EM would keep idle connections 30 s, the relay 4 s
+    const { app } = await startRelay();
+    await append(successRun(ids(308, 1)));
+    await waitTerminals([[308, 1]]);
+    await expectFaithful(308, 1);
+    expect(h.em.openConnections).toBeGreaterThan(0); // kept alive for the next callback
+
+    await stopRelay(app);
+
+    // Left idle, they would close 4 s after the last answer; stopping closes them at once.
+    await eventually(() => h.em.openConnections === 0, "the relay's connections closed", 1_500);
   });
 
   it('is at least once through 503 answers: nothing lost, order kept', async () => {

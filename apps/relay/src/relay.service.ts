@@ -128,8 +128,8 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
   /**
    * Stops promptly: aborts back-off waits (their callbacks stay after the cursor and their entries
    * pending, so they are sent again later), lets a request already sent get its answer (at most
-   * IN_FLIGHT_GRACE_MS) so that what EM took is not sent twice, releases locks, and leaves the
-   * consumer group if it owns nothing.
+   * IN_FLIGHT_GRACE_MS) so that what EM took is not sent twice, releases locks, closes the
+   * connections to executor_manager, and leaves the consumer group if it owns nothing.
    */
   async stop(): Promise<void> {
     const running = this.running;
@@ -142,6 +142,10 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     running.blocking.disconnect(); // ends a blocked XREADGROUP at once
     await Promise.allSettled(running.loops);
     await running.scheduler.drain();
+    // No pass is left to POST: the connections to EM close now, not after their keep-alive.
+    await this.sender
+      .close()
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'closing the connections to executor_manager failed'));
     running.commands.disconnect();
     await this.outbox.removeConsumerIfIdle(this.consumer).catch(() => false);
     this.logger.info('relay stopped');
