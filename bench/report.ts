@@ -309,7 +309,7 @@ function renderRelayFlood(line: Line, flood: RelayFloodResult): void {
 /** The drain levels for the goals row: the relay's ceiling with a core to itself. */
 const drainGoal = (drain?: RelayDrainLevel[]): string =>
   drain?.length
-    ? `. Alone with a backlog, warm (§4 drain): ${drain.map((l) => `${l.protocol}: ${fmt(l.callbacksPerCpuSecond)}/s, ${fmt(l.relayCpuMsPerCallback, 2)} ms CPU each${l.runsCpuMsPerCallback && l.runsCpuMsPerCallback.length > 1 ? ` (median of ${l.runsCpuMsPerCallback.map((v) => fmt(v, 2)).join(', ')})` : ''}`).join('; ')}`
+    ? `. Alone with a backlog, warm (§4 drain): ${drain.map((l) => `${l.protocol}: ${fmt(l.callbacksPerCpuSecond)}/s, ${fmt(l.relayCpuMsPerCallback, 2)} ms CPU each${l.runsCpuMsPerCallback && l.runsCpuMsPerCallback.length > 1 ? ` (median of ${l.runsCpuMsPerCallback.map((v) => fmt(v, 2)).join(', ')})` : ''}${l.floor ? `, ${fmt(l.floor.relayOverFloor, 2)}× the floor` : ''}`).join('; ')}`
     : '';
 
 function renderRelayDrain(line: Line, drain: RelayDrainLevel[]): void {
@@ -346,6 +346,30 @@ function renderRelayDrain(line: Line, drain: RelayDrainLevel[]): void {
   for (const l of drain) {
     line(
       `| ${l.protocol} | ${l.subtasks} | ${l.events} | ${l.callbacks} | ${fmt(l.drainMs)} | ${fmt(l.callbacksPerSecond)} | ${fmt(l.relayCpuMsPerCallback, 2)} | ${fmt(l.callbacksPerCpuSecond)} | ${fmt((1000 * l.relayCpuMs) / l.events)} | ${l.runsCpuMsPerCallback?.map((v) => fmt(v, 2)).join(', ') ?? '–'} | ${l.warmup ? fmt(l.warmup.relayCpuMsPerCallback, 2) : '–'} |`,
+    );
+  }
+  if (drain.every((l) => l.floor)) renderRelayFloor(line, drain);
+}
+
+/**
+ * The drains against the floor measured right after each: this machine's speed drifts by a third
+ * between runs minutes apart, and the ratio does not drift with it.
+ */
+function renderRelayFloor(line: Line, drain: RelayDrainLevel[]): void {
+  line();
+  line('**Against the floor.** Right after each drain, with the relay gone, a process of its own does only what a callback');
+  line("cannot avoid: one keep-alive POST of the drain's mean callback size to a fake executor_manager (undici, 64 in flight, as");
+  line("many as a relay's passes) and one Redis write — no event read, no fold, no outbox (bench/support/relay-floor.main.ts).");
+  line("The same machine at the same moment: the relay's CPU per callback ÷ the floor's is the number to compare across runs.");
+  line();
+  line(
+    '| protocol | mean callback body, bytes | floor: CPU ms per callback | **relay ÷ floor** | every run: relay ÷ floor | the goal (0.2 ms) in floors |',
+  );
+  line('|---|---|---|---|---|---|');
+  for (const l of drain) {
+    const floor = l.floor!;
+    line(
+      `| ${l.protocol} | ${fmt(floor.bodyBytes)} | ${fmt(floor.cpuMsPerCallback, 3)} | ${fmt(floor.relayOverFloor, 2)}× | ${l.runsOverFloor?.map((v) => `${fmt(v, 2)}×`).join(', ') ?? '–'} | ${fmt(0.2 / floor.cpuMsPerCallback, 1)}× |`,
     );
   }
 }

@@ -1,6 +1,7 @@
 import type { ScenarioEnv } from '../support/scenario-env';
 import { bounded } from '../support/bench-context';
 import { profilesOf, topSelfFrames, type ProfileFrame } from '../support/cpu-profile';
+import { measureRelayFloor } from '../support/relay-floor';
 import { startRelay, type RelayHarness } from '../support/relay-harness';
 import { syntheticRun, type SyntheticProtocol } from '../support/synthetic-run';
 import type { EventLogRepository } from '@wegent-codex/event-log';
@@ -89,6 +90,14 @@ export interface RelayDrainLevel {
   warmup?: { subtasks: number; callbacks: number; relayCpuMsPerCallback: number };
   /** Full mode drains DRAIN_RUNS times, each with a relay of its own, and reports the median run: every run's CPU ms per callback. */
   runsCpuMsPerCallback?: number[];
+  /**
+   * The floor measured right after this drain (support/relay-floor.ts): CPU ms per bare callback
+   * (a POST of the same mean size, a Redis write), and the relay's CPU per callback ÷ it. Absent in
+   * results written before it existed.
+   */
+  floor?: { cpuMsPerCallback: number; bodyBytes: number; relayOverFloor: number };
+  /** Every run's relay ÷ floor, in the order of runsCpuMsPerCallback. */
+  runsOverFloor?: number[];
 }
 
 export interface RelayFloodResult {
@@ -100,6 +109,8 @@ export interface RelayFloodResult {
 }
 
 const APPENDERS = 32;
+/** Passes a relay runs at once (apps/relay/src/relay-timings.ts, maxInFlight): the floor's requests in flight. */
+const RELAY_PASSES_AT_ONCE = 64;
 /** Paced levels: subtasks streaming at once, and the gap between two text deltas (a fast model). */
 const PACED_STREAMS = 50;
 const PACED_DELTA_MS = 10;
@@ -141,7 +152,12 @@ export async function runRelayFlood(env: ScenarioEnv): Promise<RelayFloodResult>
       runs.push(level);
     }
     const [median] = [...runs].sort((a, b) => a.relayCpuMsPerCallback - b.relayCpuMsPerCallback).slice(Math.floor(runs.length / 2));
-    drain.push({ ...median!, runsCpuMsPerCallback: runs.map((r) => r.relayCpuMsPerCallback) });
+    drain.push(
+      Object.assign({}, median, {
+        runsCpuMsPerCallback: runs.map((r) => r.relayCpuMsPerCallback),
+        runsOverFloor: runs.map((r) => r.floor?.relayOverFloor ?? NaN),
+      }),
+    );
   }
   return { levels, paced, drain };
 }
@@ -172,6 +188,8 @@ async function drainOnce(env: ScenarioEnv, protocol: SyntheticProtocol): Promise
     );
   };
   const relay = await startRelay(env.ctx, `relay-drain-${protocol}`, { CALLBACK_COALESCE_MS: '0' }, 1, prefill);
+  let level: RelayDrainLevel;
+  let bodyBytes: number;
   try {
     // From "relay started": its start-up is behind it, the backlog ahead of it.
     const cpuAtStart = relay.relayCpuMs();
@@ -186,7 +204,9 @@ async function drainOnce(env: ScenarioEnv, protocol: SyntheticProtocol): Promise
     const relayCpuMs = relay.relayCpuMs() - cpuWarm;
     const callbacks = relay.em.requests.length - callbacksWarm;
     relay.em.assertNoDuplicates();
-    return {
+    const measuredBodies = relay.em.requests.slice(callbacksWarm);
+    bodyBytes = measuredBodies.reduce((sum, r) => sum + Buffer.byteLength(JSON.stringify(r.body)), 0) / measuredBodies.length;
+    level = {
       protocol,
       subtasks,
       events,
@@ -197,6 +217,20 @@ async function drainOnce(env: ScenarioEnv, protocol: SyntheticProtocol): Promise
   } finally {
     await relay.close();
   }
+  // Right after the drain, with the relay gone: the same machine at the same moment.
+  const floor = await measureRelayFloor(env.ctx, `relay-floor-${protocol}`, {
+    bodyBytes,
+    inFlight: RELAY_PASSES_AT_ONCE,
+    // The same warm-up in quick mode: 1,000 left V8 compiling into the measured ones (2.5× the floor).
+    warmup: 5_000,
+    callbacks: env.quick ? 4_000 : 12_000,
+  });
+  level.floor = {
+    cpuMsPerCallback: floor.cpuMsPerCallback,
+    bodyBytes,
+    relayOverFloor: level.relayCpuMsPerCallback / floor.cpuMsPerCallback,
+  };
+  return level;
 }
 
 /** What one level measured: its subtasks, their events, and the relays' callbacks and CPU meanwhile. */
