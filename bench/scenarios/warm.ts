@@ -53,7 +53,13 @@ export interface WarmResult {
     | 'warmTurnToFirstModel'
     | 'coldTurnToFirstModel',
     Summary
-  >;
+  > & {
+    /**
+     * Bare Codex, initialised, no service, no sandbox: `thread/start` sent → its first model
+     * request at the fake. What no service in front of Codex can go under (absent in older results).
+     */
+    directThreadToFirstModel?: Summary;
+  };
   idlePool: { processes: number; rssMiB: number };
   cancel: { tasks: number; toCallbackMs: number[]; toCallback: Summary; toTreesGoneMs: number; loadAverage: number };
   /** 1-minute load average when the scenario started and ended. */
@@ -87,6 +93,7 @@ export async function runWarm(env: ScenarioEnv): Promise<WarmResult> {
     const warm: WarmRun[] = [];
     const cold: WarmRun[] = [];
     const direct: DirectRun[] = [];
+    const directThreadToFirstModelMs: number[] = [];
     for (let i = 0; i < rounds + 1; i += 1) {
       // Both slots ready again before each round, as between a chat user's messages.
       await until(() => warmSlots() >= 2 || undefined, 60_000, 'the warm pool refilled', 50);
@@ -100,6 +107,9 @@ export async function runWarm(env: ScenarioEnv): Promise<WarmResult> {
         warm.push(w);
         cold.push(c);
         direct.push(d);
+        const firstModel = arrivals.get(taskId)?.[0];
+        if (firstModel === undefined) throw new Error(`direct task ${taskId}: no model request recorded`);
+        directThreadToFirstModelMs.push(firstModel - d.threadStartSentAt);
       }
       env.progress(
         `warm ${i === 0 ? 'warm-up' : `round ${i}/${rounds}`}: warm ${w.totalMs} ms, cold ${c.totalMs} ms, direct ${Math.round(d.totalMs)} ms`,
@@ -172,6 +182,7 @@ export async function runWarm(env: ScenarioEnv): Promise<WarmResult> {
         coldCodexStart: pick(cold, 'codexStartMs'),
         warmTurnToFirstModel: pick(warm, 'turnToFirstModelMs'),
         coldTurnToFirstModel: pick(cold, 'turnToFirstModelMs'),
+        directThreadToFirstModel: summarize(directThreadToFirstModelMs),
       },
       idlePool: { processes: idle.length, rssMiB: idleRss },
       cancel: { tasks: ids.length, toCallbackMs, toCallback: summarize(toCallbackMs), toTreesGoneMs, loadAverage: load },

@@ -28,6 +28,8 @@ export interface DirectRun {
   threadStartMs: number;
   turnMs: number;
   shutdownMs: number;
+  /** Date.now() as `thread/start` was sent: Codex up and initialised, as a warm process is when bound. */
+  threadStartSentAt: number;
 }
 
 export interface PreparedDirectRun {
@@ -76,6 +78,7 @@ export async function runDirect(run: PreparedDirectRun): Promise<DirectRun> {
   const t1 = performance.now();
   let t2 = t1;
   let t3 = t1;
+  const threadStartSentAt = Date.now();
   try {
     const thread = await client.threadStart({ model: BENCH_MODEL, cwd: run.workDir, developerInstructions: run.developerInstructions });
     t2 = performance.now();
@@ -98,6 +101,7 @@ export async function runDirect(run: PreparedDirectRun): Promise<DirectRun> {
     threadStartMs: t2 - t1,
     turnMs: t3 - t2,
     shutdownMs: t4 - t3,
+    threadStartSentAt,
   };
 }
 
